@@ -1,0 +1,94 @@
+//! Who is calling and what they may do. The HTTP shell authenticates (token -> `Caller`);
+//! the rules of what each role may do live here, once.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// Roles are ordered: each one may do everything the one below it may.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Queries and subscriptions.
+    Reader,
+    /// Also records, corrects and retracts events.
+    Recorder,
+    /// Also plan lifecycle and replay.
+    Admin,
+}
+
+impl Role {
+    pub fn allows(self, needed: Role) -> bool {
+        self >= needed
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::Reader => "reader",
+            Role::Recorder => "recorder",
+            Role::Admin => "admin",
+        })
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "reader" => Ok(Role::Reader),
+            "recorder" => Ok(Role::Recorder),
+            "admin" => Ok(Role::Admin),
+            other => Err(format!(
+                "unknown role `{other}`: expected reader, recorder or admin"
+            )),
+        }
+    }
+}
+
+/// The authenticated (or anonymous) caller of one request. Its `name` becomes the actor of
+/// every event it records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    Anonymous { may_read: bool },
+    Token { name: String, role: Role },
+}
+
+impl Caller {
+    pub fn role(&self) -> Option<Role> {
+        match self {
+            Caller::Anonymous { may_read: true } => Some(Role::Reader),
+            Caller::Anonymous { may_read: false } => None,
+            Caller::Token { role, .. } => Some(*role),
+        }
+    }
+
+    /// The actor name recorded on events; anonymous callers never record.
+    pub fn actor(&self) -> Option<&str> {
+        match self {
+            Caller::Token { name, .. } => Some(name),
+            Caller::Anonymous { .. } => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_are_ordered_and_parse() {
+        assert!(Role::Admin.allows(Role::Recorder));
+        assert!(Role::Recorder.allows(Role::Reader));
+        assert!(!Role::Reader.allows(Role::Recorder));
+        assert_eq!("admin".parse::<Role>().unwrap(), Role::Admin);
+        assert!("root".parse::<Role>().unwrap_err().contains("root"));
+        assert_eq!(Caller::Anonymous { may_read: false }.role(), None);
+        assert_eq!(
+            Caller::Anonymous { may_read: true }.role(),
+            Some(Role::Reader)
+        );
+    }
+}
