@@ -1,1 +1,22 @@
-//! Placeholder; filled in by its issue.
+//! kpi-domain: the pure core of kpi-ledger.
+//!
+//! - [`calendar`]: fiscal years (April-March) and Reiwa labels, dates read in Japan.
+//! - [`event`]: the event catalogue and THE validation boundary, [`LedgerEvent::parse`].
+//! - [`plan`]: plan and KPI definitions, parsed from TOML text.
+//! - [`projection`]: the fold of recorded events into KPI tables, with drill-down, as-of
+//!   and audit findings.
+//! - [`seed`]: the seed file format and its deterministic expansion into events.
+//!
+//! No I/O happens here: callers hand in text and events.
+
+pub mod calendar;
+pub mod error;
+pub mod event;
+pub mod recorded;
+pub mod values;
+
+pub use calendar::{FiscalYear, FiscalYearError};
+pub use error::ValidationError;
+pub use event::{EventKind, EventKindInfo, FieldInfo, FieldType, LedgerEvent, StreamRule};
+pub use recorded::RecordedEvent;
+pub use values::{ActivityStatus, Code, Count, PositiveCount, Quantity, Text, Unit};
