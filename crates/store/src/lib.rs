@@ -1,1 +1,77 @@
-//! Placeholder; filled in by its issue.
+//! The kpi-ledger event store: an append-only, hash-chained log of envelopes on sled.
+//!
+//! Payloads are opaque JSON here; the store only enforces envelope-level rules: stream
+//! versions (optimistic concurrency), idempotency keys, size limits and the hash chain.
+//!
+//! # Durability: group commit
+//!
+//! One writer thread owns every write. [`EventStore::append`] hands its batch to the writer
+//! and waits. The writer takes every request waiting at that moment, checks each against the
+//! committed state plus the requests before it in the same group (a rejected request does not
+//! affect the others), and writes the whole group as **one atomic `sled::Batch`** followed by
+//! **one blocking `flush()`**. Only then are the appends answered, so an acknowledged event is
+//! on disk, and a crash leaves each group entirely present or entirely absent.
+//! `sled::Db::flush_async` is never used (sled #1308: it hangs with 8 or more waiters).
+//! If a flush fails the store refuses all further writes until it is reopened.
+//!
+//! Reads never show events beyond [`EventStore::head`], the last acknowledged position.
+//!
+//! # On-disk format (version [`FORMAT_VERSION`])
+//!
+//! A store directory holds a marker file [`MARKER_FILE`] (`format = 1`) and the sled database
+//! in [`SLED_DIR`]`/`. The marker is read before sled opens anything, so a foreign directory
+//! or a store of another format is refused without being touched. All data lives in sled's
+//! default tree under one-byte key prefixes (integers are big-endian so key order is numeric):
+//!
+//! | key | value |
+//! |---|---|
+//! | `e` position | record: `prev_hash (32) ‖ hash (32) ‖ body` |
+//! | `s` stream `\0` stream_version | position |
+//! | `v` stream | the stream's current version |
+//! | `t` event_type `\0` position | empty |
+//! | `u` event_id (16 bytes) | position |
+//! | `i` idempotency_key | position |
+//! | `m:format` | format version (u32) |
+//! | `m:head` | last position ‖ its hash |
+//!
+//! # Canonical bytes and the hash chain
+//!
+//! ```text
+//! hash(n)     = SHA-256( prev_hash(n) ‖ position(n) as u64 big-endian ‖ body(n) )
+//! prev_hash(1) = SHA-256("kpi-ledger genesis v1")      (Hash::genesis)
+//! prev_hash(n) = hash(n - 1)
+//! ```
+//!
+//! `body` is the [postcard](https://docs.rs/postcard) 1.x encoding (a specified, stable,
+//! deterministic wire format: varint integers, length-prefixed strings and bytes, `0`/`1`
+//! option tags, variant index then fields for enums) of these fields in this order:
+//! `event_id` (16 raw bytes), `stream_id`, `stream_version`, `event_type`, `schema_version`,
+//! `occurred` (variant 0 = date as days since 0001-01-01, i32; variant 1 = instant as Unix
+//! seconds i64 and nanoseconds u32), `recorded_at` seconds (i64) and nanoseconds (u32),
+//! `actor`, `provenance` (option), `idempotency_key` (option), `payload`.
+//! The payload is the JSON text produced once at append by `serde_json::to_vec` (object keys
+//! sorted); the stored bytes are hashed as they are, never re-serialized. The stored body is
+//! exactly the hashed body, so [`EventStore::verify`] recomputes each hash from the stored
+//! bytes and any changed byte is found.
+
+mod codec;
+mod config;
+mod error;
+mod store;
+mod subscription;
+mod types;
+mod writer;
+
+pub use config::StoreConfig;
+pub use error::{AppendError, StoreError, VerifyFailure, VerifyReason};
+pub use store::{EventStore, FORMAT_VERSION, MARKER_FILE, MAX_LABEL_BYTES, SLED_DIR};
+pub use types::{
+    Digest, Envelope, ExpectedVersion, Hash, HashParseError, Head, NewEvent, Occurred,
+    OccurredError, StreamId, StreamIdError, GENESIS_SEED, MAX_STREAM_ID_BYTES,
+};
+
+/// Key layout helpers for tests that damage a store on purpose. Not part of the API.
+#[doc(hidden)]
+pub mod raw {
+    pub use crate::codec::event_key;
+}

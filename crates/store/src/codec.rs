@@ -1,0 +1,385 @@
+//! On-disk layout: key prefixes of the single sled tree, the record encoding, and the
+//! canonical bytes the hash chain is computed over. See the crate docs for the contract.
+
+use std::borrow::Cow;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+use uuid::Uuid;
+
+use crate::types::{Envelope, Hash, Occurred, StreamId};
+
+/// Key of the format version (u32 big-endian) inside the sled tree.
+pub(crate) const META_FORMAT_KEY: &[u8] = b"m:format";
+/// Key of the last committed position (u64 BE) and its hash (32 bytes).
+pub(crate) const META_HEAD_KEY: &[u8] = b"m:head";
+
+const EVENT: u8 = b'e';
+const STREAM_INDEX: u8 = b's';
+const STREAM_VERSION: u8 = b'v';
+const IDEMPOTENCY: u8 = b'i';
+const TYPE_INDEX: u8 = b't';
+const EVENT_ID: u8 = b'u';
+/// Ends a variable-length name inside a key; below every byte a stream id or event type may
+/// hold, so the entries of `a` never interleave with those of `a/b`.
+const SEPARATOR: u8 = 0;
+
+/// `e` + position (u64 BE) -> record. Big-endian so key order is position order.
+pub fn event_key(position: u64) -> [u8; 9] {
+    let mut key = [EVENT; 9];
+    key[1..].copy_from_slice(&position.to_be_bytes());
+    key
+}
+
+/// The first key after all event keys.
+pub(crate) const EVENTS_END: [u8; 1] = [EVENT + 1];
+
+pub(crate) fn position_of_event_key(key: &[u8]) -> Option<u64> {
+    match key {
+        [EVENT, rest @ ..] => Some(u64::from_be_bytes(rest.try_into().ok()?)),
+        _ => None,
+    }
+}
+
+/// `s` + stream + 0 + stream version (u64 BE) -> position (u64 BE).
+pub(crate) fn stream_index_key(stream: &str, version: u64) -> Vec<u8> {
+    let mut key = stream_index_prefix(stream);
+    key.extend_from_slice(&version.to_be_bytes());
+    key
+}
+
+pub(crate) fn stream_index_prefix(stream: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(stream.len() + 10);
+    key.push(STREAM_INDEX);
+    key.extend_from_slice(stream.as_bytes());
+    key.push(SEPARATOR);
+    key
+}
+
+/// `v` + stream -> the stream's current version (u64 BE); read once at open.
+pub(crate) fn stream_version_key(stream: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(stream.len() + 1);
+    key.push(STREAM_VERSION);
+    key.extend_from_slice(stream.as_bytes());
+    key
+}
+
+pub(crate) const STREAM_VERSION_PREFIX: [u8; 1] = [STREAM_VERSION];
+
+pub(crate) fn stream_of_version_key(key: &[u8]) -> Option<&[u8]> {
+    key.strip_prefix(&STREAM_VERSION_PREFIX)
+}
+
+/// `i` + idempotency key -> position (u64 BE) of the event that used it.
+pub(crate) fn idempotency_key(key: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(key.len() + 1);
+    out.push(IDEMPOTENCY);
+    out.extend_from_slice(key.as_bytes());
+    out
+}
+
+/// `t` + event type + 0 + position (u64 BE) -> empty.
+pub(crate) fn type_index_key(event_type: &str, position: u64) -> Vec<u8> {
+    let mut key = type_index_prefix(event_type);
+    key.extend_from_slice(&position.to_be_bytes());
+    key
+}
+
+pub(crate) fn type_index_prefix(event_type: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(event_type.len() + 10);
+    key.push(TYPE_INDEX);
+    key.extend_from_slice(event_type.as_bytes());
+    key.push(SEPARATOR);
+    key
+}
+
+/// `u` + event id (16 bytes) -> position (u64 BE).
+pub(crate) fn event_id_key(event_id: Uuid) -> [u8; 17] {
+    let mut key = [EVENT_ID; 17];
+    key[1..].copy_from_slice(event_id.as_bytes());
+    key
+}
+
+pub(crate) fn encode_u64(value: u64) -> [u8; 8] {
+    value.to_be_bytes()
+}
+
+pub(crate) fn decode_u64(bytes: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(bytes.try_into().ok()?))
+}
+
+pub(crate) fn encode_head(position: u64, hash: &Hash) -> [u8; 40] {
+    let mut out = [0u8; 40];
+    out[..8].copy_from_slice(&position.to_be_bytes());
+    out[8..].copy_from_slice(hash.as_bytes());
+    out
+}
+
+pub(crate) fn decode_head(bytes: &[u8]) -> Option<(u64, Hash)> {
+    if bytes.len() != 40 {
+        return None;
+    }
+    let position = decode_u64(&bytes[..8])?;
+    let hash: [u8; 32] = bytes[8..].try_into().ok()?;
+    Some((position, Hash::from_bytes(hash)))
+}
+
+/// `occurred` as stored: days and seconds instead of text, so decoding parses no dates.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum StoredOccurred {
+    /// Days since 0001-01-01 (chrono's `num_days_from_ce`).
+    Date(i32),
+    /// Seconds since the Unix epoch and nanoseconds.
+    Instant(i64, u32),
+}
+
+impl StoredOccurred {
+    pub(crate) fn from_occurred(occurred: Occurred) -> Self {
+        use chrono::Datelike as _;
+        match occurred {
+            Occurred::Date(date) => Self::Date(date.num_days_from_ce()),
+            Occurred::Instant(instant) => {
+                Self::Instant(instant.timestamp(), instant.timestamp_subsec_nanos())
+            }
+        }
+    }
+
+    fn to_occurred(self) -> Option<Occurred> {
+        match self {
+            Self::Date(days) => NaiveDate::from_num_days_from_ce_opt(days).map(Occurred::Date),
+            Self::Instant(secs, nanos) => {
+                DateTime::<Utc>::from_timestamp(secs, nanos).map(Occurred::Instant)
+            }
+        }
+    }
+}
+
+/// Payload JSON text, written as postcard bytes (length + raw) rather than a byte sequence.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct RawBytes<'a>(pub Cow<'a, [u8]>);
+
+impl Serialize for RawBytes<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawBytes<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = RawBytes<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("bytes")
+            }
+            fn visit_borrowed_bytes<E>(self, v: &'de [u8]) -> Result<Self::Value, E> {
+                Ok(RawBytes(Cow::Borrowed(v)))
+            }
+            fn visit_bytes<E>(self, v: &[u8]) -> Result<Self::Value, E> {
+                Ok(RawBytes(Cow::Owned(v.to_vec())))
+            }
+        }
+        deserializer.deserialize_bytes(Visitor)
+    }
+}
+
+/// Everything of an envelope except its position (the key) and the two hashes.
+/// Field order is part of the on-disk format and of the canonical bytes: never reorder.
+#[derive(Serialize, Deserialize, Debug)]
+pub(crate) struct Body<'a> {
+    pub event_id: [u8; 16],
+    #[serde(borrow)]
+    pub stream_id: Cow<'a, str>,
+    pub stream_version: u64,
+    #[serde(borrow)]
+    pub event_type: Cow<'a, str>,
+    pub schema_version: u32,
+    pub occurred: StoredOccurred,
+    pub recorded_at_secs: i64,
+    pub recorded_at_nanos: u32,
+    #[serde(borrow)]
+    pub actor: Cow<'a, str>,
+    #[serde(borrow)]
+    pub provenance: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub idempotency_key: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub payload: RawBytes<'a>,
+}
+
+/// Length of the two hashes in front of the body in a record.
+const HASHES_LEN: usize = 64;
+
+/// `hash = SHA-256(prev_hash || position u64 BE || body)`.
+pub(crate) fn chain_hash(prev_hash: &Hash, position: u64, body: &[u8]) -> Hash {
+    let mut hasher = Sha256::new();
+    hasher.update(prev_hash.as_bytes());
+    hasher.update(position.to_be_bytes());
+    hasher.update(body);
+    Hash::from_bytes(hasher.finalize().into())
+}
+
+/// A record: `prev_hash (32) || hash (32) || body`.
+pub(crate) fn encode_record(prev_hash: &Hash, hash: &Hash, body: &[u8]) -> Vec<u8> {
+    let mut record = Vec::with_capacity(HASHES_LEN + body.len());
+    record.extend_from_slice(prev_hash.as_bytes());
+    record.extend_from_slice(hash.as_bytes());
+    record.extend_from_slice(body);
+    record
+}
+
+pub(crate) fn encode_body(body: &Body<'_>) -> Vec<u8> {
+    // Serializing plain strings, integers and bytes into a Vec cannot fail.
+    postcard::to_allocvec(body).expect("postcard encodes a Body into memory")
+}
+
+/// A record split into its parts, borrowing from the stored bytes.
+pub(crate) struct RawRecord<'a> {
+    pub prev_hash: Hash,
+    pub hash: Hash,
+    pub body_bytes: &'a [u8],
+}
+
+pub(crate) fn split_record(record: &[u8]) -> Result<RawRecord<'_>, String> {
+    if record.len() < HASHES_LEN {
+        return Err(format!(
+            "record is {} bytes, shorter than its two hashes",
+            record.len()
+        ));
+    }
+    let prev_hash: [u8; 32] = record[..32].try_into().expect("32 bytes");
+    let hash: [u8; 32] = record[32..HASHES_LEN].try_into().expect("32 bytes");
+    Ok(RawRecord {
+        prev_hash: Hash::from_bytes(prev_hash),
+        hash: Hash::from_bytes(hash),
+        body_bytes: &record[HASHES_LEN..],
+    })
+}
+
+pub(crate) fn decode_body(bytes: &[u8]) -> Result<Body<'_>, String> {
+    let (body, rest) = postcard::take_from_bytes::<Body<'_>>(bytes).map_err(|e| e.to_string())?;
+    if !rest.is_empty() {
+        return Err(format!("{} unexpected bytes after the body", rest.len()));
+    }
+    Ok(body)
+}
+
+/// Decodes a stored record into an envelope (the payload JSON is parsed here).
+pub(crate) fn decode_envelope(position: u64, record: &[u8]) -> Result<Envelope, String> {
+    let raw = split_record(record)?;
+    let body = decode_body(raw.body_bytes)?;
+    body_into_envelope(position, raw.prev_hash, raw.hash, body)
+}
+
+pub(crate) fn body_into_envelope(
+    position: u64,
+    prev_hash: Hash,
+    hash: Hash,
+    body: Body<'_>,
+) -> Result<Envelope, String> {
+    let stream_id = StreamId::parse(body.stream_id.into_owned()).map_err(|e| e.to_string())?;
+    let occurred = body
+        .occurred
+        .to_occurred()
+        .ok_or_else(|| format!("occurred {:?} is out of range", body.occurred))?;
+    let recorded_at =
+        DateTime::<Utc>::from_timestamp(body.recorded_at_secs, body.recorded_at_nanos)
+            .ok_or_else(|| "recorded_at is out of range".to_owned())?;
+    let payload =
+        serde_json::from_slice(&body.payload.0).map_err(|e| format!("payload is not JSON: {e}"))?;
+    Ok(Envelope {
+        event_id: Uuid::from_bytes(body.event_id),
+        position,
+        stream_id,
+        stream_version: body.stream_version,
+        event_type: body.event_type.into_owned(),
+        schema_version: body.schema_version,
+        occurred,
+        recorded_at,
+        actor: body.actor.into_owned(),
+        provenance: body.provenance.map(Cow::into_owned),
+        idempotency_key: body.idempotency_key.map(Cow::into_owned),
+        payload,
+        prev_hash,
+        hash,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample_body(payload: &[u8]) -> Body<'_> {
+        Body {
+            event_id: *Uuid::now_v7().as_bytes(),
+            stream_id: Cow::Borrowed("seminar:1"),
+            stream_version: 3,
+            event_type: Cow::Borrowed("SeminarHeld"),
+            schema_version: 2,
+            occurred: StoredOccurred::Date(738_000),
+            recorded_at_secs: 1_715_000_000,
+            recorded_at_nanos: 123,
+            actor: Cow::Borrowed("clerk"),
+            provenance: Some(Cow::Borrowed("FY2024 report")),
+            idempotency_key: None,
+            payload: RawBytes(Cow::Borrowed(payload)),
+        }
+    }
+
+    #[test]
+    fn a_record_decodes_to_what_was_encoded() {
+        let payload = br#"{"attendees":25}"#;
+        let body = sample_body(payload);
+        let bytes = encode_body(&body);
+        let hash = chain_hash(&Hash::genesis(), 1, &bytes);
+        let record = encode_record(&Hash::genesis(), &hash, &bytes);
+        let envelope = decode_envelope(1, &record).unwrap();
+        assert_eq!(envelope.position, 1);
+        assert_eq!(envelope.stream_id.as_str(), "seminar:1");
+        assert_eq!(envelope.stream_version, 3);
+        assert_eq!(envelope.schema_version, 2);
+        assert_eq!(envelope.provenance.as_deref(), Some("FY2024 report"));
+        assert_eq!(envelope.payload, serde_json::json!({"attendees": 25}));
+        assert_eq!(envelope.prev_hash, Hash::genesis());
+        assert_eq!(envelope.hash, hash);
+        assert_eq!(envelope.event_id.as_bytes(), &body.event_id);
+    }
+
+    #[test]
+    fn the_hash_covers_position_and_every_body_byte() {
+        let bytes = encode_body(&sample_body(b"{}"));
+        let hash = chain_hash(&Hash::genesis(), 1, &bytes);
+        assert_ne!(hash, chain_hash(&Hash::genesis(), 2, &bytes));
+        assert_ne!(hash, chain_hash(&hash, 1, &bytes));
+        for index in 0..bytes.len() {
+            let mut changed = bytes.clone();
+            changed[index] ^= 1;
+            assert_ne!(
+                hash,
+                chain_hash(&Hash::genesis(), 1, &changed),
+                "byte {index}"
+            );
+        }
+    }
+
+    #[test]
+    fn truncated_or_padded_records_are_rejected() {
+        let bytes = encode_body(&sample_body(b"{}"));
+        let record = encode_record(&Hash::genesis(), &Hash::genesis(), &bytes);
+        assert!(decode_envelope(1, &record[..record.len() - 1]).is_err());
+        assert!(decode_envelope(1, &record[..10]).is_err());
+        let mut padded = record.clone();
+        padded.push(0);
+        assert!(decode_envelope(1, &padded).is_err());
+    }
+
+    #[test]
+    fn stored_occurred_round_trips() {
+        for text in ["0001-01-01", "2024-02-29", "2024-05-12T01:30:00.5Z"] {
+            let occurred: Occurred = text.parse().unwrap();
+            let stored = StoredOccurred::from_occurred(occurred);
+            assert_eq!(stored.to_occurred(), Some(occurred));
+        }
+    }
+}

@@ -1,0 +1,771 @@
+use std::collections::{HashMap, HashSet};
+use std::fs;
+use std::io::{self, Write as _};
+use std::path::Path;
+use std::sync::{mpsc, Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+
+use chrono::{DateTime, Utc};
+use futures::Stream;
+use tokio::sync::{broadcast, oneshot};
+use uuid::Uuid;
+
+use crate::codec;
+use crate::config::StoreConfig;
+use crate::error::{AppendError, StoreError, VerifyFailure, VerifyReason};
+use crate::subscription;
+use crate::types::{Envelope, ExpectedVersion, Hash, Head, NewEvent, StreamId};
+use crate::writer::{AppendRequest, PreparedEvent, Writer, WriterState};
+
+/// The on-disk format this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// The file that marks a directory as a kpi-ledger store and names its format version.
+pub const MARKER_FILE: &str = "kpi-ledger-store.toml";
+/// The sled database inside a store directory.
+pub const SLED_DIR: &str = "log";
+const MARKER_TMP: &str = ".kpi-ledger-store.toml.tmp";
+
+/// Longest event type, actor and idempotency key, in bytes: they are index keys or
+/// short labels, and a bound keeps keys small.
+pub const MAX_LABEL_BYTES: usize = 200;
+
+/// The append-only event store. Cheap to clone: clones share one database and one writer.
+#[derive(Clone)]
+pub struct EventStore {
+    shared: Arc<Shared>,
+    writer: Arc<WriterHandle>,
+}
+
+/// What readers need; subscriptions keep this alive without keeping the writer alive.
+pub(crate) struct Shared {
+    db: sled::Db,
+    head: Arc<RwLock<Head>>,
+    config: StoreConfig,
+    /// Found at open: the metadata disagrees with the log. Appends are refused and
+    /// `verify` reports it if the walk finds nothing earlier.
+    inconsistency: Option<VerifyFailure>,
+}
+
+struct WriterHandle {
+    requests: Mutex<Option<mpsc::Sender<AppendRequest>>>,
+    published: Mutex<Option<broadcast::Sender<Arc<[Envelope]>>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl WriterHandle {
+    /// Stops accepting appends, lets the writer commit what it already received, and waits.
+    fn shut_down(&self) {
+        lock(&self.requests).take();
+        lock(&self.published).take();
+        let thread = lock(&self.thread).take();
+        if let Some(thread) = thread {
+            if thread.join().is_err() {
+                tracing::error!("the event store writer thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for WriterHandle {
+    fn drop(&mut self) {
+        self.shut_down();
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding these locks cannot leave their Option half-updated.
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn io_error(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+impl EventStore {
+    /// Opens the store in `dir`, creating it when `dir` does not exist or is empty.
+    ///
+    /// A directory with other content, or a store of another format version, is refused
+    /// before anything in it is opened or written.
+    pub fn open(dir: &Path, config: StoreConfig) -> Result<EventStore, StoreError> {
+        config.check()?;
+        claim_directory(dir)?;
+        let db = sled::Config::new()
+            .path(dir.join(SLED_DIR))
+            .cache_capacity(config.cache_capacity_bytes)
+            // The writer flushes every group itself; a timer flush would only compete with it.
+            .flush_every_ms(None)
+            .open()?;
+        check_inner_format(dir, &db)?;
+        let loaded = load_state(&db)?;
+        let head = Arc::new(RwLock::new(Head {
+            position: loaded.state.position,
+            hash: loaded.state.hash,
+        }));
+        let (requests, receiver) = mpsc::channel();
+        let (published, _) = broadcast::channel(config.subscriber_buffer);
+        let writer = Writer {
+            requests: receiver,
+            db: db.clone(),
+            head: head.clone(),
+            state: loaded.state,
+            published: published.clone(),
+            max_group_events: config.max_group_events,
+            poisoned: loaded.inconsistency.as_ref().map(|f| f.to_string()),
+        };
+        let thread = std::thread::Builder::new()
+            .name("kpi-store-writer".to_owned())
+            .spawn(move || writer.run())
+            .map_err(io_error(dir))?;
+        let position = lock_read(&head).position;
+        tracing::info!(dir = %dir.display(), head = position, "event store opened");
+        if let Some(inconsistency) = &loaded.inconsistency {
+            tracing::error!(%inconsistency, "event store is inconsistent; appends are refused");
+        }
+        Ok(EventStore {
+            shared: Arc::new(Shared {
+                db,
+                head,
+                config,
+                inconsistency: loaded.inconsistency,
+            }),
+            writer: Arc::new(WriterHandle {
+                requests: Mutex::new(Some(requests)),
+                published: Mutex::new(Some(published)),
+                thread: Mutex::new(Some(thread)),
+            }),
+        })
+    }
+
+    /// Appends `events` to `stream` atomically, returning their envelopes once they are on
+    /// disk (flushed). All of the batch or none of it is ever visible.
+    ///
+    /// Idempotency: when every event carries an idempotency key already used by an event of
+    /// the same stream, type and payload, nothing is written and the original envelopes are
+    /// returned, however old they are. A key used for something else, or a batch mixing used
+    /// and unused keys, is an [`AppendError::IdempotencyConflict`]. A retry is answered before
+    /// `expected` is checked, since the original append already moved the stream on.
+    pub async fn append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<Vec<Envelope>, AppendError> {
+        let events = prepare(events, self.shared.config.max_event_bytes)?;
+        let (reply, answer) = oneshot::channel();
+        {
+            let requests = lock(&self.writer.requests);
+            let requests = requests.as_ref().ok_or(StoreError::Closed)?;
+            requests
+                .send(AppendRequest {
+                    stream: stream.clone(),
+                    expected,
+                    events,
+                    reply,
+                })
+                .map_err(|_| StoreError::Closed)?;
+        }
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Up to `limit` events from `from_position` on (position 0 reads from the start).
+    pub fn read_from(&self, from_position: u64, limit: usize) -> Result<Vec<Envelope>, StoreError> {
+        self.iter_from(from_position).take(limit).collect()
+    }
+
+    /// Every event from `from_position` up to the head at the time of the call, decoded
+    /// lazily: replaying a large log holds one event at a time.
+    pub fn iter_from(
+        &self,
+        from_position: u64,
+    ) -> impl Iterator<Item = Result<Envelope, StoreError>> + Send + 'static {
+        self.shared.iter_from(from_position)
+    }
+
+    /// Every event of `stream` in stream-version order; empty for an unknown stream.
+    pub fn read_stream(&self, stream: &StreamId) -> Result<Vec<Envelope>, StoreError> {
+        let head = self.shared.head().position;
+        let mut envelopes = Vec::new();
+        for entry in self
+            .shared
+            .db
+            .scan_prefix(codec::stream_index_prefix(stream.as_str()))
+        {
+            let (key, value) = entry?;
+            let position = codec::decode_u64(&value).ok_or_else(|| StoreError::Corrupt {
+                what: format!("stream index entry {key:?}"),
+                reason: "the position is not 8 bytes".to_owned(),
+            })?;
+            if position > head {
+                break;
+            }
+            envelopes.push(self.shared.event_at(position)?);
+        }
+        Ok(envelopes)
+    }
+
+    /// Up to `limit` events of type `event_type` at or after `from_position`, in position order.
+    pub fn read_by_type(
+        &self,
+        event_type: &str,
+        from_position: u64,
+        limit: usize,
+    ) -> Result<Vec<Envelope>, StoreError> {
+        let head = self.shared.head().position;
+        let from = from_position.max(1);
+        if from > head || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let start = codec::type_index_key(event_type, from);
+        let end = codec::type_index_key(event_type, head + 1);
+        let prefix_len = start.len() - 8;
+        let mut envelopes = Vec::new();
+        for entry in self.shared.db.range(start..end).take(limit) {
+            let (key, _) = entry?;
+            let position =
+                codec::decode_u64(&key[prefix_len..]).ok_or_else(|| StoreError::Corrupt {
+                    what: format!("type index entry {key:?}"),
+                    reason: "the position is not 8 bytes".to_owned(),
+                })?;
+            envelopes.push(self.shared.event_at(position)?);
+        }
+        Ok(envelopes)
+    }
+
+    /// The event with this id, if it exists.
+    pub fn get(&self, event_id: Uuid) -> Result<Option<Envelope>, StoreError> {
+        let Some(position) = self.shared.db.get(codec::event_id_key(event_id))? else {
+            return Ok(None);
+        };
+        let position = codec::decode_u64(&position).ok_or_else(|| StoreError::Corrupt {
+            what: format!("event id index entry for {event_id}"),
+            reason: "the position is not 8 bytes".to_owned(),
+        })?;
+        if position > self.shared.head().position {
+            return Ok(None);
+        }
+        self.shared.event_at(position).map(Some)
+    }
+
+    /// The last acknowledged position and hash (position 0 and the genesis hash when empty).
+    pub fn head(&self) -> Head {
+        self.shared.head()
+    }
+
+    /// Every event from `from_position` on: first those stored, then live ones as they are
+    /// committed, in position order with no gap and no duplicate at the hand-over.
+    ///
+    /// The stream ends after the store is closed. It must be polled inside a Tokio runtime
+    /// (stored events are read on the blocking pool).
+    pub fn subscribe(
+        &self,
+        from_position: u64,
+    ) -> impl Stream<Item = Result<Envelope, StoreError>> + Send + 'static {
+        // Subscribing before reading is what closes the gap: whatever is committed after
+        // this line arrives live, whatever before it is found by the read.
+        let live = lock(&self.writer.published)
+            .as_ref()
+            .map(broadcast::Sender::subscribe);
+        subscription::catch_up(self.shared.clone(), live, from_position)
+    }
+
+    /// Walks the whole log up to the head: recomputes every hash and checks the chain links,
+    /// gapless positions from 1, contiguous stream versions, non-decreasing `recorded_at`,
+    /// and that the indexes point at each event. Returns the head it proved, or the first
+    /// bad position and why.
+    pub fn verify(&self) -> Result<Head, VerifyFailure> {
+        self.shared.verify()
+    }
+
+    /// Stops the writer after it has committed every append already submitted, and flushes.
+    /// Appends through other clones fail with [`StoreError::Closed`] afterwards; reads keep
+    /// working while a clone is alive.
+    pub async fn close(self) {
+        let writer = self.writer.clone();
+        let shared = self.shared.clone();
+        drop(self);
+        let joined = tokio::task::spawn_blocking(move || {
+            writer.shut_down();
+            shared.db.flush()
+        })
+        .await;
+        match joined {
+            Ok(Ok(_)) => tracing::debug!("event store closed"),
+            Ok(Err(error)) => tracing::warn!(%error, "flush at close failed"),
+            Err(error) => tracing::error!(%error, "closing the event store panicked"),
+        }
+    }
+
+    /// Direct access to the underlying sled database, for tests that damage a store on
+    /// purpose. Not part of the API.
+    #[doc(hidden)]
+    pub fn __sled(&self) -> &sled::Db {
+        &self.shared.db
+    }
+}
+
+fn lock_read(head: &RwLock<Head>) -> Head {
+    *head.read().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shared {
+    pub(crate) fn head(&self) -> Head {
+        lock_read(&self.head)
+    }
+
+    pub(crate) fn iter_from(
+        &self,
+        from_position: u64,
+    ) -> impl Iterator<Item = Result<Envelope, StoreError>> + Send + 'static {
+        let from = from_position.max(1);
+        let end = self.head().position + 1;
+        let range =
+            (from < end).then(|| self.db.range(codec::event_key(from)..codec::event_key(end)));
+        range.into_iter().flatten().map(|entry| {
+            let (key, value) = entry?;
+            let position =
+                codec::position_of_event_key(&key).ok_or_else(|| StoreError::Corrupt {
+                    what: format!("event key {key:?}"),
+                    reason: "not a position".to_owned(),
+                })?;
+            decode_at(position, &value)
+        })
+    }
+
+    pub(crate) fn read_from(
+        &self,
+        from_position: u64,
+        limit: usize,
+    ) -> Result<Vec<Envelope>, StoreError> {
+        self.iter_from(from_position).take(limit).collect()
+    }
+
+    fn event_at(&self, position: u64) -> Result<Envelope, StoreError> {
+        let record =
+            self.db
+                .get(codec::event_key(position))?
+                .ok_or_else(|| StoreError::Corrupt {
+                    what: format!("position {position}"),
+                    reason: "an index points to it but it does not exist".to_owned(),
+                })?;
+        decode_at(position, &record)
+    }
+
+    fn verify(&self) -> Result<Head, VerifyFailure> {
+        let head = self.head();
+        let fail = |position, reason| Err(VerifyFailure { position, reason });
+        let mut expected_position = 1u64;
+        let mut prev_hash = Hash::genesis();
+        let mut previous_recorded: Option<DateTime<Utc>> = None;
+        let mut stream_versions: HashMap<String, u64> = HashMap::new();
+        let range = self
+            .db
+            .range(codec::event_key(1)..codec::event_key(head.position.saturating_add(1)));
+        for entry in range {
+            let (key, record) = entry.map_err(|e| VerifyFailure {
+                position: expected_position,
+                reason: VerifyReason::Unreadable(e.to_string()),
+            })?;
+            let Some(position) = codec::position_of_event_key(&key) else {
+                return fail(
+                    expected_position,
+                    VerifyReason::Undecodable(format!("event key {key:?} is not a position")),
+                );
+            };
+            if position != expected_position {
+                return fail(expected_position, VerifyReason::Missing);
+            }
+            let raw = match codec::split_record(&record) {
+                Ok(raw) => raw,
+                Err(reason) => return fail(position, VerifyReason::Undecodable(reason)),
+            };
+            if raw.prev_hash != prev_hash {
+                return fail(
+                    position,
+                    VerifyReason::PrevHashMismatch {
+                        expected: prev_hash.to_hex(),
+                        found: raw.prev_hash.to_hex(),
+                    },
+                );
+            }
+            let computed = codec::chain_hash(&raw.prev_hash, position, raw.body_bytes);
+            if computed != raw.hash {
+                return fail(
+                    position,
+                    VerifyReason::HashMismatch {
+                        stored: raw.hash.to_hex(),
+                        computed: computed.to_hex(),
+                    },
+                );
+            }
+            let body = match codec::decode_body(raw.body_bytes) {
+                Ok(body) => body,
+                Err(reason) => return fail(position, VerifyReason::Undecodable(reason)),
+            };
+            let previous_version = stream_versions
+                .get(body.stream_id.as_ref())
+                .copied()
+                .unwrap_or(0);
+            if body.stream_version != previous_version + 1 {
+                return fail(
+                    position,
+                    VerifyReason::StreamVersionGap {
+                        stream: body.stream_id.to_string(),
+                        previous: previous_version,
+                        found: body.stream_version,
+                    },
+                );
+            }
+            stream_versions.insert(body.stream_id.to_string(), body.stream_version);
+            let Some(recorded_at) =
+                DateTime::<Utc>::from_timestamp(body.recorded_at_secs, body.recorded_at_nanos)
+            else {
+                return fail(
+                    position,
+                    VerifyReason::Undecodable("recorded_at is out of range".to_owned()),
+                );
+            };
+            if let Some(previous) = previous_recorded {
+                if recorded_at < previous {
+                    return fail(
+                        position,
+                        VerifyReason::RecordedAtDecreased {
+                            previous: previous.to_rfc3339(),
+                            found: recorded_at.to_rfc3339(),
+                        },
+                    );
+                }
+            }
+            previous_recorded = Some(recorded_at);
+            if let Err(reason) = self.check_indexes(position, &body) {
+                return fail(position, reason);
+            }
+            prev_hash = raw.hash;
+            expected_position += 1;
+        }
+        if expected_position <= head.position {
+            return fail(expected_position, VerifyReason::Missing);
+        }
+        if let Some(inconsistency) = &self.inconsistency {
+            return Err(inconsistency.clone());
+        }
+        if prev_hash != head.hash {
+            return fail(
+                head.position,
+                VerifyReason::HeadMismatch {
+                    expected: format!("hash {}", prev_hash.to_hex()),
+                    found: format!("hash {}", head.hash.to_hex()),
+                },
+            );
+        }
+        Ok(head)
+    }
+
+    fn check_indexes(&self, position: u64, body: &codec::Body<'_>) -> Result<(), VerifyReason> {
+        let points_here = |key: &[u8], index: &'static str| -> Result<(), VerifyReason> {
+            let value = self
+                .db
+                .get(key)
+                .map_err(|e| VerifyReason::Unreadable(e.to_string()))?;
+            match value.as_deref().and_then(codec::decode_u64) {
+                Some(found) if found == position => Ok(()),
+                _ => Err(VerifyReason::IndexMismatch { index }),
+            }
+        };
+        points_here(
+            &codec::stream_index_key(&body.stream_id, body.stream_version),
+            "stream",
+        )?;
+        points_here(
+            &codec::event_id_key(Uuid::from_bytes(body.event_id)),
+            "event id",
+        )?;
+        if let Some(key) = &body.idempotency_key {
+            points_here(&codec::idempotency_key(key), "idempotency")?;
+        }
+        let typed = self
+            .db
+            .contains_key(codec::type_index_key(&body.event_type, position))
+            .map_err(|e| VerifyReason::Unreadable(e.to_string()))?;
+        if !typed {
+            return Err(VerifyReason::IndexMismatch {
+                index: "event type",
+            });
+        }
+        Ok(())
+    }
+}
+
+fn decode_at(position: u64, record: &[u8]) -> Result<Envelope, StoreError> {
+    codec::decode_envelope(position, record).map_err(|reason| StoreError::Corrupt {
+        what: format!("event at position {position}"),
+        reason,
+    })
+}
+
+/// Checks each event's envelope fields and serializes its payload once; nothing here
+/// touches the store, so a rejection writes nothing.
+fn prepare(
+    events: Vec<NewEvent>,
+    max_event_bytes: usize,
+) -> Result<Vec<PreparedEvent>, AppendError> {
+    if events.is_empty() {
+        return Err(AppendError::EmptyBatch);
+    }
+    let mut keys = HashSet::new();
+    let mut prepared = Vec::with_capacity(events.len());
+    for (index, event) in events.into_iter().enumerate() {
+        let invalid = |field: &str, reason: String| AppendError::InvalidEvent {
+            field: format!("events[{index}].{field}"),
+            reason,
+        };
+        check_label(&event.event_type).map_err(|r| invalid("event_type", r))?;
+        check_label(&event.actor).map_err(|r| invalid("actor", r))?;
+        if event.schema_version == 0 {
+            return Err(invalid("schema_version", "must be at least 1".to_owned()));
+        }
+        if let Some(provenance) = &event.provenance {
+            check_text(provenance).map_err(|r| invalid("provenance", r))?;
+        }
+        if let Some(key) = &event.idempotency_key {
+            check_label(key).map_err(|r| invalid("idempotency_key", r))?;
+            if !keys.insert(key.clone()) {
+                return Err(invalid(
+                    "idempotency_key",
+                    format!("{key:?} appears twice in the batch"),
+                ));
+            }
+        }
+        let payload_json = serde_json::to_vec(&event.payload)
+            .map_err(|e| invalid("payload", format!("cannot be serialized: {e}")))?;
+        let size = payload_json.len()
+            + event.event_type.len()
+            + event.actor.len()
+            + event.provenance.as_ref().map_or(0, String::len)
+            + event.idempotency_key.as_ref().map_or(0, String::len);
+        if size > max_event_bytes {
+            return Err(AppendError::EventTooLarge {
+                index,
+                size,
+                limit: max_event_bytes,
+            });
+        }
+        prepared.push(PreparedEvent {
+            event,
+            payload_json,
+        });
+    }
+    Ok(prepared)
+}
+
+fn check_label(value: &str) -> Result<(), String> {
+    if value.len() > MAX_LABEL_BYTES {
+        return Err(format!(
+            "is {} bytes long, the limit is {MAX_LABEL_BYTES}",
+            value.len()
+        ));
+    }
+    check_text(value)
+}
+
+fn check_text(value: &str) -> Result<(), String> {
+    if value.trim().is_empty() {
+        return Err("must not be empty or blank".to_owned());
+    }
+    if let Some(c) = value.chars().find(|c| c.is_control()) {
+        return Err(format!("must not contain the control character {c:?}"));
+    }
+    Ok(())
+}
+
+/// Makes sure `dir` is a store of our format, or an empty directory turned into one, before
+/// sled opens anything: sled writes to a directory as soon as it opens it.
+fn claim_directory(dir: &Path) -> Result<(), StoreError> {
+    let not_a_store = |reason: String| StoreError::NotAStore {
+        dir: dir.to_owned(),
+        reason,
+    };
+    match fs::metadata(dir) {
+        Ok(metadata) if !metadata.is_dir() => {
+            return Err(not_a_store("it is not a directory".to_owned()))
+        }
+        Ok(_) => {}
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {
+            fs::create_dir_all(dir).map_err(io_error(dir))?;
+        }
+        Err(error) => return Err(io_error(dir)(error)),
+    }
+    let marker = dir.join(MARKER_FILE);
+    match fs::read_to_string(&marker) {
+        Ok(text) => {
+            let found = parse_marker(&text).ok_or_else(|| {
+                not_a_store(format!(
+                    "{MARKER_FILE} does not name a format version (expected a line `format = N`)"
+                ))
+            })?;
+            if found != FORMAT_VERSION {
+                return Err(StoreError::UnsupportedFormat {
+                    dir: dir.to_owned(),
+                    found,
+                    supported: FORMAT_VERSION,
+                });
+            }
+            Ok(())
+        }
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {
+            let mut others: Vec<String> = fs::read_dir(dir)
+                .map_err(io_error(dir))?
+                .filter_map(|entry| entry.ok())
+                .map(|entry| entry.file_name().to_string_lossy().into_owned())
+                // A marker half-written by an interrupted creation does not make a
+                // directory foreign.
+                .filter(|name| name != MARKER_TMP)
+                .collect();
+            if !others.is_empty() {
+                others.sort();
+                others.truncate(5);
+                return Err(not_a_store(format!(
+                    "it is not empty and has no {MARKER_FILE} (it holds {})",
+                    others.join(", ")
+                )));
+            }
+            write_marker(dir)
+        }
+        Err(error) => Err(io_error(&marker)(error)),
+    }
+}
+
+fn parse_marker(text: &str) -> Option<u32> {
+    text.lines().find_map(|line| {
+        let (name, value) = line.split_once('=')?;
+        (name.trim() == "format").then(|| value.trim().parse().ok())?
+    })
+}
+
+/// Written through a temporary file and a rename, so a crash leaves either no marker or a
+/// whole one.
+fn write_marker(dir: &Path) -> Result<(), StoreError> {
+    let tmp = dir.join(MARKER_TMP);
+    let marker = dir.join(MARKER_FILE);
+    let text = format!(
+        "# A kpi-ledger event store. The log itself is in {SLED_DIR}/ (sled).\n\
+         format = {FORMAT_VERSION}\n"
+    );
+    let mut file = fs::File::create(&tmp).map_err(io_error(&tmp))?;
+    file.write_all(text.as_bytes()).map_err(io_error(&tmp))?;
+    file.sync_all().map_err(io_error(&tmp))?;
+    fs::rename(&tmp, &marker).map_err(io_error(&marker))?;
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_error(dir))?;
+    tracing::info!(dir = %dir.display(), "created a new event store");
+    Ok(())
+}
+
+fn check_inner_format(dir: &Path, db: &sled::Db) -> Result<(), StoreError> {
+    match db.get(codec::META_FORMAT_KEY)? {
+        Some(value) => {
+            let found = <[u8; 4]>::try_from(value.as_ref())
+                .map(u32::from_be_bytes)
+                .map_err(|_| StoreError::Corrupt {
+                    what: "format version key".to_owned(),
+                    reason: format!("{} bytes instead of 4", value.len()),
+                })?;
+            if found != FORMAT_VERSION {
+                return Err(StoreError::UnsupportedFormat {
+                    dir: dir.to_owned(),
+                    found,
+                    supported: FORMAT_VERSION,
+                });
+            }
+            Ok(())
+        }
+        None if db.first()?.is_none() => {
+            db.insert(codec::META_FORMAT_KEY, &FORMAT_VERSION.to_be_bytes()[..])?;
+            db.flush()?;
+            Ok(())
+        }
+        None => Err(StoreError::Corrupt {
+            what: "store metadata".to_owned(),
+            reason: "the log has entries but no format version key".to_owned(),
+        }),
+    }
+}
+
+struct Loaded {
+    state: WriterState,
+    inconsistency: Option<VerifyFailure>,
+}
+
+fn load_state(db: &sled::Db) -> Result<Loaded, StoreError> {
+    let mut inconsistency = None;
+    let (position, hash) = match db.get(codec::META_HEAD_KEY)? {
+        None => (0, Hash::genesis()),
+        Some(value) => codec::decode_head(&value).ok_or_else(|| StoreError::Corrupt {
+            what: "head metadata".to_owned(),
+            reason: format!("{} bytes instead of 40", value.len()),
+        })?,
+    };
+    let last_stored = match db
+        .range(&codec::event_key(0)[..]..&codec::EVENTS_END[..])
+        .next_back()
+        .transpose()?
+    {
+        None => 0,
+        Some((key, _)) => codec::position_of_event_key(&key).unwrap_or(0),
+    };
+    if last_stored > position {
+        inconsistency = Some(VerifyFailure {
+            position: position + 1,
+            reason: VerifyReason::BeyondHead,
+        });
+    }
+    let mut last_recorded_at = DateTime::<Utc>::MIN_UTC;
+    if position > 0 {
+        let last = db
+            .get(codec::event_key(position))?
+            .ok_or(VerifyReason::Missing)
+            .and_then(|record| {
+                let raw = codec::split_record(&record).map_err(VerifyReason::Undecodable)?;
+                let body = codec::decode_body(raw.body_bytes).map_err(VerifyReason::Undecodable)?;
+                DateTime::<Utc>::from_timestamp(body.recorded_at_secs, body.recorded_at_nanos)
+                    .ok_or_else(|| VerifyReason::Undecodable("recorded_at is out of range".into()))
+            });
+        match last {
+            Ok(recorded_at) => last_recorded_at = recorded_at,
+            Err(reason) => {
+                inconsistency.get_or_insert(VerifyFailure { position, reason });
+            }
+        }
+    }
+    let mut stream_versions = HashMap::new();
+    for entry in db.scan_prefix(codec::STREAM_VERSION_PREFIX) {
+        let (key, value) = entry?;
+        let stream = codec::stream_of_version_key(&key)
+            .and_then(|bytes| std::str::from_utf8(bytes).ok())
+            .and_then(|text| StreamId::parse(text).ok());
+        let version = codec::decode_u64(&value);
+        match (stream, version) {
+            (Some(stream), Some(version)) => {
+                stream_versions.insert(stream, version);
+            }
+            _ => {
+                return Err(StoreError::Corrupt {
+                    what: format!("stream version entry {key:?}"),
+                    reason: "not a stream id and a version".to_owned(),
+                })
+            }
+        }
+    }
+    Ok(Loaded {
+        state: WriterState {
+            position,
+            hash,
+            last_recorded_at,
+            stream_versions,
+        },
+        inconsistency,
+    })
+}

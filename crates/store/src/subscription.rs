@@ -1,0 +1,113 @@
+//! Catch-up subscriptions: stored events first, then live ones, with no gap or duplicate.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use futures::Stream;
+use tokio::sync::broadcast::{self, error::RecvError};
+
+use crate::error::StoreError;
+use crate::store::Shared;
+use crate::types::Envelope;
+
+/// How many stored events one blocking read fetches while catching up.
+const CATCH_UP_CHUNK: usize = 1_024;
+
+enum Mode {
+    /// Reading stored events; switches to `Live` when a read comes back empty.
+    CatchUp,
+    Live,
+    Done,
+}
+
+struct Subscription {
+    shared: Arc<Shared>,
+    /// `None` when the store was already closed at subscribe time: only stored events follow.
+    live: Option<broadcast::Receiver<Arc<[Envelope]>>>,
+    next_position: u64,
+    ready: VecDeque<Envelope>,
+    mode: Mode,
+}
+
+/// `live` must have been subscribed before this reads anything from the store.
+pub(crate) fn catch_up(
+    shared: Arc<Shared>,
+    live: Option<broadcast::Receiver<Arc<[Envelope]>>>,
+    from_position: u64,
+) -> impl Stream<Item = Result<Envelope, StoreError>> + Send + 'static {
+    let subscription = Subscription {
+        shared,
+        live,
+        next_position: from_position.max(1),
+        ready: VecDeque::new(),
+        mode: Mode::CatchUp,
+    };
+    futures::stream::unfold(subscription, |mut subscription| async move {
+        let item = subscription.next_item().await?;
+        Some((item, subscription))
+    })
+}
+
+impl Subscription {
+    async fn next_item(&mut self) -> Option<Result<Envelope, StoreError>> {
+        loop {
+            if let Some(envelope) = self.ready.pop_front() {
+                self.next_position = envelope.position + 1;
+                return Some(Ok(envelope));
+            }
+            match self.mode {
+                Mode::Done => return None,
+                Mode::CatchUp => match self.read_stored().await {
+                    Ok(stored) if stored.is_empty() => self.mode = Mode::Live,
+                    Ok(stored) => self.ready.extend(stored),
+                    Err(error) => {
+                        self.mode = Mode::Done;
+                        return Some(Err(error));
+                    }
+                },
+                Mode::Live => self.receive_live().await,
+            }
+        }
+    }
+
+    async fn read_stored(&self) -> Result<Vec<Envelope>, StoreError> {
+        let shared = self.shared.clone();
+        let from = self.next_position;
+        tokio::task::spawn_blocking(move || shared.read_from(from, CATCH_UP_CHUNK))
+            .await
+            .map_err(|error| StoreError::Corrupt {
+                what: "catch-up read".to_owned(),
+                reason: format!("the reading task failed: {error}"),
+            })?
+    }
+
+    async fn receive_live(&mut self) {
+        let Some(live) = &mut self.live else {
+            self.mode = Mode::Done;
+            return;
+        };
+        match live.recv().await {
+            Ok(group) => {
+                let Some(first) = group.first() else { return };
+                if first.position > self.next_position {
+                    // Cannot happen while the receiver keeps up, but reading the store is
+                    // always a correct way to fill a hole.
+                    self.mode = Mode::CatchUp;
+                    return;
+                }
+                self.ready.extend(
+                    group
+                        .iter()
+                        .filter(|envelope| envelope.position >= self.next_position)
+                        .cloned(),
+                );
+            }
+            Err(RecvError::Lagged(skipped)) => {
+                tracing::debug!(skipped, "subscriber lagged; reading the store instead");
+                self.mode = Mode::CatchUp;
+            }
+            // The writer is gone and every group it published was received before this.
+            Err(RecvError::Closed) => self.mode = Mode::Done,
+        }
+    }
+}

@@ -1,0 +1,473 @@
+//! Behaviour of the public API on one store: appends, reads, idempotency, bad input.
+
+mod common;
+
+use common::{open, seminar, stream};
+use kpi_store::{
+    AppendError, EventStore, ExpectedVersion, Hash, Head, NewEvent, StoreConfig, StoreError,
+};
+use serde_json::json;
+
+#[tokio::test]
+async fn appended_events_read_back_identically_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    assert_eq!(store.head(), Head::empty());
+
+    let a = stream("seminar:2024/a");
+    let b = stream("seminar:2024/b");
+    let first = store
+        .append(
+            &a,
+            ExpectedVersion::NoStream,
+            vec![seminar(10), seminar(11)],
+        )
+        .await
+        .unwrap();
+    let consult = NewEvent::new(
+        "ConsultationHeld",
+        "2024-07-01T09:30:00+09:00".parse().unwrap(),
+        "clerk:2",
+        json!({"company": "Example KK", "minutes": 45}),
+    )
+    .with_provenance("FY2024 report, KPI table");
+    let second = store
+        .append(&b, ExpectedVersion::Any, vec![consult.clone()])
+        .await
+        .unwrap();
+    let third = store
+        .append(&a, ExpectedVersion::Exact(2), vec![seminar(12)])
+        .await
+        .unwrap();
+
+    let positions: Vec<_> = first
+        .iter()
+        .chain(&second)
+        .chain(&third)
+        .map(|e| e.position)
+        .collect();
+    assert_eq!(positions, [1, 2, 3, 4]);
+    assert_eq!(
+        first
+            .iter()
+            .chain(&third)
+            .map(|e| e.stream_version)
+            .collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    assert_eq!(second[0].stream_version, 1);
+    assert_eq!(second[0].payload, consult.payload);
+    assert_eq!(
+        second[0].provenance.as_deref(),
+        Some("FY2024 report, KPI table")
+    );
+    assert_eq!(second[0].occurred, consult.occurred);
+    assert_eq!(first[0].prev_hash, Hash::genesis());
+    assert_eq!(first[1].prev_hash, first[0].hash);
+    assert_eq!(second[0].prev_hash, first[1].hash);
+    assert_eq!(first[0].event_id.get_version_num(), 7);
+    assert!(first[0].recorded_at <= third[0].recorded_at);
+
+    let all: Vec<_> = first.iter().chain(&second).chain(&third).cloned().collect();
+    assert_eq!(store.read_from(0, 100).unwrap(), all);
+    assert_eq!(store.read_from(2, 2).unwrap(), all[1..3]);
+    assert_eq!(store.read_from(5, 10).unwrap(), []);
+    let iterated: Vec<_> = store.iter_from(3).collect::<Result<_, _>>().unwrap();
+    assert_eq!(iterated, all[2..]);
+    assert_eq!(
+        store.read_stream(&a).unwrap(),
+        vec![all[0].clone(), all[1].clone(), all[3].clone()]
+    );
+    assert_eq!(store.read_stream(&stream("seminar:2024")).unwrap(), []);
+    assert_eq!(
+        store.read_by_type("SeminarHeld", 0, 10).unwrap(),
+        vec![all[0].clone(), all[1].clone(), all[3].clone()]
+    );
+    assert_eq!(
+        store.read_by_type("SeminarHeld", 2, 1).unwrap(),
+        [all[1].clone()]
+    );
+    assert_eq!(store.read_by_type("Seminar", 0, 10).unwrap(), []);
+    assert_eq!(store.get(all[2].event_id).unwrap(), Some(all[2].clone()));
+    assert_eq!(store.get(uuid::Uuid::now_v7()).unwrap(), None);
+    assert_eq!(
+        store.head(),
+        Head {
+            position: 4,
+            hash: all[3].hash
+        }
+    );
+    assert_eq!(store.verify().unwrap(), store.head());
+
+    store.close().await;
+    let reopened = open(dir.path());
+    assert_eq!(reopened.read_from(1, 100).unwrap(), all);
+    assert_eq!(reopened.verify().unwrap().hash, all[3].hash);
+    let fourth = reopened
+        .append(&a, ExpectedVersion::Exact(3), vec![seminar(13)])
+        .await
+        .unwrap();
+    assert_eq!((fourth[0].position, fourth[0].stream_version), (5, 4));
+    assert_eq!(fourth[0].prev_hash, all[3].hash);
+}
+
+#[tokio::test]
+async fn envelopes_serialize_as_json_lines_with_iso_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let envelope = store
+        .append(&stream("s"), ExpectedVersion::Any, vec![seminar(1)])
+        .await
+        .unwrap()
+        .remove(0);
+    let line = serde_json::to_string(&envelope).unwrap();
+    assert!(!line.contains('\n'));
+    let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(value["occurred"], "2024-06-14");
+    assert_eq!(value["stream_id"], "s");
+    assert_eq!(value["hash"], envelope.hash.to_hex());
+    assert_eq!(value["payload"]["attendees"], 1);
+    let back: kpi_store::Envelope = serde_json::from_str(&line).unwrap();
+    assert_eq!(back, envelope);
+}
+
+#[tokio::test]
+async fn wrong_expected_versions_name_the_actual_version_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let s = stream("seminar:1");
+
+    let err = store
+        .append(&s, ExpectedVersion::Exact(1), vec![seminar(1)])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            AppendError::WrongExpectedVersion {
+                actual: None,
+                expected: ExpectedVersion::Exact(1),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("actual no stream"), "{err}");
+
+    store
+        .append(&s, ExpectedVersion::NoStream, vec![seminar(1), seminar(2)])
+        .await
+        .unwrap();
+    let head = store.head();
+    let err = store
+        .append(&s, ExpectedVersion::NoStream, vec![seminar(3)])
+        .await
+        .unwrap_err();
+    match &err {
+        AppendError::WrongExpectedVersion {
+            stream,
+            expected,
+            actual,
+        } => {
+            assert_eq!(stream, &s);
+            assert_eq!(*expected, ExpectedVersion::NoStream);
+            assert_eq!(*actual, Some(2));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(err.to_string().contains("`seminar:1`"), "{err}");
+    assert!(err.to_string().contains("actual version 2"), "{err}");
+    let err = store
+        .append(&s, ExpectedVersion::Exact(1), vec![seminar(3)])
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        AppendError::WrongExpectedVersion {
+            actual: Some(2),
+            ..
+        }
+    ));
+    assert_eq!(store.head(), head);
+    assert_eq!(store.read_from(0, 10).unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_retried_append_returns_the_originals_even_after_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = stream("consultation:42");
+    let batch = vec![
+        seminar(1).with_idempotency_key("import:row-1"),
+        seminar(2).with_idempotency_key("import:row-2"),
+    ];
+    let originals = {
+        let store = open(dir.path());
+        let originals = store
+            .append(&s, ExpectedVersion::NoStream, batch.clone())
+            .await
+            .unwrap();
+        // Many other events later the key still counts: the index is persistent.
+        for n in 0..50 {
+            store
+                .append(&stream("other"), ExpectedVersion::Any, vec![seminar(n)])
+                .await
+                .unwrap();
+        }
+        let again = store
+            .append(&s, ExpectedVersion::NoStream, batch.clone())
+            .await
+            .unwrap();
+        assert_eq!(again, originals);
+        store.close().await;
+        originals
+    };
+    let store = open(dir.path());
+    let head = store.head();
+    let again = store
+        .append(&s, ExpectedVersion::NoStream, batch.clone())
+        .await
+        .unwrap();
+    assert_eq!(again, originals);
+    // A retry of only part of a batch is answered with those originals.
+    let part = store
+        .append(&s, ExpectedVersion::Any, vec![batch[1].clone()])
+        .await
+        .unwrap();
+    assert_eq!(part, originals[1..]);
+    assert_eq!(store.head(), head);
+    assert_eq!(store.read_stream(&s).unwrap(), originals);
+}
+
+#[tokio::test]
+async fn reusing_a_key_for_different_content_is_a_conflict_that_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let s = stream("seminar:9");
+    store
+        .append(
+            &s,
+            ExpectedVersion::Any,
+            vec![seminar(1).with_idempotency_key("k1")],
+        )
+        .await
+        .unwrap();
+    let head = store.head();
+
+    let different_payload = seminar(2).with_idempotency_key("k1");
+    let different_stream = seminar(1).with_idempotency_key("k1");
+    let mut different_type = seminar(1).with_idempotency_key("k1");
+    different_type.event_type = "SeminarCancelled".to_owned();
+    for (target, event) in [
+        (&s, different_payload),
+        (&stream("seminar:10"), different_stream),
+        (&s, different_type),
+    ] {
+        let err = store
+            .append(target, ExpectedVersion::Any, vec![event])
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, AppendError::IdempotencyConflict { key } if key == "k1"),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("`k1`"), "{err}");
+    }
+    // Mixing a used key with a new one, or with an unkeyed event, conflicts too.
+    for companion in [seminar(3).with_idempotency_key("k2"), seminar(3)] {
+        let err = store
+            .append(
+                &s,
+                ExpectedVersion::Any,
+                vec![seminar(1).with_idempotency_key("k1"), companion],
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, AppendError::IdempotencyConflict { key } if key == "k1"),
+            "{err:?}"
+        );
+    }
+    assert_eq!(store.head(), head);
+    assert!(store
+        .read_by_type("SeminarCancelled", 0, 10)
+        .unwrap()
+        .is_empty());
+    // k2 was never written, so it is still free.
+    let fresh = store
+        .append(
+            &s,
+            ExpectedVersion::Any,
+            vec![seminar(3).with_idempotency_key("k2")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(fresh[0].position, 2);
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_clear_error_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StoreConfig {
+        max_event_bytes: 2_000,
+        ..StoreConfig::default()
+    };
+    let store = EventStore::open(dir.path(), config).unwrap();
+    let s = stream("seminar:1");
+    store
+        .append(&s, ExpectedVersion::Any, vec![seminar(1)])
+        .await
+        .unwrap();
+    let head = store.head();
+
+    let err = store
+        .append(&s, ExpectedVersion::Any, vec![])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AppendError::EmptyBatch));
+    assert!(err.to_string().contains("at least one event"), "{err}");
+
+    let err = "seminar 1".parse::<kpi_store::StreamId>().unwrap_err();
+    assert!(err.to_string().contains("stream_id"), "{err}");
+    assert!(err.to_string().contains("contains ' '"), "{err}");
+
+    let mut big = seminar(2);
+    big.payload = json!({ "notes": "x".repeat(2_000) });
+    let err = store
+        .append(&s, ExpectedVersion::Any, vec![seminar(2), big])
+        .await
+        .unwrap_err();
+    match &err {
+        AppendError::EventTooLarge { index, size, limit } => {
+            assert_eq!(*index, 1);
+            assert!(*size > 2_000);
+            assert_eq!(*limit, 2_000);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(err.to_string().contains("event 1 is too large"), "{err}");
+    assert!(err.to_string().contains("max_event_bytes"), "{err}");
+
+    let cases: Vec<(NewEvent, &str, &str)> = vec![
+        (
+            {
+                let mut e = seminar(3);
+                e.event_type = String::new();
+                e
+            },
+            "events[0].event_type",
+            "empty",
+        ),
+        (
+            {
+                let mut e = seminar(3);
+                e.event_type = "T".repeat(201);
+                e
+            },
+            "events[0].event_type",
+            "201 bytes",
+        ),
+        (
+            {
+                let mut e = seminar(3);
+                e.actor = " ".to_owned();
+                e
+            },
+            "events[0].actor",
+            "blank",
+        ),
+        (
+            {
+                let mut e = seminar(3);
+                e.actor = "a\nb".to_owned();
+                e
+            },
+            "events[0].actor",
+            "control",
+        ),
+        (
+            {
+                let mut e = seminar(3);
+                e.schema_version = 0;
+                e
+            },
+            "events[0].schema_version",
+            "at least 1",
+        ),
+        (
+            seminar(3).with_provenance(""),
+            "events[0].provenance",
+            "empty",
+        ),
+        (
+            seminar(3).with_idempotency_key("k\0"),
+            "events[0].idempotency_key",
+            "control",
+        ),
+    ];
+    for (event, field, reason) in cases {
+        let err = store
+            .append(&s, ExpectedVersion::Any, vec![event])
+            .await
+            .unwrap_err();
+        match &err {
+            AppendError::InvalidEvent {
+                field: f,
+                reason: r,
+            } => {
+                assert_eq!(f, field);
+                assert!(r.contains(reason), "{r}");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(err.to_string().contains(field), "{err}");
+    }
+    let err = store
+        .append(
+            &s,
+            ExpectedVersion::Any,
+            vec![
+                seminar(4).with_idempotency_key("same"),
+                seminar(5).with_idempotency_key("same"),
+            ],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("events[1].idempotency_key"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("twice"), "{err}");
+
+    assert_eq!(store.head(), head);
+    assert_eq!(store.read_from(0, 100).unwrap().len(), 1);
+    assert_eq!(store.verify().unwrap(), head);
+}
+
+#[tokio::test]
+async fn appends_after_close_fail_as_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let other = store.clone();
+    store.close().await;
+    let err = other
+        .append(&stream("s"), ExpectedVersion::Any, vec![seminar(1)])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, AppendError::Store(StoreError::Closed)),
+        "{err:?}"
+    );
+    assert_eq!(other.read_from(0, 10).unwrap(), []);
+}
+
+#[test]
+fn invalid_config_is_refused_by_field_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StoreConfig {
+        cache_capacity_bytes: 0,
+        ..StoreConfig::default()
+    };
+    let err = EventStore::open(dir.path(), config).err().expect("refused");
+    assert!(err.to_string().contains("`cache_capacity_bytes`"), "{err}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}

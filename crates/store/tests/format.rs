@@ -1,0 +1,183 @@
+//! The on-disk contract: what the store refuses to open, and that verify finds tampering.
+
+mod common;
+
+use common::{open, seminar, snapshot, stream};
+use kpi_store::{
+    EventStore, ExpectedVersion, StoreConfig, StoreError, VerifyReason, MARKER_FILE, SLED_DIR,
+};
+
+#[test]
+fn a_directory_with_other_files_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "not a ledger").unwrap();
+    std::fs::create_dir(dir.path().join("photos")).unwrap();
+    let before = snapshot(dir.path());
+
+    let err = EventStore::open(dir.path(), StoreConfig::default())
+        .err()
+        .expect("refused");
+    assert!(matches!(err, StoreError::NotAStore { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(message.contains("is not a kpi-ledger store"), "{message}");
+    assert!(message.contains("notes.txt"), "{message}");
+    assert_eq!(snapshot(dir.path()), before);
+}
+
+#[test]
+fn a_plain_file_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ledger");
+    std::fs::write(&file, "x").unwrap();
+    let err = EventStore::open(&file, StoreConfig::default())
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("not a directory"), "{err}");
+    assert_eq!(std::fs::read(&file).unwrap(), b"x");
+}
+
+#[test]
+fn a_bare_sled_database_is_not_a_store() {
+    let dir = tempfile::tempdir().unwrap();
+    sled::open(dir.path()).unwrap().flush().unwrap();
+    let before = snapshot(dir.path());
+    let err = EventStore::open(dir.path(), StoreConfig::default())
+        .err()
+        .expect("refused");
+    assert!(matches!(err, StoreError::NotAStore { .. }), "{err:?}");
+    assert_eq!(snapshot(dir.path()), before);
+}
+
+#[tokio::test]
+async fn a_store_of_a_newer_format_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store
+        .append(&stream("s"), ExpectedVersion::Any, vec![seminar(1)])
+        .await
+        .unwrap();
+    store.close().await;
+    let marker = dir.path().join(MARKER_FILE);
+    let text = std::fs::read_to_string(&marker).unwrap();
+    assert!(text.contains("format = 1"), "{text}");
+    std::fs::write(&marker, text.replace("format = 1", "format = 2")).unwrap();
+    let before = snapshot(dir.path());
+
+    let err = EventStore::open(dir.path(), StoreConfig::default())
+        .err()
+        .expect("refused");
+    match &err {
+        StoreError::UnsupportedFormat {
+            found, supported, ..
+        } => assert_eq!((*found, *supported), (2, 1)),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(err.to_string().contains("newer kpi-ledger"), "{err}");
+    assert_eq!(snapshot(dir.path()), before);
+}
+
+#[test]
+fn a_missing_or_empty_directory_becomes_a_store() {
+    let parent = tempfile::tempdir().unwrap();
+    let fresh = parent.path().join("data/ledger");
+    drop(open(&fresh));
+    assert!(fresh.join(MARKER_FILE).is_file());
+    assert!(fresh.join(SLED_DIR).is_dir());
+    let empty = tempfile::tempdir().unwrap();
+    drop(open(empty.path()));
+    // Reopening what was created works and finds it empty.
+    assert_eq!(open(empty.path()).head().position, 0);
+}
+
+/// Appends five events, closes the store and hands back the directory.
+async fn store_with_five_events() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    for attendees in 21..=25 {
+        store
+            .append(
+                &stream("seminar:t"),
+                ExpectedVersion::Any,
+                vec![seminar(attendees)],
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.verify().unwrap().position, 5);
+    store.close().await;
+    dir
+}
+
+/// Rewrites the record at `position` through sled itself, as an attacker with file access
+/// and the sled library could.
+fn rewrite_record(dir: &std::path::Path, position: u64, change: impl FnOnce(&mut Vec<u8>)) {
+    let db = sled::open(dir.join(SLED_DIR)).unwrap();
+    let key = kpi_store::raw::event_key(position);
+    let mut record = db.get(key).unwrap().unwrap().to_vec();
+    change(&mut record);
+    db.insert(key, record).unwrap();
+    db.flush().unwrap();
+}
+
+#[tokio::test]
+async fn changing_one_payload_byte_makes_verify_name_that_position() {
+    let dir = store_with_five_events().await;
+    rewrite_record(dir.path(), 3, |record| {
+        let at = record
+            .windows(14)
+            .position(|w| w == b"\"attendees\":23")
+            .expect("payload JSON is stored as text");
+        record[at + 13] = b'9';
+    });
+    let store = open(dir.path());
+    let failure = store.verify().unwrap_err();
+    assert_eq!(failure.position, 3);
+    assert!(
+        matches!(failure.reason, VerifyReason::HashMismatch { .. }),
+        "{failure:?}"
+    );
+    assert!(failure.to_string().contains("position 3"), "{failure}");
+    // The changed event still reads (it is valid JSON), which is why verify exists.
+    assert_eq!(store.read_from(3, 1).unwrap()[0].payload["attendees"], 29);
+}
+
+#[tokio::test]
+async fn a_deleted_event_is_reported_missing() {
+    let dir = store_with_five_events().await;
+    {
+        let db = sled::open(dir.path().join(SLED_DIR)).unwrap();
+        db.remove(kpi_store::raw::event_key(2)).unwrap();
+        db.flush().unwrap();
+    }
+    let failure = open(dir.path()).verify().unwrap_err();
+    assert_eq!(failure.position, 2);
+    assert_eq!(failure.reason, VerifyReason::Missing);
+}
+
+#[tokio::test]
+async fn a_rehashed_forgery_still_breaks_the_next_link() {
+    // Recomputing the forged event's own hash is not enough: the next event's prev_hash
+    // names the original hash.
+    let dir = store_with_five_events().await;
+    rewrite_record(dir.path(), 2, |record| {
+        let at = record
+            .windows(14)
+            .position(|w| w == b"\"attendees\":22")
+            .unwrap();
+        record[at + 13] = b'8';
+        let body = record[64..].to_vec();
+        let prev: [u8; 32] = record[..32].try_into().unwrap();
+        let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
+        sha2::Digest::update(&mut hasher, prev);
+        sha2::Digest::update(&mut hasher, 2u64.to_be_bytes());
+        sha2::Digest::update(&mut hasher, &body);
+        let hash: [u8; 32] = sha2::Digest::finalize(hasher).into();
+        record[32..64].copy_from_slice(&hash);
+    });
+    let failure = open(dir.path()).verify().unwrap_err();
+    assert_eq!(failure.position, 3);
+    assert!(
+        matches!(failure.reason, VerifyReason::PrevHashMismatch { .. }),
+        "{failure:?}"
+    );
+}
