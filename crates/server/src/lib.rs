@@ -1,1 +1,280 @@
-//! Placeholder; filled in by its issue.
+//! The HTTP shell: GraphQL over HTTP and websocket, bearer-token auth, limits, health and
+//! Prometheus metrics, on poem.
+//!
+//! The server is generic over any async-graphql [`Executor`] (a `Schema<Q, M, S>` is one), so
+//! it knows nothing of the ledger's schema; the binary wires the real schema in.
+
+mod auth;
+mod config;
+mod http;
+mod metrics;
+mod ws;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use async_graphql::http::GraphiQLSource;
+use async_graphql::Executor;
+use poem::http::StatusCode;
+use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
+use poem::{get, Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server};
+use tracing::Instrument;
+
+pub use crate::auth::{new_token, AuthFailure, Authenticator, IssuedToken, TokenConfigError};
+pub use crate::config::{Limits, ServerConfig, TokenEntry, TokenHash, TokenName};
+pub use crate::metrics::{names as metric_names, record_append, Metrics};
+
+type Probe<T> = Arc<dyn Fn() -> T + Send + Sync>;
+
+/// What the server serves: the GraphQL executor and the probes only the caller can answer.
+pub struct App<E> {
+    executor: E,
+    ready: Probe<bool>,
+    head_position: Option<Probe<u64>>,
+}
+
+impl<E: Executor> App<E> {
+    /// An app that is always ready and reports no head position.
+    pub fn new(executor: E) -> Self {
+        Self {
+            executor,
+            ready: Arc::new(|| true),
+            head_position: None,
+        }
+    }
+
+    /// `/readyz` answers 200 only while `ready` returns true (store open, projections caught
+    /// up).
+    pub fn with_ready_check(mut self, ready: impl Fn() -> bool + Send + Sync + 'static) -> Self {
+        self.ready = Arc::new(ready);
+        self
+    }
+
+    /// Sampled at every `/metrics` scrape into `kpi_store_head_position`.
+    pub fn with_head_position(
+        mut self,
+        head_position: impl Fn() -> u64 + Send + Sync + 'static,
+    ) -> Self {
+        self.head_position = Some(Arc::new(head_position));
+        self
+    }
+}
+
+/// The routes, for serving or for in-process tests. Fails if the token list is ambiguous.
+pub fn routes<E: Executor>(
+    config: &ServerConfig,
+    app: App<E>,
+) -> Result<impl Endpoint<Output = Response>, TokenConfigError> {
+    let auth = Arc::new(Authenticator::new(&config.tokens, config.anonymous_read)?);
+    let metrics = Metrics::global();
+    let graphiql = GraphiQLSource::build()
+        .endpoint("/graphql")
+        .subscription_endpoint("/graphql/ws")
+        .title("kpi-ledger")
+        .finish();
+    let ready = app.ready.clone();
+    let head_position = app.head_position.clone();
+
+    let graphql = http::GraphqlHttp {
+        executor: app.executor.clone(),
+        auth: auth.clone(),
+        limits: config.limits,
+    };
+    let graphql = Arc::new(graphql);
+    Ok(Route::new()
+        .at(
+            "/",
+            get(poem::endpoint::make_sync(move |_| {
+                poem::web::Html(graphiql.clone()).into_response()
+            })),
+        )
+        .at(
+            "/graphql",
+            get(ArcEndpoint(graphql.clone())).post(ArcEndpoint(graphql)),
+        )
+        .at(
+            "/graphql/ws",
+            get(ws::Subscriptions {
+                executor: app.executor,
+                auth,
+            }),
+        )
+        .at("/healthz", get(poem::endpoint::make_sync(|_| "ok")))
+        .at(
+            "/readyz",
+            get(poem::endpoint::make_sync(move |_| {
+                if ready() {
+                    (StatusCode::OK, "ready")
+                } else {
+                    (StatusCode::SERVICE_UNAVAILABLE, "not ready")
+                }
+            })),
+        )
+        .at(
+            "/metrics",
+            get(poem::endpoint::make_sync(move |_| {
+                if let Some(head_position) = &head_position {
+                    metrics.set_head_position(head_position());
+                }
+                Response::builder()
+                    .content_type("text/plain; version=0.0.4; charset=utf-8")
+                    .body(metrics.render())
+            })),
+        )
+        .around(observe))
+}
+
+/// Shares one GraphQL handler between the GET and POST routes.
+struct ArcEndpoint<T>(Arc<T>);
+
+impl<T: Endpoint> Endpoint for ArcEndpoint<T> {
+    type Output = T::Output;
+
+    async fn call(&self, req: Request) -> poem::Result<Self::Output> {
+        self.0.call(req).await
+    }
+}
+
+/// One span per request, closed with its status and duration; request count and latency
+/// metrics per endpoint.
+async fn observe<E: Endpoint<Output = Response>>(
+    ep: Arc<E>,
+    req: Request,
+) -> poem::Result<Response> {
+    let endpoint = endpoint_label(req.uri().path());
+    let span = tracing::info_span!(
+        "request",
+        method = %req.method(),
+        path = %req.uri().path(),
+        operation = tracing::field::Empty,
+        status = tracing::field::Empty,
+        duration_ms = tracing::field::Empty,
+    );
+    let started = Instant::now();
+    let result = ep.call(req).instrument(span.clone()).await;
+    let status = match &result {
+        Ok(response) => response.status(),
+        Err(err) => err.status(),
+    };
+    let elapsed = started.elapsed();
+    span.record("status", status.as_u16());
+    span.record("duration_ms", elapsed.as_secs_f64() * 1e3);
+    span.in_scope(|| tracing::info!("request finished"));
+    ::metrics::counter!(
+        metric_names::HTTP_REQUESTS,
+        "endpoint" => endpoint,
+        "status" => status.as_str().to_owned()
+    )
+    .increment(1);
+    ::metrics::histogram!(metric_names::HTTP_REQUEST_SECONDS, "endpoint" => endpoint)
+        .record(elapsed.as_secs_f64());
+    result
+}
+
+// A fixed label set keeps the metric cardinality bounded whatever paths clients probe.
+fn endpoint_label(path: &str) -> &'static str {
+    match path {
+        "/" => "graphiql",
+        "/graphql" => "graphql",
+        "/graphql/ws" => "graphql_ws",
+        "/healthz" => "healthz",
+        "/readyz" => "readyz",
+        "/metrics" => "metrics",
+        _ => "other",
+    }
+}
+
+/// A bound listening socket, not yet serving: lets the caller learn the port (when binding
+/// port 0) before requests arrive.
+pub struct Listening {
+    acceptor: TcpAcceptor,
+    config: ServerConfig,
+}
+
+impl Listening {
+    pub async fn bind(config: ServerConfig) -> anyhow::Result<Self> {
+        // Refuse a bad token list before opening the port.
+        Authenticator::new(&config.tokens, config.anonymous_read)?;
+        let acceptor = TcpListener::bind(config.bind)
+            .into_acceptor()
+            .await
+            .with_context(|| format!("cannot listen on server.bind = {}", config.bind))?;
+        Ok(Self { acceptor, config })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.acceptor
+            .local_addr()
+            .first()
+            .and_then(|addr| addr.as_socket_addr().copied())
+            .unwrap_or(self.config.bind)
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests finish
+    /// (up to `shutdown_grace_ms`) and returns, so the caller can flush and close the store.
+    pub async fn serve<E: Executor>(
+        self,
+        app: App<E>,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> anyhow::Result<()> {
+        let addr = self.local_addr();
+        let grace = self.config.shutdown_grace();
+        let endpoint = routes(&self.config, app)?;
+        let metrics = Metrics::global();
+        let upkeep = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                metrics.run_upkeep();
+            }
+        });
+        tracing::info!(%addr, "serving GraphQL at http://{addr}/graphql");
+        let result = Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(endpoint, shutdown, Some(grace))
+            .await
+            .context("server failed");
+        upkeep.abort();
+        tracing::info!("server stopped");
+        result
+    }
+}
+
+/// Binds `config.bind` and serves `app` until `shutdown` resolves.
+pub async fn serve<E: Executor>(
+    config: ServerConfig,
+    app: App<E>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    Listening::bind(config).await?.serve(app, shutdown).await
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM (`docker stop`), whichever comes first.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(%err, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(%err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => tracing::info!("SIGINT received, shutting down"),
+        () = terminate => tracing::info!("SIGTERM received, shutting down"),
+    }
+}

@@ -74,6 +74,51 @@ impl Caller {
     }
 }
 
+/// Why a caller may not do what it asked. The GraphQL layer turns it into an error whose
+/// `extensions.code` is [`AccessDenied::code`], so clients can tell "send a token" from
+/// "this token is not enough".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccessDenied {
+    #[error("authentication required: send `Authorization: Bearer <token>` with a `{needed}` token or higher")]
+    Unauthenticated { needed: Role },
+    #[error("forbidden: this needs role `{needed}` but `{name}` has role `{actual}`")]
+    Forbidden {
+        needed: Role,
+        actual: Role,
+        name: String,
+    },
+}
+
+impl AccessDenied {
+    /// The GraphQL error extension code for this refusal.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AccessDenied::Unauthenticated { .. } => "UNAUTHENTICATED",
+            AccessDenied::Forbidden { .. } => "FORBIDDEN",
+        }
+    }
+}
+
+impl Caller {
+    /// The one role check every resolver uses: the caller if its role reaches `needed`.
+    /// Anonymous callers are told to authenticate (a token could help); token holders whose
+    /// role is too low are forbidden (another token is needed).
+    pub fn require(&self, needed: Role) -> Result<&Caller, AccessDenied> {
+        match self {
+            Caller::Token { role, .. } if role.allows(needed) => Ok(self),
+            Caller::Token { role, name } => Err(AccessDenied::Forbidden {
+                needed,
+                actual: *role,
+                name: name.clone(),
+            }),
+            Caller::Anonymous { .. } if self.role().is_some_and(|role| role.allows(needed)) => {
+                Ok(self)
+            }
+            Caller::Anonymous { .. } => Err(AccessDenied::Unauthenticated { needed }),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,5 +135,36 @@ mod tests {
             Caller::Anonymous { may_read: true }.role(),
             Some(Role::Reader)
         );
+    }
+
+    #[test]
+    fn require_separates_unauthenticated_from_forbidden() {
+        let anonymous_reader = Caller::Anonymous { may_read: true };
+        let anonymous = Caller::Anonymous { may_read: false };
+        let reader = Caller::Token {
+            name: "viewer".into(),
+            role: Role::Reader,
+        };
+        let admin = Caller::Token {
+            name: "ops".into(),
+            role: Role::Admin,
+        };
+
+        assert_eq!(
+            anonymous_reader.require(Role::Reader),
+            Ok(&anonymous_reader)
+        );
+        assert_eq!(
+            anonymous.require(Role::Reader).unwrap_err().code(),
+            "UNAUTHENTICATED"
+        );
+        assert_eq!(
+            anonymous_reader.require(Role::Recorder).unwrap_err().code(),
+            "UNAUTHENTICATED"
+        );
+        let forbidden = reader.require(Role::Recorder).unwrap_err();
+        assert_eq!(forbidden.code(), "FORBIDDEN");
+        assert!(forbidden.to_string().contains("viewer"), "{forbidden}");
+        assert_eq!(admin.require(Role::Recorder), Ok(&admin));
     }
 }

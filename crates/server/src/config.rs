@@ -1,0 +1,281 @@
+//! The `[server]` section of the configuration. Every field has a default so an empty section
+//! serves on loopback with conservative limits; unknown keys are refused so a typo in a limit
+//! is not silently ignored.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::num::{NonZeroU64, NonZeroUsize};
+use std::time::Duration;
+
+use async_graphql::{ObjectType, SchemaBuilder, SubscriptionType};
+use kpi_service::auth::Role;
+use serde::de::{self, Deserializer};
+use serde::{Deserialize, Serialize, Serializer};
+
+/// Configuration of the HTTP shell, read by the CLI from the `[server]` section.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on. Port 0 picks a free port (tests).
+    pub bind: SocketAddr,
+    /// Whether callers without a token may run queries and subscriptions.
+    pub anonymous_read: bool,
+    pub limits: Limits,
+    /// How long shutdown waits for open connections (websockets included) before closing them.
+    pub shutdown_grace_ms: NonZeroU64,
+    /// Bearer tokens; only their SHA-256 hashes are ever configured.
+    pub tokens: Vec<TokenEntry>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            anonymous_read: false,
+            limits: Limits::default(),
+            shutdown_grace_ms: NonZeroU64::new(10_000).expect("non-zero literal"),
+            tokens: Vec::new(),
+        }
+    }
+}
+
+impl ServerConfig {
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.shutdown_grace_ms.get())
+    }
+}
+
+/// Per-request limits. Depth and complexity are enforced by the schema (async-graphql checks
+/// them during validation), so they are applied where the schema is built, with
+/// [`Limits::apply`]; body size and timeout are enforced by the HTTP handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Deepest selection nesting accepted. GraphiQL's introspection query needs 13.
+    pub max_depth: NonZeroUsize,
+    /// Highest query complexity accepted (each field costs 1 unless the schema says otherwise).
+    pub max_complexity: NonZeroUsize,
+    /// Largest request body, in bytes; larger bodies answer 413.
+    pub max_body_bytes: NonZeroUsize,
+    /// Longest a single GraphQL request may run; longer ones answer 504.
+    pub request_timeout_ms: NonZeroU64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_depth: NonZeroUsize::new(16).expect("non-zero literal"),
+            max_complexity: NonZeroUsize::new(2_000).expect("non-zero literal"),
+            max_body_bytes: NonZeroUsize::new(256 * 1024).expect("non-zero literal"),
+            request_timeout_ms: NonZeroU64::new(10_000).expect("non-zero literal"),
+        }
+    }
+}
+
+impl Limits {
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms.get())
+    }
+
+    /// Applies the depth and complexity limits to a schema under construction.
+    pub fn apply<Q, M, S>(&self, builder: SchemaBuilder<Q, M, S>) -> SchemaBuilder<Q, M, S>
+    where
+        Q: ObjectType + 'static,
+        M: ObjectType + 'static,
+        S: SubscriptionType + 'static,
+    {
+        builder
+            .limit_depth(self.max_depth.get())
+            .limit_complexity(self.max_complexity.get())
+    }
+}
+
+/// One configured bearer token: who it is, what it may do, and the SHA-256 of its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenEntry {
+    pub name: TokenName,
+    pub role: Role,
+    pub sha256: TokenHash,
+}
+
+/// The name a token records events under: non-empty, at most 64 characters, no whitespace
+/// or control characters, so it reads unambiguously in logs and event history.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TokenName(String);
+
+impl TokenName {
+    pub const MAX_CHARS: usize = 64;
+
+    pub fn parse(name: &str) -> Result<Self, String> {
+        if name.is_empty() {
+            return Err("token name must not be empty".into());
+        }
+        if name.chars().count() > Self::MAX_CHARS {
+            return Err(format!(
+                "token name `{name}` is longer than {} characters",
+                Self::MAX_CHARS
+            ));
+        }
+        if let Some(bad) = name.chars().find(|c| c.is_whitespace() || c.is_control()) {
+            return Err(format!(
+                "token name `{}` contains {bad:?}: use letters, digits, `-`, `_`, `.` or `@`",
+                name.escape_debug()
+            ));
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TokenName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for TokenName {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for TokenName {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        Self::parse(&raw).map_err(de::Error::custom)
+    }
+}
+
+/// SHA-256 digest of a bearer token, written in config as 64 hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TokenHash(pub(crate) [u8; 32]);
+
+impl TokenHash {
+    pub fn parse_hex(text: &str) -> Result<Self, String> {
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(text, &mut bytes).map_err(|err| {
+            format!("sha256 must be 64 hex digits (the SHA-256 of the token), got `{text}`: {err}")
+        })?;
+        Ok(Self(bytes))
+    }
+
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+}
+
+// The digest is not secret, but printing it whole in debug logs invites copy-paste confusion
+// with tokens; the prefix is enough to tell entries apart.
+impl fmt::Debug for TokenHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TokenHash({}…)", &self.to_hex()[..8])
+    }
+}
+
+impl Serialize for TokenHash {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_hex())
+    }
+}
+
+impl<'de> Deserialize<'de> for TokenHash {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        Self::parse_hex(&raw).map_err(de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<ServerConfig, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    #[test]
+    fn empty_section_gives_loopback_defaults() {
+        let config = parse("").unwrap();
+        assert_eq!(config, ServerConfig::default());
+        assert_eq!(config.bind.to_string(), "127.0.0.1:8080");
+        assert!(!config.anonymous_read);
+        assert!(config.tokens.is_empty());
+    }
+
+    #[test]
+    fn full_section_parses() {
+        let hash = "a".repeat(64);
+        let config = parse(&format!(
+            r#"
+            bind = "0.0.0.0:9000"
+            anonymous_read = true
+            [limits]
+            max_depth = 7
+            request_timeout_ms = 250
+            [[tokens]]
+            name = "clerk@fuji"
+            role = "recorder"
+            sha256 = "{hash}"
+            "#
+        ))
+        .unwrap();
+        assert_eq!(config.bind.port(), 9000);
+        assert_eq!(config.limits.max_depth.get(), 7);
+        assert_eq!(
+            config.limits.max_complexity,
+            Limits::default().max_complexity
+        );
+        assert_eq!(config.limits.request_timeout(), Duration::from_millis(250));
+        assert_eq!(config.tokens[0].name.as_str(), "clerk@fuji");
+        assert_eq!(config.tokens[0].role, Role::Recorder);
+        assert_eq!(config.tokens[0].sha256.to_hex(), hash);
+    }
+
+    #[test]
+    fn bad_values_name_the_field() {
+        let zero = parse("[limits]\nmax_body_bytes = 0")
+            .unwrap_err()
+            .to_string();
+        assert!(zero.contains("max_body_bytes"), "{zero}");
+
+        let typo = parse("anonymous_reads = true").unwrap_err().to_string();
+        assert!(typo.contains("anonymous_reads"), "{typo}");
+
+        let short = parse("[[tokens]]\nname = \"a\"\nrole = \"reader\"\nsha256 = \"abc\"")
+            .unwrap_err()
+            .to_string();
+        assert!(short.contains("sha256 must be 64 hex digits"), "{short}");
+
+        let role = parse(&format!(
+            "[[tokens]]\nname = \"a\"\nrole = \"root\"\nsha256 = \"{}\"",
+            "0".repeat(64)
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(role.contains("root"), "{role}");
+
+        let name = parse(&format!(
+            "[[tokens]]\nname = \"two words\"\nrole = \"reader\"\nsha256 = \"{}\"",
+            "0".repeat(64)
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(name.contains("two words"), "{name}");
+    }
+
+    #[test]
+    fn config_round_trips_through_toml() {
+        let mut config = ServerConfig::default();
+        config.tokens.push(TokenEntry {
+            name: TokenName::parse("ops").unwrap(),
+            role: Role::Admin,
+            sha256: TokenHash([7; 32]),
+        });
+        let text = toml::to_string(&config).unwrap();
+        assert_eq!(parse(&text).unwrap(), config);
+    }
+}

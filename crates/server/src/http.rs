@@ -1,0 +1,595 @@
+//! GraphQL over HTTP (the GraphQL-over-HTTP draft): content negotiation, request parsing with
+//! exact status codes, the GET-is-read-only rule, body size and time limits, auth.
+//!
+//! async-graphql-poem's stock endpoint answers 200 to everything and runs mutations over GET,
+//! so this handler owns the HTTP side and hands async-graphql only a well-formed request.
+
+use std::sync::Arc;
+
+use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
+use async_graphql::{Executor, Variables};
+use metrics::counter;
+use poem::http::header::{self, HeaderValue};
+use poem::http::{Method, StatusCode};
+use poem::web::Accept;
+use poem::{Endpoint, FromRequest, Request, Response};
+use serde_json::{json, Map, Value};
+
+use crate::auth::{AuthFailure, Authenticator};
+use crate::config::Limits;
+use crate::metrics::names;
+
+const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+const APPLICATION_JSON: &str = "application/json";
+
+/// The media type a response is written in; it decides how request errors are reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MediaType {
+    /// Request errors answer 4xx with no `data` entry.
+    GraphqlResponseJson,
+    /// Legacy clients: every well-formed request answers 200.
+    Json,
+}
+
+impl MediaType {
+    fn content_type(self) -> &'static str {
+        match self {
+            MediaType::GraphqlResponseJson => "application/graphql-response+json; charset=utf-8",
+            MediaType::Json => "application/json; charset=utf-8",
+        }
+    }
+
+    /// Status for a GraphQL request error (parse, validation, variable coercion).
+    fn request_error_status(self) -> StatusCode {
+        match self {
+            MediaType::GraphqlResponseJson => StatusCode::BAD_REQUEST,
+            MediaType::Json => StatusCode::OK,
+        }
+    }
+}
+
+/// Picks the response media type from `Accept` (already sorted by q), or `None` when the
+/// client accepts neither JSON type.
+fn negotiate(accept: &Accept, header_present: bool) -> Option<MediaType> {
+    if !header_present || accept.0.is_empty() {
+        return Some(MediaType::Json);
+    }
+    accept
+        .0
+        .iter()
+        .filter(|mime| {
+            mime.get_param("q")
+                .is_none_or(|q| q.as_str().parse::<f32>().is_ok_and(|q| q > 0.0))
+        })
+        .find_map(|mime| match mime.essence_str() {
+            GRAPHQL_RESPONSE_JSON => Some(MediaType::GraphqlResponseJson),
+            APPLICATION_JSON | "application/*" | "*/*" => Some(MediaType::Json),
+            _ => None,
+        })
+}
+
+/// A refusal before any GraphQL runs, answered with a GraphQL-shaped error body.
+struct Refusal {
+    status: StatusCode,
+    message: String,
+    code: Option<&'static str>,
+    metric_kind: &'static str,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            code: None,
+            metric_kind: "request",
+        }
+    }
+
+    fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    fn code(mut self, code: &'static str, metric_kind: &'static str) -> Self {
+        self.code = Some(code);
+        self.metric_kind = metric_kind;
+        self
+    }
+
+    fn into_response(self, media: MediaType) -> Response {
+        counter!(names::GRAPHQL_ERRORS, "kind" => self.metric_kind).increment(1);
+        let mut error = json!({ "message": self.message });
+        if let Some(code) = self.code {
+            error["extensions"] = json!({ "code": code });
+        }
+        let mut response = json_response(self.status, media, &json!({ "errors": [error] }));
+        match self.status {
+            StatusCode::METHOD_NOT_ALLOWED => {
+                response
+                    .headers_mut()
+                    .insert(header::ALLOW, HeaderValue::from_static("POST"));
+            }
+            StatusCode::UNAUTHORIZED => {
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"kpi-ledger\""),
+                );
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+fn json_response(status: StatusCode, media: MediaType, body: &Value) -> Response {
+    Response::builder()
+        .status(status)
+        .content_type(media.content_type())
+        .body(body.to_string())
+}
+
+/// The parameters of one GraphQL-over-HTTP request, type-checked.
+struct Params {
+    query: String,
+    operation_name: Option<String>,
+    variables: Option<Map<String, Value>>,
+    extensions: Option<Map<String, Value>>,
+}
+
+impl Params {
+    fn from_json_body(body: &[u8]) -> Result<Self, Refusal> {
+        let value: Value = serde_json::from_slice(body).map_err(|err| {
+            if body.is_empty() {
+                Refusal::bad_request("the request body is empty: send a JSON object with a `query`")
+            } else {
+                Refusal::bad_request(format!("the request body is not valid JSON: {err}"))
+            }
+        })?;
+        let Value::Object(mut fields) = value else {
+            return Err(Refusal::bad_request(
+                "the request body must be a JSON object with a `query`",
+            ));
+        };
+        let query = match fields.remove("query") {
+            Some(Value::String(query)) => query,
+            None | Some(Value::Null) => return Err(missing_query()),
+            Some(other) => {
+                return Err(Refusal::bad_request(format!(
+                    "`query` must be a string, got {}",
+                    json_kind(&other)
+                )))
+            }
+        };
+        let operation_name = match fields.remove("operationName") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(name)) => Some(name),
+            Some(other) => {
+                return Err(Refusal::bad_request(format!(
+                    "`operationName` must be a string or null, got {}",
+                    json_kind(&other)
+                )))
+            }
+        };
+        Ok(Self {
+            query,
+            operation_name,
+            variables: map_param("variables", fields.remove("variables"))?,
+            extensions: map_param("extensions", fields.remove("extensions"))?,
+        })
+    }
+
+    fn from_query_string(query_string: &str) -> Result<Self, Refusal> {
+        let mut query = None;
+        let mut operation_name = None;
+        let mut variables = None;
+        let mut extensions = None;
+        for (key, value) in form_urlencoded_pairs(query_string) {
+            match key.as_str() {
+                "query" => query = Some(value),
+                "operationName" => operation_name = Some(value),
+                "variables" => variables = Some(value),
+                "extensions" => extensions = Some(value),
+                _ => {}
+            }
+        }
+        let json_param = |name: &str, text: Option<String>| match text {
+            None => Ok(None),
+            Some(text) => {
+                let value = serde_json::from_str(&text).map_err(|err| {
+                    Refusal::bad_request(format!("`{name}` must be URL-encoded JSON: {err}"))
+                })?;
+                map_param(name, Some(value))
+            }
+        };
+        Ok(Self {
+            query: query.ok_or_else(missing_query)?,
+            operation_name: operation_name.filter(|name| !name.is_empty()),
+            variables: json_param("variables", variables)?,
+            extensions: json_param("extensions", extensions)?,
+        })
+    }
+
+    fn into_graphql_request(self, document: ExecutableDocument) -> async_graphql::Request {
+        let mut request = async_graphql::Request::new(self.query);
+        if let Some(name) = self.operation_name {
+            request = request.operation_name(name);
+        }
+        if let Some(variables) = self.variables {
+            request = request.variables(Variables::from_json(Value::Object(variables)));
+        }
+        if let Some(extensions) = self.extensions {
+            for (key, value) in extensions {
+                // Any JSON value converts to a GraphQL constant value; only non-finite numbers
+                // could fail, and JSON cannot express those.
+                if let Ok(value) = async_graphql::Value::from_json(value) {
+                    request.extensions.0.insert(key, value);
+                }
+            }
+        }
+        request.set_parsed_query(document);
+        request
+    }
+}
+
+fn missing_query() -> Refusal {
+    Refusal::bad_request("the request has no `query` parameter")
+}
+
+fn map_param(name: &str, value: Option<Value>) -> Result<Option<Map<String, Value>>, Refusal> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(map)) => Ok(Some(map)),
+        Some(other) => Err(Refusal::bad_request(format!(
+            "`{name}` must be a JSON object or null, got {}",
+            json_kind(&other)
+        ))),
+    }
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn form_urlencoded_pairs(query_string: &str) -> Vec<(String, String)> {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(query_string).unwrap_or_default()
+}
+
+/// The type of the operation that would run, if the document says unambiguously.
+fn operation_type(document: &ExecutableDocument, name: Option<&str>) -> Option<OperationType> {
+    match (&document.operations, name) {
+        (DocumentOperations::Single(operation), _) => Some(operation.node.ty),
+        (DocumentOperations::Multiple(operations), Some(name)) => {
+            operations.get(name).map(|operation| operation.node.ty)
+        }
+        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => operations
+            .values()
+            .next()
+            .map(|operation| operation.node.ty),
+        (DocumentOperations::Multiple(_), None) => None,
+    }
+}
+
+fn operation_label(document: &ExecutableDocument, name: Option<&str>) -> String {
+    match (&document.operations, name) {
+        (_, Some(name)) => name.to_owned(),
+        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => operations
+            .keys()
+            .next()
+            .map(|name| name.to_string())
+            .unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
+/// POST and GET `/graphql`.
+pub(crate) struct GraphqlHttp<E> {
+    pub executor: E,
+    pub auth: Arc<Authenticator>,
+    pub limits: Limits,
+}
+
+impl<E: Executor> Endpoint for GraphqlHttp<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        let (req, mut body) = req.split();
+        let accept = Accept::from_request(&req, &mut body).await?;
+        let Some(media) = negotiate(&accept, req.headers().contains_key(header::ACCEPT)) else {
+            return Ok(Refusal::new(
+                StatusCode::NOT_ACCEPTABLE,
+                "this endpoint answers application/graphql-response+json or application/json",
+            )
+            .into_response(MediaType::Json));
+        };
+        Ok(self
+            .handle(&req, body, media)
+            .await
+            .unwrap_or_else(|refusal| refusal.into_response(media)))
+    }
+}
+
+impl<E: Executor> GraphqlHttp<E> {
+    async fn handle(
+        &self,
+        req: &Request,
+        mut body: poem::RequestBody,
+        media: MediaType,
+    ) -> Result<Response, Refusal> {
+        let is_get = req.method() == Method::GET;
+        let params = if is_get {
+            Params::from_query_string(req.uri().query().unwrap_or_default())?
+        } else {
+            check_content_type(req)?;
+            let bytes = self.read_body(req, body.take().ok()).await?;
+            Params::from_json_body(&bytes)?
+        };
+
+        let caller = self
+            .auth
+            .from_header(
+                req.headers()
+                    .get(header::AUTHORIZATION)
+                    .map(|value| value.to_str().unwrap_or_default()),
+            )
+            .map_err(|failure| {
+                let message = match failure {
+                    AuthFailure::MalformedHeader => failure.to_string(),
+                    AuthFailure::UnknownToken => format!("{failure}: nothing was executed"),
+                };
+                Refusal::new(StatusCode::UNAUTHORIZED, message)
+                    .code("UNAUTHENTICATED", "unauthenticated")
+            })?;
+
+        let document = match async_graphql::parser::parse_query(&params.query) {
+            Ok(document) => document,
+            Err(err) => {
+                counter!(names::GRAPHQL_ERRORS, "kind" => "request").increment(1);
+                let error = async_graphql::ServerError::from(err);
+                return Ok(json_response(
+                    media.request_error_status(),
+                    media,
+                    &json!({ "errors": [error] }),
+                ));
+            }
+        };
+        let operation = operation_label(&document, params.operation_name.as_deref());
+        tracing::Span::current().record("operation", operation.as_str());
+        match operation_type(&document, params.operation_name.as_deref()) {
+            Some(OperationType::Mutation) if is_get => {
+                return Err(Refusal::new(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "mutations are only accepted over POST",
+                ))
+            }
+            Some(OperationType::Subscription) => {
+                counter!(names::GRAPHQL_ERRORS, "kind" => "request").increment(1);
+                return Ok(json_response(
+                    media.request_error_status(),
+                    media,
+                    &json!({ "errors": [{
+                        "message": "subscriptions are served over websocket at /graphql/ws (graphql-transport-ws)"
+                    }] }),
+                ));
+            }
+            _ => {}
+        }
+
+        let request = params.into_graphql_request(document).data(caller);
+        let timeout = self.limits.request_timeout();
+        let response = tokio::time::timeout(timeout, self.executor.execute(request))
+            .await
+            .map_err(|_| {
+                tracing::warn!(?timeout, "request exceeded its time limit");
+                Refusal::new(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    format!(
+                        "the request took longer than the {} ms limit and was cancelled",
+                        timeout.as_millis()
+                    ),
+                )
+                .code("TIMEOUT", "timeout")
+            })?;
+        Ok(graphql_response(response, media))
+    }
+
+    async fn read_body(&self, req: &Request, body: Option<poem::Body>) -> Result<Vec<u8>, Refusal> {
+        let limit = self.limits.max_body_bytes.get();
+        let too_large = || {
+            Refusal::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the request body is larger than the {limit}-byte limit"),
+            )
+            .code("PAYLOAD_TOO_LARGE", "too_large")
+        };
+        // A declared length over the limit is refused before reading a byte of it.
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+        if declared.is_some_and(|length| length > limit as u64) {
+            return Err(too_large());
+        }
+        let Some(body) = body else {
+            return Ok(Vec::new());
+        };
+        let bytes = body
+            .into_bytes_limit(limit)
+            .await
+            .map_err(|err| match err {
+                poem::error::ReadBodyError::PayloadTooLarge => too_large(),
+                other => Refusal::bad_request(format!("cannot read the request body: {other}")),
+            })?;
+        Ok(Vec::from(bytes))
+    }
+}
+
+fn check_content_type(req: &Request) -> Result<(), Refusal> {
+    let unsupported = |detail: &str| {
+        Refusal::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("POST bodies must be `Content-Type: application/json`; {detail}"),
+        )
+    };
+    let Some(value) = req.headers().get(header::CONTENT_TYPE) else {
+        return Err(unsupported("the request has no Content-Type"));
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| unsupported("the Content-Type is not readable text"))?;
+    let mime: mime::Mime = text
+        .parse()
+        .map_err(|_| unsupported(&format!("`{text}` is not a media type")))?;
+    if mime.essence_str() != APPLICATION_JSON {
+        return Err(unsupported(&format!("got `{text}`")));
+    }
+    match mime.get_param("charset") {
+        Some(charset) if !charset.as_str().eq_ignore_ascii_case("utf-8") => Err(unsupported(
+            &format!("only charset=utf-8 is read, got `{text}`"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Writes an executed request's response. A response with no data and only path-less errors
+/// never reached execution (validation or variable coercion failed): that is a request error,
+/// answered without a `data` entry. Field errors carry a path and keep `data`, even if null.
+fn graphql_response(response: async_graphql::Response, media: MediaType) -> Response {
+    let request_error = response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|error| error.path.is_empty());
+    let (status, body) = if request_error {
+        counter!(names::GRAPHQL_ERRORS, "kind" => "request").increment(1);
+        (
+            media.request_error_status(),
+            json!({ "errors": response.errors }),
+        )
+    } else {
+        if !response.errors.is_empty() {
+            counter!(names::GRAPHQL_ERRORS, "kind" => "field").increment(1);
+        }
+        let headers = response.http_headers.clone();
+        let body = serde_json::to_value(&response).unwrap_or_else(|err| {
+            json!({ "errors": [{ "message": format!("cannot serialise the response: {err}") }] })
+        });
+        let mut http = json_response(StatusCode::OK, media, &body);
+        for (name, value) in &headers {
+            http.headers_mut().append(name.clone(), value.clone());
+        }
+        return http;
+    };
+    json_response(status, media, &body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(value: &str) -> Accept {
+        let req = Request::builder().header(header::ACCEPT, value).finish();
+        futures::executor::block_on(Accept::from_request_without_body(&req)).unwrap()
+    }
+
+    #[test]
+    fn negotiation_prefers_the_clients_order_and_q() {
+        assert_eq!(
+            negotiate(&accept("application/graphql-response+json"), true),
+            Some(MediaType::GraphqlResponseJson)
+        );
+        assert_eq!(
+            negotiate(
+                &accept("application/json;q=0.9, application/graphql-response+json"),
+                true
+            ),
+            Some(MediaType::GraphqlResponseJson)
+        );
+        assert_eq!(
+            negotiate(
+                &accept("application/json, application/graphql-response+json"),
+                true
+            ),
+            Some(MediaType::Json)
+        );
+        assert_eq!(negotiate(&accept("*/*"), true), Some(MediaType::Json));
+        assert_eq!(negotiate(&accept("text/html"), true), None);
+        assert_eq!(
+            negotiate(&accept("application/json;q=0, text/html"), true),
+            None
+        );
+        assert_eq!(negotiate(&Accept(vec![]), false), Some(MediaType::Json));
+    }
+
+    #[test]
+    fn body_parameters_are_type_checked() {
+        let ok = Params::from_json_body(
+            br#"{"query":"{a}","operationName":null,"variables":{"x":1},"extensions":null}"#,
+        )
+        .ok()
+        .unwrap();
+        assert_eq!(ok.query, "{a}");
+        assert!(ok.operation_name.is_none());
+        assert_eq!(ok.variables.unwrap()["x"], 1);
+
+        for (body, needle) in [
+            (
+                &br#"{"query":1}"#[..],
+                "`query` must be a string, got a number",
+            ),
+            (br#"{"qeury":"{a}"}"#, "no `query`"),
+            (
+                br#"{"query":"{a}","variables":"x"}"#,
+                "`variables` must be a JSON object",
+            ),
+            (
+                br#"{"query":"{a}","operationName":[]}"#,
+                "`operationName` must be a string",
+            ),
+            (
+                br#"{"query":"{a}","extensions":false}"#,
+                "`extensions` must be a JSON object",
+            ),
+            (br#"["query"]"#, "must be a JSON object"),
+            (br#"{"not json"#, "not valid JSON"),
+            (b"", "empty"),
+        ] {
+            let refusal = Params::from_json_body(body).err().unwrap();
+            assert_eq!(refusal.status, StatusCode::BAD_REQUEST);
+            assert!(refusal.message.contains(needle), "{}", refusal.message);
+        }
+    }
+
+    #[test]
+    fn query_string_parameters_decode_json() {
+        let params = Params::from_query_string(
+            "query=query+Q(%24n%3AString!)%7Bx%7D&variables=%7B%22n%22%3A%22a%22%7D&operationName=Q",
+        )
+        .ok()
+        .unwrap();
+        assert_eq!(params.query, "query Q($n:String!){x}");
+        assert_eq!(params.operation_name.as_deref(), Some("Q"));
+        assert_eq!(params.variables.unwrap()["n"], "a");
+        let bad = Params::from_query_string("query=%7Bx%7D&variables=nope")
+            .err()
+            .unwrap();
+        assert!(bad.message.contains("`variables` must be URL-encoded JSON"));
+    }
+
+    #[test]
+    fn operation_type_follows_the_operation_name() {
+        let doc = async_graphql::parser::parse_query("query A { a } mutation B { b }").unwrap();
+        assert_eq!(
+            operation_type(&doc, Some("B")),
+            Some(OperationType::Mutation)
+        );
+        assert_eq!(operation_type(&doc, Some("A")), Some(OperationType::Query));
+        assert_eq!(operation_type(&doc, None), None);
+        let single = async_graphql::parser::parse_query("mutation { b }").unwrap();
+        assert_eq!(operation_type(&single, None), Some(OperationType::Mutation));
+    }
+}

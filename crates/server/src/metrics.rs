@@ -1,0 +1,110 @@
+//! Prometheus metrics. Recording goes through the `metrics` facade, so the service and store
+//! layers record appends with `metrics::counter!`/`histogram!` under the names in [`names`]
+//! without depending on this crate; this crate installs the process-wide recorder and renders
+//! it at `/metrics`.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Metric names, shared by whoever records them.
+pub mod names {
+    /// Counter of HTTP requests, labelled `endpoint` and `status`.
+    pub const HTTP_REQUESTS: &str = "kpi_http_requests_total";
+    /// Histogram of HTTP request durations in seconds, labelled `endpoint`.
+    pub const HTTP_REQUEST_SECONDS: &str = "kpi_http_request_duration_seconds";
+    /// Counter of GraphQL responses carrying errors, labelled `kind`
+    /// (`request`, `field`, `timeout`, `unauthenticated`, `too_large`).
+    pub const GRAPHQL_ERRORS: &str = "kpi_graphql_errors_total";
+    /// Counter of events appended to the store.
+    pub const APPENDS: &str = "kpi_appends_total";
+    /// Histogram of append latency in seconds (command received to event on disk).
+    pub const APPEND_SECONDS: &str = "kpi_append_duration_seconds";
+    /// Gauge of the store's head position (the last event's position; 0 when empty).
+    pub const HEAD_POSITION: &str = "kpi_store_head_position";
+}
+
+// Appends are group-committed with an fsync, so latencies span from sub-millisecond (batched)
+// to tens of milliseconds (a slow disk); the buckets cover that range in roughly 2.5x steps.
+const SECONDS_BUCKETS: &[f64] = &[
+    0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+    10.0,
+];
+
+/// Handle to the process-wide Prometheus recorder.
+#[derive(Clone, Debug)]
+pub struct Metrics {
+    handle: PrometheusHandle,
+}
+
+static GLOBAL: OnceLock<Metrics> = OnceLock::new();
+
+impl Metrics {
+    /// The process-wide recorder, installed on first use. If another recorder was installed
+    /// first (only possible if the binary chose one), recording goes there and `/metrics`
+    /// serves this recorder's (empty) view, which a warning in the log explains.
+    pub fn global() -> Metrics {
+        GLOBAL
+            .get_or_init(|| {
+                let recorder = PrometheusBuilder::new()
+                    .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS_BUCKETS)
+                    .expect("bucket list is non-empty")
+                    .build_recorder();
+                let handle = recorder.handle();
+                if let Err(err) = metrics::set_global_recorder(recorder) {
+                    tracing::warn!(%err, "another metrics recorder is installed; /metrics will be empty");
+                }
+                describe();
+                Metrics { handle }
+            })
+            .clone()
+    }
+
+    /// Records one append that took `latency`.
+    pub fn record_append(&self, latency: Duration) {
+        record_append(latency);
+    }
+
+    /// Records the store's head position.
+    pub fn set_head_position(&self, position: u64) {
+        // Prometheus values are f64; positions stay exact up to 2^53 events.
+        metrics::gauge!(names::HEAD_POSITION).set(position as f64);
+    }
+
+    /// The Prometheus text exposition of every metric recorded so far.
+    pub fn render(&self) -> String {
+        self.handle.run_upkeep();
+        self.handle.render()
+    }
+
+    /// Folds buffered histogram samples into their buckets so memory stays bounded between
+    /// scrapes; the server calls this periodically.
+    pub fn run_upkeep(&self) {
+        self.handle.run_upkeep();
+    }
+}
+
+/// Records one append; callable from any layer that depends on `metrics` only.
+pub fn record_append(latency: Duration) {
+    metrics::counter!(names::APPENDS).increment(1);
+    metrics::histogram!(names::APPEND_SECONDS).record(latency.as_secs_f64());
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_counter!(names::HTTP_REQUESTS, "HTTP requests served");
+    describe_histogram!(
+        names::HTTP_REQUEST_SECONDS,
+        Unit::Seconds,
+        "HTTP request duration"
+    );
+    describe_counter!(names::GRAPHQL_ERRORS, "GraphQL responses with errors");
+    describe_counter!(names::APPENDS, "events appended to the store");
+    describe_histogram!(
+        names::APPEND_SECONDS,
+        Unit::Seconds,
+        "append latency, command to durable event"
+    );
+    describe_gauge!(names::HEAD_POSITION, "position of the last stored event");
+}

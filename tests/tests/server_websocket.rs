@@ -1,0 +1,181 @@
+//! Subscriptions over websocket (graphql-transport-ws) with authentication from the
+//! `connection_init` payload or the upgrade request's header.
+
+mod server_support;
+
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use server_support::TestServer;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::StatusCode;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+async fn connect(server: &TestServer, header_token: Option<&str>) -> Result<Socket, StatusCode> {
+    let mut request = server
+        .url("/graphql/ws")
+        .replace("http://", "ws://")
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    if let Some(token) = header_token {
+        request
+            .headers_mut()
+            .insert("Authorization", format!("Bearer {token}").parse().unwrap());
+    }
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((socket, _)) => Ok(socket),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Err(response.status()),
+        Err(other) => panic!("websocket connect failed: {other}"),
+    }
+}
+
+async fn send(socket: &mut Socket, message: Value) {
+    socket
+        .send(Message::text(message.to_string()))
+        .await
+        .unwrap();
+}
+
+/// The next protocol message, or the close frame's code and reason.
+async fn receive(socket: &mut Socket) -> Result<Value, (u16, String)> {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(5), socket.next())
+            .await
+            .expect("the server answers within 5 s")
+            .expect("the socket stays open until closed")
+            .unwrap();
+        match message {
+            Message::Text(text) => return Ok(serde_json::from_str(&text).unwrap()),
+            Message::Close(frame) => {
+                let frame = frame.expect("close frames carry a reason");
+                return Err((frame.code.into(), frame.reason.to_string()));
+            }
+            _ => continue,
+        }
+    }
+}
+
+async fn init(socket: &mut Socket, payload: Value) -> Result<Value, (u16, String)> {
+    send(
+        socket,
+        json!({ "type": "connection_init", "payload": payload }),
+    )
+    .await;
+    receive(socket).await
+}
+
+/// Subscribes to `ticks(count: 3)` and collects what arrives until `complete`.
+async fn ticks(socket: &mut Socket) -> Vec<Value> {
+    send(
+        socket,
+        json!({ "id": "1", "type": "subscribe", "payload": { "query": "subscription { ticks(count: 3) }" } }),
+    )
+    .await;
+    let mut received = Vec::new();
+    loop {
+        let message = receive(socket).await.unwrap();
+        match message["type"].as_str() {
+            Some("complete") => return received,
+            Some("next") | Some("error") => received.push(message),
+            other => panic!("unexpected {other:?}: {message}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn token_in_connection_init_payload_authenticates() {
+    let server = TestServer::start().await;
+    let mut socket = connect(&server, None).await.unwrap();
+    let ack = init(
+        &mut socket,
+        json!({ "Authorization": format!("Bearer {}", server.tokens.reader) }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(ack["type"], "connection_ack");
+
+    let received = ticks(&mut socket).await;
+    let values: Vec<_> = received
+        .iter()
+        .map(|message| message["payload"]["data"]["ticks"].clone())
+        .collect();
+    assert_eq!(values, vec![json!(1), json!(2), json!(3)], "{received:?}");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn token_in_upgrade_header_authenticates() {
+    let server = TestServer::start().await;
+    let mut socket = connect(&server, Some(&server.tokens.admin)).await.unwrap();
+    assert_eq!(
+        init(&mut socket, json!({})).await.unwrap()["type"],
+        "connection_ack"
+    );
+    let received = ticks(&mut socket).await;
+    assert_eq!(received.len(), 3, "{received:?}");
+    assert_eq!(received[2]["payload"]["data"]["ticks"], 3);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn anonymous_subscription_is_refused_unless_anonymous_read() {
+    let server = TestServer::start().await;
+    let mut socket = connect(&server, None).await.unwrap();
+    assert_eq!(
+        init(&mut socket, json!({})).await.unwrap()["type"],
+        "connection_ack"
+    );
+    send(
+        &mut socket,
+        json!({ "id": "1", "type": "subscribe", "payload": { "query": "subscription { ticks(count: 3) }" } }),
+    )
+    .await;
+    let refused = receive(&mut socket).await.unwrap();
+    let error = if refused["type"] == "error" {
+        refused["payload"][0].clone()
+    } else {
+        refused["payload"]["errors"][0].clone()
+    };
+    assert_eq!(error["extensions"]["code"], "UNAUTHENTICATED", "{refused}");
+    server.stop().await.unwrap();
+
+    let open = TestServer::start_with(|config| config.anonymous_read = true).await;
+    let mut socket = connect(&open, None).await.unwrap();
+    assert_eq!(
+        init(&mut socket, Value::Null).await.unwrap()["type"],
+        "connection_ack"
+    );
+    assert_eq!(ticks(&mut socket).await.len(), 3);
+    open.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn bad_credentials_refuse_the_connection() {
+    let server = TestServer::start().await;
+
+    let mut socket = connect(&server, None).await.unwrap();
+    let (code, reason) = init(&mut socket, json!({ "Authorization": "Bearer kpi_forged" }))
+        .await
+        .expect_err("an unknown token gets no connection_ack");
+    assert_eq!(code, 1002);
+    assert!(reason.contains("unknown"), "{reason}");
+
+    let mut socket = connect(&server, None).await.unwrap();
+    let (_, reason) = init(&mut socket, json!({ "Authorization": 42 }))
+        .await
+        .expect_err("a non-string credential gets no connection_ack");
+    assert!(reason.contains("Bearer"), "{reason}");
+
+    let refused = connect(&server, Some("kpi_forged")).await.err();
+    assert_eq!(refused, Some(StatusCode::UNAUTHORIZED));
+    server.stop().await.unwrap();
+}
