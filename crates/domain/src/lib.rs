@@ -9,14 +9,23 @@
 //!
 //! No I/O happens here: callers hand in text and events.
 
+mod amendment;
+pub mod audit;
 pub mod calendar;
 pub mod error;
 pub mod event;
+pub mod plan;
+pub mod projection;
 pub mod recorded;
 pub mod values;
 
+pub use audit::{AuditFinding, FindingKind};
 pub use calendar::{FiscalYear, FiscalYearError};
 pub use error::ValidationError;
 pub use event::{EventKind, EventKindInfo, FieldInfo, FieldType, LedgerEvent, StreamRule};
+pub use plan::{
+    KpiDefinition, PlanDefinition, PlanError, Rounding, RoundingMode, Series, TargetKind,
+};
+pub use projection::{ActivitySummary, Cell, KpiRow, KpiTable, Projection, SurveyWaveSummary};
 pub use recorded::RecordedEvent;
 pub use values::{ActivityStatus, Code, Count, PositiveCount, Quantity, Text, Unit};

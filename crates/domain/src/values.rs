@@ -291,6 +291,19 @@ impl Unit {
         }
     }
 
+    pub const ALL: [Unit; 6] = [
+        Unit::Persons,
+        Unit::Firms,
+        Unit::Households,
+        Unit::Organisations,
+        Unit::Times,
+        Unit::Percent,
+    ];
+
+    pub fn from_name(name: &str) -> Option<Unit> {
+        Self::ALL.into_iter().find(|unit| unit.as_str() == name)
+    }
+
     /// The counter word of the city's tables (人, 社, 世帯, 団体, 回, %).
     pub fn suffix_ja(self) -> &'static str {
         match self {

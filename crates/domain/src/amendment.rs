@@ -1,0 +1,84 @@
+//! Rules that relate one event to others already in the log: what an amendment may target,
+//! and how a broken "once only" rule is reported. The caller looks the other events up; the
+//! rules stay here.
+
+use uuid::Uuid;
+
+use crate::error::ValidationError;
+use crate::event::{EventKind, LedgerEvent};
+
+impl LedgerEvent {
+    /// The event a correction or retraction changes.
+    pub fn amendment_target(&self) -> Option<Uuid> {
+        match self {
+            LedgerEvent::Correction(correction) => Some(correction.target),
+            LedgerEvent::Retraction(retraction) => Some(retraction.target),
+            _ => None,
+        }
+    }
+
+    /// Checks an amendment against the type of the event it targets: a correction's
+    /// replacement must be of the target's kind, and amendments are not themselves amended
+    /// (retract the original and record it anew instead).
+    pub fn check_amendment_target(&self, target_event_type: &str) -> Result<(), ValidationError> {
+        let target_kind = EventKind::from_name(target_event_type).ok_or_else(|| {
+            ValidationError::new(
+                "target",
+                format!("the target is a `{target_event_type}`, which this ledger cannot amend"),
+            )
+        })?;
+        if self.amendment_target().is_some() && target_kind.is_amendment() {
+            return Err(ValidationError::new(
+                "target",
+                format!(
+                    "the target is a `{target_event_type}`; amendments cannot be amended: \
+                     retract the original event and record it anew"
+                ),
+            ));
+        }
+        if let LedgerEvent::Correction(correction) = self {
+            let replacement = correction.replacement.kind();
+            if replacement != target_kind {
+                return Err(ValidationError::new(
+                    "target_type",
+                    format!(
+                        "the target is a `{}`, but the replacement is a `{}`",
+                        target_kind.name(),
+                        replacement.name()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The error for an event whose "once only" stream already exists
+    /// ([`crate::StreamRule::MustBeNew`]).
+    pub fn duplicate_error(&self) -> ValidationError {
+        match self {
+            LedgerEvent::SurveyResponse(response) => ValidationError::new(
+                "firm_id",
+                format!(
+                    "firm `{}` has already answered survey wave `{}`; a firm answers a wave once \
+                     (correct or retract the earlier response instead)",
+                    response.firm_id, response.wave_id
+                ),
+            ),
+            LedgerEvent::SurveyWave(wave) => ValidationError::new(
+                "wave_id",
+                format!("survey wave `{}` is already defined", wave.wave_id),
+            ),
+            LedgerEvent::OpeningFigure(figure) => ValidationError::new(
+                "measure",
+                format!(
+                    "an opening figure for `{}` in {} is already recorded; correct it instead",
+                    figure.measure, figure.fiscal_year
+                ),
+            ),
+            other => ValidationError::new(
+                "stream",
+                format!("this `{}` is already recorded", other.event_type()),
+            ),
+        }
+    }
+}

@@ -1,0 +1,989 @@
+//! The projection: a pure fold of recorded events into every plan's KPI table.
+//!
+//! Cost per event is kept small because replay rebuilds projections from the whole log:
+//! the plans are compiled once into *routes* per event kind (which rows care, with field
+//! accessors resolved to function pointers), so applying an event touches only the rows
+//! that select its kind, and nothing is re-read from JSON.
+//!
+//! Every contribution an event makes is remembered (a compact record in one arena), so a
+//! later correction or retraction can take it back exactly and put the replacement's in:
+//! both events stay in history, cells list the events behind them and the amendments that
+//! changed them.
+//!
+//! Choices:
+//! - A fiscal year with no contribution is `None`, never zero; a contribution of 0 is a
+//!   figure.
+//! - Only fiscal years of the plan's period are tabulated; an extended plan is a new
+//!   projection over the same log.
+//! - A figure in a unit other than its row's (KPI 3's "19 firms") is shown in its cell with
+//!   its unit and never summed into the cumulative or the achievement.
+//! - A `latest_rate` cell shows the rate of the group (survey wave) seen latest by activity
+//!   date; a retraction does not move a group's date back.
+//! - As-of is folding the prefix of the log recorded up to an instant
+//!   ([`Projection::as_of`]).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::calendar::FiscalYear;
+use crate::event::{DeclaredTotal, EventKind, FieldGetter, FieldValue, LedgerEvent};
+use crate::plan::{
+    getter, Aggregation, KpiDefinition, LocalizedText, PlanDefinition, Rounding, Series,
+    SourceMeasure, Target, TargetKind,
+};
+use crate::recorded::RecordedEvent;
+use crate::values::{ActivityStatus, Unit};
+
+/// One plan's KPI table.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KpiTable {
+    pub plan_id: String,
+    pub plan_name: LocalizedText,
+    pub fiscal_years: Vec<FiscalYear>,
+    pub rows: Vec<KpiRow>,
+}
+
+impl KpiTable {
+    pub fn row(&self, kpi: &str, series: Series) -> Option<&KpiRow> {
+        self.rows
+            .iter()
+            .find(|row| row.kpi == kpi && row.series == series)
+    }
+}
+
+/// One row: a KPI or its b-series.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KpiRow {
+    pub kpi: String,
+    pub series: Series,
+    pub pillar: String,
+    pub category: Option<LocalizedText>,
+    pub name: LocalizedText,
+    pub unit: Unit,
+    pub target: Option<Target>,
+    /// One per fiscal year of the plan's period, in order.
+    pub cells: Vec<Cell>,
+    /// Sum over the period of the cells in the row's unit; `None` when not shown or no figure.
+    pub cumulative: Option<Decimal>,
+    /// Percent of target, rounded per the KPI; `None` when not shown or nothing to compare.
+    pub achievement: Option<Decimal>,
+    pub show_cumulative: bool,
+    pub show_achievement: bool,
+}
+
+impl KpiRow {
+    pub fn cell(&self, year: FiscalYear) -> Option<&Cell> {
+        self.cells.iter().find(|cell| cell.fiscal_year == year)
+    }
+}
+
+/// One fiscal year of one row.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Cell {
+    pub fiscal_year: FiscalYear,
+    /// `None`: no figure (not zero).
+    pub value: Option<Decimal>,
+    /// The figure's unit when it differs from the row's; such a figure is not counted.
+    pub unit: Option<Unit>,
+    /// Whether the value enters the cumulative and the achievement.
+    pub counted: bool,
+    /// Events whose contribution makes up the value (drill-down).
+    pub event_ids: Vec<Uuid>,
+    /// Corrections and retractions that changed this cell.
+    pub amended_by: Vec<Uuid>,
+}
+
+/// Totals of one kind of activity in one fiscal year.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct ActivitySummary {
+    pub events: u64,
+    pub sessions: u64,
+    /// Unique participants (seminars), participants (trainings), persons (consultations).
+    pub participants: u64,
+    /// Person-sessions (seminars only).
+    pub attendances: u64,
+}
+
+/// One survey wave as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SurveyWaveSummary {
+    pub wave_id: String,
+    pub fiscal_year: FiscalYear,
+    /// `None` while the wave itself has not been recorded.
+    pub firms_asked: Option<u64>,
+    pub responses: u64,
+    pub practising_telework: u64,
+    pub job_openings: u64,
+}
+
+impl SurveyWaveSummary {
+    /// Responses per firms asked, in percent (the report truncates: 35.4).
+    pub fn response_rate(&self, rounding: Rounding) -> Option<Decimal> {
+        let asked = self.firms_asked?;
+        rounding.percent(Decimal::from(self.responses), Decimal::from(asked))
+    }
+
+    /// Respondents practising telework per respondents, in percent.
+    pub fn telework_rate(&self, rounding: Rounding) -> Option<Decimal> {
+        rounding.percent(
+            Decimal::from(self.practising_telework),
+            Decimal::from(self.responses),
+        )
+    }
+}
+
+#[derive(Debug, Clone)]
+struct CompiledFilter {
+    get: FieldGetter,
+    one_of: Vec<String>,
+}
+
+impl CompiledFilter {
+    fn accepts(&self, event: &LedgerEvent) -> bool {
+        match (self.get)(event) {
+            None => false,
+            Some(FieldValue::Str(text)) => self.one_of.iter().any(|value| value == text),
+            Some(FieldValue::Bool(flag)) => {
+                let text = if flag { "true" } else { "false" };
+                self.one_of.iter().any(|value| value == text)
+            }
+            Some(FieldValue::Int(number)) => self
+                .one_of
+                .iter()
+                .any(|value| value.parse::<u64>() == Ok(number)),
+            Some(FieldValue::Decimal(number)) => self
+                .one_of
+                .iter()
+                .any(|value| value.parse::<Decimal>() == Ok(number)),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum AmountRule {
+    Field(FieldGetter),
+    Count,
+    Share {
+        field: FieldGetter,
+        group: Option<FieldGetter>,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct Route {
+    row: u32,
+    amount: AmountRule,
+    filters: Vec<CompiledFilter>,
+    /// Figures that state their own unit (opening figures).
+    unit: Option<FieldGetter>,
+}
+
+#[derive(Debug, Clone)]
+struct RowState {
+    plan: usize,
+    kpi: usize,
+    cell_base: usize,
+    unit: Unit,
+}
+
+#[derive(Debug, Clone)]
+struct RateGroup {
+    key: String,
+    hits: u64,
+    answers: u64,
+    direct: Vec<(Uuid, Decimal)>,
+    latest_on: NaiveDate,
+}
+
+impl RateGroup {
+    fn is_empty(&self) -> bool {
+        self.answers == 0 && self.direct.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct CellAcc {
+    sum: Decimal,
+    sum_contributions: u32,
+    foreign: Vec<(Unit, Decimal, u32)>,
+    groups: Vec<RateGroup>,
+    event_ids: Vec<Uuid>,
+    amended_by: Vec<Uuid>,
+}
+
+/// Marks the group of direct rate values (opening figures); codes cannot contain NUL.
+const DIRECT_GROUP: &str = "\0direct";
+
+#[derive(Debug, Clone, Copy)]
+enum Contribution {
+    Sum {
+        cell: u32,
+        amount: Decimal,
+        foreign: Option<Unit>,
+    },
+    Share {
+        cell: u32,
+        group: u32,
+        hit: bool,
+    },
+    Direct {
+        cell: u32,
+        group: u32,
+        value: Decimal,
+    },
+    Stat {
+        slot: u32,
+        deltas: [u32; 4],
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum StatFamily {
+    Seminar,
+    SkillTraining,
+    Consultation,
+    Survey,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct StatSlot {
+    pub(crate) family: StatFamily,
+    pub(crate) fiscal_year: FiscalYear,
+    pub(crate) label: String,
+    pub(crate) totals: [u64; 4],
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EventState {
+    pub(crate) kind: EventKind,
+    pub(crate) retracted: bool,
+    start: u32,
+    len: u32,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ScheduledActivity {
+    pub(crate) kind: EventKind,
+    pub(crate) title: String,
+    pub(crate) date: NaiveDate,
+    pub(crate) counted_in_kpis: bool,
+}
+
+/// Something the log says that does not change the tables but a person should look at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum AmendmentProblem {
+    UnknownTarget,
+    TargetIsAmendment,
+    TargetRetracted,
+    KindMismatch {
+        target: EventKind,
+        replacement: EventKind,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct IgnoredAmendment {
+    pub(crate) amendment: Uuid,
+    pub(crate) target: Uuid,
+    pub(crate) problem: AmendmentProblem,
+}
+
+/// The state of every plan's KPIs after folding a log.
+#[derive(Debug, Clone)]
+pub struct Projection {
+    plans: Vec<PlanDefinition>,
+    rows: Vec<RowState>,
+    plan_rows: Vec<std::ops::Range<usize>>,
+    cells: Vec<CellAcc>,
+    routes: Vec<Vec<Route>>,
+    pub(crate) events: HashMap<Uuid, EventState>,
+    contributions: Vec<Contribution>,
+    stat_index: HashMap<(StatFamily, FiscalYear), HashMap<String, u32>>,
+    pub(crate) stats: Vec<StatSlot>,
+    pub(crate) scheduled: HashMap<Uuid, ScheduledActivity>,
+    pub(crate) declared: Vec<(Uuid, DeclaredTotal)>,
+    pub(crate) ignored_amendments: Vec<IgnoredAmendment>,
+    applied: u64,
+    last_position: u64,
+}
+
+impl Projection {
+    /// An empty projection computing the tables of `plans`.
+    pub fn new(plans: Vec<PlanDefinition>) -> Projection {
+        let mut rows = Vec::new();
+        let mut plan_rows = Vec::new();
+        let mut routes: Vec<Vec<Route>> = vec![Vec::new(); EventKind::COUNT];
+        let mut cell_count = 0;
+        for (plan_index, plan) in plans.iter().enumerate() {
+            let first_row = rows.len();
+            for (kpi_index, kpi) in plan.kpis.iter().enumerate() {
+                let row = rows.len() as u32;
+                rows.push(RowState {
+                    plan: plan_index,
+                    kpi: kpi_index,
+                    cell_base: cell_count,
+                    unit: kpi.unit,
+                });
+                cell_count += plan.period.len();
+                for source in &kpi.sources {
+                    let amount = match &source.measure {
+                        SourceMeasure::Field(field) => {
+                            AmountRule::Field(getter(source.event, field))
+                        }
+                        SourceMeasure::Count => AmountRule::Count,
+                        SourceMeasure::ShareOf { field, group_by } => AmountRule::Share {
+                            field: getter(source.event, field),
+                            group: group_by.as_deref().map(|group| getter(source.event, group)),
+                        },
+                    };
+                    let filters = source
+                        .filters
+                        .iter()
+                        .map(|filter| CompiledFilter {
+                            get: getter(source.event, &filter.field),
+                            one_of: filter.one_of.clone(),
+                        })
+                        .collect();
+                    let unit = LedgerEvent::kind_info(source.event)
+                        .field("unit")
+                        .and_then(|field| field.get);
+                    routes[source.event.index()].push(Route {
+                        row,
+                        amount,
+                        filters,
+                        unit,
+                    });
+                }
+            }
+            plan_rows.push(first_row..rows.len());
+        }
+        Projection {
+            plans,
+            rows,
+            plan_rows,
+            cells: vec![CellAcc::default(); cell_count],
+            routes,
+            events: HashMap::new(),
+            contributions: Vec::new(),
+            stat_index: HashMap::new(),
+            stats: Vec::new(),
+            scheduled: HashMap::new(),
+            declared: Vec::new(),
+            ignored_amendments: Vec::new(),
+            applied: 0,
+            last_position: 0,
+        }
+    }
+
+    /// Folds a whole log.
+    pub fn replay<'a>(
+        plans: Vec<PlanDefinition>,
+        events: impl IntoIterator<Item = &'a RecordedEvent>,
+    ) -> Projection {
+        let mut projection = Projection::new(plans);
+        for event in events {
+            projection.apply(event);
+        }
+        projection
+    }
+
+    /// Folds the prefix of the log recorded at or before `at`. The log is in position order
+    /// and the store stamps `recorded_at` in that order, so the prefix ends at the first event
+    /// recorded later.
+    pub fn as_of<'a>(
+        plans: Vec<PlanDefinition>,
+        events: impl IntoIterator<Item = &'a RecordedEvent>,
+        at: DateTime<Utc>,
+    ) -> Projection {
+        Self::replay(
+            plans,
+            events
+                .into_iter()
+                .take_while(|event| event.recorded_at <= at),
+        )
+    }
+
+    pub fn plans(&self) -> &[PlanDefinition] {
+        &self.plans
+    }
+
+    /// Events folded so far.
+    pub fn applied(&self) -> u64 {
+        self.applied
+    }
+
+    /// Position of the last event folded (0 before any).
+    pub fn last_position(&self) -> u64 {
+        self.last_position
+    }
+
+    /// Folds one event. Amendments of unknown or unsuitable targets change nothing and
+    /// surface as audit findings.
+    pub fn apply(&mut self, recorded: &RecordedEvent) {
+        self.applied += 1;
+        self.last_position = self.last_position.max(recorded.position);
+        match &recorded.event {
+            LedgerEvent::Correction(correction) => {
+                self.amend(
+                    recorded.id,
+                    correction.target,
+                    Some(&correction.replacement),
+                );
+                self.register_amendment(recorded.id, EventKind::Correction);
+            }
+            LedgerEvent::Retraction(retraction) => {
+                self.amend(recorded.id, retraction.target, None);
+                self.register_amendment(recorded.id, EventKind::Retraction);
+            }
+            event => {
+                let start = self.contributions.len() as u32;
+                self.contribute(recorded.id, event, None);
+                let len = self.contributions.len() as u32 - start;
+                self.events.insert(
+                    recorded.id,
+                    EventState {
+                        kind: event.kind(),
+                        retracted: false,
+                        start,
+                        len,
+                    },
+                );
+            }
+        }
+    }
+
+    fn register_amendment(&mut self, id: Uuid, kind: EventKind) {
+        self.events.insert(
+            id,
+            EventState {
+                kind,
+                retracted: false,
+                start: 0,
+                len: 0,
+            },
+        );
+    }
+
+    fn amend(&mut self, amendment: Uuid, target: Uuid, replacement: Option<&LedgerEvent>) {
+        let ignore = |problem| IgnoredAmendment {
+            amendment,
+            target,
+            problem,
+        };
+        let Some(state) = self.events.get(&target).copied() else {
+            self.ignored_amendments
+                .push(ignore(AmendmentProblem::UnknownTarget));
+            return;
+        };
+        if state.kind.is_amendment() {
+            self.ignored_amendments
+                .push(ignore(AmendmentProblem::TargetIsAmendment));
+            return;
+        }
+        if state.retracted {
+            self.ignored_amendments
+                .push(ignore(AmendmentProblem::TargetRetracted));
+            return;
+        }
+        if let Some(replacement) = replacement {
+            if replacement.kind() != state.kind {
+                self.ignored_amendments
+                    .push(ignore(AmendmentProblem::KindMismatch {
+                        target: state.kind,
+                        replacement: replacement.kind(),
+                    }));
+                return;
+            }
+        }
+        let range = state.start as usize..(state.start + state.len) as usize;
+        for index in range {
+            let contribution = self.contributions[index];
+            self.take_back(contribution, target, amendment);
+        }
+        self.scheduled.remove(&target);
+        self.declared.retain(|(id, _)| *id != target);
+        let new_state = match replacement {
+            Some(replacement) => {
+                let start = self.contributions.len() as u32;
+                self.contribute(target, replacement, Some(amendment));
+                EventState {
+                    start,
+                    len: self.contributions.len() as u32 - start,
+                    ..state
+                }
+            }
+            None => EventState {
+                retracted: true,
+                start: 0,
+                len: 0,
+                ..state
+            },
+        };
+        self.events.insert(target, new_state);
+    }
+
+    fn contribute(&mut self, id: Uuid, event: &LedgerEvent, amendment: Option<Uuid>) {
+        let year = event.fiscal_year();
+        let kind = event.kind();
+        let mut counted_in_kpis = false;
+        for route_index in 0..self.routes[kind.index()].len() {
+            let route = &self.routes[kind.index()][route_index];
+            if !route.filters.iter().all(|filter| filter.accepts(event)) {
+                continue;
+            }
+            let row = &self.rows[route.row as usize];
+            let period = self.plans[row.plan].period;
+            let Some(column) = period.column(year) else {
+                continue;
+            };
+            let cell = (row.cell_base + column) as u32;
+            let contribution = match &route.amount {
+                AmountRule::Count => Some(Contribution::Sum {
+                    cell,
+                    amount: Decimal::ONE,
+                    foreign: None,
+                }),
+                AmountRule::Field(get) => {
+                    let stated_unit = route.unit.and_then(|get| unit_of(get(event)));
+                    let foreign = stated_unit.filter(|unit| *unit != row.unit);
+                    match get(event) {
+                        Some(FieldValue::Int(number)) => Some(Decimal::from(number)),
+                        Some(FieldValue::Decimal(number)) => Some(number),
+                        _ => None,
+                    }
+                    .map(|amount| {
+                        let aggregation = self.plans[row.plan].kpis[row.kpi].aggregation;
+                        if aggregation == Aggregation::LatestRate && foreign.is_none() {
+                            Contribution::Direct {
+                                cell,
+                                group: u32::MAX,
+                                value: amount,
+                            }
+                        } else {
+                            Contribution::Sum {
+                                cell,
+                                amount,
+                                foreign,
+                            }
+                        }
+                    })
+                }
+                AmountRule::Share { field, .. } => match field(event) {
+                    Some(FieldValue::Bool(hit)) => Some(Contribution::Share {
+                        cell,
+                        group: u32::MAX,
+                        hit,
+                    }),
+                    _ => None,
+                },
+            };
+            let Some(contribution) = contribution else {
+                continue;
+            };
+            let group_key = match (&route.amount, contribution) {
+                (AmountRule::Share { group, .. }, _) => {
+                    Some(match group.and_then(|get| get(event)) {
+                        Some(FieldValue::Str(key)) => key,
+                        _ => "",
+                    })
+                }
+                (_, Contribution::Direct { .. }) => Some(DIRECT_GROUP),
+                _ => None,
+            };
+            let contribution = match (contribution, group_key) {
+                (Contribution::Share { cell, hit, .. }, Some(key)) => Contribution::Share {
+                    cell,
+                    hit,
+                    group: self.group_index(cell, key, event.occurred_on()),
+                },
+                (Contribution::Direct { cell, value, .. }, Some(key)) => Contribution::Direct {
+                    cell,
+                    value,
+                    group: self.group_index(cell, key, event.occurred_on()),
+                },
+                (other, _) => other,
+            };
+            counted_in_kpis = true;
+            self.put(contribution, id, amendment);
+        }
+        if let Some((family, label, deltas)) = stat_of(event) {
+            let slot = self.stat_slot(family, year, label);
+            self.put(Contribution::Stat { slot, deltas }, id, amendment);
+        }
+        match event {
+            LedgerEvent::DeclaredTotal(total) => self.declared.push((id, total.clone())),
+            _ => {
+                if event.status() == Some(ActivityStatus::Scheduled) {
+                    self.scheduled.insert(
+                        id,
+                        ScheduledActivity {
+                            kind,
+                            title: event.title().unwrap_or_default().to_owned(),
+                            date: event.occurred_on(),
+                            counted_in_kpis,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    fn group_index(&mut self, cell: u32, key: &str, occurred_on: NaiveDate) -> u32 {
+        let groups = &mut self.cells[cell as usize].groups;
+        if let Some(index) = groups.iter().position(|group| group.key == key) {
+            let group = &mut groups[index];
+            group.latest_on = group.latest_on.max(occurred_on);
+            return index as u32;
+        }
+        groups.push(RateGroup {
+            key: key.to_owned(),
+            hits: 0,
+            answers: 0,
+            direct: Vec::new(),
+            latest_on: occurred_on,
+        });
+        (groups.len() - 1) as u32
+    }
+
+    fn stat_slot(&mut self, family: StatFamily, year: FiscalYear, label: &str) -> u32 {
+        let labels = self.stat_index.entry((family, year)).or_default();
+        if let Some(slot) = labels.get(label) {
+            return *slot;
+        }
+        let slot = self.stats.len() as u32;
+        labels.insert(label.to_owned(), slot);
+        self.stats.push(StatSlot {
+            family,
+            fiscal_year: year,
+            label: label.to_owned(),
+            totals: [0; 4],
+        });
+        slot
+    }
+
+    fn put(&mut self, contribution: Contribution, id: Uuid, amendment: Option<Uuid>) {
+        self.contributions.push(contribution);
+        let cell = match contribution {
+            Contribution::Sum {
+                cell,
+                amount,
+                foreign,
+            } => {
+                let acc = &mut self.cells[cell as usize];
+                match foreign {
+                    None => {
+                        acc.sum += amount;
+                        acc.sum_contributions += 1;
+                    }
+                    Some(unit) => match acc.foreign.iter_mut().find(|(u, _, _)| *u == unit) {
+                        Some(entry) => {
+                            entry.1 += amount;
+                            entry.2 += 1;
+                        }
+                        None => acc.foreign.push((unit, amount, 1)),
+                    },
+                }
+                cell
+            }
+            Contribution::Share { cell, group, hit } => {
+                let group = &mut self.cells[cell as usize].groups[group as usize];
+                group.answers += 1;
+                group.hits += u64::from(hit);
+                cell
+            }
+            Contribution::Direct { cell, group, value } => {
+                self.cells[cell as usize].groups[group as usize]
+                    .direct
+                    .push((id, value));
+                cell
+            }
+            Contribution::Stat { slot, deltas } => {
+                let totals = &mut self.stats[slot as usize].totals;
+                for (total, delta) in totals.iter_mut().zip(deltas) {
+                    *total += u64::from(delta);
+                }
+                return;
+            }
+        };
+        let acc = &mut self.cells[cell as usize];
+        if acc.event_ids.last() != Some(&id) {
+            acc.event_ids.push(id);
+        }
+        if let Some(amendment) = amendment {
+            if acc.amended_by.last() != Some(&amendment) {
+                acc.amended_by.push(amendment);
+            }
+        }
+    }
+
+    fn take_back(&mut self, contribution: Contribution, id: Uuid, amendment: Uuid) {
+        let cell = match contribution {
+            Contribution::Sum {
+                cell,
+                amount,
+                foreign,
+            } => {
+                let acc = &mut self.cells[cell as usize];
+                match foreign {
+                    None => {
+                        acc.sum -= amount;
+                        acc.sum_contributions -= 1;
+                    }
+                    Some(unit) => {
+                        if let Some(entry) = acc.foreign.iter_mut().find(|(u, _, _)| *u == unit) {
+                            entry.1 -= amount;
+                            entry.2 -= 1;
+                        }
+                        acc.foreign.retain(|(_, _, count)| *count > 0);
+                    }
+                }
+                cell
+            }
+            Contribution::Share { cell, group, hit } => {
+                let group = &mut self.cells[cell as usize].groups[group as usize];
+                group.answers -= 1;
+                group.hits -= u64::from(hit);
+                cell
+            }
+            Contribution::Direct { cell, group, .. } => {
+                let direct = &mut self.cells[cell as usize].groups[group as usize].direct;
+                if let Some(index) = direct.iter().position(|(owner, _)| *owner == id) {
+                    direct.remove(index);
+                }
+                cell
+            }
+            Contribution::Stat { slot, deltas } => {
+                let totals = &mut self.stats[slot as usize].totals;
+                for (total, delta) in totals.iter_mut().zip(deltas) {
+                    *total -= u64::from(delta);
+                }
+                return;
+            }
+        };
+        let acc = &mut self.cells[cell as usize];
+        if let Some(index) = acc.event_ids.iter().position(|owner| *owner == id) {
+            acc.event_ids.remove(index);
+        }
+        if acc.amended_by.last() != Some(&amendment) {
+            acc.amended_by.push(amendment);
+        }
+    }
+
+    /// The KPI table of one plan.
+    pub fn table(&self, plan_id: &str) -> Option<KpiTable> {
+        let plan_index = self
+            .plans
+            .iter()
+            .position(|plan| plan.id.as_str() == plan_id)?;
+        let plan = &self.plans[plan_index];
+        let years = plan.period.years();
+        let rows = self.plan_rows[plan_index]
+            .clone()
+            .map(|row_index| {
+                let state = &self.rows[row_index];
+                let kpi = &plan.kpis[state.kpi];
+                let cells: Vec<Cell> = years
+                    .iter()
+                    .enumerate()
+                    .map(|(column, year)| {
+                        self.cell(kpi, &self.cells[state.cell_base + column], *year)
+                    })
+                    .collect();
+                let (cumulative, achievement) = totals(kpi, &cells);
+                KpiRow {
+                    kpi: kpi.id.clone(),
+                    series: kpi.series,
+                    pillar: kpi.pillar.clone(),
+                    category: kpi.category.clone(),
+                    name: kpi.name.clone(),
+                    unit: kpi.unit,
+                    target: kpi.target,
+                    cells,
+                    cumulative,
+                    achievement,
+                    show_cumulative: kpi.show_cumulative,
+                    show_achievement: kpi.achievement.show,
+                }
+            })
+            .collect();
+        Some(KpiTable {
+            plan_id: plan.id.to_string(),
+            plan_name: plan.name.clone(),
+            fiscal_years: years,
+            rows,
+        })
+    }
+
+    /// Every plan's table, in plan order.
+    pub fn tables(&self) -> Vec<KpiTable> {
+        self.plans
+            .iter()
+            .filter_map(|plan| self.table(plan.id.as_str()))
+            .collect()
+    }
+
+    fn cell(&self, kpi: &KpiDefinition, acc: &CellAcc, year: FiscalYear) -> Cell {
+        let (value, unit) = match kpi.aggregation {
+            Aggregation::Sum => {
+                if acc.sum_contributions > 0 {
+                    (Some(acc.sum), None)
+                } else if let Some((unit, amount, _)) = acc.foreign.first() {
+                    (Some(*amount), Some(*unit))
+                } else {
+                    (None, None)
+                }
+            }
+            Aggregation::LatestRate => {
+                let latest = acc
+                    .groups
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, group)| !group.is_empty())
+                    .max_by_key(|(index, group)| (group.latest_on, *index))
+                    .map(|(_, group)| group);
+                match latest {
+                    Some(group) if group.answers > 0 => (
+                        kpi.value_rounding
+                            .percent(Decimal::from(group.hits), Decimal::from(group.answers)),
+                        None,
+                    ),
+                    Some(group) => (group.direct.last().map(|(_, value)| *value), None),
+                    None => match acc.foreign.first() {
+                        Some((unit, amount, _)) => (Some(*amount), Some(*unit)),
+                        None => (None, None),
+                    },
+                }
+            }
+        };
+        Cell {
+            fiscal_year: year,
+            value,
+            unit,
+            counted: value.is_some() && unit.is_none(),
+            event_ids: acc.event_ids.clone(),
+            amended_by: acc.amended_by.clone(),
+        }
+    }
+
+    /// Totals of seminars, skill trainings or consultations in a fiscal year.
+    pub fn activity_summary(&self, kind: EventKind, year: FiscalYear) -> ActivitySummary {
+        let family = match kind {
+            EventKind::Seminar => StatFamily::Seminar,
+            EventKind::SkillTraining => StatFamily::SkillTraining,
+            EventKind::Consultation => StatFamily::Consultation,
+            _ => return ActivitySummary::default(),
+        };
+        self.summary_of(family, year, None)
+    }
+
+    pub(crate) fn summary_of(
+        &self,
+        family: StatFamily,
+        year: FiscalYear,
+        label: Option<&str>,
+    ) -> ActivitySummary {
+        let mut summary = ActivitySummary::default();
+        for slot in self.stats.iter().filter(|slot| {
+            slot.family == family
+                && slot.fiscal_year == year
+                && label.is_none_or(|label| slot.label == label)
+        }) {
+            summary.events += slot.totals[0];
+            summary.sessions += slot.totals[1];
+            summary.participants += slot.totals[2];
+            summary.attendances += slot.totals[3];
+        }
+        summary
+    }
+
+    /// Every survey wave with its responses, in order of first appearance.
+    pub fn survey_waves(&self) -> Vec<SurveyWaveSummary> {
+        self.stats
+            .iter()
+            .filter(|slot| slot.family == StatFamily::Survey)
+            .map(|slot| SurveyWaveSummary {
+                wave_id: slot.label.clone(),
+                fiscal_year: slot.fiscal_year,
+                firms_asked: (slot.totals[0] > 0).then_some(slot.totals[0]),
+                responses: slot.totals[1],
+                practising_telework: slot.totals[2],
+                job_openings: slot.totals[3],
+            })
+            .collect()
+    }
+}
+
+fn unit_of(value: Option<FieldValue<'_>>) -> Option<Unit> {
+    match value {
+        Some(FieldValue::Str(text)) => Unit::from_name(text),
+        _ => None,
+    }
+}
+
+fn stat_of(event: &LedgerEvent) -> Option<(StatFamily, &str, [u32; 4])> {
+    match event {
+        LedgerEvent::Seminar(seminar) => Some((
+            StatFamily::Seminar,
+            seminar.organiser.as_str(),
+            [
+                1,
+                seminar.sessions.get(),
+                seminar.participants.unique.get(),
+                seminar.participants.attendances.get(),
+            ],
+        )),
+        LedgerEvent::SkillTraining(training) => Some((
+            StatFamily::SkillTraining,
+            training.department.as_str(),
+            [1, training.sessions.get(), training.participants.get(), 0],
+        )),
+        LedgerEvent::Consultation(consultation) => Some((
+            StatFamily::Consultation,
+            consultation.provider.as_str(),
+            [1, 0, consultation.persons.get(), 0],
+        )),
+        LedgerEvent::SurveyWave(wave) => Some((
+            StatFamily::Survey,
+            wave.wave_id.as_str(),
+            [wave.firms_asked.get(), 0, 0, 0],
+        )),
+        LedgerEvent::SurveyResponse(response) => Some((
+            StatFamily::Survey,
+            response.wave_id.as_str(),
+            [
+                0,
+                1,
+                u32::from(response.practises_telework),
+                response.job_openings.get(),
+            ],
+        )),
+        _ => None,
+    }
+}
+
+/// Cumulative and achievement of a row from its cells.
+fn totals(kpi: &KpiDefinition, cells: &[Cell]) -> (Option<Decimal>, Option<Decimal>) {
+    let counted = || cells.iter().filter(|cell| cell.counted);
+    let cumulative = if kpi.show_cumulative && counted().next().is_some() {
+        Some(counted().filter_map(|cell| cell.value).sum::<Decimal>())
+    } else {
+        None
+    };
+    let achievement = match kpi.target {
+        Some(target) if kpi.achievement.show => {
+            let reached = match target.kind {
+                TargetKind::Cumulative => cumulative,
+                TargetKind::Annual | TargetKind::AnnualMinimum | TargetKind::Rate => {
+                    counted().filter_map(|cell| cell.value).next_back()
+                }
+            };
+            reached.and_then(|reached| kpi.achievement.rounding.percent(reached, target.value))
+        }
+        _ => None,
+    };
+    (cumulative, achievement)
+}
