@@ -1,0 +1,37 @@
+# kpi-ledger: multi-stage build. The builder compiles the release binary; the runtime image is
+# Debian slim with only the binary, CA certificates and curl (for the health check).
+#
+#   docker compose up --build        # see docker-compose.yml and README.md
+#
+# Builder and runtime share the Debian release so the binary's glibc matches.
+FROM rust:1-bookworm AS builder
+WORKDIR /src
+COPY . .
+# Cache mounts keep the registry and target dir between builds (BuildKit); the binary is
+# copied out because the target dir mount is not part of the image.
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo build --release -p kpi-ledger \
+    && install -m 0755 target/release/kpi-ledger /usr/local/bin/kpi-ledger
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates curl \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --home-dir /var/lib/kpi-ledger --shell /usr/sbin/nologin kpi \
+    && install -d -o kpi -g kpi /var/lib/kpi-ledger
+COPY --from=builder /usr/local/bin/kpi-ledger /usr/local/bin/kpi-ledger
+# Baked-in defaults so the image runs on its own; docker-compose mounts ./config over them.
+COPY config /etc/kpi-ledger
+# Inside a container the server must listen beyond loopback, and the store lives on the volume.
+ENV KPI_LEDGER_SERVER__BIND=0.0.0.0:8080 \
+    KPI_LEDGER_DATA_DIR=/var/lib/kpi-ledger
+USER kpi
+WORKDIR /var/lib/kpi-ledger
+VOLUME ["/var/lib/kpi-ledger"]
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
+    CMD ["curl", "-fsS", "http://127.0.0.1:8080/healthz"]
+# SIGTERM starts the graceful shutdown: in-flight requests finish, the store is flushed.
+STOPSIGNAL SIGTERM
+CMD ["kpi-ledger", "serve", "--config", "/etc/kpi-ledger/default.toml"]

@@ -1,0 +1,87 @@
+//! The container files: docker-compose.yml must validate with Debian's `docker-compose` (no
+//! Docker engine runs here, so validation is what CI can do), and must keep what the
+//! deployment relies on: the serve command, the data volume, the read-only config mount, the
+//! published port and the /healthz check. The Dockerfile's runtime stage must have curl for
+//! that check.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the repository root")
+        .to_path_buf()
+}
+
+fn compose(args: &[&str]) -> (bool, String, String) {
+    let output = Command::new("docker-compose")
+        .args(["--file", "docker-compose.yml"])
+        .args(args)
+        .current_dir(repo_root())
+        .output()
+        .unwrap_or_else(|err| {
+            panic!("cannot run docker-compose ({err}): install Debian's docker-compose package (.ci/run does)")
+        });
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn compose_file_is_valid() {
+    let (ok, stdout, stderr) = compose(&["config", "--quiet"]);
+    assert!(
+        ok,
+        "docker-compose config reports errors:\n{stdout}\n{stderr}"
+    );
+}
+
+#[test]
+fn compose_keeps_what_the_deployment_relies_on() {
+    let (ok, services, stderr) = compose(&["config", "--services"]);
+    assert!(ok, "{stderr}");
+    assert_eq!(services.trim(), "kpi-ledger");
+    let (ok, volumes, stderr) = compose(&["config", "--volumes"]);
+    assert!(ok, "{stderr}");
+    assert_eq!(volumes.trim(), "ledger-data");
+
+    let (ok, resolved, stderr) = compose(&["config"]);
+    assert!(ok, "{stderr}");
+    for expected in [
+        "- serve\n    - --config\n    - /etc/kpi-ledger/default.toml",
+        "ledger-data:/var/lib/kpi-ledger",
+        "/config:/etc/kpi-ledger:ro",
+        "8080:8080",
+        "http://127.0.0.1:8080/healthz",
+        "KPI_LEDGER_SERVER__BIND: 0.0.0.0:8080",
+        "KPI_LEDGER_DATA_DIR: /var/lib/kpi-ledger",
+    ] {
+        assert!(
+            resolved.contains(expected),
+            "resolved compose file lacks `{expected}`:\n{resolved}"
+        );
+    }
+}
+
+#[test]
+fn dockerfile_builds_in_one_stage_and_runs_in_a_slim_one() {
+    let dockerfile = std::fs::read_to_string(repo_root().join("Dockerfile")).unwrap();
+    let stages: Vec<&str> = dockerfile
+        .lines()
+        .filter(|line| line.starts_with("FROM "))
+        .collect();
+    assert_eq!(stages.len(), 2, "{stages:?}");
+    assert!(stages[0].starts_with("FROM rust:") && stages[0].ends_with(" AS builder"));
+    assert!(stages[1].starts_with("FROM debian:") && stages[1].contains("-slim"));
+    let runtime = &dockerfile[dockerfile.find(stages[1]).unwrap()..];
+    assert!(runtime.contains(" curl"), "the health check needs curl");
+    assert!(runtime.contains("COPY --from=builder"));
+    assert!(runtime
+        .contains(r#"CMD ["kpi-ledger", "serve", "--config", "/etc/kpi-ledger/default.toml"]"#));
+    // The image bakes in, and the compose file mounts, the config directory.
+    assert!(dockerfile.contains("COPY config /etc/kpi-ledger"));
+    assert!(repo_root().join("config").is_dir());
+}
