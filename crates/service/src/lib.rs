@@ -1,4 +1,18 @@
 //! The application service: validates commands with the domain, appends to the store and keeps
 //! projections current. The outer crates (GraphQL, CLI) call only this.
+//!
+//! One [`Ledger`] per process owns the store and the live projection. A follower task reads
+//! the log in position order (a catch-up subscription) and folds each event into the
+//! projection, so concurrent appends are always projected in log order; `record` returns only
+//! once its own event is both on disk and projected (read-your-writes).
 
 pub mod auth;
+mod convert;
+mod error;
+mod ledger;
+mod query;
+
+pub use convert::recorded_event;
+pub use error::{LedgerError, RecordError};
+pub use ledger::{ImportRecord, ImportReport, Ledger, RecordOptions, TableChanged};
+pub use query::{EventFilter, EventPage};

@@ -1,0 +1,278 @@
+//! Renders a [`KpiTable`] for people (text, Markdown) and machines (JSON, CSV). Pure: the
+//! caller writes the string wherever it goes.
+//!
+//! Conventions shared by every form:
+//! - a cell with no figure is empty (it is not zero);
+//! - a figure measured in another unit than its row (the report's "19社" on a row counted in
+//!   persons) carries its unit, so nobody sums it by mistake;
+//! - b-series rows follow their KPI.
+
+use std::fmt::Write;
+
+use kpi_domain::{Cell, KpiRow, KpiTable, Series, TargetKind, Unit};
+use rust_decimal::Decimal;
+
+/// The output forms of `kpi-ledger table`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+    Csv,
+    Markdown,
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "text" => Ok(Format::Text),
+            "json" => Ok(Format::Json),
+            "csv" => Ok(Format::Csv),
+            "markdown" | "md" => Ok(Format::Markdown),
+            other => Err(format!(
+                "unknown format `{other}`: expected text, json, csv or markdown"
+            )),
+        }
+    }
+}
+
+pub fn render(table: &KpiTable, format: Format) -> String {
+    match format {
+        Format::Text => text(table),
+        Format::Json => json(table),
+        Format::Csv => csv(table),
+        Format::Markdown => markdown(table),
+    }
+}
+
+pub fn json(table: &KpiTable) -> String {
+    let mut out = serde_json::to_string_pretty(table).expect("a KPI table serializes");
+    out.push('\n');
+    out
+}
+
+/// The machine form: `no,series,indicator,unit,target,R3,...,cumulative,achievement`, plain
+/// numbers (no thousands separators, no % sign), an empty cell where there is no figure.
+pub fn csv(table: &KpiTable) -> String {
+    let mut out = String::from("no,series,indicator,unit,target");
+    for year in &table.fiscal_years {
+        write!(out, ",{}", year.label()).unwrap();
+    }
+    out.push_str(",cumulative,achievement\n");
+    for row in &table.rows {
+        let series = match row.series {
+            Series::Main => "",
+            Series::B => "b",
+        };
+        let target = row.target.map(|t| t.value.to_string()).unwrap_or_default();
+        write!(
+            out,
+            "{},{},{},{},{}",
+            csv_field(&row.kpi),
+            series,
+            csv_field(&row.name.en),
+            row.unit.as_str(),
+            target
+        )
+        .unwrap();
+        for cell in &row.cells {
+            out.push(',');
+            out.push_str(&csv_field(&plain_cell(row, cell)));
+        }
+        writeln!(
+            out,
+            ",{},{}",
+            plain(row.cumulative),
+            plain(row.achievement)
+        )
+        .unwrap();
+    }
+    out
+}
+
+fn plain(value: Option<Decimal>) -> String {
+    value.map(|v| v.to_string()).unwrap_or_default()
+}
+
+fn plain_cell(row: &KpiRow, cell: &Cell) -> String {
+    match (cell.value, cell.unit) {
+        (None, _) => String::new(),
+        (Some(value), Some(unit)) if unit != row.unit => format!("{value} {}", unit.as_str()),
+        (Some(value), _) => value.to_string(),
+    }
+}
+
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_owned()
+    }
+}
+
+/// The report's KPI一覧 as a Markdown table: Japanese headers, units, b-series in brackets.
+pub fn markdown(table: &KpiTable) -> String {
+    let mut out = format!("# {} KPI一覧\n\n", table.plan_name.ja);
+    out.push_str("| No. | 重要業績評価指標 | 目標 |");
+    for year in &table.fiscal_years {
+        write!(out, " {}年度 |", year.label()).unwrap();
+    }
+    out.push_str(" 累計 | 達成度 |\n|---|---|---|");
+    for _ in &table.fiscal_years {
+        out.push_str("---:|");
+    }
+    out.push_str("---:|---:|\n");
+    for row in &table.rows {
+        for field in human_row(row) {
+            write!(out, "| {} ", field.replace('|', "\\|")).unwrap();
+        }
+        out.push_str("|\n");
+    }
+    out
+}
+
+/// A fixed-width table for the terminal.
+pub fn text(table: &KpiTable) -> String {
+    let mut header = vec!["No.".to_owned(), "指標".to_owned(), "目標".to_owned()];
+    header.extend(table.fiscal_years.iter().map(|y| y.label()));
+    header.push("累計".to_owned());
+    header.push("達成度".to_owned());
+    let rows: Vec<Vec<String>> = std::iter::once(header)
+        .chain(table.rows.iter().map(human_row))
+        .collect();
+    let columns = rows[0].len();
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| rows.iter().map(|r| display_width(&r[c])).max().unwrap_or(0))
+        .collect();
+    let mut out = format!("{} ({})\n", table.plan_name.ja, table.plan_name.en);
+    for row in &rows {
+        let mut line = String::new();
+        for (c, field) in row.iter().enumerate() {
+            let pad = widths[c] - display_width(field);
+            if c < 3 {
+                write!(line, "{field}{}  ", " ".repeat(pad)).unwrap();
+            } else {
+                write!(line, "{}{field}  ", " ".repeat(pad)).unwrap();
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// East Asian wide characters take two terminal columns.
+fn display_width(text: &str) -> usize {
+    text.chars()
+        .map(|c| match c as u32 {
+            0x1100..=0x115F | 0x2E80..=0xA4CF | 0xAC00..=0xD7A3 | 0xF900..=0xFAFF
+            | 0xFE30..=0xFE4F | 0xFF00..=0xFF60 | 0xFFE0..=0xFFE6 => 2,
+            _ => 1,
+        })
+        .sum()
+}
+
+fn human_row(row: &KpiRow) -> Vec<String> {
+    let bracket = |text: String| match (row.series, text.is_empty()) {
+        (Series::B, false) => format!("({text})"),
+        _ => text,
+    };
+    let no = match row.series {
+        Series::Main => row.kpi.clone(),
+        Series::B => format!("{}b", row.kpi),
+    };
+    let mut fields = vec![no, row.name.ja.clone(), target_label(row)];
+    for cell in &row.cells {
+        let text = match (cell.value, cell.unit) {
+            (None, _) => "—".to_owned(),
+            (Some(value), unit) => with_unit(value, unit.unwrap_or(row.unit)),
+        };
+        fields.push(if cell.value.is_some() { bracket(text) } else { text });
+    }
+    fields.push(match row.cumulative {
+        Some(value) => bracket(with_unit(value, row.unit)),
+        None => "—".to_owned(),
+    });
+    fields.push(match row.achievement {
+        Some(value) => bracket(format!("{value}%")),
+        None => "—".to_owned(),
+    });
+    fields
+}
+
+fn target_label(row: &KpiRow) -> String {
+    let Some(target) = row.target else {
+        return String::new();
+    };
+    let value = with_unit(target.value, row.unit);
+    match target.kind {
+        TargetKind::Cumulative => format!("累計{value}"),
+        TargetKind::Annual => format!("年間{value}"),
+        TargetKind::AnnualMinimum => format!("{value}以上/年度"),
+        TargetKind::Rate => value,
+    }
+}
+
+fn with_unit(value: Decimal, unit: Unit) -> String {
+    let suffix = match unit {
+        Unit::Persons => "人",
+        Unit::Firms => "社",
+        Unit::Households => "世帯",
+        Unit::Organisations => "団体",
+        Unit::Times => "回",
+        Unit::Percent => "%",
+    };
+    format!("{}{suffix}", thousands(value))
+}
+
+/// 16969 -> "16,969"; decimals kept as they are (35.8).
+fn thousands(value: Decimal) -> String {
+    let text = value.to_string();
+    let (sign, rest) = text.strip_prefix('-').map_or(("", text.as_str()), |r| ("-", r));
+    let (int, frac) = rest.split_once('.').map_or((rest, None), |(i, f)| (i, Some(f)));
+    let mut grouped = String::new();
+    for (i, digit) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    match frac {
+        Some(frac) => format!("{sign}{grouped}.{frac}"),
+        None => format!("{sign}{grouped}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_groups_integer_digits_only() {
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        assert_eq!(thousands(d("16969")), "16,969");
+        assert_eq!(thousands(d("1565")), "1,565");
+        assert_eq!(thousands(d("568")), "568");
+        assert_eq!(thousands(d("1000000.5")), "1,000,000.5");
+        assert_eq!(thousands(d("-1234")), "-1,234");
+    }
+
+    #[test]
+    fn formats_parse_and_unknown_ones_are_named() {
+        assert_eq!("csv".parse::<Format>().unwrap(), Format::Csv);
+        assert!("xls".parse::<Format>().unwrap_err().contains("xls"));
+    }
+
+    #[test]
+    fn csv_quotes_fields_that_need_it() {
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("plain"), "plain");
+    }
+
+    #[test]
+    fn wide_characters_count_double() {
+        assert_eq!(display_width("人"), 2);
+        assert_eq!(display_width("R6"), 2);
+    }
+}

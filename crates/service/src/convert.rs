@@ -1,0 +1,25 @@
+//! The one translation between the store's opaque envelopes and the domain's events.
+
+use kpi_domain::{LedgerEvent, RecordedEvent};
+use kpi_store::Envelope;
+
+use crate::error::LedgerError;
+
+/// Reads an envelope as a domain event. The payload was validated when it was recorded, so a
+/// failure here means the log holds something this build does not understand.
+pub fn recorded_event(envelope: &Envelope) -> Result<RecordedEvent, LedgerError> {
+    let event = LedgerEvent::parse(&envelope.event_type, &envelope.payload).map_err(|error| {
+        LedgerError::Unreadable {
+            position: envelope.position,
+            reason: error.to_string(),
+        }
+    })?;
+    Ok(RecordedEvent {
+        id: envelope.event_id,
+        position: envelope.position,
+        recorded_at: envelope.recorded_at,
+        actor: envelope.actor.clone(),
+        provenance: envelope.provenance.clone(),
+        event,
+    })
+}

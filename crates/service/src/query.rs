@@ -1,0 +1,97 @@
+//! Event listing with filters and position cursors (the GraphQL `events` connection).
+
+use chrono::{DateTime, Utc};
+use kpi_domain::{FiscalYear, RecordedEvent};
+use kpi_store::Envelope;
+
+use crate::convert::recorded_event;
+use crate::error::LedgerError;
+use crate::ledger::Ledger;
+
+/// Which events to list; every filter given must hold.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub event_type: Option<String>,
+    pub stream: Option<String>,
+    pub fiscal_year: Option<FiscalYear>,
+    pub recorded_from: Option<DateTime<Utc>>,
+    pub recorded_to: Option<DateTime<Utc>>,
+    /// Case-insensitive text contained in the event's title.
+    pub title_contains: Option<String>,
+}
+
+impl EventFilter {
+    fn matches(&self, envelope: &Envelope, recorded: &RecordedEvent) -> bool {
+        self.event_type
+            .as_deref()
+            .is_none_or(|t| envelope.event_type == t)
+            && self
+                .stream
+                .as_deref()
+                .is_none_or(|s| envelope.stream_id.as_str() == s)
+            && self
+                .fiscal_year
+                .is_none_or(|fy| recorded.event.fiscal_year() == fy)
+            && self.recorded_from.is_none_or(|t| envelope.recorded_at >= t)
+            && self.recorded_to.is_none_or(|t| envelope.recorded_at <= t)
+            && self.title_contains.as_deref().is_none_or(|needle| {
+                let needle = needle.to_lowercase();
+                recorded
+                    .event
+                    .title()
+                    .is_some_and(|title| title.to_lowercase().contains(&needle))
+            })
+    }
+}
+
+/// One page of events in position order.
+#[derive(Debug, Clone)]
+pub struct EventPage {
+    pub events: Vec<(Envelope, RecordedEvent)>,
+    /// Whether more matching events follow the last one of this page.
+    pub has_next_page: bool,
+}
+
+impl Ledger {
+    /// Up to `first` events matching `filter` with a position after `after` (0: from the
+    /// start).
+    pub fn events(
+        &self,
+        filter: &EventFilter,
+        after: u64,
+        first: usize,
+    ) -> Result<EventPage, LedgerError> {
+        let mut events = Vec::new();
+        let mut has_next_page = false;
+        for envelope in self.store().iter_from(after + 1) {
+            let envelope = envelope?;
+            let recorded = recorded_event(&envelope)?;
+            if !filter.matches(&envelope, &recorded) {
+                continue;
+            }
+            if events.len() == first {
+                has_next_page = true;
+                break;
+            }
+            events.push((envelope, recorded));
+        }
+        Ok(EventPage {
+            events,
+            has_next_page,
+        })
+    }
+
+    /// The corrections and retractions recorded against `target`, in log order.
+    pub fn amendments_of(&self, target: uuid::Uuid) -> Result<Vec<Envelope>, LedgerError> {
+        let mut found = Vec::new();
+        for event_type in ["correction", "retraction"] {
+            for envelope in self.store().read_by_type(event_type, 0, usize::MAX)? {
+                if recorded_event(&envelope)?.event.amendment_target() == Some(target) {
+                    found.push(envelope);
+                }
+            }
+        }
+        found.sort_by_key(|envelope| envelope.position);
+        Ok(found)
+    }
+}

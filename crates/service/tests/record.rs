@@ -1,0 +1,194 @@
+//! The write path of the service: validation before append, read-your-writes projection,
+//! amendments checked against their targets, idempotent retries.
+
+use kpi_service::{Ledger, RecordError, RecordOptions};
+use serde_json::{json, Value};
+
+async fn ledger(dir: &std::path::Path) -> Ledger {
+    Ledger::open(dir, Default::default(), Vec::new())
+        .await
+        .unwrap()
+}
+
+fn seminar(unique: u64, attendances: u64) -> Value {
+    json!({
+        "title": "Web活用促進セミナー第1弾",
+        "organiser": "DX・テレワーク推進センター",
+        "first_date": "2024-04-30",
+        "sessions": 1,
+        "participants": { "unique": unique, "attendances": attendances },
+        "capacity": 40,
+        "status": "held"
+    })
+}
+
+fn field_of(error: RecordError) -> String {
+    error
+        .field()
+        .unwrap_or_else(|| panic!("error names no field: {error}"))
+        .to_owned()
+}
+
+#[tokio::test]
+async fn bad_input_names_the_field_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = ledger(dir.path()).await;
+    let opts = RecordOptions::default;
+
+    let more_unique_than_attendances = seminar(41, 40);
+    let error = ledger
+        .record_payload("clerk", "seminar", &more_unique_than_attendances, opts())
+        .await
+        .unwrap_err();
+    assert!(field_of(error).starts_with("participants"));
+
+    let mut missing_title = seminar(41, 41);
+    missing_title.as_object_mut().unwrap().remove("title");
+    let error = ledger
+        .record_payload("clerk", "seminar", &missing_title, opts())
+        .await
+        .unwrap_err();
+    assert_eq!(field_of(error), "title");
+
+    let error = ledger
+        .record_payload("clerk", "no_such_kind", &json!({}), opts())
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("no_such_kind"), "{error}");
+
+    let error = ledger
+        .record_payload("  ", "seminar", &seminar(41, 41), opts())
+        .await
+        .unwrap_err();
+    assert_eq!(field_of(error), "actor");
+
+    assert_eq!(ledger.head().position, 0, "nothing may be written");
+}
+
+#[tokio::test]
+async fn a_firm_answers_a_wave_once_and_retries_are_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = ledger(dir.path()).await;
+    let response = |telework: bool| {
+        json!({
+            "wave_id": "2024-12", "firm_id": "firm-001", "fiscal_year": 2024,
+            "practises_telework": telework, "job_openings": 2
+        })
+    };
+    let keyed = || RecordOptions {
+        idempotency_key: Some("answer-1".into()),
+        provenance: None,
+    };
+    let first = ledger
+        .record_payload("clerk", "survey_response", &response(true), keyed())
+        .await
+        .unwrap();
+    let retry = ledger
+        .record_payload("clerk", "survey_response", &response(true), keyed())
+        .await
+        .unwrap();
+    assert_eq!(first, retry, "a retry returns the original envelope");
+
+    let error = ledger
+        .record_payload(
+            "clerk",
+            "survey_response",
+            &response(false),
+            RecordOptions::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(field_of(error), "firm_id");
+
+    let error = ledger
+        .record_payload("clerk", "survey_response", &response(false), keyed())
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "CONFLICT", "{error}");
+    assert_eq!(ledger.head().position, 1);
+}
+
+#[tokio::test]
+async fn amendments_must_target_an_existing_event_of_the_same_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = ledger(dir.path()).await;
+    let original = ledger
+        .record_payload("clerk", "seminar", &seminar(41, 41), Default::default())
+        .await
+        .unwrap();
+
+    let retract = |target: String| json!({ "target": target, "reason": "entered twice", "decided_on": "2024-05-01" });
+    let unknown = uuid::Uuid::now_v7().to_string();
+    let error = ledger
+        .record_payload("clerk", "retraction", &retract(unknown), Default::default())
+        .await
+        .unwrap_err();
+    assert_eq!(field_of(error), "target");
+
+    let wrong_kind = json!({
+        "target": original.event_id.to_string(),
+        "target_type": "consultation",
+        "replacement": { "provider": "x", "persons": 1,
+                         "period": { "from": "2024-04-01", "to": "2024-04-30" } },
+        "reason": "typo",
+        "decided_on": "2024-05-01"
+    });
+    let error = ledger
+        .record_payload("clerk", "correction", &wrong_kind, Default::default())
+        .await
+        .unwrap_err();
+    assert!(field_of(error).starts_with("target"));
+    assert_eq!(
+        ledger.head().position,
+        1,
+        "refused amendments write nothing"
+    );
+
+    let retraction = ledger
+        .record_payload(
+            "clerk",
+            "retraction",
+            &retract(original.event_id.to_string()),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    let amendments = ledger.amendments_of(original.event_id).unwrap();
+    assert_eq!(amendments.len(), 1);
+    assert_eq!(amendments[0].event_id, retraction.event_id);
+    let error = ledger
+        .record_payload(
+            "clerk",
+            "retraction",
+            &retract(retraction.event_id.to_string()),
+            Default::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(field_of(error), "target", "an amendment is not amended");
+}
+
+#[tokio::test]
+async fn record_returns_after_the_projection_has_folded_the_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = ledger(dir.path()).await;
+    let mut tasks = Vec::new();
+    for i in 0..32u64 {
+        let ledger = ledger.clone();
+        tasks.push(tokio::spawn(async move {
+            let envelope = ledger
+                .record_payload("clerk", "seminar", &seminar(i, i), Default::default())
+                .await
+                .unwrap();
+            assert!(ledger.projection().last_position() >= envelope.position);
+            envelope.position
+        }));
+    }
+    let mut positions = Vec::new();
+    for task in tasks {
+        positions.push(task.await.unwrap());
+    }
+    positions.sort_unstable();
+    assert_eq!(positions, (1..=32).collect::<Vec<_>>());
+    assert_eq!(ledger.projection().applied(), 32);
+}
