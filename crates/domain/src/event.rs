@@ -160,7 +160,8 @@ pub struct SubsidyGrant {
     pub beneficiary: BeneficiaryKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub beneficiary_name: Option<Text>,
-    /// Persons in the household (required for households, at least 1).
+    /// Persons in the household, at least 1 when given (the report gives it for migrant
+    /// households, not for renovation grants).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub persons: Option<Count>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -783,20 +784,11 @@ impl LedgerEvent {
             }
             LedgerEvent::SubsidyGrant(grant) => {
                 date_in_year("date", grant.date, grant.fiscal_year)?;
-                if grant.beneficiary == BeneficiaryKind::Household {
-                    match grant.persons {
-                        None => Err(ValidationError::new(
-                            "persons",
-                            "is required for a household grant",
-                        )),
-                        Some(persons) if persons.get() == 0 => Err(ValidationError::new(
-                            "persons",
-                            "must be at least 1 for a household",
-                        )),
-                        Some(_) => Ok(()),
-                    }
-                } else {
-                    Ok(())
+                match (grant.beneficiary, grant.persons) {
+                    (BeneficiaryKind::Household, Some(persons)) if persons.get() == 0 => Err(
+                        ValidationError::new("persons", "must be at least 1 for a household"),
+                    ),
+                    _ => Ok(()),
                 }
             }
             LedgerEvent::CoworkingTally(tally) => {
@@ -1208,7 +1200,7 @@ static CATALOGUE: &[EventKindInfo] = &[
             field!("programme", Text, true, "Subsidy programme.", SubsidyGrant, |e| text(&e.programme)),
             field!("beneficiary", Beneficiary, true, "household or firm.", SubsidyGrant, |e| Some(FieldValue::Str(e.beneficiary.as_str()))),
             field!("beneficiary_name", Text, false, "Name, if public."),
-            field!("persons", Count, false, "Persons in the household; required (>= 1) for households.", SubsidyGrant, |e| e.persons.and_then(count)),
+            field!("persons", Count, false, "Persons in the household, at least 1 when given.", SubsidyGrant, |e| e.persons.and_then(count)),
             field!("amount_yen", Integer, false, "Amount granted in yen.", SubsidyGrant, |e| e.amount_yen.map(FieldValue::Int)),
             field!("fiscal_year", FiscalYear, true, "Fiscal year of the grant."),
             field!("date", Date, false, "Date granted, inside fiscal_year."),

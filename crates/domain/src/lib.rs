@@ -17,6 +17,7 @@ pub mod event;
 pub mod plan;
 pub mod projection;
 pub mod recorded;
+pub mod seed;
 pub mod values;
 
 pub use audit::{AuditFinding, FindingKind};
@@ -28,4 +29,5 @@ pub use plan::{
 };
 pub use projection::{ActivitySummary, Cell, KpiRow, KpiTable, Projection, SurveyWaveSummary};
 pub use recorded::RecordedEvent;
+pub use seed::{SeedError, SeedRecord};
 pub use values::{ActivityStatus, Code, Count, PositiveCount, Quantity, Text, Unit};
