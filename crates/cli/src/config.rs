@@ -64,13 +64,11 @@ impl Default for LogConfig {
 
 /// A loaded configuration and the directory its relative paths are resolved against.
 #[derive(Debug, Clone)]
-#[allow(dead_code)]
 pub struct Loaded {
     pub config: AppConfig,
     pub base_dir: PathBuf,
 }
 
-#[allow(dead_code)] // resolves plan and seed paths once `serve` and `import` land
 impl Loaded {
     pub fn resolve(&self, path: &Path) -> PathBuf {
         if path.is_absolute() {

@@ -2,6 +2,7 @@
 //! together; every rule lives in the library crates.
 
 mod config;
+mod ledger;
 mod logging;
 
 use std::io::Write;
@@ -44,6 +45,49 @@ enum Command {
         #[arg(long)]
         limit: Option<usize>,
     },
+    /// Append the events of a seed file (TOML) idempotently: importing twice changes nothing.
+    Import {
+        /// The seed file, e.g. config/seed/fuji-telework-r6.toml.
+        file: PathBuf,
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Recorded as the actor of every imported event.
+        #[arg(long, default_value = "import")]
+        actor: String,
+    },
+    /// Print a plan's KPI table.
+    Table {
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Plan id (default: the first configured plan).
+        #[arg(long)]
+        plan: Option<String>,
+        /// Project only events recorded up to this time: RFC 3339 (2025-04-01T09:00:00+09:00)
+        /// or a date, meaning the end of that day in Japan.
+        #[arg(long, value_parser = ledger::parse_as_of)]
+        as_of: Option<chrono::DateTime<chrono::Utc>>,
+        /// text, json, csv or markdown.
+        #[arg(long, default_value = "text")]
+        format: kpi_report::Format,
+    },
+    /// Bearer tokens for the server.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum TokenCommand {
+    /// Print a fresh token and the config block (holding only its SHA-256) that admits it.
+    New {
+        /// reader, recorder or admin.
+        #[arg(long)]
+        role: kpi_service::auth::Role,
+        /// Recorded as the actor of every event recorded with this token.
+        #[arg(long)]
+        name: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -85,7 +129,66 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             out.flush()?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Import { file, data, actor } => {
+            let records = ledger::read_seed(&file)?;
+            let dir = data_dir(data);
+            let report = runtime()?.block_on(async {
+                let ledger = ledger::open(&dir, &loaded).await?;
+                let report = ledger.import(&actor, records).await;
+                ledger.close().await;
+                anyhow::Ok(report?)
+            })?;
+            println!(
+                "imported {}: {} appended, {} already recorded",
+                file.display(),
+                report.appended,
+                report.already_recorded
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Table {
+            data,
+            plan,
+            as_of,
+            format,
+        } => {
+            let dir = data_dir(data);
+            anyhow::ensure!(
+                dir.is_dir(),
+                "no store at {}: the directory does not exist",
+                dir.display()
+            );
+            let table = runtime()?.block_on(async {
+                let ledger = ledger::open(&dir, &loaded).await?;
+                let plan = match plan {
+                    Some(plan) => plan,
+                    None => ledger::default_plan(&ledger)?,
+                };
+                let table = ledger.table(&plan, as_of).await;
+                ledger.close().await;
+                anyhow::Ok(table?)
+            })?;
+            print!("{}", kpi_report::render(&table, format));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token {
+            command: TokenCommand::New { role, name },
+        } => {
+            let issued = kpi_server::new_token(role, &name).map_err(anyhow::Error::msg)?;
+            println!(
+                "token (give it to {name}; it is shown only once):\n{}\n",
+                issued.token
+            );
+            println!("add to the configuration file:\n{}", issued.config_entry);
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 /// Opens an existing store; commands that only read never create one by accident.
