@@ -632,3 +632,23 @@ async fn shutdown_lets_in_flight_requests_finish_then_stops_accepting() {
         "the port no longer accepts connections"
     );
 }
+
+#[tokio::test]
+async fn graphiql_introspection_fits_the_default_limits() {
+    let server = TestServer::start().await;
+    let query = include_str!("server_support/introspection.graphql");
+    let (status, _, body) = post(
+        &server,
+        GRAPHQL_RESPONSE_JSON,
+        None,
+        json!({ "query": query, "operationName": "IntrospectionQuery" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["data"]["__schema"]["queryType"]["name"], "Query",
+        "{body}"
+    );
+    assert_eq!(body["data"]["__schema"]["mutationType"]["name"], "Mutation");
+    server.stop().await.unwrap();
+}

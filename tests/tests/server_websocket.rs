@@ -179,3 +179,31 @@ async fn bad_credentials_refuse_the_connection() {
     assert_eq!(refused, Some(StatusCode::UNAUTHORIZED));
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn oversized_messages_close_the_socket() {
+    let server = TestServer::start_with(|config| {
+        config.limits.max_body_bytes = std::num::NonZeroUsize::new(1024).unwrap();
+    })
+    .await;
+    let mut socket = connect(&server, Some(&server.tokens.reader)).await.unwrap();
+    assert_eq!(
+        init(&mut socket, json!({})).await.unwrap()["type"],
+        "connection_ack"
+    );
+    let padding = " ".repeat(4096);
+    send(
+        &mut socket,
+        json!({ "id": "1", "type": "subscribe", "payload": { "query": format!("subscription {{ ticks(count: 1) {padding} }}") } }),
+    )
+    .await;
+    // The server drops the connection instead of reading the message.
+    let next = tokio::time::timeout(Duration::from_secs(5), socket.next())
+        .await
+        .expect("the server reacts within 5 s");
+    assert!(
+        !matches!(next, Some(Ok(Message::Text(_)))),
+        "an oversized message must not be executed: {next:?}"
+    );
+    server.stop().await.unwrap();
+}

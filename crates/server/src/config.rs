@@ -51,11 +51,12 @@ impl ServerConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
-    /// Deepest selection nesting accepted. GraphiQL's introspection query needs 13.
+    /// Deepest selection nesting accepted.
     pub max_depth: NonZeroUsize,
     /// Highest query complexity accepted (each field costs 1 unless the schema says otherwise).
+    /// GraphiQL's introspection query costs between 200 and 400, so keep this above 400.
     pub max_complexity: NonZeroUsize,
-    /// Largest request body, in bytes; larger bodies answer 413.
+    /// Largest request body, in bytes; larger bodies answer 413. Also caps websocket messages.
     pub max_body_bytes: NonZeroUsize,
     /// Longest a single GraphQL request may run; longer ones answer 504.
     pub request_timeout_ms: NonZeroU64,

@@ -100,6 +100,7 @@ pub fn routes<E: Executor>(
             get(ws::Subscriptions {
                 executor: app.executor,
                 auth,
+                max_message_bytes: config.limits.max_body_bytes.get(),
             }),
         )
         .at("/healthz", get(poem::endpoint::make_sync(|_| "ok")))

@@ -8,7 +8,7 @@ use async_graphql::{Data, Executor};
 use async_graphql_poem::{GraphQLProtocol, GraphQLWebSocket};
 use kpi_service::auth::Caller;
 use poem::http::{header, StatusCode};
-use poem::web::websocket::WebSocket;
+use poem::web::websocket::{WebSocket, WebSocketConfig};
 use poem::{Endpoint, FromRequest, IntoResponse, Request, Response};
 
 use crate::auth::Authenticator;
@@ -16,6 +16,8 @@ use crate::auth::Authenticator;
 pub(crate) struct Subscriptions<E> {
     pub executor: E,
     pub auth: Arc<Authenticator>,
+    /// Largest websocket message accepted, the same cap as an HTTP request body.
+    pub max_message_bytes: usize,
 }
 
 impl<E: Executor> Endpoint for Subscriptions<E> {
@@ -40,8 +42,12 @@ impl<E: Executor> Endpoint for Subscriptions<E> {
         };
         let executor = self.executor.clone();
         let auth = self.auth.clone();
+        let config = WebSocketConfig::default()
+            .max_message_size(Some(self.max_message_bytes))
+            .max_frame_size(Some(self.max_message_bytes));
         Ok(websocket
             .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
+            .config(config)
             .on_upgrade(move |stream| {
                 GraphQLWebSocket::new(stream, executor, protocol)
                     .on_connection_init(move |payload| async move {
