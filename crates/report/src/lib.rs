@@ -79,13 +79,7 @@ pub fn csv(table: &KpiTable) -> String {
             out.push(',');
             out.push_str(&csv_field(&plain_cell(row, cell)));
         }
-        writeln!(
-            out,
-            ",{},{}",
-            plain(row.cumulative),
-            plain(row.achievement)
-        )
-        .unwrap();
+        writeln!(out, ",{},{}", plain(row.cumulative), plain(row.achievement)).unwrap();
     }
     out
 }
@@ -165,8 +159,13 @@ pub fn text(table: &KpiTable) -> String {
 fn display_width(text: &str) -> usize {
     text.chars()
         .map(|c| match c as u32 {
-            0x1100..=0x115F | 0x2E80..=0xA4CF | 0xAC00..=0xD7A3 | 0xF900..=0xFAFF
-            | 0xFE30..=0xFE4F | 0xFF00..=0xFF60 | 0xFFE0..=0xFFE6 => 2,
+            0x1100..=0x115F
+            | 0x2E80..=0xA4CF
+            | 0xAC00..=0xD7A3
+            | 0xF900..=0xFAFF
+            | 0xFE30..=0xFE4F
+            | 0xFF00..=0xFF60
+            | 0xFFE0..=0xFFE6 => 2,
             _ => 1,
         })
         .sum()
@@ -187,7 +186,11 @@ fn human_row(row: &KpiRow) -> Vec<String> {
             (None, _) => "—".to_owned(),
             (Some(value), unit) => with_unit(value, unit.unwrap_or(row.unit)),
         };
-        fields.push(if cell.value.is_some() { bracket(text) } else { text });
+        fields.push(if cell.value.is_some() {
+            bracket(text)
+        } else {
+            text
+        });
     }
     fields.push(match row.cumulative {
         Some(value) => bracket(with_unit(value, row.unit)),
@@ -228,8 +231,12 @@ fn with_unit(value: Decimal, unit: Unit) -> String {
 /// 16969 -> "16,969"; decimals kept as they are (35.8).
 fn thousands(value: Decimal) -> String {
     let text = value.to_string();
-    let (sign, rest) = text.strip_prefix('-').map_or(("", text.as_str()), |r| ("-", r));
-    let (int, frac) = rest.split_once('.').map_or((rest, None), |(i, f)| (i, Some(f)));
+    let (sign, rest) = text
+        .strip_prefix('-')
+        .map_or(("", text.as_str()), |r| ("-", r));
+    let (int, frac) = rest
+        .split_once('.')
+        .map_or((rest, None), |(i, f)| (i, Some(f)));
     let mut grouped = String::new();
     for (i, digit) in int.chars().enumerate() {
         if i > 0 && (int.len() - i) % 3 == 0 {

@@ -141,7 +141,15 @@ impl Ledger {
         .with_schema_version(event.schema_version());
         new.idempotency_key = options.idempotency_key;
         new.provenance = options.provenance;
-        let mut envelopes = match self.inner.store.append(&stream, expected, vec![new]).await {
+        let started = std::time::Instant::now();
+        let appended = self.inner.store.append(&stream, expected, vec![new]).await;
+        if appended.is_ok() {
+            // Names shared with the server's /metrics exporter.
+            metrics::counter!("kpi_appends_total").increment(1);
+            metrics::histogram!("kpi_append_duration_seconds")
+                .record(started.elapsed().as_secs_f64());
+        }
+        let mut envelopes = match appended {
             Ok(envelopes) => envelopes,
             Err(AppendError::WrongExpectedVersion { .. })
                 if event.stream_rule() == StreamRule::MustBeNew =>
