@@ -87,7 +87,11 @@ impl Projection {
     }
 
     fn unit_findings(&self, findings: &mut Vec<AuditFinding>) {
-        for table in self.tables() {
+        let values = self
+            .plans()
+            .iter()
+            .filter_map(|plan| self.table_values(plan.id.as_str()));
+        for table in values {
             for row in &table.rows {
                 for cell in &row.cells {
                     let (Some(unit), Some(value)) = (cell.unit, cell.value) else {
@@ -111,7 +115,9 @@ impl Projection {
                     finding.plan_id = Some(table.plan_id.clone());
                     finding.kpi = Some(row.kpi.clone());
                     finding.series = Some(row.series);
-                    finding.event_ids = cell.event_ids.clone();
+                    finding.event_ids = self
+                        .cell_events(&table.plan_id, &row.kpi, row.series, cell.fiscal_year)
+                        .unwrap_or_default();
                     findings.push(finding);
                 }
             }

@@ -24,6 +24,8 @@
 
 use std::collections::HashMap;
 
+use foldhash::fast::RandomState;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -211,7 +213,11 @@ struct CellAcc {
     sum_contributions: u32,
     foreign: Vec<(Unit, Decimal, u32)>,
     groups: Vec<RateGroup>,
+    /// Events that contributed, in order; append-only so an amendment never scans it.
     event_ids: Vec<Uuid>,
+    /// Contributions taken back, one entry per earlier entry of `event_ids` they cancel;
+    /// applied when the list is read.
+    taken_back: Vec<Uuid>,
     amended_by: Vec<Uuid>,
 }
 
@@ -300,9 +306,9 @@ pub struct Projection {
     plan_rows: Vec<std::ops::Range<usize>>,
     cells: Vec<CellAcc>,
     routes: Vec<Vec<Route>>,
-    pub(crate) events: HashMap<Uuid, EventState>,
+    pub(crate) events: HashMap<Uuid, EventState, RandomState>,
     contributions: Vec<Contribution>,
-    stat_index: HashMap<(StatFamily, FiscalYear), HashMap<String, u32>>,
+    stat_index: HashMap<(StatFamily, FiscalYear), HashMap<String, u32, RandomState>, RandomState>,
     pub(crate) stats: Vec<StatSlot>,
     pub(crate) scheduled: HashMap<Uuid, ScheduledActivity>,
     pub(crate) declared: Vec<(Uuid, DeclaredTotal)>,
@@ -367,9 +373,9 @@ impl Projection {
             plan_rows,
             cells: vec![CellAcc::default(); cell_count],
             routes,
-            events: HashMap::new(),
+            events: HashMap::default(),
             contributions: Vec::new(),
-            stat_index: HashMap::new(),
+            stat_index: HashMap::default(),
             stats: Vec::new(),
             scheduled: HashMap::new(),
             declared: Vec::new(),
@@ -377,6 +383,13 @@ impl Projection {
             applied: 0,
             last_position: 0,
         }
+    }
+
+    /// Makes room for `additional` more events, so a replay of a log of known length does not
+    /// pay for growing its maps and lists (the store knows its last position).
+    pub fn reserve(&mut self, additional: usize) {
+        self.events.reserve(additional);
+        self.contributions.reserve(additional.saturating_mul(2));
     }
 
     /// Folds a whole log.
@@ -765,16 +778,46 @@ impl Projection {
             }
         };
         let acc = &mut self.cells[cell as usize];
-        if let Some(index) = acc.event_ids.iter().position(|owner| *owner == id) {
-            acc.event_ids.remove(index);
+        if acc.taken_back.last() != Some(&id) {
+            acc.taken_back.push(id);
         }
         if acc.amended_by.last() != Some(&amendment) {
             acc.amended_by.push(amendment);
         }
     }
 
-    /// The KPI table of one plan.
+    /// The KPI table of one plan, with the events behind every cell.
     pub fn table(&self, plan_id: &str) -> Option<KpiTable> {
+        self.build_table(plan_id, true)
+    }
+
+    /// The table without drill-down lists: cheaper on a large log.
+    pub fn table_values(&self, plan_id: &str) -> Option<KpiTable> {
+        self.build_table(plan_id, false)
+    }
+
+    /// The events behind one cell (drill-down), `None` if the plan, row or year is unknown.
+    pub fn cell_events(
+        &self,
+        plan_id: &str,
+        kpi: &str,
+        series: Series,
+        year: FiscalYear,
+    ) -> Option<Vec<Uuid>> {
+        let plan_index = self
+            .plans
+            .iter()
+            .position(|plan| plan.id.as_str() == plan_id)?;
+        let plan = &self.plans[plan_index];
+        let column = plan.period.column(year)?;
+        let row = self.plan_rows[plan_index].clone().find(|row| {
+            let definition = &plan.kpis[self.rows[*row].kpi];
+            definition.id == kpi && definition.series == series
+        })?;
+        Some(self.live_event_ids(self.rows[row].cell_base + column))
+    }
+
+    fn build_table(&self, plan_id: &str, with_ids: bool) -> Option<KpiTable> {
         let plan_index = self
             .plans
             .iter()
@@ -789,9 +832,7 @@ impl Projection {
                 let cells: Vec<Cell> = years
                     .iter()
                     .enumerate()
-                    .map(|(column, year)| {
-                        self.cell(kpi, &self.cells[state.cell_base + column], *year)
-                    })
+                    .map(|(column, year)| self.cell(kpi, state.cell_base + column, *year, with_ids))
                     .collect();
                 let (cumulative, achievement) = totals(kpi, &cells);
                 KpiRow {
@@ -826,7 +867,8 @@ impl Projection {
             .collect()
     }
 
-    fn cell(&self, kpi: &KpiDefinition, acc: &CellAcc, year: FiscalYear) -> Cell {
+    fn cell(&self, kpi: &KpiDefinition, index: usize, year: FiscalYear, with_ids: bool) -> Cell {
+        let acc = &self.cells[index];
         let (value, unit) = match kpi.aggregation {
             Aggregation::Sum => {
                 if acc.sum_contributions > 0 {
@@ -864,9 +906,37 @@ impl Projection {
             value,
             unit,
             counted: value.is_some() && unit.is_none(),
-            event_ids: acc.event_ids.clone(),
+            event_ids: if with_ids {
+                self.live_event_ids(index)
+            } else {
+                Vec::new()
+            },
             amended_by: acc.amended_by.clone(),
         }
+    }
+
+    /// The events currently contributing to a cell. A corrected event that still contributes
+    /// appears where its replacement was recorded.
+    fn live_event_ids(&self, index: usize) -> Vec<Uuid> {
+        let acc = &self.cells[index];
+        if acc.taken_back.is_empty() {
+            return acc.event_ids.clone();
+        }
+        let mut cancel: HashMap<Uuid, u32, RandomState> = HashMap::default();
+        for id in &acc.taken_back {
+            *cancel.entry(*id).or_default() += 1;
+        }
+        acc.event_ids
+            .iter()
+            .filter(|id| match cancel.get_mut(id) {
+                Some(pending) if *pending > 0 => {
+                    *pending -= 1;
+                    false
+                }
+                _ => true,
+            })
+            .copied()
+            .collect()
     }
 
     /// Totals of seminars, skill trainings or consultations in a fiscal year.

@@ -399,11 +399,23 @@ impl<'de> Deserialize<'de> for Quantity {
 pub(crate) mod iso_date {
     use super::*;
 
+    /// Hand-parsed because replay reads millions of dates and chrono's format interpreter
+    /// costs several times more than the date itself.
     pub fn parse(text: &str) -> Result<NaiveDate, String> {
-        NaiveDate::parse_from_str(text, "%Y-%m-%d")
-            .ok()
-            .filter(|_| text.len() == 10)
-            .ok_or_else(|| format!("`{text}` is not a calendar date written YYYY-MM-DD"))
+        let bytes = text.as_bytes();
+        let digits = |range: std::ops::Range<usize>| -> Option<u32> {
+            bytes[range].iter().try_fold(0u32, |acc, byte| {
+                byte.is_ascii_digit()
+                    .then(|| acc * 10 + u32::from(byte - b'0'))
+            })
+        };
+        let date = (bytes.len() == 10 && bytes[4] == b'-' && bytes[7] == b'-')
+            .then(|| {
+                let year = i32::try_from(digits(0..4)?).ok()?;
+                NaiveDate::from_ymd_opt(year, digits(5..7)?, digits(8..10)?)
+            })
+            .flatten();
+        date.ok_or_else(|| format!("`{text}` is not a calendar date written YYYY-MM-DD"))
     }
 
     pub fn serialize<S: Serializer>(date: &NaiveDate, serializer: S) -> Result<S::Ok, S::Error> {
@@ -490,5 +502,9 @@ mod tests {
         assert!(iso_date::parse("2025-02-29").is_err());
         assert!(iso_date::parse("4/30").is_err());
         assert!(iso_date::parse("2024-4-30").is_err());
+        assert!(iso_date::parse("2024-04-3x").is_err());
+        assert!(iso_date::parse("2024/04/30").is_err());
+        assert!(iso_date::parse("2024-02-29").is_ok());
+        assert!(iso_date::parse("+024-04-30").is_err());
     }
 }

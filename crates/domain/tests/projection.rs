@@ -174,7 +174,11 @@ fn a_correction_replaces_and_a_retraction_removes_a_contribution() {
         .cell(r(6))
         .unwrap()
         .clone();
-    assert_eq!(cell.event_ids, vec![second, first]);
+    assert_eq!(
+        cell.event_ids,
+        vec![second, first],
+        "the corrected event counts from its correction"
+    );
     assert_eq!(cell.amended_by, vec![correction]);
 
     let retraction = log.record(
