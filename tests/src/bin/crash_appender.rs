@@ -39,7 +39,7 @@ async fn main() -> anyhow::Result<()> {
 /// Even tasks own a stream and append with exact expected versions; odd tasks share one
 /// stream with `Any`. Batches hold 1 to 3 events, so atomicity after a crash is checkable.
 async fn append_forever(store: EventStore, run: String, task: usize) -> anyhow::Result<()> {
-    let own = task % 2 == 0;
+    let own = task.is_multiple_of(2);
     let stream: StreamId = if own {
         format!("crash:{run}:task-{task}").parse()?
     } else {
