@@ -154,6 +154,20 @@ fn main() {
         rate(log.len(), started.elapsed().as_secs_f64())
     );
 
+    let values: Vec<Value> = log
+        .iter()
+        .map(|(_, _, _, payload)| serde_json::from_slice(payload).unwrap())
+        .collect();
+    let started = Instant::now();
+    for ((_, _, event_type, _), value) in log.iter().zip(&values) {
+        black_box(LedgerEvent::parse(event_type, value).expect("valid payload"));
+    }
+    println!(
+        "parse (from a Value)  {}",
+        rate(log.len(), started.elapsed().as_secs_f64())
+    );
+    drop(values);
+
     let started = Instant::now();
     let mut projection = Projection::new(vec![plan.clone()]);
     for event in &parsed {

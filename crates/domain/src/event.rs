@@ -583,7 +583,11 @@ const SCHEMA_VERSION: u32 = 1;
 pub const MAX_STREAM_ID_BYTES: usize = 200;
 
 fn parse_as<T: DeserializeOwned>(payload: &serde_json::Value) -> Result<T, ValidationError> {
-    serde_path_to_error::deserialize(payload).map_err(from_serde_path)
+    // Path tracking only runs to explain a failure; replay parses valid payloads.
+    match T::deserialize(payload) {
+        Ok(value) => Ok(value),
+        Err(_) => serde_path_to_error::deserialize(payload).map_err(from_serde_path),
+    }
 }
 
 fn parse_slice_as<T: DeserializeOwned>(payload: &[u8]) -> Result<T, ValidationError> {
