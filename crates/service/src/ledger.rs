@@ -102,6 +102,11 @@ impl Ledger {
         self.inner.store.head()
     }
 
+    /// Whether the projection reflects every event in the log (`/readyz`).
+    pub fn is_caught_up(&self) -> bool {
+        *self.inner.projected.borrow() >= self.head().position
+    }
+
     /// Validates `payload` as an event of `event_type` and records it. The error names the
     /// field when the input is at fault; nothing is written then.
     pub async fn record_payload(
