@@ -1,0 +1,262 @@
+//! Queries: plans, KPI tables (now or as of an instant), one KPI's history with drill-down,
+//! the event log as a Relay connection, one event, verification, audit findings and the head.
+//! Every query needs the `reader` role.
+
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, InputObject, Object, ID};
+use chrono::{DateTime, Utc};
+use kpi_service::auth::Role;
+use kpi_service::{EventFilter, Ledger};
+use uuid::Uuid;
+
+use crate::error::{bad_argument, internal, ledger_error, not_found, require};
+use crate::loader::{ledger, load_events};
+use crate::scalars::FiscalYearValue;
+use crate::types::{
+    AuditFinding, Event, EventType, Head, KpiRow, KpiTable, Plan, Series, Verification,
+    VerificationFailure,
+};
+
+/// Events listed when `first` is not given.
+const DEFAULT_PAGE: i32 = 20;
+/// Largest page of events one request may ask for.
+const MAX_PAGE: i32 = 500;
+
+/// Which events to list; every condition given must hold.
+#[derive(InputObject, Debug, Clone, Default)]
+#[graphql(name = "EventFilter")]
+pub struct EventFilterInput {
+    /// Only events of this kind.
+    #[graphql(name = "type")]
+    pub event_type: Option<EventType>,
+    /// Only events of this stream, e.g. `seminar/2024`.
+    pub stream: Option<String>,
+    /// Only events counting in this fiscal year.
+    pub fiscal_year: Option<FiscalYearValue>,
+    /// Only events recorded at or after this instant.
+    pub recorded_from: Option<DateTime<Utc>>,
+    /// Only events recorded at or before this instant.
+    pub recorded_to: Option<DateTime<Utc>>,
+    /// Only events whose title contains this text, ignoring case.
+    pub title_contains: Option<String>,
+}
+
+impl EventFilterInput {
+    fn into_service(self) -> async_graphql::Result<EventFilter> {
+        let fiscal_year = self
+            .fiscal_year
+            .map(|year| {
+                year.parse()
+                    .map_err(|reason| bad_argument("filter.fiscalYear", reason))
+            })
+            .transpose()?;
+        Ok(EventFilter {
+            event_type: self
+                .event_type
+                .map(|kind| kpi_domain::EventKind::from(kind).name().to_owned()),
+            stream: self.stream,
+            fiscal_year,
+            recorded_from: self.recorded_from,
+            recorded_to: self.recorded_to,
+            title_contains: self.title_contains,
+        })
+    }
+}
+
+#[derive(Default)]
+pub struct QueryRoot;
+
+#[Object(name = "Query")]
+impl QueryRoot {
+    /// Every plan the ledger projects, with its KPIs.
+    async fn plans(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Plan>> {
+        require(ctx, Role::Reader)?;
+        Ok(ledger(ctx).plans().iter().map(Plan::from).collect())
+    }
+
+    /// A plan's KPI table now, or as recorded up to `asOf` (later events, corrections
+    /// included, left out).
+    async fn kpi_table(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The plan's id, e.g. \"telework-roadmap\".")] plan: ID,
+        #[graphql(desc = "Show the table as it stood at this instant.")] as_of: Option<
+            DateTime<Utc>,
+        >,
+    ) -> async_graphql::Result<KpiTable> {
+        require(ctx, Role::Reader)?;
+        let (table, position) = table_at(ledger(ctx), &plan, as_of).await?;
+        Ok(KpiTable::new(&table, position, as_of))
+    }
+
+    /// One KPI row over the plan's fiscal years; each cell lists the events behind it.
+    async fn kpi_history(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The plan's id.")] plan: ID,
+        #[graphql(desc = "The KPI's number in the plan, e.g. \"2\".")] kpi: ID,
+        #[graphql(
+            default,
+            desc = "The main row, or the bracketed b-series row (4b, 5b, 9b)."
+        )]
+        series: Series,
+        #[graphql(desc = "Show the row as it stood at this instant.")] as_of: Option<DateTime<Utc>>,
+    ) -> async_graphql::Result<KpiRow> {
+        require(ctx, Role::Reader)?;
+        let (table, _) = table_at(ledger(ctx), &plan, as_of).await?;
+        table
+            .row(&kpi, series.into())
+            .map(KpiRow::from)
+            .ok_or_else(|| {
+                not_found(
+                    "kpi",
+                    format!(
+                        "unknown kpi `{}` (series {}) in plan `{}`",
+                        kpi.as_str(),
+                        kpi_domain::Series::from(series).as_str(),
+                        plan.as_str()
+                    ),
+                )
+            })
+    }
+
+    /// The event log in position order, filtered; `after` is the cursor of the last event
+    /// of the previous page.
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
+    async fn events(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<EventFilterInput>,
+        #[graphql(desc = "Page size, 0 to 500; 20 when not given.")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the event to start after.")] after: Option<String>,
+    ) -> async_graphql::Result<Connection<u64, Event>> {
+        require(ctx, Role::Reader)?;
+        let first = match first.unwrap_or(DEFAULT_PAGE) {
+            first @ 0..=MAX_PAGE => first as usize,
+            other => {
+                return Err(bad_argument(
+                    "first",
+                    format!("must be between 0 and {MAX_PAGE}, got {other}"),
+                ))
+            }
+        };
+        let after = match after {
+            None => 0,
+            Some(cursor) => cursor.parse::<u64>().map_err(|_| {
+                bad_argument(
+                    "after",
+                    format!("`{cursor}` is not a cursor of this connection"),
+                )
+            })?,
+        };
+        let filter = filter.unwrap_or_default().into_service()?;
+        let ledger = ledger(ctx).clone();
+        let page = tokio::task::spawn_blocking(move || ledger.events(&filter, after, first))
+            .await
+            .map_err(internal)?
+            .map_err(ledger_error)?;
+        // Paging forward only: whether events precede `after` is not worth a second scan.
+        let mut connection = Connection::new(false, page.has_next_page);
+        connection.edges.extend(
+            page.events
+                .into_iter()
+                .map(|(envelope, _)| Edge::new(envelope.position, Event::from(envelope))),
+        );
+        Ok(connection)
+    }
+
+    /// One event by id, with its corrections and retractions under `amendments`.
+    async fn event(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Event>> {
+        require(ctx, Role::Reader)?;
+        let id = parse_event_id("id", &id)?;
+        Ok(load_events(ctx, &[id]).await?.into_iter().next())
+    }
+
+    /// Walks the whole hash chain: the head it proves, or the first bad position and why.
+    async fn verification(&self, ctx: &Context<'_>) -> async_graphql::Result<Verification> {
+        require(ctx, Role::Reader)?;
+        let ledger = ledger(ctx).clone();
+        let verified = tokio::task::spawn_blocking(move || ledger.store().verify())
+            .await
+            .map_err(internal)?;
+        Ok(match verified {
+            Ok(head) => Verification {
+                ok: true,
+                digest: Some(head.into()),
+                failure: None,
+            },
+            Err(failure) => Verification {
+                ok: false,
+                digest: None,
+                failure: Some(VerificationFailure {
+                    position: failure.position,
+                    reason: failure.reason.to_string(),
+                }),
+            },
+        })
+    }
+
+    /// What the log shows that a reader of the published tables should know.
+    async fn audit_findings(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<AuditFinding>> {
+        require(ctx, Role::Reader)?;
+        Ok(ledger(ctx)
+            .audit_findings()
+            .iter()
+            .map(AuditFinding::from)
+            .collect())
+    }
+
+    /// The last acknowledged position of the log and its hash.
+    async fn head(&self, ctx: &Context<'_>) -> async_graphql::Result<Head> {
+        require(ctx, Role::Reader)?;
+        Ok(ledger(ctx).head().into())
+    }
+}
+
+/// A page costs its size times what each event selects, so a deep selection over a large
+/// page counts against the complexity limit.
+fn page_cost(first: Option<i32>, child_complexity: usize) -> usize {
+    let size = first.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE) as usize;
+    size.saturating_mul(child_complexity)
+}
+
+pub(crate) fn parse_event_id(field: &str, id: &ID) -> async_graphql::Result<Uuid> {
+    id.parse::<Uuid>().map_err(|_| {
+        bad_argument(
+            field,
+            format!("`{}` is not an event id (a UUID)", id.as_str()),
+        )
+    })
+}
+
+/// A plan's table with the log position it reflects.
+pub(crate) async fn table_at(
+    ledger: &Ledger,
+    plan: &str,
+    as_of: Option<DateTime<Utc>>,
+) -> async_graphql::Result<(kpi_domain::KpiTable, u64)> {
+    let (table, position) = match as_of {
+        None => {
+            let projection = ledger.projection();
+            (projection.table(plan), projection.last_position())
+        }
+        Some(at) => {
+            let projection = ledger.projection_as_of(at).await.map_err(ledger_error)?;
+            (projection.table(plan), projection.last_position())
+        }
+    };
+    let table = table.ok_or_else(|| unknown_plan(ledger, plan))?;
+    Ok((table, position))
+}
+
+pub(crate) fn unknown_plan(ledger: &Ledger, plan: &str) -> async_graphql::Error {
+    let known: Vec<String> = ledger
+        .plans()
+        .iter()
+        .map(|plan| plan.id.to_string())
+        .collect();
+    not_found(
+        "plan",
+        format!("unknown plan `{plan}`; known plans: {}", known.join(", ")),
+    )
+}

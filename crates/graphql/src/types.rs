@@ -1,0 +1,559 @@
+//! Output types: read-only views of the service's plans, tables, events and findings.
+
+use std::sync::Arc;
+
+use async_graphql::{ComplexObject, Context, Enum, Object, SimpleObject, ID};
+use chrono::{DateTime, Utc};
+use kpi_domain::plan::{
+    LocalizedText as DomainText, Pillar as DomainPillar, Target as DomainTarget,
+};
+use kpi_store::Envelope;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::error::{internal, require};
+use crate::loader::{ledger, load_events};
+use crate::scalars::{DecimalValue, FiscalYearValue};
+use kpi_service::auth::Role;
+
+/// Every kind of event the ledger records.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[graphql(remote = "kpi_domain::EventKind")]
+#[serde(rename_all = "snake_case")]
+pub enum EventType {
+    Seminar,
+    Consultation,
+    SkillTraining,
+    SurveyWave,
+    SurveyResponse,
+    SubsidyGrant,
+    CoworkingTally,
+    ExchangeMeeting,
+    WorkationParticipation,
+    InflowingFirm,
+    Partnership,
+    Publication,
+    CommitteeMeeting,
+    Exhibition,
+    MonitorTour,
+    OpeningFigure,
+    DeclaredTotal,
+    Correction,
+    Retraction,
+}
+
+/// What a KPI or a figure is counted in.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[graphql(remote = "kpi_domain::Unit")]
+#[serde(rename_all = "snake_case")]
+pub enum Unit {
+    Persons,
+    Firms,
+    Households,
+    Organisations,
+    Times,
+    Percent,
+}
+
+/// Whether an activity has taken place or is only planned.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[graphql(remote = "kpi_domain::ActivityStatus")]
+#[serde(rename_all = "snake_case")]
+pub enum ActivityStatus {
+    Held,
+    Scheduled,
+}
+
+/// Who received a subsidy.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[graphql(remote = "kpi_domain::event::BeneficiaryKind")]
+#[serde(rename_all = "snake_case")]
+pub enum BeneficiaryKind {
+    Household,
+    Firm,
+}
+
+/// A KPI's main row, or its bracketed secondary row (4b, 5b, 9b).
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[graphql(remote = "kpi_domain::Series")]
+pub enum Series {
+    #[default]
+    Main,
+    B,
+}
+
+/// How a target is read.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "kpi_domain::TargetKind")]
+pub enum TargetKind {
+    /// Reach the value summed over the plan period by its end.
+    Cumulative,
+    /// Reach the value every year.
+    Annual,
+    /// At least the value every year.
+    AnnualMinimum,
+    /// A percentage to reach.
+    Rate,
+}
+
+/// How a KPI's yearly value is formed from its events.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "kpi_domain::plan::Aggregation")]
+pub enum Aggregation {
+    /// Sum of the sources' amounts per fiscal year.
+    Sum,
+    /// The percentage of the latest group (survey wave) of the fiscal year.
+    LatestRate,
+}
+
+/// What an audit finding is about.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "kpi_domain::FindingKind")]
+pub enum FindingKind {
+    /// An activity still marked scheduled is counted in a KPI as if it had been held.
+    ScheduledCountedAsHeld,
+    /// A figure measured in another unit than its KPI's; shown, not summed.
+    WrongUnit,
+    /// A document's claimed count disagrees with the activities recorded.
+    DeclaredTotalMismatch,
+    /// A correction or retraction that could not be applied.
+    IgnoredAmendment,
+    /// Responses to a survey wave that was never recorded.
+    SurveyWaveMissing,
+    /// More responses than firms asked.
+    SurveyResponsesExceedFirmsAsked,
+}
+
+/// A name in both languages of the city's documents.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct LocalizedText {
+    pub ja: String,
+    pub en: String,
+}
+
+impl From<&DomainText> for LocalizedText {
+    fn from(text: &DomainText) -> Self {
+        Self {
+            ja: text.ja.clone(),
+            en: text.en.clone(),
+        }
+    }
+}
+
+#[derive(SimpleObject, Debug, Clone)]
+pub struct Target {
+    pub value: DecimalValue,
+    pub kind: TargetKind,
+}
+
+impl From<&DomainTarget> for Target {
+    fn from(target: &DomainTarget) -> Self {
+        Self {
+            value: target.value.into(),
+            kind: target.kind.into(),
+        }
+    }
+}
+
+#[derive(SimpleObject, Debug, Clone)]
+pub struct Pillar {
+    pub id: String,
+    pub name: LocalizedText,
+}
+
+impl From<&DomainPillar> for Pillar {
+    fn from(pillar: &DomainPillar) -> Self {
+        Self {
+            id: pillar.id.clone(),
+            name: (&pillar.name).into(),
+        }
+    }
+}
+
+/// One KPI row of a plan, as defined (no figures).
+#[derive(SimpleObject, Debug, Clone)]
+pub struct Kpi {
+    /// The plan's own number ("2").
+    pub id: ID,
+    pub series: Series,
+    pub pillar: String,
+    pub category: Option<LocalizedText>,
+    pub name: LocalizedText,
+    pub unit: Unit,
+    pub target: Option<Target>,
+    pub aggregation: Aggregation,
+    pub show_cumulative: bool,
+    pub show_achievement: bool,
+}
+
+/// A plan with its period, pillars and KPIs.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct Plan {
+    pub id: ID,
+    pub name: LocalizedText,
+    /// The fiscal years of the plan's table, in order.
+    pub fiscal_years: Vec<FiscalYearValue>,
+    pub pillars: Vec<Pillar>,
+    pub kpis: Vec<Kpi>,
+}
+
+impl From<&kpi_domain::PlanDefinition> for Plan {
+    fn from(plan: &kpi_domain::PlanDefinition) -> Self {
+        Self {
+            id: ID(plan.id.to_string()),
+            name: (&plan.name).into(),
+            fiscal_years: plan.period.years().into_iter().map(Into::into).collect(),
+            pillars: plan.pillars.iter().map(Into::into).collect(),
+            kpis: plan
+                .kpis
+                .iter()
+                .map(|kpi| Kpi {
+                    id: ID(kpi.id.clone()),
+                    series: kpi.series.into(),
+                    pillar: kpi.pillar.clone(),
+                    category: kpi.category.as_ref().map(Into::into),
+                    name: (&kpi.name).into(),
+                    unit: kpi.unit.into(),
+                    target: kpi.target.as_ref().map(Into::into),
+                    aggregation: kpi.aggregation.into(),
+                    show_cumulative: kpi.show_cumulative,
+                    show_achievement: kpi.achievement.show,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A plan's KPI table: every row with one cell per fiscal year of the plan.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct KpiTable {
+    pub plan_id: ID,
+    pub plan_name: LocalizedText,
+    pub fiscal_years: Vec<FiscalYearValue>,
+    pub rows: Vec<KpiRow>,
+    /// The last log position folded into this table.
+    pub position: u64,
+    /// The instant the table was asked for, when it is not the current one.
+    pub as_of: Option<DateTime<Utc>>,
+}
+
+impl KpiTable {
+    pub(crate) fn new(
+        table: &kpi_domain::KpiTable,
+        position: u64,
+        as_of: Option<DateTime<Utc>>,
+    ) -> Self {
+        Self {
+            plan_id: ID(table.plan_id.clone()),
+            plan_name: (&table.plan_name).into(),
+            fiscal_years: table.fiscal_years.iter().copied().map(Into::into).collect(),
+            rows: table.rows.iter().map(KpiRow::from).collect(),
+            position,
+            as_of,
+        }
+    }
+}
+
+/// One KPI (or its b-series) over the plan's fiscal years.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct KpiRow {
+    pub kpi: ID,
+    pub series: Series,
+    pub pillar: String,
+    pub category: Option<LocalizedText>,
+    pub name: LocalizedText,
+    pub unit: Unit,
+    pub target: Option<Target>,
+    /// One per fiscal year of the plan, in order.
+    pub cells: Vec<Cell>,
+    /// Sum of the counted cells; null when the row shows none or has no figure.
+    pub cumulative: Option<DecimalValue>,
+    /// Percent of target; null when the row shows none or there is nothing to compare.
+    pub achievement: Option<DecimalValue>,
+    pub show_cumulative: bool,
+    pub show_achievement: bool,
+}
+
+impl From<&kpi_domain::KpiRow> for KpiRow {
+    fn from(row: &kpi_domain::KpiRow) -> Self {
+        Self {
+            kpi: ID(row.kpi.clone()),
+            series: row.series.into(),
+            pillar: row.pillar.clone(),
+            category: row.category.as_ref().map(Into::into),
+            name: (&row.name).into(),
+            unit: row.unit.into(),
+            target: row.target.as_ref().map(Into::into),
+            cells: row.cells.iter().map(Cell::from).collect(),
+            cumulative: row.cumulative.map(Into::into),
+            achievement: row.achievement.map(Into::into),
+            show_cumulative: row.show_cumulative,
+            show_achievement: row.show_achievement,
+        }
+    }
+}
+
+/// One fiscal year of one KPI row, with the events behind its figure.
+#[derive(SimpleObject, Debug, Clone)]
+#[graphql(complex)]
+pub struct Cell {
+    pub fiscal_year: FiscalYearValue,
+    /// The year as the city's tables name it ("R6").
+    pub label: String,
+    /// Null when no figure was recorded (which is not zero).
+    pub value: Option<DecimalValue>,
+    /// The figure's unit when it differs from the row's; such a figure is not counted.
+    pub unit: Option<Unit>,
+    /// Whether the value enters the cumulative and the achievement.
+    pub counted: bool,
+    /// Ids of the events whose contributions make up the value.
+    pub event_ids: Vec<ID>,
+    /// Ids of the corrections and retractions that changed this cell.
+    pub amended_by_ids: Vec<ID>,
+    #[graphql(skip)]
+    pub(crate) events: Vec<Uuid>,
+    #[graphql(skip)]
+    pub(crate) amended_by: Vec<Uuid>,
+}
+
+impl From<&kpi_domain::Cell> for Cell {
+    fn from(cell: &kpi_domain::Cell) -> Self {
+        Self {
+            fiscal_year: cell.fiscal_year.into(),
+            label: cell.fiscal_year.label(),
+            value: cell.value.map(Into::into),
+            unit: cell.unit.map(Into::into),
+            counted: cell.counted,
+            event_ids: cell.event_ids.iter().map(|id| ID(id.to_string())).collect(),
+            amended_by_ids: cell
+                .amended_by
+                .iter()
+                .map(|id| ID(id.to_string()))
+                .collect(),
+            events: cell.event_ids.clone(),
+            amended_by: cell.amended_by.clone(),
+        }
+    }
+}
+
+#[ComplexObject]
+impl Cell {
+    /// The contributing events (drill-down), loaded in one batch for the whole answer.
+    async fn events(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Event>> {
+        load_events(ctx, &self.events).await
+    }
+
+    /// The corrections and retractions that changed this cell.
+    async fn amended_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Event>> {
+        load_events(ctx, &self.amended_by).await
+    }
+}
+
+/// A stored event: the envelope the store assigned and the payload as recorded.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub(crate) envelope: Arc<Envelope>,
+}
+
+impl From<Envelope> for Event {
+    fn from(envelope: Envelope) -> Self {
+        Self {
+            envelope: Arc::new(envelope),
+        }
+    }
+}
+
+impl From<Arc<Envelope>> for Event {
+    fn from(envelope: Arc<Envelope>) -> Self {
+        Self { envelope }
+    }
+}
+
+impl Event {
+    fn domain(&self) -> async_graphql::Result<kpi_domain::RecordedEvent> {
+        kpi_service::recorded_event(&self.envelope).map_err(internal)
+    }
+}
+
+#[Object]
+impl Event {
+    /// UUID assigned by the store.
+    async fn id(&self) -> ID {
+        ID(self.envelope.event_id.to_string())
+    }
+
+    /// Place in the log, gapless from 1.
+    async fn position(&self) -> u64 {
+        self.envelope.position
+    }
+
+    /// SHA-256 of the previous hash and this event's canonical bytes (hex).
+    async fn hash(&self) -> String {
+        self.envelope.hash.to_hex()
+    }
+
+    /// The previous event's hash (the genesis value for position 1).
+    async fn prev_hash(&self) -> String {
+        self.envelope.prev_hash.to_hex()
+    }
+
+    async fn stream_id(&self) -> &str {
+        self.envelope.stream_id.as_str()
+    }
+
+    /// Place in its stream, gapless from 1.
+    async fn stream_version(&self) -> u64 {
+        self.envelope.stream_version
+    }
+
+    /// The kind of event.
+    #[graphql(name = "type")]
+    async fn event_type(&self) -> async_graphql::Result<EventType> {
+        kpi_domain::EventKind::from_name(&self.envelope.event_type)
+            .map(Into::into)
+            .ok_or_else(|| {
+                internal(format!(
+                    "event {} has the unknown type `{}`",
+                    self.envelope.event_id, self.envelope.event_type
+                ))
+            })
+    }
+
+    async fn schema_version(&self) -> u32 {
+        self.envelope.schema_version
+    }
+
+    /// When the activity happened: a date (`2024-04-30`) or an instant (RFC 3339).
+    async fn occurred(&self) -> String {
+        self.envelope.occurred.to_string()
+    }
+
+    /// When the store accepted the event.
+    async fn recorded_at(&self) -> DateTime<Utc> {
+        self.envelope.recorded_at
+    }
+
+    /// The name of the token that recorded the event.
+    async fn actor(&self) -> &str {
+        &self.envelope.actor
+    }
+
+    /// Where the figure was taken from, if given.
+    async fn provenance(&self) -> Option<&str> {
+        self.envelope.provenance.as_deref()
+    }
+
+    async fn idempotency_key(&self) -> Option<&str> {
+        self.envelope.idempotency_key.as_deref()
+    }
+
+    /// The payload as recorded, with the domain's snake_case field names.
+    async fn payload(&self) -> &serde_json::Value {
+        &self.envelope.payload
+    }
+
+    /// The fiscal year whose column the event counts in.
+    async fn fiscal_year(&self) -> async_graphql::Result<FiscalYearValue> {
+        Ok(self.domain()?.event.fiscal_year().into())
+    }
+
+    /// The text a person would search for (title, programme, provider...).
+    async fn title(&self) -> async_graphql::Result<Option<String>> {
+        Ok(self.domain()?.event.title().map(str::to_owned))
+    }
+
+    /// The corrections and retractions recorded against this event, in log order.
+    async fn amendments(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Event>> {
+        require(ctx, Role::Reader)?;
+        let ledger = ledger(ctx).clone();
+        let target = self.envelope.event_id;
+        let amendments = tokio::task::spawn_blocking(move || ledger.amendments_of(target))
+            .await
+            .map_err(internal)?
+            .map_err(crate::error::ledger_error)?;
+        Ok(amendments.into_iter().map(Event::from).collect())
+    }
+
+    /// For a correction or retraction: the event it changes.
+    async fn target(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Event>> {
+        let Some(target) = self.domain()?.event.amendment_target() else {
+            return Ok(None);
+        };
+        Ok(load_events(ctx, &[target]).await?.into_iter().next())
+    }
+}
+
+/// The last acknowledged position of the log and its hash.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct Head {
+    pub position: u64,
+    pub hash: String,
+}
+
+impl From<kpi_store::Head> for Head {
+    fn from(head: kpi_store::Head) -> Self {
+        Self {
+            position: head.position,
+            hash: head.hash.to_hex(),
+        }
+    }
+}
+
+/// The result of walking the whole hash chain.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct Verification {
+    /// Whether every event up to the head is intact.
+    pub ok: bool,
+    /// The head the walk proved; null when it failed.
+    pub digest: Option<Head>,
+    /// The first position found wrong and why; null when ok.
+    pub failure: Option<VerificationFailure>,
+}
+
+#[derive(SimpleObject, Debug, Clone)]
+pub struct VerificationFailure {
+    pub position: u64,
+    pub reason: String,
+}
+
+/// Something the log shows that a reader of the published table should know.
+#[derive(SimpleObject, Debug, Clone)]
+#[graphql(complex)]
+pub struct AuditFinding {
+    pub kind: FindingKind,
+    pub fiscal_year: Option<FiscalYearValue>,
+    pub plan_id: Option<ID>,
+    pub kpi: Option<ID>,
+    pub series: Option<Series>,
+    pub event_ids: Vec<ID>,
+    pub message: String,
+    #[graphql(skip)]
+    pub(crate) events: Vec<Uuid>,
+}
+
+impl From<&kpi_domain::AuditFinding> for AuditFinding {
+    fn from(finding: &kpi_domain::AuditFinding) -> Self {
+        Self {
+            kind: finding.kind.into(),
+            fiscal_year: finding.fiscal_year.map(Into::into),
+            plan_id: finding.plan_id.clone().map(ID),
+            kpi: finding.kpi.clone().map(ID),
+            series: finding.series.map(Into::into),
+            event_ids: finding
+                .event_ids
+                .iter()
+                .map(|id| ID(id.to_string()))
+                .collect(),
+            message: finding.message.clone(),
+            events: finding.event_ids.clone(),
+        }
+    }
+}
+
+#[ComplexObject]
+impl AuditFinding {
+    /// The events the finding is about.
+    async fn events(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Event>> {
+        load_events(ctx, &self.events).await
+    }
+}

@@ -1,0 +1,336 @@
+//! The schema executed in process against a real ledger holding the Fuji seed: the table it
+//! answers is the service's table, drill-downs read the store in batches, and the role check
+//! guards every root field. (Over real HTTP: tests/tests/graphql_*.rs.)
+
+use async_graphql::{Request, Variables};
+use kpi_domain::{seed, PlanDefinition};
+use kpi_graphql::{EventLoads, LedgerSchema};
+use kpi_service::auth::{Caller, Role};
+use kpi_service::{ImportRecord, Ledger};
+use serde_json::{json, Value};
+
+const PLAN: &str = include_str!("../../../config/plans/telework-roadmap.toml");
+const SEED: &str = include_str!("../../../config/seed/fuji-telework-r6.toml");
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    ledger: Ledger,
+    schema: LedgerSchema,
+    loads: EventLoads,
+}
+
+async fn seeded() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = PlanDefinition::from_toml(PLAN).unwrap();
+    let ledger = Ledger::open(dir.path(), Default::default(), vec![plan])
+        .await
+        .unwrap();
+    let records = seed::parse(SEED)
+        .unwrap()
+        .into_iter()
+        .map(|record| ImportRecord {
+            idempotency_key: record.idempotency_key,
+            provenance: record.provenance,
+            event: record.event,
+        })
+        .collect();
+    ledger.import("seed", records).await.unwrap();
+    let loads = EventLoads::default();
+    let schema = kpi_graphql::schema_builder_counting(ledger.clone(), loads.clone()).finish();
+    Fixture {
+        _dir: dir,
+        ledger,
+        schema,
+        loads,
+    }
+}
+
+fn reader() -> Caller {
+    Caller::Token {
+        name: "viewer".into(),
+        role: Role::Reader,
+    }
+}
+
+async fn run(
+    schema: &LedgerSchema,
+    caller: Option<Caller>,
+    query: &str,
+    variables: Value,
+) -> Value {
+    let mut request = Request::new(query).variables(Variables::from_json(variables));
+    if let Some(caller) = caller {
+        request = request.data(caller);
+    }
+    let response = schema.execute(request).await;
+    serde_json::to_value(&response).unwrap()
+}
+
+const TABLE_WITH_DRILL_DOWN: &str = r#"
+query Table($plan: ID!) {
+  kpiTable(plan: $plan) {
+    planId position
+    rows {
+      kpi series cumulative achievement
+      cells { label value unit counted eventIds events { id position type } }
+    }
+  }
+}"#;
+
+#[tokio::test]
+async fn the_table_is_the_services_table_and_drill_down_reads_in_one_batch() {
+    let fixture = seeded().await;
+    let expected = fixture
+        .ledger
+        .table("telework-roadmap", None)
+        .await
+        .unwrap();
+
+    let answer = run(
+        &fixture.schema,
+        Some(reader()),
+        TABLE_WITH_DRILL_DOWN,
+        json!({ "plan": "telework-roadmap" }),
+    )
+    .await;
+    assert!(answer.get("errors").is_none(), "{answer}");
+    let table = &answer["data"]["kpiTable"];
+    assert_eq!(table["position"], fixture.ledger.head().position);
+    let rows = table["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), expected.rows.len());
+
+    let mut drilled = 0;
+    for (row, expected_row) in rows.iter().zip(&expected.rows) {
+        assert_eq!(row["kpi"], expected_row.kpi.as_str());
+        let show = |value: Option<rust_decimal::Decimal>| {
+            value.map_or(Value::Null, |value| Value::from(value.to_string()))
+        };
+        assert_eq!(row["cumulative"], show(expected_row.cumulative));
+        assert_eq!(row["achievement"], show(expected_row.achievement));
+        for (cell, expected_cell) in row["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(&expected_row.cells)
+        {
+            assert_eq!(cell["value"], show(expected_cell.value));
+            assert_eq!(cell["label"], expected_cell.fiscal_year.label());
+            let ids: Vec<String> = expected_cell
+                .event_ids
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            assert_eq!(cell["eventIds"], json!(ids));
+            let loaded: Vec<&str> = cell["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|event| event["id"].as_str().unwrap())
+                .collect();
+            assert_eq!(loaded, ids, "drill-down returns every event, in order");
+            drilled += ids.len();
+        }
+    }
+    // The report's own figures, read through GraphQL.
+    let kpi1 = &rows[0]["cells"];
+    assert_eq!(kpi1[3]["label"], "R6");
+    assert_eq!(kpi1[3]["value"], "35.8");
+    assert_eq!(rows[1]["cumulative"], "1565");
+
+    assert!(
+        drilled > 400,
+        "the seed puts hundreds of events behind the cells: {drilled}"
+    );
+    // Distinct ids per batch are capped at 1,000 by the loader; the whole table fits in one.
+    assert_eq!(
+        fixture.loads.batches(),
+        1,
+        "{drilled} drilled-down events over {} cells must be read in one batch",
+        rows.len() * 5
+    );
+}
+
+#[tokio::test]
+async fn kpi_history_and_the_event_log_answer_from_the_same_events() {
+    let fixture = seeded().await;
+    let answer = run(
+        &fixture.schema,
+        Some(reader()),
+        r#"{
+          kpiHistory(plan: "telework-roadmap", kpi: "2") {
+            kpi series cells { label value events { type title } }
+          }
+          seminars: events(filter: { type: SEMINAR, fiscalYear: "R6" }, first: 5) {
+            edges { cursor node { position type fiscalYear } }
+            pageInfo { hasNextPage endCursor }
+          }
+          head { position hash }
+          verification { ok digest { position hash } failure { position } }
+        }"#,
+        json!({}),
+    )
+    .await;
+    assert!(answer.get("errors").is_none(), "{answer}");
+    let data = &answer["data"];
+    let r6 = &data["kpiHistory"]["cells"][3];
+    assert_eq!(r6["label"], "R6");
+    assert_eq!(r6["value"], "568");
+    let kinds: Vec<&str> = r6["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| event["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.len(), 15, "13 seminars and 2 consultation tallies");
+    assert!(kinds
+        .iter()
+        .all(|kind| ["SEMINAR", "CONSULTATION"].contains(kind)));
+
+    let edges = data["seminars"]["edges"].as_array().unwrap();
+    assert_eq!(edges.len(), 5);
+    for edge in edges {
+        assert_eq!(edge["node"]["type"], "SEMINAR");
+        assert_eq!(edge["node"]["fiscalYear"], 2024);
+        assert_eq!(edge["cursor"], edge["node"]["position"].to_string());
+    }
+    assert_eq!(data["seminars"]["pageInfo"]["hasNextPage"], true);
+
+    // The next page starts after the cursor and holds the remaining 8 of the 13 seminars.
+    let after = data["seminars"]["pageInfo"]["endCursor"].as_str().unwrap();
+    let next = run(
+        &fixture.schema,
+        Some(reader()),
+        r#"query Next($after: String) {
+          events(filter: { type: SEMINAR, fiscalYear: 2024 }, first: 50, after: $after) {
+            edges { node { position } } pageInfo { hasNextPage }
+          }
+        }"#,
+        json!({ "after": after }),
+    )
+    .await;
+    let next_edges = next["data"]["events"]["edges"].as_array().unwrap();
+    assert_eq!(next_edges.len(), 8, "{next}");
+    assert!(next_edges[0]["node"]["position"].as_u64().unwrap() > after.parse::<u64>().unwrap());
+    assert_eq!(next["data"]["events"]["pageInfo"]["hasNextPage"], false);
+
+    let head = fixture.ledger.head();
+    assert_eq!(data["head"]["position"], head.position);
+    assert_eq!(data["head"]["hash"], head.hash.to_hex());
+    assert_eq!(data["verification"]["ok"], true);
+    assert_eq!(data["verification"]["digest"]["hash"], head.hash.to_hex());
+    assert_eq!(data["verification"]["failure"], Value::Null);
+}
+
+#[tokio::test]
+async fn audit_findings_are_the_services_and_name_their_events() {
+    let fixture = seeded().await;
+    let expected = fixture.ledger.audit_findings();
+    let answer = run(
+        &fixture.schema,
+        Some(reader()),
+        "{ auditFindings { kind message eventIds events { id } } }",
+        json!({}),
+    )
+    .await;
+    let findings = answer["data"]["auditFindings"].as_array().unwrap();
+    assert_eq!(findings.len(), expected.len());
+    assert!(!findings.is_empty(), "the seed leaves findings to report");
+    for (finding, expected) in findings.iter().zip(&expected) {
+        assert_eq!(finding["message"], expected.message.as_str());
+        assert_eq!(
+            finding["eventIds"].as_array().unwrap().len(),
+            expected.event_ids.len()
+        );
+        assert_eq!(
+            finding["eventIds"],
+            finding["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["id"].clone())
+                .collect::<Value>()
+        );
+    }
+    assert_eq!(findings[0]["kind"], "SCHEDULED_COUNTED_AS_HELD");
+}
+
+#[tokio::test]
+async fn bad_query_arguments_name_the_argument() {
+    let fixture = seeded().await;
+    for (query, field, code) in [
+        (
+            r#"{ events(first: 501) { edges { cursor } } }"#,
+            "first",
+            "BAD_USER_INPUT",
+        ),
+        (
+            r#"{ events(after: "x") { edges { cursor } } }"#,
+            "after",
+            "BAD_USER_INPUT",
+        ),
+        (
+            r#"{ events(filter: { fiscalYear: "R-6" }) { edges { cursor } } }"#,
+            "filter.fiscalYear",
+            "BAD_USER_INPUT",
+        ),
+        (r#"{ event(id: "nope") { id } }"#, "id", "BAD_USER_INPUT"),
+        (
+            r#"{ kpiTable(plan: "nope") { position } }"#,
+            "plan",
+            "NOT_FOUND",
+        ),
+        (
+            r#"{ kpiHistory(plan: "telework-roadmap", kpi: "99") { kpi } }"#,
+            "kpi",
+            "NOT_FOUND",
+        ),
+    ] {
+        let answer = run(&fixture.schema, Some(reader()), query, json!({})).await;
+        let error = &answer["errors"][0];
+        assert_eq!(error["extensions"]["code"], code, "{query}: {answer}");
+        assert_eq!(error["extensions"]["field"], field, "{query}: {answer}");
+        assert!(
+            error["message"]
+                .as_str()
+                .unwrap()
+                .contains(field.rsplit('.').next().unwrap()),
+            "{query}: the message names the field: {answer}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn without_a_caller_every_root_field_is_refused() {
+    let fixture = seeded().await;
+    for query in [
+        "{ plans { id } }",
+        r#"{ kpiTable(plan: "telework-roadmap") { position } }"#,
+        r#"{ kpiHistory(plan: "telework-roadmap", kpi: "1") { kpi } }"#,
+        "{ events { edges { cursor } } }",
+        r#"{ event(id: "018f0000-0000-7000-8000-000000000000") { id } }"#,
+        "{ verification { ok } }",
+        "{ auditFindings { message } }",
+        "{ head { position } }",
+    ] {
+        let answer = run(&fixture.schema, None, query, json!({})).await;
+        assert_eq!(
+            answer["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+            "{query}: {answer}"
+        );
+        assert_eq!(answer["data"], Value::Null, "{query}: {answer}");
+    }
+    let reader_answer = run(
+        &fixture.schema,
+        Some(reader()),
+        "{ plans { id kpis { id series unit target { value kind } } } }",
+        json!({}),
+    )
+    .await;
+    let plan = &reader_answer["data"]["plans"][0];
+    assert_eq!(plan["id"], "telework-roadmap");
+    assert_eq!(
+        plan["kpis"][1]["target"],
+        json!({ "value": "1000", "kind": "CUMULATIVE" })
+    );
+    assert_eq!(plan["kpis"][0]["unit"], "PERCENT");
+}
