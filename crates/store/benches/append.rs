@@ -1,1 +1,470 @@
-fn main() {}
+//! Durable appends per second: kpi-store against PostgreSQL 15 on loopback, same workload.
+//!
+//! Run: `cargo bench -p kpi-store --bench append`
+//!
+//! Workloads: 1, 8, 32 and 64 concurrent appenders doing single-event appends, and 1 and 8
+//! appenders doing batches of 100 events; every event is a seminar-shaped record (~300 bytes
+//! of JSON). Each appender owns a stream and appends with an exact expected version. An
+//! append counts once it returned, i.e. once it is durable: for kpi-store after the group
+//! commit's flush, for PostgreSQL after COMMIT with `synchronous_commit = on`.
+//!
+//! PostgreSQL: the bench runs `initdb` and `pg_ctl` from `/usr/lib/postgresql/15/bin` in a
+//! temporary directory on a port of its own (as the `postgres` user via `runuser` when run as
+//! root, since they refuse root), uses one connection per appender, and stops the server at
+//! the end. Without those binaries it says so and measures kpi-store alone
+//! (`apt-get install -y postgresql-15` provides them).
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use kpi_store::{EventStore, ExpectedVersion, NewEvent, Occurred, StoreConfig, StreamId};
+use serde_json::json;
+
+const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+/// A workload stops early when it runs this long, so one bench run stays within minutes.
+const TIME_CAP: Duration = Duration::from_secs(20);
+
+#[derive(Clone, Copy)]
+struct Workload {
+    appenders: usize,
+    batch: usize,
+    /// Appends each appender makes.
+    appends_each: usize,
+}
+
+impl Workload {
+    fn label(&self) -> String {
+        let unit = if self.batch == 1 {
+            "single-event appends".to_owned()
+        } else {
+            format!("batches of {}", self.batch)
+        };
+        format!("{} appender(s), {unit}", self.appenders)
+    }
+}
+
+const WORKLOADS: [Workload; 6] = [
+    Workload {
+        appenders: 1,
+        batch: 1,
+        appends_each: 2_000,
+    },
+    Workload {
+        appenders: 8,
+        batch: 1,
+        appends_each: 1_000,
+    },
+    Workload {
+        appenders: 32,
+        batch: 1,
+        appends_each: 1_000,
+    },
+    Workload {
+        appenders: 64,
+        batch: 1,
+        appends_each: 500,
+    },
+    Workload {
+        appenders: 1,
+        batch: 100,
+        appends_each: 200,
+    },
+    Workload {
+        appenders: 8,
+        batch: 100,
+        appends_each: 50,
+    },
+];
+
+/// One measured run: durable events per second and per-append latency.
+struct Measured {
+    events: usize,
+    elapsed: Duration,
+    p50: Duration,
+    p99: Duration,
+}
+
+impl Measured {
+    fn rate(&self) -> f64 {
+        self.events as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn from_latencies(events: usize, elapsed: Duration, mut latencies: Vec<Duration>) -> Self {
+        latencies.sort();
+        let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
+        Self {
+            events,
+            elapsed,
+            p50: at(0.50),
+            p99: at(0.99),
+        }
+    }
+}
+
+fn seminar(appender: usize, n: usize, index: usize) -> (NewEvent, String) {
+    let key = format!("bench:{appender}:{n}:{index}");
+    let event = NewEvent::new(
+        "SeminarHeld",
+        "2024-06-14".parse::<Occurred>().unwrap(),
+        "clerk:industry-policy",
+        json!({
+            "title": "テレワーク導入セミナー（企業向け）",
+            "venue": "富士市産業支援センター f-Biz",
+            "fiscal_year": 2024,
+            "held_on": "2024-06-14",
+            "format": "hybrid",
+            "attendees": 20 + (n % 40),
+            "companies": 5 + (n % 12),
+            "organizer": "Fuji City, Industry Policy Division",
+            "kpi": "telework-seminar-attendees",
+        }),
+    )
+    .with_idempotency_key(key.clone())
+    .with_provenance("benchmark");
+    (event, key)
+}
+
+async fn bench_store(workload: Workload) -> Measured {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EventStore::open(dir.path(), StoreConfig::default()).unwrap();
+    let deadline = Instant::now() + TIME_CAP;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for appender in 0..workload.appenders {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let stream: StreamId = format!("seminar:bench-{appender}").parse().unwrap();
+            let mut latencies = Vec::with_capacity(workload.appends_each);
+            let mut events = 0;
+            for n in 0..workload.appends_each {
+                if Instant::now() > deadline {
+                    break;
+                }
+                let batch = (0..workload.batch)
+                    .map(|index| seminar(appender, n, index).0)
+                    .collect();
+                let expected = ExpectedVersion::Exact((n * workload.batch) as u64);
+                let sent = Instant::now();
+                let written = store.append(&stream, expected, batch).await.unwrap();
+                latencies.push(sent.elapsed());
+                events += written.len();
+            }
+            (events, latencies)
+        }));
+    }
+    let mut events = 0;
+    let mut latencies = Vec::new();
+    for task in tasks {
+        let (n, l) = task.await.unwrap();
+        events += n;
+        latencies.extend(l);
+    }
+    let elapsed = started.elapsed();
+    assert_eq!(store.head().position, events as u64);
+    store.verify().expect("the benchmarked log verifies");
+    store.close().await;
+    Measured::from_latencies(events, elapsed, latencies)
+}
+
+/// A throwaway PostgreSQL 15 cluster, stopped when dropped.
+struct Postgres {
+    dir: tempfile::TempDir,
+    data: PathBuf,
+    port: u16,
+    as_postgres_user: bool,
+}
+
+impl Postgres {
+    fn available() -> bool {
+        Path::new(PG_BIN).join("initdb").exists() && Path::new(PG_BIN).join("pg_ctl").exists()
+    }
+
+    fn start() -> Result<Self, String> {
+        let as_postgres_user = is_root();
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        if as_postgres_user {
+            run(Command::new("chown")
+                .arg("postgres:postgres")
+                .arg(dir.path()))?;
+        }
+        let data = dir.path().join("data");
+        let port = free_port()?;
+        let postgres = Self {
+            dir,
+            data,
+            port,
+            as_postgres_user,
+        };
+        run(postgres
+            .pg_command("initdb")
+            .arg("-D")
+            .arg(&postgres.data)
+            .args(["-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C"]))?;
+        let options = format!(
+            "-p {port} -k {socket} -c listen_addresses=127.0.0.1 -c synchronous_commit=on \
+             -c fsync=on -c max_connections=200",
+            socket = postgres.dir.path().display()
+        );
+        run(postgres
+            .pg_command("pg_ctl")
+            .arg("-D")
+            .arg(&postgres.data)
+            .arg("-o")
+            .arg(options)
+            .arg("-l")
+            .arg(postgres.dir.path().join("server.log"))
+            .args(["-w", "start"]))?;
+        Ok(postgres)
+    }
+
+    fn pg_command(&self, program: &str) -> Command {
+        let path = Path::new(PG_BIN).join(program);
+        if self.as_postgres_user {
+            let mut command = Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(path);
+            command
+        } else {
+            Command::new(path)
+        }
+    }
+
+    async fn connect(&self) -> tokio_postgres::Client {
+        let config = format!(
+            "host=127.0.0.1 port={} user=postgres dbname=postgres",
+            self.port
+        );
+        let (client, connection) = tokio_postgres::connect(&config, tokio_postgres::NoTls)
+            .await
+            .expect("connect to the bench PostgreSQL");
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                eprintln!("postgres connection: {error}");
+            }
+        });
+        client
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let stopped = run(self
+            .pg_command("pg_ctl")
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-m", "fast", "-w", "stop"]));
+        if let Err(error) = stopped {
+            eprintln!("stopping the bench PostgreSQL failed: {error}");
+        }
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+fn free_port() -> Result<u16, String> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    Ok(listener.local_addr().map_err(|e| e.to_string())?.port())
+}
+
+fn run(command: &mut Command) -> Result<(), String> {
+    let output = command.output().map_err(|e| format!("{command:?}: {e}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{command:?} failed ({}): {}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
+}
+
+const PG_SCHEMA: &str = "
+    DROP TABLE IF EXISTS events;
+    CREATE TABLE events (
+        position        bigserial PRIMARY KEY,
+        event_id        uuid NOT NULL UNIQUE,
+        stream_id       text NOT NULL,
+        stream_version  bigint NOT NULL,
+        event_type      text NOT NULL,
+        schema_version  integer NOT NULL,
+        occurred        text NOT NULL,
+        recorded_at     timestamptz NOT NULL DEFAULT now(),
+        actor           text NOT NULL,
+        provenance      text,
+        idempotency_key text UNIQUE,
+        payload         jsonb NOT NULL,
+        UNIQUE (stream_id, stream_version)
+    );";
+
+/// One INSERT of `rows` events, so a batch is one statement in one transaction.
+fn pg_insert(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO events (event_id, stream_id, stream_version, event_type, schema_version, \
+         occurred, actor, provenance, idempotency_key, payload) VALUES ",
+    );
+    for row in 0..rows {
+        let p = row * 10;
+        if row > 0 {
+            sql.push(',');
+        }
+        sql.push_str(&format!(
+            "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+            p + 1,
+            p + 2,
+            p + 3,
+            p + 4,
+            p + 5,
+            p + 6,
+            p + 7,
+            p + 8,
+            p + 9,
+            p + 10
+        ));
+    }
+    sql
+}
+
+async fn bench_postgres(postgres: &Postgres, workload: Workload) -> Measured {
+    postgres
+        .connect()
+        .await
+        .batch_execute(PG_SCHEMA)
+        .await
+        .unwrap();
+    let mut clients = Vec::new();
+    for _ in 0..workload.appenders {
+        clients.push(postgres.connect().await);
+    }
+    let deadline = Instant::now() + TIME_CAP;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for (appender, client) in clients.into_iter().enumerate() {
+        tasks.push(tokio::spawn(async move {
+            let statement = client.prepare(&pg_insert(workload.batch)).await.unwrap();
+            let stream = format!("seminar:bench-{appender}");
+            let mut latencies = Vec::with_capacity(workload.appends_each);
+            let mut events = 0;
+            for n in 0..workload.appends_each {
+                if Instant::now() > deadline {
+                    break;
+                }
+                let rows: Vec<_> = (0..workload.batch)
+                    .map(|index| {
+                        let (event, key) = seminar(appender, n, index);
+                        (
+                            uuid::Uuid::now_v7(),
+                            (n * workload.batch + index + 1) as i64,
+                            event,
+                            key,
+                        )
+                    })
+                    .collect();
+                let occurred: Vec<String> = rows.iter().map(|r| r.2.occurred.to_string()).collect();
+                let schema_versions: Vec<i32> =
+                    rows.iter().map(|r| r.2.schema_version as i32).collect();
+                let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = Vec::new();
+                for (row, (id, version, event, key)) in rows.iter().enumerate() {
+                    params.push(id);
+                    params.push(&stream);
+                    params.push(version);
+                    params.push(&event.event_type);
+                    params.push(&schema_versions[row]);
+                    params.push(&occurred[row]);
+                    params.push(&event.actor);
+                    params.push(&event.provenance);
+                    params.push(key);
+                    params.push(&event.payload);
+                }
+                let sent = Instant::now();
+                // Autocommit: the INSERT is its own transaction, answered after the WAL flush.
+                let inserted = client.execute(&statement, &params).await.unwrap();
+                latencies.push(sent.elapsed());
+                events += inserted as usize;
+            }
+            (events, latencies)
+        }));
+    }
+    let mut events = 0;
+    let mut latencies = Vec::new();
+    for task in tasks {
+        let (n, l) = task.await.unwrap();
+        events += n;
+        latencies.extend(l);
+    }
+    let elapsed = started.elapsed();
+    Measured::from_latencies(events, elapsed, latencies)
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        // For profiling kpi-store alone: KPI_BENCH_STORE_ONLY=1.
+        let store_only = std::env::var_os("KPI_BENCH_STORE_ONLY").is_some();
+        let postgres = if store_only {
+            println!("KPI_BENCH_STORE_ONLY is set: measuring kpi-store only");
+            None
+        } else if Postgres::available() {
+            match Postgres::start() {
+                Ok(postgres) => Some(postgres),
+                Err(error) => {
+                    println!("PostgreSQL could not be started, measuring kpi-store only: {error}");
+                    None
+                }
+            }
+        } else {
+            println!(
+                "PostgreSQL 15 binaries not found under {PG_BIN} \
+                 (apt-get install -y postgresql-15); measuring kpi-store only"
+            );
+            None
+        };
+        println!(
+            "machine: {} cores; durable appends, seminar-shaped events\n",
+            std::thread::available_parallelism().map_or(0, |n| n.get())
+        );
+        println!(
+            "| workload | kpi-store events/s | p50 / p99 append | PostgreSQL 15 events/s | p50 / p99 append | ratio |"
+        );
+        println!("|---|---:|---:|---:|---:|---:|");
+        for workload in WORKLOADS {
+            let ours = bench_store(workload).await;
+            let theirs = match &postgres {
+                Some(postgres) => Some(bench_postgres(postgres, workload).await),
+                None => None,
+            };
+            let (pg_rate, pg_latency, ratio) = match &theirs {
+                Some(pg) => (
+                    format!("{:.0}", pg.rate()),
+                    format!("{:.2?} / {:.2?}", pg.p50, pg.p99),
+                    format!("{:.2}x", ours.rate() / pg.rate()),
+                ),
+                None => ("n/a".into(), "n/a".into(), "n/a".into()),
+            };
+            println!(
+                "| {} | {:.0} | {:.2?} / {:.2?} | {pg_rate} | {pg_latency} | {ratio} |",
+                workload.label(),
+                ours.rate(),
+                ours.p50,
+                ours.p99,
+            );
+            let capped = ours.elapsed >= TIME_CAP
+                || theirs.as_ref().is_some_and(|pg| pg.elapsed >= TIME_CAP);
+            if capped {
+                println!("  (stopped at the {TIME_CAP:?} cap: {} events for kpi-store)", ours.events);
+            }
+        }
+        drop(postgres);
+    });
+}

@@ -17,7 +17,6 @@ pub(crate) const META_HEAD_KEY: &[u8] = b"m:head";
 
 const EVENT: u8 = b'e';
 const STREAM_INDEX: u8 = b's';
-const STREAM_VERSION: u8 = b'v';
 const IDEMPOTENCY: u8 = b'i';
 const TYPE_INDEX: u8 = b't';
 const EVENT_ID: u8 = b'u';
@@ -25,14 +24,20 @@ const EVENT_ID: u8 = b'u';
 /// hold, so the entries of `a` never interleave with those of `a/b`.
 const SEPARATOR: u8 = 0;
 
-/// `e` + position (u64 BE) -> record. Big-endian so key order is position order.
+/// Most events one chunk (one `e` value) holds. Chunks make a group commit write a few sled
+/// keys instead of several per event, which is most of what an append costs.
+pub(crate) const CHUNK_MAX_EVENTS: usize = 64;
+/// Chunks stop growing at this size (an event larger than this gets a chunk of its own).
+pub(crate) const CHUNK_MAX_BYTES: usize = 256 * 1024;
+
+/// `e` + first position (u64 BE) -> chunk. Big-endian so key order is position order.
 pub fn event_key(position: u64) -> [u8; 9] {
     let mut key = [EVENT; 9];
     key[1..].copy_from_slice(&position.to_be_bytes());
     key
 }
 
-/// The first key after all event keys.
+/// The first key after all chunk keys.
 pub(crate) const EVENTS_END: [u8; 1] = [EVENT + 1];
 
 pub(crate) fn position_of_event_key(key: &[u8]) -> Option<u64> {
@@ -42,10 +47,50 @@ pub(crate) fn position_of_event_key(key: &[u8]) -> Option<u64> {
     }
 }
 
-/// `s` + stream + 0 + stream version (u64 BE) -> position (u64 BE).
-pub(crate) fn stream_index_key(stream: &str, version: u64) -> Vec<u8> {
+/// Appends one record to a chunk: length (u32 BE) then the record.
+pub(crate) fn push_chunk_record(chunk: &mut Vec<u8>, record: &[u8]) {
+    let len = u32::try_from(record.len()).expect("records are far below 4 GiB");
+    chunk.extend_from_slice(&len.to_be_bytes());
+    chunk.extend_from_slice(record);
+}
+
+/// Splits the next record off the front of `chunk`: the record and the bytes it took.
+pub(crate) fn next_chunk_record(chunk: &[u8]) -> Result<(&[u8], usize), String> {
+    let len: [u8; 4] = chunk
+        .get(..4)
+        .and_then(|b| b.try_into().ok())
+        .ok_or("chunk ends inside a record length")?;
+    let len = u32::from_be_bytes(len) as usize;
+    let record = chunk.get(4..4 + len).ok_or("chunk ends inside a record")?;
+    Ok((record, 4 + len))
+}
+
+/// The record of `position` inside the chunk whose first position is `first`.
+pub(crate) fn record_in_chunk(
+    chunk: &[u8],
+    first: u64,
+    position: u64,
+) -> Result<Option<&[u8]>, String> {
+    let Some(mut skip) = position.checked_sub(first) else {
+        return Ok(None);
+    };
+    let mut rest = chunk;
+    while !rest.is_empty() {
+        let (record, used) = next_chunk_record(rest)?;
+        if skip == 0 {
+            return Ok(Some(record));
+        }
+        skip -= 1;
+        rest = &rest[used..];
+    }
+    Ok(None)
+}
+
+/// `s` + stream + 0 + first stream version (u64 BE) -> first position (u64 BE) ‖ count
+/// (u64 BE): a run of consecutive versions of one stream at consecutive positions in one chunk.
+pub(crate) fn stream_index_key(stream: &str, first_version: u64) -> Vec<u8> {
     let mut key = stream_index_prefix(stream);
-    key.extend_from_slice(&version.to_be_bytes());
+    key.extend_from_slice(&first_version.to_be_bytes());
     key
 }
 
@@ -57,18 +102,35 @@ pub(crate) fn stream_index_prefix(stream: &str) -> Vec<u8> {
     key
 }
 
-/// `v` + stream -> the stream's current version (u64 BE); read once at open.
-pub(crate) fn stream_version_key(stream: &str) -> Vec<u8> {
-    let mut key = Vec::with_capacity(stream.len() + 1);
-    key.push(STREAM_VERSION);
-    key.extend_from_slice(stream.as_bytes());
-    key
+/// A stream index entry: the run's first stream version, first position and length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct StreamRun {
+    pub first_version: u64,
+    pub first_position: u64,
+    pub count: u64,
 }
 
-pub(crate) const STREAM_VERSION_PREFIX: [u8; 1] = [STREAM_VERSION];
+impl StreamRun {
+    pub(crate) fn last_version(&self) -> u64 {
+        self.first_version + self.count - 1
+    }
 
-pub(crate) fn stream_of_version_key(key: &[u8]) -> Option<&[u8]> {
-    key.strip_prefix(&STREAM_VERSION_PREFIX)
+    fn encode_value(&self) -> Vec<u8> {
+        let mut value = Vec::with_capacity(16);
+        value.extend_from_slice(&self.first_position.to_be_bytes());
+        value.extend_from_slice(&self.count.to_be_bytes());
+        value
+    }
+
+    /// Decodes an entry found under `prefix` (as made by [`stream_index_prefix`]).
+    pub(crate) fn decode(prefix_len: usize, key: &[u8], value: &[u8]) -> Option<Self> {
+        let run = Self {
+            first_version: decode_u64(key.get(prefix_len..)?)?,
+            first_position: decode_u64(value.get(..8)?)?,
+            count: decode_u64(value.get(8..)?)?,
+        };
+        (run.count > 0 && run.first_version > 0).then_some(run)
+    }
 }
 
 /// `i` + idempotency key -> position (u64 BE) of the event that used it.
@@ -79,10 +141,11 @@ pub(crate) fn idempotency_key(key: &str) -> Vec<u8> {
     out
 }
 
-/// `t` + event type + 0 + position (u64 BE) -> empty.
-pub(crate) fn type_index_key(event_type: &str, position: u64) -> Vec<u8> {
+/// `t` + event type + 0 + chunk's first position (u64 BE) -> the positions (u64 BE each) of
+/// that chunk's events of that type.
+pub(crate) fn type_index_key(event_type: &str, chunk_first: u64) -> Vec<u8> {
     let mut key = type_index_prefix(event_type);
-    key.extend_from_slice(&position.to_be_bytes());
+    key.extend_from_slice(&chunk_first.to_be_bytes());
     key
 }
 
@@ -94,11 +157,136 @@ pub(crate) fn type_index_prefix(event_type: &str) -> Vec<u8> {
     key
 }
 
-/// `u` + event id (16 bytes) -> position (u64 BE).
+/// `u` + the chunk's first event id (16 bytes) -> the chunk's first position (u64 BE).
+/// Event ids increase with position, so the chunk holding an id is the last entry at or
+/// below it.
 pub(crate) fn event_id_key(event_id: Uuid) -> [u8; 17] {
     let mut key = [EVENT_ID; 17];
     key[1..].copy_from_slice(event_id.as_bytes());
     key
+}
+
+/// The smallest event-id key, the lower bound of a floor lookup.
+pub(crate) fn event_id_key_min() -> [u8; 17] {
+    event_id_key(Uuid::nil())
+}
+
+/// The event id in front of a record's body (postcard writes `[u8; 16]` as 16 raw bytes).
+pub(crate) fn event_id_of_record(record: &[u8]) -> Option<[u8; 16]> {
+    record.get(HASHES_LEN..HASHES_LEN + 16)?.try_into().ok()
+}
+
+/// What the indexes need to know of one event.
+pub(crate) struct IndexedEvent<'a> {
+    pub position: u64,
+    pub event_id: [u8; 16],
+    pub stream: &'a str,
+    pub stream_version: u64,
+    pub event_type: &'a str,
+    pub idempotency_key: Option<&'a str>,
+}
+
+/// One index entry a chunk implies, with the position it is reported under when wrong.
+pub(crate) struct IndexEntry {
+    pub key: Vec<u8>,
+    pub value: Vec<u8>,
+    pub position: u64,
+    pub index: &'static str,
+}
+
+/// Every index entry implied by one chunk's events (in position order). Both the writer and
+/// `verify` use this, so what is checked is exactly what was written.
+pub(crate) fn chunk_index_entries(events: &[IndexedEvent<'_>]) -> Vec<IndexEntry> {
+    let Some(first) = events.first() else {
+        return Vec::new();
+    };
+    let mut entries = vec![IndexEntry {
+        key: event_id_key(Uuid::from_bytes(first.event_id)).to_vec(),
+        value: encode_u64(first.position).to_vec(),
+        position: first.position,
+        index: "event id",
+    }];
+    let mut types: Vec<(&str, u64, Vec<u8>)> = Vec::new();
+    for event in events {
+        match types.iter_mut().find(|(t, _, _)| *t == event.event_type) {
+            Some((_, _, positions)) => positions.extend_from_slice(&event.position.to_be_bytes()),
+            None => types.push((
+                event.event_type,
+                event.position,
+                event.position.to_be_bytes().to_vec(),
+            )),
+        }
+    }
+    for (event_type, position, positions) in types {
+        entries.push(IndexEntry {
+            key: type_index_key(event_type, first.position),
+            value: positions,
+            position,
+            index: "event type",
+        });
+    }
+    let mut run_start = 0;
+    for end in 1..=events.len() {
+        let continues = events.get(end).is_some_and(|next| {
+            let previous = &events[end - 1];
+            next.stream == previous.stream && next.stream_version == previous.stream_version + 1
+        });
+        if continues {
+            continue;
+        }
+        let head = &events[run_start];
+        let run = StreamRun {
+            first_version: head.stream_version,
+            first_position: head.position,
+            count: (end - run_start) as u64,
+        };
+        entries.push(IndexEntry {
+            key: stream_index_key(head.stream, head.stream_version),
+            value: run.encode_value(),
+            position: head.position,
+            index: "stream",
+        });
+        run_start = end;
+    }
+    for event in events {
+        if let Some(key) = event.idempotency_key {
+            entries.push(IndexEntry {
+                key: idempotency_key(key),
+                value: encode_u64(event.position).to_vec(),
+                position: event.position,
+                index: "idempotency",
+            });
+        }
+    }
+    entries
+}
+
+/// The next event id: UUID v7 from the clock, but always above `last`, so that ids increase
+/// with position even if the clock steps back. The 74 random bits after the timestamp act
+/// as a counter when needed (RFC 9562, section 6.2, method 2).
+pub(crate) fn next_event_id(last: Option<Uuid>) -> Uuid {
+    let candidate = Uuid::now_v7();
+    match last {
+        Some(last) if candidate <= last => increment_v7(last),
+        _ => candidate,
+    }
+}
+
+fn increment_v7(id: Uuid) -> Uuid {
+    const RAND_B_BITS: u32 = 62;
+    let value = id.as_u128();
+    let timestamp = value >> 80;
+    let rand_a = (value >> 64) & 0xfff;
+    let rand_b = value & ((1u128 << RAND_B_BITS) - 1);
+    let counter = ((rand_a << RAND_B_BITS) | rand_b) + 1;
+    let (timestamp, counter) = if counter >> 74 == 0 {
+        (timestamp, counter)
+    } else {
+        (timestamp + 1, 0)
+    };
+    let rand_a = (counter >> RAND_B_BITS) & 0xfff;
+    let rand_b = counter & ((1u128 << RAND_B_BITS) - 1);
+    Uuid::from_u128((timestamp << 80) | (0x7 << 76) | (rand_a << 64) | (0b10 << 62) | rand_b)
 }
 
 pub(crate) fn encode_u64(value: u64) -> [u8; 8] {
@@ -209,7 +397,7 @@ pub(crate) struct Body<'a> {
 }
 
 /// Length of the two hashes in front of the body in a record.
-const HASHES_LEN: usize = 64;
+pub(crate) const HASHES_LEN: usize = 64;
 
 /// `hash = SHA-256(prev_hash || position u64 BE || body)`.
 pub(crate) fn chain_hash(prev_hash: &Hash, position: u64, body: &[u8]) -> Hash {
@@ -372,6 +560,103 @@ mod tests {
         let mut padded = record.clone();
         padded.push(0);
         assert!(decode_envelope(1, &padded).is_err());
+    }
+
+    #[test]
+    fn chunk_records_split_back_out() {
+        let mut chunk = Vec::new();
+        for record in [&b"first"[..], b"", b"third record"] {
+            push_chunk_record(&mut chunk, record);
+        }
+        assert_eq!(
+            record_in_chunk(&chunk, 10, 10).unwrap(),
+            Some(&b"first"[..])
+        );
+        assert_eq!(record_in_chunk(&chunk, 10, 11).unwrap(), Some(&b""[..]));
+        assert_eq!(
+            record_in_chunk(&chunk, 10, 12).unwrap(),
+            Some(&b"third record"[..])
+        );
+        assert_eq!(record_in_chunk(&chunk, 10, 13).unwrap(), None);
+        assert_eq!(record_in_chunk(&chunk, 10, 9).unwrap(), None);
+        assert!(record_in_chunk(&chunk[..chunk.len() - 1], 10, 12).is_err());
+    }
+
+    #[test]
+    fn event_ids_increase_even_when_the_clock_does_not() {
+        let late = Uuid::from_u128((((1u128 << 48) - 1) << 80) | (0x7 << 76) | (0b10 << 62));
+        let after = next_event_id(Some(late));
+        assert!(after > late);
+        assert_eq!(after.get_version_num(), 7);
+        assert_eq!(after.get_variant(), uuid::Variant::RFC4122);
+        let mut id = next_event_id(None);
+        for _ in 0..1000 {
+            let next = next_event_id(Some(id));
+            assert!(next > id);
+            assert_eq!(next.get_version_num(), 7);
+            id = next;
+        }
+        // Counter overflow carries into the timestamp.
+        let full = Uuid::from_u128(
+            (5u128 << 80) | (0x7 << 76) | (0xfff << 64) | (0b10 << 62) | ((1 << 62) - 1),
+        );
+        let carried = increment_v7(full);
+        assert_eq!(carried.as_u128() >> 80, 6);
+        assert_eq!(carried.get_version_num(), 7);
+        assert!(carried > full);
+    }
+
+    #[test]
+    fn a_chunk_implies_one_entry_per_run_type_and_key() {
+        let event = |position, stream, stream_version, event_type, key| IndexedEvent {
+            position,
+            event_id: [position as u8; 16],
+            stream,
+            stream_version,
+            event_type,
+            idempotency_key: key,
+        };
+        let events = [
+            event(7, "a", 1, "T", Some("k7")),
+            event(8, "a", 2, "U", None),
+            event(9, "b", 4, "T", None),
+            event(10, "a", 3, "T", Some("k10")),
+        ];
+        let entries = chunk_index_entries(&events);
+        let names: Vec<_> = entries.iter().map(|e| (e.index, e.position)).collect();
+        assert_eq!(
+            names,
+            [
+                ("event id", 7),
+                ("event type", 7),
+                ("event type", 8),
+                ("stream", 7),
+                ("stream", 9),
+                ("stream", 10),
+                ("idempotency", 7),
+                ("idempotency", 10),
+            ]
+        );
+        let t = &entries[1];
+        assert_eq!(t.key, type_index_key("T", 7));
+        assert_eq!(
+            t.value,
+            [7u64.to_be_bytes(), 9u64.to_be_bytes(), 10u64.to_be_bytes()].concat()
+        );
+        let run = StreamRun::decode(
+            stream_index_prefix("a").len(),
+            &entries[3].key,
+            &entries[3].value,
+        )
+        .unwrap();
+        assert_eq!(
+            run,
+            StreamRun {
+                first_version: 1,
+                first_position: 7,
+                count: 2
+            }
+        );
     }
 
     #[test]

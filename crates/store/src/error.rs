@@ -125,6 +125,8 @@ pub enum VerifyReason {
     },
     #[error("recorded_at {found} is earlier than the previous event's {previous}")]
     RecordedAtDecreased { previous: String, found: String },
+    #[error("the event id is not above the previous event's (ids must increase with position)")]
+    EventIdNotIncreasing,
     #[error("the {index} index does not point to this event")]
     IndexMismatch { index: &'static str },
     #[error("the store's head metadata says {found}, the log ends with {expected}")]

@@ -57,6 +57,7 @@
 mod codec;
 mod config;
 mod error;
+mod read;
 mod store;
 mod subscription;
 mod types;

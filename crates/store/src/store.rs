@@ -10,12 +10,13 @@ use futures::Stream;
 use tokio::sync::{broadcast, oneshot};
 use uuid::Uuid;
 
-use crate::codec;
+use crate::codec::{self, Body, IndexedEvent};
 use crate::config::StoreConfig;
 use crate::error::{AppendError, StoreError, VerifyFailure, VerifyReason};
+use crate::read::{self, EventIter};
 use crate::subscription;
 use crate::types::{Envelope, ExpectedVersion, Hash, Head, NewEvent, StreamId};
-use crate::writer::{AppendRequest, PreparedEvent, Writer, WriterState};
+use crate::writer::{AppendRequest, Flusher, PreparedEvent, Writer, WriterState};
 
 /// The on-disk format this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
@@ -49,7 +50,8 @@ pub(crate) struct Shared {
 struct WriterHandle {
     requests: Mutex<Option<mpsc::Sender<AppendRequest>>>,
     published: Mutex<Option<broadcast::Sender<Arc<[Envelope]>>>>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    /// The writer, then the flusher: joined in that order.
+    threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl WriterHandle {
@@ -57,10 +59,10 @@ impl WriterHandle {
     fn shut_down(&self) {
         lock(&self.requests).take();
         lock(&self.published).take();
-        let thread = lock(&self.thread).take();
-        if let Some(thread) = thread {
+        let threads = std::mem::take(&mut *lock(&self.threads));
+        for thread in threads {
             if thread.join().is_err() {
-                tracing::error!("the event store writer thread panicked");
+                tracing::error!("an event store writer thread panicked");
             }
         }
     }
@@ -106,16 +108,31 @@ impl EventStore {
         }));
         let (requests, receiver) = mpsc::channel();
         let (published, _) = broadcast::channel(config.subscriber_buffer);
+        let (applied, to_flush) = mpsc::channel();
+        let poisoned = Arc::new(Mutex::new(
+            loaded.inconsistency.as_ref().map(|f| f.to_string()),
+        ));
         let writer = Writer {
             requests: receiver,
             db: db.clone(),
-            head: head.clone(),
             state: loaded.state,
-            published: published.clone(),
             max_group_events: config.max_group_events,
-            poisoned: loaded.inconsistency.as_ref().map(|f| f.to_string()),
+            applied,
+            poisoned: poisoned.clone(),
         };
-        let thread = std::thread::Builder::new()
+        let flusher = Flusher {
+            applied: to_flush,
+            db: db.clone(),
+            head: head.clone(),
+            published: published.clone(),
+            poisoned,
+        };
+        // The flusher first: it ends by itself once the writer is gone.
+        let flusher = std::thread::Builder::new()
+            .name("kpi-store-flush".to_owned())
+            .spawn(move || flusher.run())
+            .map_err(io_error(dir))?;
+        let writer = std::thread::Builder::new()
             .name("kpi-store-writer".to_owned())
             .spawn(move || writer.run())
             .map_err(io_error(dir))?;
@@ -134,7 +151,7 @@ impl EventStore {
             writer: Arc::new(WriterHandle {
                 requests: Mutex::new(Some(requests)),
                 published: Mutex::new(Some(published)),
-                thread: Mutex::new(Some(thread)),
+                threads: Mutex::new(vec![writer, flusher]),
             }),
         })
     }
@@ -187,21 +204,23 @@ impl EventStore {
     /// Every event of `stream` in stream-version order; empty for an unknown stream.
     pub fn read_stream(&self, stream: &StreamId) -> Result<Vec<Envelope>, StoreError> {
         let head = self.shared.head().position;
+        let prefix = codec::stream_index_prefix(stream.as_str());
         let mut envelopes = Vec::new();
-        for entry in self
-            .shared
-            .db
-            .scan_prefix(codec::stream_index_prefix(stream.as_str()))
-        {
+        for entry in self.shared.db.scan_prefix(&prefix) {
             let (key, value) = entry?;
-            let position = codec::decode_u64(&value).ok_or_else(|| StoreError::Corrupt {
-                what: format!("stream index entry {key:?}"),
-                reason: "the position is not 8 bytes".to_owned(),
+            let run = codec::StreamRun::decode(prefix.len(), &key, &value).ok_or_else(|| {
+                StoreError::Corrupt {
+                    what: format!("stream index entry {key:?}"),
+                    reason: "malformed".to_owned(),
+                }
             })?;
-            if position > head {
+            if run.first_position > head {
                 break;
             }
-            envelopes.push(self.shared.event_at(position)?);
+            let end = (run.first_position + run.count).min(head + 1);
+            for envelope in EventIter::new(&self.shared.db, run.first_position, end) {
+                envelopes.push(envelope?);
+            }
         }
         Ok(envelopes)
     }
@@ -213,40 +232,87 @@ impl EventStore {
         from_position: u64,
         limit: usize,
     ) -> Result<Vec<Envelope>, StoreError> {
+        let db = &self.shared.db;
         let head = self.shared.head().position;
         let from = from_position.max(1);
         if from > head || limit == 0 {
             return Ok(Vec::new());
         }
-        let start = codec::type_index_key(event_type, from);
+        // Type entries are keyed by their chunk's first position, which may lie before `from`.
+        let start_chunk = read::chunk_at_or_before(db, from)?.map_or(from, |(first, _)| first);
+        let start = codec::type_index_key(event_type, start_chunk);
         let end = codec::type_index_key(event_type, head + 1);
         let prefix_len = start.len() - 8;
         let mut envelopes = Vec::new();
-        for entry in self.shared.db.range(start..end).take(limit) {
-            let (key, _) = entry?;
-            let position =
-                codec::decode_u64(&key[prefix_len..]).ok_or_else(|| StoreError::Corrupt {
-                    what: format!("type index entry {key:?}"),
-                    reason: "the position is not 8 bytes".to_owned(),
-                })?;
-            envelopes.push(self.shared.event_at(position)?);
+        for entry in db.range(start..end) {
+            let (key, positions) = entry?;
+            let malformed = || StoreError::Corrupt {
+                what: format!("type index entry {key:?}"),
+                reason: "malformed".to_owned(),
+            };
+            let chunk_first = codec::decode_u64(&key[prefix_len..]).ok_or_else(malformed)?;
+            if positions.len() % 8 != 0 {
+                return Err(malformed());
+            }
+            let chunk = db
+                .get(codec::event_key(chunk_first))?
+                .ok_or_else(malformed)?;
+            for position in positions.chunks_exact(8).filter_map(codec::decode_u64) {
+                if position < from || position > head {
+                    continue;
+                }
+                let record = codec::record_in_chunk(&chunk, chunk_first, position)
+                    .map_err(|reason| StoreError::Corrupt {
+                        what: format!("chunk at position {chunk_first}"),
+                        reason,
+                    })?
+                    .ok_or_else(malformed)?;
+                envelopes.push(read::decode_at(position, record)?);
+                if envelopes.len() == limit {
+                    return Ok(envelopes);
+                }
+            }
         }
         Ok(envelopes)
     }
 
     /// The event with this id, if it exists.
     pub fn get(&self, event_id: Uuid) -> Result<Option<Envelope>, StoreError> {
-        let Some(position) = self.shared.db.get(codec::event_id_key(event_id))? else {
+        let db = &self.shared.db;
+        // Ids increase with position, so the chunk that may hold this id is the last one
+        // whose first id is at or below it.
+        let floor = db
+            .range(&codec::event_id_key_min()[..]..=&codec::event_id_key(event_id)[..])
+            .next_back()
+            .transpose()?;
+        let Some((key, value)) = floor else {
             return Ok(None);
         };
-        let position = codec::decode_u64(&position).ok_or_else(|| StoreError::Corrupt {
-            what: format!("event id index entry for {event_id}"),
+        let chunk_first = codec::decode_u64(&value).ok_or_else(|| StoreError::Corrupt {
+            what: format!("event id index entry {key:?}"),
             reason: "the position is not 8 bytes".to_owned(),
         })?;
-        if position > self.shared.head().position {
+        if chunk_first > self.shared.head().position {
             return Ok(None);
         }
-        self.shared.event_at(position).map(Some)
+        let corrupt = |reason: String| StoreError::Corrupt {
+            what: format!("chunk at position {chunk_first}"),
+            reason,
+        };
+        let chunk = db
+            .get(codec::event_key(chunk_first))?
+            .ok_or_else(|| corrupt("the event id index points to it but it is missing".into()))?;
+        let mut rest = &chunk[..];
+        let mut position = chunk_first;
+        while !rest.is_empty() {
+            let (record, used) = codec::next_chunk_record(rest).map_err(corrupt)?;
+            if codec::event_id_of_record(record) == Some(*event_id.as_bytes()) {
+                return read::decode_at(position, record).map(Some);
+            }
+            rest = &rest[used..];
+            position += 1;
+        }
+        Ok(None)
     }
 
     /// The last acknowledged position and hash (position 0 and the genesis hash when empty).
@@ -319,19 +385,7 @@ impl Shared {
         &self,
         from_position: u64,
     ) -> impl Iterator<Item = Result<Envelope, StoreError>> + Send + 'static {
-        let from = from_position.max(1);
-        let end = self.head().position + 1;
-        let range =
-            (from < end).then(|| self.db.range(codec::event_key(from)..codec::event_key(end)));
-        range.into_iter().flatten().map(|entry| {
-            let (key, value) = entry?;
-            let position =
-                codec::position_of_event_key(&key).ok_or_else(|| StoreError::Corrupt {
-                    what: format!("event key {key:?}"),
-                    reason: "not a position".to_owned(),
-                })?;
-            decode_at(position, &value)
-        })
+        EventIter::new(&self.db, from_position, self.head().position + 1)
     }
 
     pub(crate) fn read_from(
@@ -342,167 +396,174 @@ impl Shared {
         self.iter_from(from_position).take(limit).collect()
     }
 
-    fn event_at(&self, position: u64) -> Result<Envelope, StoreError> {
-        let record =
-            self.db
-                .get(codec::event_key(position))?
-                .ok_or_else(|| StoreError::Corrupt {
-                    what: format!("position {position}"),
-                    reason: "an index points to it but it does not exist".to_owned(),
-                })?;
-        decode_at(position, &record)
-    }
-
     fn verify(&self) -> Result<Head, VerifyFailure> {
         let head = self.head();
-        let fail = |position, reason| Err(VerifyFailure { position, reason });
-        let mut expected_position = 1u64;
-        let mut prev_hash = Hash::genesis();
-        let mut previous_recorded: Option<DateTime<Utc>> = None;
-        let mut stream_versions: HashMap<String, u64> = HashMap::new();
-        let range = self
+        let mut walk = VerifyWalk {
+            db: &self.db,
+            expected_position: 1,
+            prev_hash: Hash::genesis(),
+            last_event_id: None,
+            previous_recorded: None,
+            stream_versions: HashMap::new(),
+        };
+        let chunks = self
             .db
             .range(codec::event_key(1)..codec::event_key(head.position.saturating_add(1)));
-        for entry in range {
-            let (key, record) = entry.map_err(|e| VerifyFailure {
-                position: expected_position,
+        for entry in chunks {
+            let (key, chunk) = entry.map_err(|e| VerifyFailure {
+                position: walk.expected_position,
                 reason: VerifyReason::Unreadable(e.to_string()),
             })?;
-            let Some(position) = codec::position_of_event_key(&key) else {
-                return fail(
-                    expected_position,
-                    VerifyReason::Undecodable(format!("event key {key:?} is not a position")),
-                );
-            };
-            if position != expected_position {
-                return fail(expected_position, VerifyReason::Missing);
-            }
-            let raw = match codec::split_record(&record) {
-                Ok(raw) => raw,
-                Err(reason) => return fail(position, VerifyReason::Undecodable(reason)),
-            };
-            if raw.prev_hash != prev_hash {
-                return fail(
-                    position,
-                    VerifyReason::PrevHashMismatch {
-                        expected: prev_hash.to_hex(),
-                        found: raw.prev_hash.to_hex(),
-                    },
-                );
-            }
-            let computed = codec::chain_hash(&raw.prev_hash, position, raw.body_bytes);
-            if computed != raw.hash {
-                return fail(
-                    position,
-                    VerifyReason::HashMismatch {
-                        stored: raw.hash.to_hex(),
-                        computed: computed.to_hex(),
-                    },
-                );
-            }
-            let body = match codec::decode_body(raw.body_bytes) {
-                Ok(body) => body,
-                Err(reason) => return fail(position, VerifyReason::Undecodable(reason)),
-            };
-            let previous_version = stream_versions
-                .get(body.stream_id.as_ref())
-                .copied()
-                .unwrap_or(0);
-            if body.stream_version != previous_version + 1 {
-                return fail(
-                    position,
-                    VerifyReason::StreamVersionGap {
-                        stream: body.stream_id.to_string(),
-                        previous: previous_version,
-                        found: body.stream_version,
-                    },
-                );
-            }
-            stream_versions.insert(body.stream_id.to_string(), body.stream_version);
-            let Some(recorded_at) =
-                DateTime::<Utc>::from_timestamp(body.recorded_at_secs, body.recorded_at_nanos)
-            else {
-                return fail(
-                    position,
-                    VerifyReason::Undecodable("recorded_at is out of range".to_owned()),
-                );
-            };
-            if let Some(previous) = previous_recorded {
-                if recorded_at < previous {
-                    return fail(
-                        position,
-                        VerifyReason::RecordedAtDecreased {
-                            previous: previous.to_rfc3339(),
-                            found: recorded_at.to_rfc3339(),
-                        },
-                    );
-                }
-            }
-            previous_recorded = Some(recorded_at);
-            if let Err(reason) = self.check_indexes(position, &body) {
-                return fail(position, reason);
-            }
-            prev_hash = raw.hash;
-            expected_position += 1;
+            walk.chunk(&key, &chunk)?;
         }
-        if expected_position <= head.position {
-            return fail(expected_position, VerifyReason::Missing);
+        let fail = |position, reason| Err(VerifyFailure { position, reason });
+        if walk.expected_position <= head.position {
+            return fail(walk.expected_position, VerifyReason::Missing);
+        }
+        if walk.expected_position > head.position + 1 {
+            return fail(head.position + 1, VerifyReason::BeyondHead);
         }
         if let Some(inconsistency) = &self.inconsistency {
             return Err(inconsistency.clone());
         }
-        if prev_hash != head.hash {
+        if walk.prev_hash != head.hash {
             return fail(
                 head.position,
                 VerifyReason::HeadMismatch {
-                    expected: format!("hash {}", prev_hash.to_hex()),
+                    expected: format!("hash {}", walk.prev_hash.to_hex()),
                     found: format!("hash {}", head.hash.to_hex()),
                 },
             );
         }
         Ok(head)
     }
+}
 
-    fn check_indexes(&self, position: u64, body: &codec::Body<'_>) -> Result<(), VerifyReason> {
-        let points_here = |key: &[u8], index: &'static str| -> Result<(), VerifyReason> {
-            let value = self
-                .db
-                .get(key)
-                .map_err(|e| VerifyReason::Unreadable(e.to_string()))?;
-            match value.as_deref().and_then(codec::decode_u64) {
-                Some(found) if found == position => Ok(()),
-                _ => Err(VerifyReason::IndexMismatch { index }),
-            }
+/// The state of a verification walk between chunks.
+struct VerifyWalk<'a> {
+    db: &'a sled::Db,
+    expected_position: u64,
+    prev_hash: Hash,
+    last_event_id: Option<[u8; 16]>,
+    previous_recorded: Option<DateTime<Utc>>,
+    stream_versions: HashMap<String, u64>,
+}
+
+impl VerifyWalk<'_> {
+    fn chunk(&mut self, key: &[u8], chunk: &[u8]) -> Result<(), VerifyFailure> {
+        let fail = |position, reason| Err(VerifyFailure { position, reason });
+        let Some(first) = codec::position_of_event_key(key) else {
+            return fail(
+                self.expected_position,
+                VerifyReason::Undecodable(format!("chunk key {key:?} is not a position")),
+            );
         };
-        points_here(
-            &codec::stream_index_key(&body.stream_id, body.stream_version),
-            "stream",
-        )?;
-        points_here(
-            &codec::event_id_key(Uuid::from_bytes(body.event_id)),
-            "event id",
-        )?;
-        if let Some(key) = &body.idempotency_key {
-            points_here(&codec::idempotency_key(key), "idempotency")?;
+        if first != self.expected_position {
+            return fail(self.expected_position, VerifyReason::Missing);
         }
-        let typed = self
-            .db
-            .contains_key(codec::type_index_key(&body.event_type, position))
-            .map_err(|e| VerifyReason::Unreadable(e.to_string()))?;
-        if !typed {
-            return Err(VerifyReason::IndexMismatch {
-                index: "event type",
-            });
+        // Bodies borrow from `chunk`; the index entries are checked once the chunk is read.
+        let mut bodies = Vec::new();
+        let mut rest = chunk;
+        while !rest.is_empty() {
+            let position = self.expected_position;
+            let (record, used) = match codec::next_chunk_record(rest) {
+                Ok(step) => step,
+                Err(reason) => return fail(position, VerifyReason::Undecodable(reason)),
+            };
+            rest = &rest[used..];
+            bodies.push((position, self.event(position, record)?));
+            self.expected_position += 1;
+        }
+        if bodies.is_empty() {
+            return fail(first, VerifyReason::Undecodable("empty chunk".to_owned()));
+        }
+        let indexed: Vec<IndexedEvent<'_>> = bodies
+            .iter()
+            .map(|(position, body)| IndexedEvent {
+                position: *position,
+                event_id: body.event_id,
+                stream: &body.stream_id,
+                stream_version: body.stream_version,
+                event_type: &body.event_type,
+                idempotency_key: body.idempotency_key.as_deref(),
+            })
+            .collect();
+        for entry in codec::chunk_index_entries(&indexed) {
+            let stored = self.db.get(&entry.key).map_err(|e| VerifyFailure {
+                position: entry.position,
+                reason: VerifyReason::Unreadable(e.to_string()),
+            })?;
+            if stored.as_deref() != Some(entry.value.as_slice()) {
+                return fail(
+                    entry.position,
+                    VerifyReason::IndexMismatch { index: entry.index },
+                );
+            }
         }
         Ok(())
     }
-}
 
-fn decode_at(position: u64, record: &[u8]) -> Result<Envelope, StoreError> {
-    codec::decode_envelope(position, record).map_err(|reason| StoreError::Corrupt {
-        what: format!("event at position {position}"),
-        reason,
-    })
+    /// Checks one record against the chain and the envelope rules; returns its body.
+    fn event<'r>(&mut self, position: u64, record: &'r [u8]) -> Result<Body<'r>, VerifyFailure> {
+        let fail = |reason| Err(VerifyFailure { position, reason });
+        let raw = match codec::split_record(record) {
+            Ok(raw) => raw,
+            Err(reason) => return fail(VerifyReason::Undecodable(reason)),
+        };
+        if raw.prev_hash != self.prev_hash {
+            return fail(VerifyReason::PrevHashMismatch {
+                expected: self.prev_hash.to_hex(),
+                found: raw.prev_hash.to_hex(),
+            });
+        }
+        let computed = codec::chain_hash(&raw.prev_hash, position, raw.body_bytes);
+        if computed != raw.hash {
+            return fail(VerifyReason::HashMismatch {
+                stored: raw.hash.to_hex(),
+                computed: computed.to_hex(),
+            });
+        }
+        let body = match codec::decode_body(raw.body_bytes) {
+            Ok(body) => body,
+            Err(reason) => return fail(VerifyReason::Undecodable(reason)),
+        };
+        let previous_version = self
+            .stream_versions
+            .get(body.stream_id.as_ref())
+            .copied()
+            .unwrap_or(0);
+        if body.stream_version != previous_version + 1 {
+            return fail(VerifyReason::StreamVersionGap {
+                stream: body.stream_id.to_string(),
+                previous: previous_version,
+                found: body.stream_version,
+            });
+        }
+        let Some(recorded_at) =
+            DateTime::<Utc>::from_timestamp(body.recorded_at_secs, body.recorded_at_nanos)
+        else {
+            return fail(VerifyReason::Undecodable(
+                "recorded_at is out of range".to_owned(),
+            ));
+        };
+        if let Some(previous) = self.previous_recorded {
+            if recorded_at < previous {
+                return fail(VerifyReason::RecordedAtDecreased {
+                    previous: previous.to_rfc3339(),
+                    found: recorded_at.to_rfc3339(),
+                });
+            }
+        }
+        if self.last_event_id.is_some_and(|last| body.event_id <= last) {
+            return fail(VerifyReason::EventIdNotIncreasing);
+        }
+        self.stream_versions
+            .insert(body.stream_id.to_string(), body.stream_version);
+        self.previous_recorded = Some(recorded_at);
+        self.last_event_id = Some(body.event_id);
+        self.prev_hash = raw.hash;
+        Ok(body)
+    }
 }
 
 /// Checks each event's envelope fields and serializes its payload once; nothing here
@@ -708,13 +769,22 @@ fn load_state(db: &sled::Db) -> Result<Loaded, StoreError> {
             reason: format!("{} bytes instead of 40", value.len()),
         })?,
     };
-    let last_stored = match db
+    let last_chunk = db
         .range(&codec::event_key(0)[..]..&codec::EVENTS_END[..])
         .next_back()
-        .transpose()?
-    {
+        .transpose()?;
+    let last_stored = match &last_chunk {
         None => 0,
-        Some((key, _)) => codec::position_of_event_key(&key).unwrap_or(0),
+        Some((key, chunk)) => {
+            let first = codec::position_of_event_key(key).unwrap_or(0);
+            let mut count = 0;
+            let mut rest = &chunk[..];
+            while let Ok((_, used)) = codec::next_chunk_record(rest) {
+                count += 1;
+                rest = &rest[used..];
+            }
+            (first + count).saturating_sub(1)
+        }
     };
     if last_stored > position {
         inconsistency = Some(VerifyFailure {
@@ -723,39 +793,27 @@ fn load_state(db: &sled::Db) -> Result<Loaded, StoreError> {
         });
     }
     let mut last_recorded_at = DateTime::<Utc>::MIN_UTC;
+    let mut last_event_id = None;
     if position > 0 {
-        let last = db
-            .get(codec::event_key(position))?
+        let last = read::record_at(db, position)?
             .ok_or(VerifyReason::Missing)
             .and_then(|record| {
                 let raw = codec::split_record(&record).map_err(VerifyReason::Undecodable)?;
                 let body = codec::decode_body(raw.body_bytes).map_err(VerifyReason::Undecodable)?;
-                DateTime::<Utc>::from_timestamp(body.recorded_at_secs, body.recorded_at_nanos)
-                    .ok_or_else(|| VerifyReason::Undecodable("recorded_at is out of range".into()))
+                let recorded_at =
+                    DateTime::<Utc>::from_timestamp(body.recorded_at_secs, body.recorded_at_nanos)
+                        .ok_or_else(|| {
+                            VerifyReason::Undecodable("recorded_at is out of range".into())
+                        })?;
+                Ok((recorded_at, Uuid::from_bytes(body.event_id)))
             });
         match last {
-            Ok(recorded_at) => last_recorded_at = recorded_at,
+            Ok((recorded_at, event_id)) => {
+                last_recorded_at = recorded_at;
+                last_event_id = Some(event_id);
+            }
             Err(reason) => {
                 inconsistency.get_or_insert(VerifyFailure { position, reason });
-            }
-        }
-    }
-    let mut stream_versions = HashMap::new();
-    for entry in db.scan_prefix(codec::STREAM_VERSION_PREFIX) {
-        let (key, value) = entry?;
-        let stream = codec::stream_of_version_key(&key)
-            .and_then(|bytes| std::str::from_utf8(bytes).ok())
-            .and_then(|text| StreamId::parse(text).ok());
-        let version = codec::decode_u64(&value);
-        match (stream, version) {
-            (Some(stream), Some(version)) => {
-                stream_versions.insert(stream, version);
-            }
-            _ => {
-                return Err(StoreError::Corrupt {
-                    what: format!("stream version entry {key:?}"),
-                    reason: "not a stream id and a version".to_owned(),
-                })
             }
         }
     }
@@ -764,7 +822,8 @@ fn load_state(db: &sled::Db) -> Result<Loaded, StoreError> {
             position,
             hash,
             last_recorded_at,
-            stream_versions,
+            last_event_id,
+            stream_versions: HashMap::new(),
         },
         inconsistency,
     })

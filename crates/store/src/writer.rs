@@ -1,16 +1,18 @@
 //! The single writer: group commit of every waiting append with one sled batch and one flush.
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::mpsc;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::{broadcast, oneshot};
 use uuid::Uuid;
 
-use crate::codec::{self, Body, RawBytes, StoredOccurred};
+use crate::codec::{self, Body, IndexedEvent, RawBytes, StoredOccurred};
 use crate::error::{AppendError, StoreError};
+use crate::read;
 use crate::types::{Envelope, ExpectedVersion, Hash, Head, NewEvent, StreamId};
 
 /// An event that passed the caller-side checks, with its payload already serialized once.
@@ -33,36 +35,86 @@ pub(crate) struct WriterState {
     pub position: u64,
     pub hash: Hash,
     pub last_recorded_at: DateTime<Utc>,
+    pub last_event_id: Option<Uuid>,
+    /// Versions of the streams appended to or looked up since open; others are read from
+    /// the stream index on first use.
     pub stream_versions: HashMap<StreamId, u64>,
 }
 
 pub(crate) struct Writer {
     pub requests: mpsc::Receiver<AppendRequest>,
     pub db: sled::Db,
-    pub head: Arc<RwLock<Head>>,
     pub state: WriterState,
-    pub published: broadcast::Sender<Arc<[Envelope]>>,
     pub max_group_events: usize,
+    /// Applied groups on their way to the flusher, in commit order.
+    pub applied: mpsc::Sender<AppliedGroup>,
     /// Set when the on-disk state is uncertain or inconsistent; every append is then refused.
-    pub poisoned: Option<String>,
+    pub poisoned: Arc<Mutex<Option<String>>>,
 }
 
-/// The effect of one group on the state, applied to [`WriterState`] only once it is durable.
+/// The second half of a group commit: flushes what the writer applied, then answers.
+///
+/// Splitting the two lets the writer stage and apply the next group while the disk is busy
+/// with this one; an append is still answered only after a flush that began after its batch
+/// was applied.
+pub(crate) struct Flusher {
+    pub applied: mpsc::Receiver<AppliedGroup>,
+    pub db: sled::Db,
+    pub head: Arc<RwLock<Head>>,
+    pub published: broadcast::Sender<Arc<[Envelope]>>,
+    pub poisoned: Arc<Mutex<Option<String>>>,
+}
+
+/// A group whose batch is applied (visible in sled, not yet durable) or that wrote nothing.
+pub(crate) struct AppliedGroup {
+    replies: Vec<(AppendReply, Outcome)>,
+    /// The group's new events; `Outcome::Written` ranges index into it.
+    envelopes: Vec<Envelope>,
+    head: Head,
+}
+
+/// The effect of one group on the state, applied to [`WriterState`] once sled took it.
 struct Staged {
-    batch: sled::Batch,
     position: u64,
     hash: Hash,
     recorded_at: DateTime<Utc>,
+    last_event_id: Option<Uuid>,
     stream_versions: HashMap<StreamId, u64>,
     /// Idempotency key -> index into `envelopes`, for retries inside the same group.
     keys: HashMap<String, usize>,
     envelopes: Vec<Envelope>,
+    /// The stored record of each envelope, same order.
+    records: Vec<Vec<u8>>,
 }
 
 enum Outcome {
-    Written(Vec<Envelope>),
+    /// These envelopes of the group.
+    Written(Range<usize>),
     Replayed(Vec<Envelope>),
     Rejected(AppendError),
+}
+
+fn poisoned_reason(poisoned: &Mutex<Option<String>>) -> Option<String> {
+    poisoned.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+fn poison(poisoned: &Mutex<Option<String>>, reason: &str) {
+    tracing::error!(%reason, "group commit failed; the store refuses further writes");
+    poisoned
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_or_insert_with(|| reason.to_owned());
+}
+
+/// Answers a group that cannot become durable: its rejections stand, the rest failed.
+fn fail_group(replies: Vec<(AppendReply, Outcome)>, error: impl Fn() -> StoreError) {
+    for (reply, outcome) in replies {
+        let result = match outcome {
+            Outcome::Rejected(rejection) => Err(rejection),
+            Outcome::Written(_) | Outcome::Replayed(_) => Err(error().into()),
+        };
+        let _ = reply.send(result);
+    }
 }
 
 impl Writer {
@@ -79,18 +131,13 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            self.commit_group(group);
-        }
-        // Every acknowledged group was flushed already; this covers nothing but sled's own
-        // bookkeeping, so a failure is only worth a log line.
-        if let Err(error) = self.db.flush() {
-            tracing::warn!(%error, "final flush of the event store failed");
+            self.apply_group(group);
         }
         tracing::debug!("event store writer stopped");
     }
 
-    fn commit_group(&mut self, group: Vec<AppendRequest>) {
-        if let Some(reason) = &self.poisoned {
+    fn apply_group(&mut self, group: Vec<AppendRequest>) {
+        if let Some(reason) = poisoned_reason(&self.poisoned) {
             for request in group {
                 let _ = request.reply.send(Err(StoreError::Poisoned {
                     reason: reason.clone(),
@@ -99,19 +146,18 @@ impl Writer {
             }
             return;
         }
-        let started = Instant::now();
         let now = Utc::now();
         let mut staged = Staged {
-            batch: sled::Batch::default(),
             position: self.state.position,
             hash: self.state.hash,
             recorded_at: now.max(self.state.last_recorded_at),
+            last_event_id: self.state.last_event_id,
             stream_versions: HashMap::new(),
             keys: HashMap::new(),
             envelopes: Vec::new(),
+            records: Vec::new(),
         };
-        let requests = group.len();
-        let mut replies = Vec::with_capacity(requests);
+        let mut replies = Vec::with_capacity(group.len());
         for request in group {
             let outcome = self.stage(
                 &mut staged,
@@ -123,61 +169,34 @@ impl Writer {
         }
 
         if !staged.envelopes.is_empty() {
-            staged.batch.insert(
-                codec::META_HEAD_KEY,
-                &codec::encode_head(staged.position, &staged.hash)[..],
-            );
-            let durable = self
-                .db
-                .apply_batch(std::mem::take(&mut staged.batch))
-                .and_then(|()| self.db.flush().map(drop));
-            if let Err(error) = durable {
-                // The batch may or may not be on disk now, and readers of this process may
-                // already see it: refuse everything until a reopen settles what is there.
+            if let Err(error) = self.db.apply_batch(group_batch(&staged)) {
+                // Whether the batch is in the tree is unknown: refuse everything until a
+                // reopen settles what is there.
                 let reason = error.to_string();
-                tracing::error!(%reason, "group commit failed; the store refuses further writes");
-                self.poisoned = Some(reason.clone());
-                for (reply, outcome) in replies {
-                    let result = match outcome {
-                        Outcome::Rejected(rejection) => Err(rejection),
-                        Outcome::Written(_) | Outcome::Replayed(_) => {
-                            Err(StoreError::WriteFailed {
-                                reason: reason.clone(),
-                            }
-                            .into())
-                        }
-                    };
-                    let _ = reply.send(result);
-                }
+                poison(&self.poisoned, &reason);
+                fail_group(replies, || StoreError::WriteFailed {
+                    reason: reason.clone(),
+                });
                 return;
             }
+            // The next group builds on this one before it is durable; if the flush fails
+            // the store is poisoned, so nothing is ever built on a lost group.
             self.state.position = staged.position;
             self.state.hash = staged.hash;
             self.state.last_recorded_at = staged.recorded_at;
+            self.state.last_event_id = staged.last_event_id;
             self.state.stream_versions.extend(staged.stream_versions);
-            *self.head.write().unwrap_or_else(|e| e.into_inner()) = Head {
-                position: staged.position,
-                hash: staged.hash,
-            };
-            tracing::trace!(
-                requests,
-                events = staged.envelopes.len(),
-                head = staged.position,
-                micros = started.elapsed().as_micros() as u64,
-                "group committed"
-            );
-            if self.published.receiver_count() > 0 {
-                // No receiver is fine: subscribers come and go.
-                let _ = self.published.send(Arc::from(staged.envelopes));
-            }
         }
-        for (reply, outcome) in replies {
-            let result = match outcome {
-                Outcome::Written(envelopes) | Outcome::Replayed(envelopes) => Ok(envelopes),
-                Outcome::Rejected(rejection) => Err(rejection),
-            };
-            // The caller may have given up waiting; the events are committed regardless.
-            let _ = reply.send(result);
+        let applied = AppliedGroup {
+            replies,
+            envelopes: staged.envelopes,
+            head: Head {
+                position: self.state.position,
+                hash: self.state.hash,
+            },
+        };
+        if let Err(mpsc::SendError(applied)) = self.applied.send(applied) {
+            fail_group(applied.replies, || StoreError::Closed);
         }
     }
 
@@ -196,12 +215,10 @@ impl Writer {
             Err(rejection) => return Outcome::Rejected(rejection),
         }
 
-        let current = staged
-            .stream_versions
-            .get(stream)
-            .or_else(|| self.state.stream_versions.get(stream))
-            .copied()
-            .unwrap_or(0);
+        let current = match self.stream_version(staged, stream) {
+            Ok(current) => current,
+            Err(error) => return Outcome::Rejected(error.into()),
+        };
         if !expected.accepts(current) {
             return Outcome::Rejected(AppendError::WrongExpectedVersion {
                 stream: stream.clone(),
@@ -216,7 +233,8 @@ impl Writer {
             staged.position += 1;
             version += 1;
             let position = staged.position;
-            let event_id = Uuid::now_v7();
+            let event_id = codec::next_event_id(staged.last_event_id);
+            staged.last_event_id = Some(event_id);
             let event = prepared.event;
             let body = Body {
                 event_id: *event_id.as_bytes(),
@@ -236,21 +254,10 @@ impl Writer {
             let prev_hash = staged.hash;
             let hash = codec::chain_hash(&prev_hash, position, &body_bytes);
             staged.hash = hash;
-
-            let position_bytes = codec::encode_u64(position);
-            let batch = &mut staged.batch;
-            batch.insert(
-                &codec::event_key(position)[..],
-                codec::encode_record(&prev_hash, &hash, &body_bytes),
-            );
-            batch.insert(
-                codec::stream_index_key(stream.as_str(), version),
-                &position_bytes[..],
-            );
-            batch.insert(codec::type_index_key(&event.event_type, position), &[][..]);
-            batch.insert(&codec::event_id_key(event_id)[..], &position_bytes[..]);
+            staged
+                .records
+                .push(codec::encode_record(&prev_hash, &hash, &body_bytes));
             if let Some(key) = &event.idempotency_key {
-                batch.insert(codec::idempotency_key(key), &position_bytes[..]);
                 staged
                     .keys
                     .insert(key.clone(), staged.envelopes.len() + written.len());
@@ -272,13 +279,25 @@ impl Writer {
                 hash,
             });
         }
-        staged.batch.insert(
-            codec::stream_version_key(stream.as_str()),
-            &codec::encode_u64(version)[..],
-        );
         staged.stream_versions.insert(stream.clone(), version);
-        staged.envelopes.extend(written.iter().cloned());
-        Outcome::Written(written)
+        let start = staged.envelopes.len();
+        staged.envelopes.extend(written);
+        Outcome::Written(start..staged.envelopes.len())
+    }
+
+    /// The stream's version as of the group so far; looked up once per stream, then cached.
+    fn stream_version(&self, staged: &mut Staged, stream: &StreamId) -> Result<u64, StoreError> {
+        if let Some(version) = staged
+            .stream_versions
+            .get(stream)
+            .or_else(|| self.state.stream_versions.get(stream))
+        {
+            return Ok(*version);
+        }
+        let version = read::stream_version(&self.db, stream.as_str())?;
+        // Staged like a write, so it reaches the cache only with a committed group.
+        staged.stream_versions.insert(stream.clone(), version);
+        Ok(version)
     }
 
     /// `Some(originals)` when every event repeats an earlier one under its idempotency key;
@@ -346,10 +365,7 @@ impl Writer {
         };
         let position = codec::decode_u64(&position)
             .ok_or_else(|| corrupt("the position is not 8 bytes".to_owned()))?;
-        let record = self
-            .db
-            .get(codec::event_key(position))
-            .map_err(StoreError::from)?
+        let record = read::record_at(&self.db, position)?
             .ok_or_else(|| corrupt(format!("position {position} does not exist")))?;
         let raw = codec::split_record(&record).map_err(corrupt)?;
         let body = codec::decode_body(raw.body_bytes).map_err(corrupt)?;
@@ -364,5 +380,144 @@ impl Writer {
         let original =
             codec::body_into_envelope(position, raw.prev_hash, raw.hash, body).map_err(corrupt)?;
         Ok(Some(original))
+    }
+}
+
+/// The group's sled batch: its events cut into chunks with their index entries, the
+/// idempotency keys, and the new head.
+fn group_batch(staged: &Staged) -> sled::Batch {
+    let mut batch = sled::Batch::default();
+    let mut start = 0;
+    while start < staged.envelopes.len() {
+        let mut end = start;
+        let mut bytes = 0;
+        while end < staged.envelopes.len() && end - start < codec::CHUNK_MAX_EVENTS {
+            let size = 4 + staged.records[end].len();
+            if end > start && bytes + size > codec::CHUNK_MAX_BYTES {
+                break;
+            }
+            bytes += size;
+            end += 1;
+        }
+        let mut chunk = Vec::with_capacity(bytes);
+        for record in &staged.records[start..end] {
+            codec::push_chunk_record(&mut chunk, record);
+        }
+        let envelopes = &staged.envelopes[start..end];
+        batch.insert(&codec::event_key(envelopes[0].position)[..], chunk);
+        let indexed: Vec<IndexedEvent<'_>> = envelopes
+            .iter()
+            .map(|envelope| IndexedEvent {
+                position: envelope.position,
+                event_id: *envelope.event_id.as_bytes(),
+                stream: envelope.stream_id.as_str(),
+                stream_version: envelope.stream_version,
+                event_type: &envelope.event_type,
+                idempotency_key: envelope.idempotency_key.as_deref(),
+            })
+            .collect();
+        for entry in codec::chunk_index_entries(&indexed) {
+            batch.insert(entry.key, entry.value);
+        }
+        start = end;
+    }
+    batch.insert(
+        codec::META_HEAD_KEY,
+        &codec::encode_head(staged.position, &staged.hash)[..],
+    );
+    batch
+}
+
+impl Flusher {
+    pub(crate) fn run(self) {
+        while let Ok(first) = self.applied.recv() {
+            // Every group applied by now is covered by one flush.
+            let mut groups = vec![first];
+            while let Ok(more) = self.applied.try_recv() {
+                groups.push(more);
+            }
+            self.flush_and_answer(groups);
+        }
+        // Every acknowledged group was flushed already; this covers nothing but sled's own
+        // bookkeeping, so a failure is only worth a log line.
+        if let Err(error) = self.db.flush() {
+            tracing::warn!(%error, "final flush of the event store failed");
+        }
+        tracing::debug!("event store flusher stopped");
+    }
+
+    fn flush_and_answer(&self, groups: Vec<AppliedGroup>) {
+        if let Some(reason) = poisoned_reason(&self.poisoned) {
+            for group in groups {
+                fail_group(group.replies, || StoreError::WriteFailed {
+                    reason: reason.clone(),
+                });
+            }
+            return;
+        }
+        let started = Instant::now();
+        let writes = groups.iter().map(|g| g.envelopes.len()).sum::<usize>();
+        if writes > 0 {
+            if let Err(error) = self.db.flush() {
+                let reason = error.to_string();
+                poison(&self.poisoned, &reason);
+                for group in groups {
+                    fail_group(group.replies, || StoreError::WriteFailed {
+                        reason: reason.clone(),
+                    });
+                }
+                return;
+            }
+        }
+        tracing::trace!(
+            groups = groups.len(),
+            events = writes,
+            micros = started.elapsed().as_micros() as u64,
+            "flushed"
+        );
+        for group in groups {
+            self.answer(group);
+        }
+    }
+
+    fn answer(&self, group: AppliedGroup) {
+        if group.envelopes.is_empty() {
+            for (reply, outcome) in group.replies {
+                let result = match outcome {
+                    Outcome::Replayed(envelopes) => Ok(envelopes),
+                    Outcome::Rejected(rejection) => Err(rejection),
+                    Outcome::Written(_) => Ok(Vec::new()),
+                };
+                let _ = reply.send(result);
+            }
+            return;
+        }
+        *self.head.write().unwrap_or_else(|e| e.into_inner()) = group.head;
+        let envelopes = group.envelopes;
+        let published = if self.published.receiver_count() > 0 {
+            Some(envelopes.clone())
+        } else {
+            None
+        };
+        let mut envelopes = envelopes.into_iter();
+        let mut taken = 0;
+        for (reply, outcome) in group.replies {
+            let result = match outcome {
+                Outcome::Written(range) => {
+                    // Ranges are increasing and disjoint, in reply order.
+                    let skip = range.start - taken;
+                    taken = range.end;
+                    Ok(envelopes.by_ref().skip(skip).take(range.len()).collect())
+                }
+                Outcome::Replayed(envelopes) => Ok(envelopes),
+                Outcome::Rejected(rejection) => Err(rejection),
+            };
+            // The caller may have given up waiting; the events are committed regardless.
+            let _ = reply.send(result);
+        }
+        if let Some(published) = published {
+            // No receiver is fine: subscribers come and go.
+            let _ = self.published.send(Arc::from(published));
+        }
     }
 }

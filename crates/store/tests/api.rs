@@ -471,3 +471,91 @@ fn invalid_config_is_refused_by_field_name() {
     assert!(err.to_string().contains("`cache_capacity_bytes`"), "{err}");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+#[tokio::test]
+async fn large_batches_and_large_events_read_back_across_chunk_boundaries() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let s = stream("import:fy2024");
+    let other = stream("import:fy2025");
+    let batch: Vec<NewEvent> = (0..150)
+        .map(|n| {
+            let mut event = seminar(n);
+            if n % 3 == 0 {
+                event.event_type = "ConsultationHeld".to_owned();
+            }
+            event
+        })
+        .collect();
+    store
+        .append(&other, ExpectedVersion::Any, vec![seminar(999)])
+        .await
+        .unwrap();
+    let written = store.append(&s, ExpectedVersion::Any, batch).await.unwrap();
+    // Events far above the chunk size limit each end up alone or nearly so.
+    let big: Vec<NewEvent> = (0..4)
+        .map(|n| {
+            let mut event = seminar(n);
+            event.payload = json!({ "n": n, "notes": "y".repeat(300_000) });
+            event
+        })
+        .collect();
+    let big_written = store
+        .append(&other, ExpectedVersion::Any, big)
+        .await
+        .unwrap();
+    assert_eq!(big_written[3].position, 155);
+
+    let all = store.read_from(1, usize::MAX).unwrap();
+    assert_eq!(all.len(), 155);
+    assert!(all
+        .iter()
+        .enumerate()
+        .all(|(i, e)| e.position == i as u64 + 1));
+    assert_eq!(all[1..151], written[..]);
+    assert_eq!(all[151..], big_written[..]);
+    for from in [60, 64, 65, 66, 128, 129, 150, 151, 152, 155] {
+        let read = store.read_from(from, 3).unwrap();
+        let expected: Vec<_> = all[from as usize - 1..].iter().take(3).cloned().collect();
+        assert_eq!(read, expected, "from {from}");
+    }
+    for envelope in &all {
+        assert_eq!(
+            store.get(envelope.event_id).unwrap().as_ref(),
+            Some(envelope)
+        );
+    }
+    let consultations = store.read_by_type("ConsultationHeld", 100, 10).unwrap();
+    let expected: Vec<_> = all
+        .iter()
+        .filter(|e| e.event_type == "ConsultationHeld" && e.position >= 100)
+        .take(10)
+        .cloned()
+        .collect();
+    assert_eq!(consultations, expected);
+    assert_eq!(
+        store
+            .read_by_type("ConsultationHeld", 0, 1000)
+            .unwrap()
+            .len(),
+        50
+    );
+    assert_eq!(store.read_stream(&s).unwrap(), written);
+    let others = store.read_stream(&other).unwrap();
+    assert_eq!(others.len(), 5);
+    assert_eq!(
+        others.iter().map(|e| e.stream_version).collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5]
+    );
+    assert_eq!(store.verify().unwrap().position, 155);
+
+    store.close().await;
+    let store = open(dir.path());
+    let next = store
+        .append(&s, ExpectedVersion::Exact(150), vec![seminar(1)])
+        .await
+        .unwrap();
+    assert_eq!((next[0].position, next[0].stream_version), (156, 151));
+    assert!(next[0].event_id > big_written[3].event_id);
+    assert_eq!(store.verify().unwrap().position, 156);
+}

@@ -109,13 +109,21 @@ async fn store_with_five_events() -> tempfile::TempDir {
 }
 
 /// Rewrites the record at `position` through sled itself, as an attacker with file access
-/// and the sled library could.
+/// and the sled library could. Every append of `store_with_five_events` was its own group,
+/// so position N is alone in the chunk keyed N, behind its 4-byte length.
 fn rewrite_record(dir: &std::path::Path, position: u64, change: impl FnOnce(&mut Vec<u8>)) {
     let db = sled::open(dir.join(SLED_DIR)).unwrap();
     let key = kpi_store::raw::event_key(position);
-    let mut record = db.get(key).unwrap().unwrap().to_vec();
+    let chunk = db.get(key).unwrap().unwrap().to_vec();
+    let mut record = chunk[4..].to_vec();
+    assert_eq!(
+        u32::from_be_bytes(chunk[..4].try_into().unwrap()) as usize,
+        record.len()
+    );
     change(&mut record);
-    db.insert(key, record).unwrap();
+    let mut changed = (record.len() as u32).to_be_bytes().to_vec();
+    changed.extend_from_slice(&record);
+    db.insert(key, changed).unwrap();
     db.flush().unwrap();
 }
 

@@ -1,0 +1,176 @@
+//! Reading chunks back: one event by position, and lazy iteration over a position range.
+
+use sled::IVec;
+
+use crate::codec;
+use crate::error::StoreError;
+use crate::types::Envelope;
+
+fn corrupt(what: impl Into<String>, reason: impl Into<String>) -> StoreError {
+    StoreError::Corrupt {
+        what: what.into(),
+        reason: reason.into(),
+    }
+}
+
+/// The chunk whose first position is the greatest at or below `position`, with that first
+/// position. The event itself may still be missing if the chunk ends before it.
+pub(crate) fn chunk_at_or_before(
+    db: &sled::Db,
+    position: u64,
+) -> Result<Option<(u64, IVec)>, StoreError> {
+    let floor = db
+        .range(&codec::event_key(0)[..]..=&codec::event_key(position)[..])
+        .next_back()
+        .transpose()?;
+    floor
+        .map(|(key, chunk)| {
+            let first = codec::position_of_event_key(&key)
+                .ok_or_else(|| corrupt(format!("chunk key {key:?}"), "not a position"))?;
+            Ok((first, chunk))
+        })
+        .transpose()
+}
+
+/// The record (`prev_hash ‖ hash ‖ body`) of `position`, if stored.
+pub(crate) fn record_at(db: &sled::Db, position: u64) -> Result<Option<Vec<u8>>, StoreError> {
+    let Some((first, chunk)) = chunk_at_or_before(db, position)? else {
+        return Ok(None);
+    };
+    let record = codec::record_in_chunk(&chunk, first, position)
+        .map_err(|reason| corrupt(format!("chunk at position {first}"), reason))?;
+    Ok(record.map(<[u8]>::to_vec))
+}
+
+pub(crate) fn decode_at(position: u64, record: &[u8]) -> Result<Envelope, StoreError> {
+    codec::decode_envelope(position, record)
+        .map_err(|reason| corrupt(format!("event at position {position}"), reason))
+}
+
+/// The current version of `stream` (0 when it has no events), from its last index run.
+pub(crate) fn stream_version(db: &sled::Db, stream: &str) -> Result<u64, StoreError> {
+    let prefix = codec::stream_index_prefix(stream);
+    let Some((key, value)) = db.scan_prefix(&prefix).next_back().transpose()? else {
+        return Ok(0);
+    };
+    let run = codec::StreamRun::decode(prefix.len(), &key, &value)
+        .ok_or_else(|| corrupt(format!("stream index entry {key:?}"), "malformed"))?;
+    Ok(run.last_version())
+}
+
+/// Events of positions `from..end`, decoded one at a time from the chunks.
+pub(crate) struct EventIter {
+    chunks: Option<sled::Iter>,
+    /// The chunk being read, the position of its next record, and that record's offset.
+    current: Option<(IVec, u64, usize)>,
+    from: u64,
+    end: u64,
+    /// The position the next chunk must start at, once the first chunk was read.
+    expected_chunk: Option<u64>,
+    /// A failure to position the iterator, reported by the first `next`.
+    pending: Option<StoreError>,
+}
+
+impl EventIter {
+    /// Iterates positions `from..end` (`from` 0 means 1).
+    pub(crate) fn new(db: &sled::Db, from: u64, end: u64) -> Self {
+        Self::positioned(db, from, end).unwrap_or_else(|error| Self {
+            pending: Some(error),
+            ..Self::empty()
+        })
+    }
+
+    fn positioned(db: &sled::Db, from: u64, end: u64) -> Result<Self, StoreError> {
+        let from = from.max(1);
+        let chunks = if from < end {
+            let start = chunk_at_or_before(db, from)?.map_or(from, |(first, _)| first);
+            Some(db.range(codec::event_key(start)..codec::event_key(end)))
+        } else {
+            None
+        };
+        Ok(Self {
+            chunks,
+            current: None,
+            from,
+            end,
+            expected_chunk: None,
+            pending: None,
+        })
+    }
+
+    pub(crate) fn empty() -> Self {
+        Self {
+            chunks: None,
+            current: None,
+            from: 1,
+            end: 1,
+            expected_chunk: None,
+            pending: None,
+        }
+    }
+
+    fn fail(&mut self, error: StoreError) -> Option<Result<Envelope, StoreError>> {
+        self.chunks = None;
+        self.current = None;
+        Some(Err(error))
+    }
+}
+
+impl Iterator for EventIter {
+    type Item = Result<Envelope, StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(error) = self.pending.take() {
+            return Some(Err(error));
+        }
+        loop {
+            if let Some((chunk, position, offset)) = &mut self.current {
+                if *position >= self.end {
+                    self.chunks = None;
+                    self.current = None;
+                    return None;
+                }
+                if *offset < chunk.len() {
+                    let step = codec::next_chunk_record(&chunk[*offset..]);
+                    let (record, used) = match step {
+                        Ok(step) => step,
+                        Err(reason) => {
+                            let error =
+                                corrupt(format!("chunk holding position {position}"), reason);
+                            return self.fail(error);
+                        }
+                    };
+                    let at = *position;
+                    let decoded = (at >= self.from).then(|| decode_at(at, record));
+                    *offset += used;
+                    *position += 1;
+                    match decoded {
+                        Some(result) => return Some(result),
+                        None => continue,
+                    }
+                }
+                self.expected_chunk = Some(*position);
+                self.current = None;
+            }
+            let (key, chunk) = match self.chunks.as_mut()?.next()? {
+                Ok(entry) => entry,
+                Err(error) => return self.fail(error.into()),
+            };
+            let Some(first) = codec::position_of_event_key(&key) else {
+                return self.fail(corrupt(format!("chunk key {key:?}"), "not a position"));
+            };
+            let in_place = match self.expected_chunk {
+                None => first <= self.from,
+                Some(expected) => first == expected,
+            };
+            if !in_place {
+                let missing = self.expected_chunk.unwrap_or(self.from);
+                return self.fail(corrupt(
+                    format!("position {missing}"),
+                    "missing from the log (positions must be gapless)",
+                ));
+            }
+            self.current = Some((chunk, first, 0));
+        }
+    }
+}
