@@ -438,7 +438,15 @@ fn main() {
             "| workload | kpi-store events/s | p50 / p99 append | PostgreSQL 15 events/s | p50 / p99 append | ratio |"
         );
         println!("|---|---:|---:|---:|---:|---:|");
-        for workload in WORKLOADS {
+        // For profiling one workload: KPI_BENCH_WORKLOADS=32x1,8x100 (appenders x batch).
+        let only = std::env::var("KPI_BENCH_WORKLOADS").ok();
+        let selected = |w: &Workload| {
+            only.as_deref().is_none_or(|only| {
+                only.split(',')
+                    .any(|item| item.trim() == format!("{}x{}", w.appenders, w.batch))
+            })
+        };
+        for workload in WORKLOADS.into_iter().filter(selected) {
             let ours = bench_store(workload).await;
             let theirs = match &postgres {
                 Some(postgres) => Some(bench_postgres(postgres, workload).await),

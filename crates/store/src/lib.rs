@@ -8,28 +8,32 @@
 //! One writer thread owns every write. [`EventStore::append`] hands its batch to the writer
 //! and waits. The writer takes every request waiting at that moment, checks each against the
 //! committed state plus the requests before it in the same group (a rejected request does not
-//! affect the others), and writes the whole group as **one atomic `sled::Batch`** followed by
-//! **one blocking `flush()`**. Only then are the appends answered, so an acknowledged event is
-//! on disk, and a crash leaves each group entirely present or entirely absent.
+//! affect the others), and applies the whole group as **one atomic `sled::Batch`**. A second
+//! thread, the flusher, then makes it durable with **one blocking `flush()`** (covering every
+//! group applied by then) and only after that answers the appends, so an acknowledged event
+//! is on disk, and a crash leaves each group entirely present or entirely absent. While the
+//! flusher waits for the disk, the writer already stages and applies the next group.
 //! `sled::Db::flush_async` is never used (sled #1308: it hangs with 8 or more waiters).
-//! If a flush fails the store refuses all further writes until it is reopened.
+//! If a write or flush fails the store refuses all further writes until it is reopened.
 //!
-//! Reads never show events beyond [`EventStore::head`], the last acknowledged position.
+//! Reads never show events beyond [`EventStore::head`], the last acknowledged position, even
+//! though sled already holds applied groups that are still being flushed.
 //!
 //! # On-disk format (version [`FORMAT_VERSION`])
 //!
 //! A store directory holds a marker file [`MARKER_FILE`] (`format = 1`) and the sled database
 //! in [`SLED_DIR`]`/`. The marker is read before sled opens anything, so a foreign directory
 //! or a store of another format is refused without being touched. All data lives in sled's
-//! default tree under one-byte key prefixes (integers are big-endian so key order is numeric):
+//! default tree under one-byte key prefixes (integers are big-endian so key order is numeric).
+//! A group's events are stored in *chunks* of up to 64 consecutive events, so that a commit
+//! writes a handful of keys rather than several per event:
 //!
 //! | key | value |
 //! |---|---|
-//! | `e` position | record: `prev_hash (32) ‖ hash (32) ‖ body` |
-//! | `s` stream `\0` stream_version | position |
-//! | `v` stream | the stream's current version |
-//! | `t` event_type `\0` position | empty |
-//! | `u` event_id (16 bytes) | position |
+//! | `e` first position | chunk: per event, record length (u32) ‖ `prev_hash (32) ‖ hash (32) ‖ body` |
+//! | `s` stream `\0` first stream version | first position ‖ count: a run of one stream's consecutive versions in one chunk |
+//! | `t` event_type `\0` chunk's first position | positions of that chunk's events of that type |
+//! | `u` chunk's first event_id (16 bytes) | chunk's first position (event ids increase with position) |
 //! | `i` idempotency_key | position |
 //! | `m:format` | format version (u32) |
 //! | `m:head` | last position ‖ its hash |
@@ -52,7 +56,11 @@
 //! The payload is the JSON text produced once at append by `serde_json::to_vec` (object keys
 //! sorted); the stored bytes are hashed as they are, never re-serialized. The stored body is
 //! exactly the hashed body, so [`EventStore::verify`] recomputes each hash from the stored
-//! bytes and any changed byte is found.
+//! bytes and any changed byte is found. Chunking is not part of the canonical form: the
+//! chain is the same however events are grouped.
+//!
+//! Event ids are UUID v7 kept strictly increasing in position order (if the clock steps
+//! back, the random bits after the timestamp count up), which `verify` checks too.
 
 mod codec;
 mod config;

@@ -293,7 +293,7 @@ impl fmt::Debug for Hash {
     }
 }
 
-/// Why a text is not a [`Hash`].
+/// Why a text is not a [`Hash`](struct@Hash).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("invalid hash {value:?}: expected 64 hex digits")]
 pub struct HashParseError {
