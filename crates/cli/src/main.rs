@@ -4,6 +4,7 @@
 mod config;
 mod ledger;
 mod logging;
+mod serve;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -69,6 +70,14 @@ enum Command {
         /// text, json, csv or markdown.
         #[arg(long, default_value = "text")]
         format: kpi_report::Format,
+    },
+    /// Serve GraphQL (and GraphiQL at `/`) on the configured address.
+    Serve {
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Import the Fuji seed data first (idempotently) and allow anonymous read.
+        #[arg(long)]
+        demo: bool,
     },
     /// Bearer tokens for the server.
     Token {
@@ -169,6 +178,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 anyhow::Ok(table?)
             })?;
             print!("{}", kpi_report::render(&table, format));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve { data, demo } => {
+            let dir = data_dir(data);
+            runtime()?.block_on(serve::run(&loaded, &dir, demo))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Token {

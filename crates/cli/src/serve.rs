@@ -1,0 +1,38 @@
+//! `kpi-ledger serve`: open the ledger, optionally import the demo seed, serve until SIGINT or
+//! SIGTERM, then close the store (which commits in-flight appends and flushes).
+
+use std::path::Path;
+
+use crate::config::Loaded;
+use crate::ledger;
+
+pub async fn run(loaded: &Loaded, dir: &Path, demo: bool) -> anyhow::Result<()> {
+    let mut server = loaded.config.server.clone();
+    let ledger = ledger::open(dir, loaded).await?;
+    if demo {
+        server.anonymous_read = true;
+        let seed = loaded.resolve(&loaded.config.seed);
+        let report = ledger
+            .import("demo-seed", ledger::read_seed(&seed)?)
+            .await?;
+        tracing::info!(
+            seed = %seed.display(),
+            appended = report.appended,
+            already_recorded = report.already_recorded,
+            "demo: Fuji seed imported; anonymous read is on"
+        );
+    }
+    let schema = server
+        .limits
+        .apply(kpi_graphql::schema_builder(ledger.clone()))
+        .finish();
+    let ready = ledger.clone();
+    let head = ledger.clone();
+    let app = kpi_server::App::new(schema)
+        .with_ready_check(move || ready.is_caught_up())
+        .with_head_position(move || head.head().position);
+    let served = kpi_server::serve(server, app, kpi_server::shutdown_signal()).await;
+    ledger.close().await;
+    tracing::info!("store closed");
+    served
+}
