@@ -152,9 +152,21 @@ impl Iterator for EventIter {
                 self.expected_chunk = Some(*position);
                 self.current = None;
             }
-            let (key, chunk) = match self.chunks.as_mut()?.next()? {
-                Ok(entry) => entry,
-                Err(error) => return self.fail(error.into()),
+            let (key, chunk) = match self.chunks.as_mut()?.next() {
+                Some(Ok(entry)) => entry,
+                Some(Err(error)) => return self.fail(error.into()),
+                None => {
+                    // The range ended: fine only if it reached `end`, which the head vouches for.
+                    let reached = self.expected_chunk.unwrap_or(self.from);
+                    if reached < self.end {
+                        return self.fail(corrupt(
+                            format!("position {reached}"),
+                            "missing from the log although the head is beyond it",
+                        ));
+                    }
+                    self.chunks = None;
+                    return None;
+                }
             };
             let Some(first) = codec::position_of_event_key(&key) else {
                 return self.fail(corrupt(format!("chunk key {key:?}"), "not a position"));

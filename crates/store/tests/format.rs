@@ -189,3 +189,33 @@ async fn a_rehashed_forgery_still_breaks_the_next_link() {
         "{failure:?}"
     );
 }
+
+#[tokio::test]
+async fn a_store_whose_head_outruns_its_log_refuses_appends_and_verify_names_the_gap() {
+    let dir = store_with_five_events().await;
+    {
+        let db = sled::open(dir.path().join(SLED_DIR)).unwrap();
+        db.remove(kpi_store::raw::event_key(5)).unwrap();
+        db.flush().unwrap();
+    }
+    let store = open(dir.path());
+    let failure = store.verify().unwrap_err();
+    assert_eq!(failure.position, 5);
+    assert_eq!(failure.reason, VerifyReason::Missing);
+    let err = store
+        .append(&stream("seminar:t"), ExpectedVersion::Any, vec![seminar(1)])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            kpi_store::AppendError::Store(StoreError::Poisoned { .. })
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("position 5"), "{err}");
+    // What is there still reads; reading into the hole is an error, not a short answer.
+    assert_eq!(store.read_from(1, 4).unwrap().len(), 4);
+    let err = store.read_from(1, 10).unwrap_err();
+    assert!(err.to_string().contains("position 5"), "{err}");
+}
