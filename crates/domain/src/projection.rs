@@ -298,6 +298,42 @@ pub(crate) struct IgnoredAmendment {
     pub(crate) problem: AmendmentProblem,
 }
 
+/// Event id -> its state. Store ids are UUID v7, so they nearly always arrive in increasing
+/// order: those go to a sorted vector (an append, no hashing, found again by binary search
+/// when amended); the rare id that arrives out of order goes to a map.
+#[derive(Debug, Clone, Default)]
+struct EventIndex {
+    sorted: Vec<(Uuid, EventState)>,
+    unordered: HashMap<Uuid, EventState, RandomState>,
+}
+
+impl EventIndex {
+    fn position(&self, id: Uuid) -> Option<usize> {
+        self.sorted.binary_search_by_key(&id, |(key, _)| *key).ok()
+    }
+
+    fn get(&self, id: Uuid) -> Option<EventState> {
+        match self.position(id) {
+            Some(index) => Some(self.sorted[index].1),
+            None => self.unordered.get(&id).copied(),
+        }
+    }
+
+    fn insert(&mut self, id: Uuid, state: EventState) {
+        if self.sorted.last().is_none_or(|(last, _)| *last < id) {
+            self.sorted.push((id, state));
+        } else if let Some(index) = self.position(id) {
+            self.sorted[index].1 = state;
+        } else {
+            self.unordered.insert(id, state);
+        }
+    }
+
+    fn reserve(&mut self, additional: usize) {
+        self.sorted.reserve(additional);
+    }
+}
+
 /// The state of every plan's KPIs after folding a log.
 #[derive(Debug, Clone)]
 pub struct Projection {
@@ -306,7 +342,7 @@ pub struct Projection {
     plan_rows: Vec<std::ops::Range<usize>>,
     cells: Vec<CellAcc>,
     routes: Vec<Vec<Route>>,
-    pub(crate) events: HashMap<Uuid, EventState, RandomState>,
+    events: EventIndex,
     contributions: Vec<Contribution>,
     stat_index: HashMap<(StatFamily, FiscalYear), HashMap<String, u32, RandomState>, RandomState>,
     pub(crate) stats: Vec<StatSlot>,
@@ -373,7 +409,7 @@ impl Projection {
             plan_rows,
             cells: vec![CellAcc::default(); cell_count],
             routes,
-            events: HashMap::default(),
+            events: EventIndex::default(),
             contributions: Vec::new(),
             stat_index: HashMap::default(),
             stats: Vec::new(),
@@ -487,7 +523,7 @@ impl Projection {
             target,
             problem,
         };
-        let Some(state) = self.events.get(&target).copied() else {
+        let Some(state) = self.events.get(target) else {
             self.ignored_amendments
                 .push(ignore(AmendmentProblem::UnknownTarget));
             return;

@@ -24,18 +24,27 @@ fn start() -> DateTime<Utc> {
 
 struct Log {
     events: Vec<RecordedEvent>,
+    /// Ids that decrease with position, the opposite of what the store's UUID v7 ids do.
+    descending_ids: bool,
 }
 
 impl Log {
     fn new() -> Self {
-        Self { events: Vec::new() }
+        Self {
+            events: Vec::new(),
+            descending_ids: false,
+        }
     }
 
     fn record(&mut self, event_type: &str, payload: Value) -> Uuid {
         let event = LedgerEvent::parse(event_type, &payload)
             .unwrap_or_else(|error| panic!("{event_type}: {error}"));
         let position = self.events.len() as u64 + 1;
-        let id = Uuid::from_u128(u128::from(position) | (0x0190 << 112));
+        let id = if self.descending_ids {
+            Uuid::from_u128(u128::MAX - u128::from(position))
+        } else {
+            Uuid::from_u128(u128::from(position) | (0x0190 << 112))
+        };
         self.events.push(RecordedEvent {
             id,
             position,
@@ -376,7 +385,12 @@ fn arbitrary_log() -> impl Strategy<Value = Vec<(u8, u32, u16, usize)>> {
 }
 
 fn build(ops: &[(u8, u32, u16, usize)]) -> Log {
+    build_with(ops, false)
+}
+
+fn build_with(ops: &[(u8, u32, u16, usize)], descending_ids: bool) -> Log {
     let mut log = Log::new();
+    log.descending_ids = descending_ids;
     let mut activities: Vec<Uuid> = Vec::new();
     for (index, (op, amount, day, pick)) in ops.iter().enumerate() {
         let date = chrono::NaiveDate::from_ymd_opt(2021, 4, 1).unwrap()
@@ -438,7 +452,43 @@ fn build(ops: &[(u8, u32, u16, usize)]) -> Log {
     log
 }
 
+/// KPI, series, yearly values, cumulative: a row's figures without drill-down ids.
+type RowFigures = (String, Series, Vec<Option<String>>, Option<String>);
+
+fn figures(projection: &Projection) -> Vec<RowFigures> {
+    projection
+        .table("telework-roadmap")
+        .unwrap()
+        .rows
+        .into_iter()
+        .map(|row| {
+            let cells = row
+                .cells
+                .iter()
+                .map(|cell| cell.value.map(|v| v.to_string()))
+                .collect();
+            (
+                row.kpi,
+                row.series,
+                cells,
+                row.cumulative.map(|v| v.to_string()),
+            )
+        })
+        .collect()
+}
+
 proptest! {
+    #[test]
+    fn the_order_of_event_ids_does_not_change_the_figures(ops in arbitrary_log()) {
+        let ascending = build_with(&ops, false).projection();
+        let descending = build_with(&ops, true).projection();
+        prop_assert_eq!(figures(&ascending), figures(&descending));
+        prop_assert_eq!(
+            ascending.audit_findings().len(),
+            descending.audit_findings().len()
+        );
+    }
+
     #[test]
     fn projecting_a_prefix_equals_the_as_of_projection(ops in arbitrary_log(), cut in any::<usize>()) {
         let log = build(&ops);
