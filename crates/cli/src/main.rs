@@ -67,9 +67,13 @@ enum Command {
         /// or a date, meaning the end of that day in Japan.
         #[arg(long, value_parser = ledger::parse_as_of)]
         as_of: Option<chrono::DateTime<chrono::Utc>>,
-        /// text, json, csv or markdown.
+        /// text, json, csv (machine form), excel-csv (council layout, UTF-8 with BOM),
+        /// markdown or xlsx.
         #[arg(long, default_value = "text")]
         format: kpi_report::Format,
+        /// Write to this file instead of standard output (needed for xlsx on a terminal).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
     },
     /// Serve GraphQL (and GraphiQL at `/`) on the configured address.
     Serve {
@@ -160,6 +164,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             plan,
             as_of,
             format,
+            output,
         } => {
             let dir = data_dir(data);
             anyhow::ensure!(
@@ -177,7 +182,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ledger.close().await;
                 anyhow::Ok(table?)
             })?;
-            print!("{}", kpi_report::render(&table, format));
+            let rendered = kpi_report::render(&table, format)?;
+            match output {
+                Some(path) => std::fs::write(&path, rendered)
+                    .with_context(|| format!("cannot write {}", path.display()))?,
+                None => {
+                    use std::io::IsTerminal;
+                    anyhow::ensure!(
+                        format.is_text() || !std::io::stdout().is_terminal(),
+                        "xlsx is binary: give --output FILE or redirect standard output"
+                    );
+                    let mut out = std::io::stdout().lock();
+                    out.write_all(&rendered)?;
+                    out.flush()?;
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve { data, demo } => {

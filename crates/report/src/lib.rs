@@ -1,5 +1,5 @@
-//! Renders a [`KpiTable`] for people (text, Markdown) and machines (JSON, CSV). Pure: the
-//! caller writes the string wherever it goes.
+//! Renders a [`KpiTable`] for people (text, Markdown, Excel CSV, XLSX) and machines (JSON,
+//! CSV). Pure: the caller writes the bytes wherever they go.
 //!
 //! Conventions shared by every form:
 //! - a cell with no figure is empty (it is not zero);
@@ -7,18 +7,29 @@
 //!   persons) carries its unit, so nobody sums it by mistake;
 //! - b-series rows follow their KPI.
 
+mod council;
+mod xlsx;
+
 use std::fmt::Write;
 
 use kpi_domain::{Cell, KpiRow, KpiTable, Series, TargetKind, Unit};
 use rust_decimal::Decimal;
 
-/// The output forms of `kpi-ledger table`.
+pub use council::excel_csv;
+pub use xlsx::xlsx;
+
+/// The output forms of `kpi-ledger table` and of the server's downloads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Text,
     Json,
+    /// The machine form: English headers, plain numbers, no BOM.
     Csv,
+    /// The council's layout (Japanese headers) as UTF-8 CSV with a BOM, which is what makes
+    /// Excel read it as UTF-8 instead of Shift_JIS.
+    ExcelCsv,
     Markdown,
+    Xlsx,
 }
 
 impl std::str::FromStr for Format {
@@ -28,21 +39,49 @@ impl std::str::FromStr for Format {
             "text" => Ok(Format::Text),
             "json" => Ok(Format::Json),
             "csv" => Ok(Format::Csv),
+            "excel-csv" | "csv-bom" => Ok(Format::ExcelCsv),
             "markdown" | "md" => Ok(Format::Markdown),
+            "xlsx" => Ok(Format::Xlsx),
             other => Err(format!(
-                "unknown format `{other}`: expected text, json, csv or markdown"
+                "unknown format `{other}`: expected text, json, csv, excel-csv, markdown or xlsx"
             )),
         }
     }
 }
 
-pub fn render(table: &KpiTable, format: Format) -> String {
-    match format {
-        Format::Text => text(table),
-        Format::Json => json(table),
-        Format::Csv => csv(table),
-        Format::Markdown => markdown(table),
+impl Format {
+    /// The media type of a download in this form.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Text => "text/plain; charset=utf-8",
+            Format::Json => "application/json",
+            Format::Csv | Format::ExcelCsv => "text/csv; charset=utf-8",
+            Format::Markdown => "text/markdown; charset=utf-8",
+            Format::Xlsx => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        }
     }
+
+    /// Whether the rendering is text a terminal can show.
+    pub fn is_text(self) -> bool {
+        self != Format::Xlsx
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("cannot write the XLSX workbook: {0}")]
+    Xlsx(#[from] rust_xlsxwriter::XlsxError),
+}
+
+pub fn render(table: &KpiTable, format: Format) -> Result<Vec<u8>, ReportError> {
+    Ok(match format {
+        Format::Text => text(table).into_bytes(),
+        Format::Json => json(table).into_bytes(),
+        Format::Csv => csv(table).into_bytes(),
+        Format::ExcelCsv => excel_csv(table),
+        Format::Markdown => markdown(table).into_bytes(),
+        Format::Xlsx => xlsx(table)?,
+    })
 }
 
 pub fn json(table: &KpiTable) -> String {
@@ -84,11 +123,11 @@ pub fn csv(table: &KpiTable) -> String {
     out
 }
 
-fn plain(value: Option<Decimal>) -> String {
+pub(crate) fn plain(value: Option<Decimal>) -> String {
     value.map(|v| v.to_string()).unwrap_or_default()
 }
 
-fn plain_cell(row: &KpiRow, cell: &Cell) -> String {
+pub(crate) fn plain_cell(row: &KpiRow, cell: &Cell) -> String {
     match (cell.value, cell.unit) {
         (None, _) => String::new(),
         (Some(value), Some(unit)) if unit != row.unit => format!("{value} {}", unit.as_str()),
@@ -96,7 +135,7 @@ fn plain_cell(row: &KpiRow, cell: &Cell) -> String {
     }
 }
 
-fn csv_field(text: &str) -> String {
+pub(crate) fn csv_field(text: &str) -> String {
     if text.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {
@@ -171,7 +210,7 @@ fn display_width(text: &str) -> usize {
         .sum()
 }
 
-fn human_row(row: &KpiRow) -> Vec<String> {
+pub(crate) fn human_row(row: &KpiRow) -> Vec<String> {
     let bracket = |text: String| match (row.series, text.is_empty()) {
         (Series::B, false) => format!("({text})"),
         _ => text,
@@ -203,7 +242,7 @@ fn human_row(row: &KpiRow) -> Vec<String> {
     fields
 }
 
-fn target_label(row: &KpiRow) -> String {
+pub(crate) fn target_label(row: &KpiRow) -> String {
     let Some(target) = row.target else {
         return String::new();
     };
@@ -216,7 +255,7 @@ fn target_label(row: &KpiRow) -> String {
     }
 }
 
-fn with_unit(value: Decimal, unit: Unit) -> String {
+pub(crate) fn with_unit(value: Decimal, unit: Unit) -> String {
     let suffix = match unit {
         Unit::Persons => "人",
         Unit::Firms => "社",
@@ -229,7 +268,7 @@ fn with_unit(value: Decimal, unit: Unit) -> String {
 }
 
 /// 16969 -> "16,969"; decimals kept as they are (35.8).
-fn thousands(value: Decimal) -> String {
+pub(crate) fn thousands(value: Decimal) -> String {
     let text = value.to_string();
     let (sign, rest) = text
         .strip_prefix('-')
@@ -267,6 +306,8 @@ mod tests {
     #[test]
     fn formats_parse_and_unknown_ones_are_named() {
         assert_eq!("csv".parse::<Format>().unwrap(), Format::Csv);
+        assert_eq!("xlsx".parse::<Format>().unwrap(), Format::Xlsx);
+        assert_eq!("excel-csv".parse::<Format>().unwrap(), Format::ExcelCsv);
         assert!("xls".parse::<Format>().unwrap_err().contains("xls"));
     }
 

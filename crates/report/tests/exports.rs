@@ -1,0 +1,178 @@
+//! The exports of the FY2024 seed table: golden files for the text forms (reviewed against the
+//! report's KPI一覧 by hand), and the XLSX workbook read back with calamine cell by cell.
+//! `UPDATE_GOLDEN=1 cargo test -p kpi-report` rewrites the golden files; review the diff.
+
+use std::io::Cursor;
+use std::path::PathBuf;
+
+use calamine::{Data, Reader, Xlsx};
+use chrono::{Duration, TimeZone, Utc};
+use kpi_domain::{seed, KpiTable, PlanDefinition, Projection, RecordedEvent};
+use kpi_report::Format;
+use uuid::Uuid;
+
+const PLAN: &str = include_str!("../../../config/plans/telework-roadmap.toml");
+const SEED: &str = include_str!("../../../config/seed/fuji-telework-r6.toml");
+
+fn seed_table() -> KpiTable {
+    let records = seed::parse(SEED).unwrap_or_else(|error| panic!("{error}"));
+    let start = Utc.with_ymd_and_hms(2025, 5, 1, 0, 0, 0).unwrap();
+    let events: Vec<RecordedEvent> = records
+        .iter()
+        .enumerate()
+        .map(|(index, record)| RecordedEvent {
+            id: Uuid::from_u128(index as u128 + 1),
+            position: index as u64 + 1,
+            recorded_at: start + Duration::milliseconds(index as i64),
+            actor: "seed".to_owned(),
+            provenance: record.provenance.clone(),
+            event: record.event.clone(),
+        })
+        .collect();
+    let plan = PlanDefinition::from_toml(PLAN).unwrap();
+    Projection::replay(vec![plan], &events)
+        .table("telework-roadmap")
+        .unwrap()
+}
+
+fn assert_golden(name: &str, actual: &[u8]) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, actual).unwrap();
+    }
+    let expected =
+        std::fs::read(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+    assert!(
+        expected == actual,
+        "{name} differs from its golden file:\n--- expected\n{}\n--- actual\n{}",
+        String::from_utf8_lossy(&expected),
+        String::from_utf8_lossy(actual)
+    );
+}
+
+fn render(format: Format) -> Vec<u8> {
+    kpi_report::render(&seed_table(), format).unwrap()
+}
+
+#[test]
+fn machine_csv_matches_its_golden_file() {
+    let csv = render(Format::Csv);
+    assert!(
+        !csv.starts_with("\u{feff}".as_bytes()),
+        "the machine form has no BOM"
+    );
+    assert_golden("kpi.csv", &csv);
+}
+
+#[test]
+fn excel_csv_starts_with_a_bom_and_matches_its_golden_file() {
+    let csv = render(Format::ExcelCsv);
+    assert_eq!(&csv[..3], b"\xEF\xBB\xBF", "Excel needs the UTF-8 BOM");
+    let text = std::str::from_utf8(&csv).unwrap();
+    assert!(text.contains(",1565,156.5\r\n"), "{text}");
+    assert!(
+        text.split_terminator('\n').all(|line| line.ends_with('\r')),
+        "CRLF line ends"
+    );
+    assert_golden("kpi-excel.csv", &csv);
+}
+
+#[test]
+fn markdown_matches_its_golden_file() {
+    let markdown = render(Format::Markdown);
+    let text = std::str::from_utf8(&markdown).unwrap();
+    assert!(text.contains("| 1,565人 | 156.5% |"), "{text}");
+    assert_golden("kpi.md", &markdown);
+}
+
+fn cell(range: &calamine::Range<Data>, row: u32, column: u32) -> Data {
+    range
+        .get_value((row, column))
+        .cloned()
+        .unwrap_or(Data::Empty)
+}
+
+fn s(text: &str) -> Data {
+    Data::String(text.to_owned())
+}
+
+fn n(value: f64) -> Data {
+    Data::Float(value)
+}
+
+/// No., 項目 (where a group starts), R3..R7, 累計, 達成度.
+type ExpectedRow = (&'static str, Option<&'static str>, [Data; 5], Data, Data);
+
+/// Expected rows as printed in the report: No., 項目, R3..R7, 累計, 達成度. Numbers are
+/// numbers, "—" is no figure, "19社" stays text.
+#[test]
+fn xlsx_reads_back_like_the_reports_kpi_table() {
+    let bytes = render(Format::Xlsx);
+    let mut workbook: Xlsx<_> = calamine::open_workbook_from_rs(Cursor::new(bytes)).unwrap();
+    let range = workbook.worksheet_range("KPI一覧").unwrap();
+
+    let header: Vec<Data> = (0..11).map(|c| cell(&range, 1, c)).collect();
+    assert_eq!(
+        header,
+        [
+            "No.",
+            "項目",
+            "重要業績評価指標",
+            "目標",
+            "R3年度",
+            "R4年度",
+            "R5年度",
+            "R6年度",
+            "R7年度",
+            "累計",
+            "達成度"
+        ]
+        .map(s)
+    );
+
+    let dash = || s("—");
+    #[rustfmt::skip]
+    let expected: Vec<ExpectedRow> = vec![
+        ("1",  Some("市内企業"), [n(29.0), n(31.6), n(34.4), n(35.8), dash()], dash(), dash()),
+        ("2",  None, [n(260.0), n(340.0), n(397.0), n(568.0), dash()], n(1565.0), n(156.5)),
+        ("3",  Some("市内ワーカー"), [dash(), dash(), s("19社"), n(112.0), dash()], n(112.0), n(56.0)),
+        ("4",  None, [dash(), n(104.0), n(91.0), n(176.0), dash()], n(371.0), n(37.1)),
+        ("4b", None, [n(226.0), n(345.0), n(369.0), n(528.0), dash()], n(1468.0), n(146.8)),
+        ("5",  Some("コワーキングスペース"), [n(2608.0), n(8739.0), n(15071.0), n(16969.0), dash()], dash(), n(169.7)),
+        ("5b", None, [dash(), dash(), dash(), n(8379.0), dash()], dash(), dash()),
+        ("6",  None, [dash(), n(294.0), n(336.0), n(292.0), dash()], n(922.0), n(115.3)),
+        ("7",  Some("首都圏企業"), [dash(), n(38.0), n(8.0), n(54.0), dash()], n(100.0), n(33.3)),
+        ("8",  None, [n(2.0), n(4.0), n(5.0), n(2.0), dash()], n(13.0), n(130.0)),
+        ("9",  Some("首都圏ワーカー"), [n(30.0), n(26.0), n(43.0), n(32.0), dash()], n(131.0), n(131.0)),
+        ("9b", None, [n(62.0), n(42.0), n(79.0), n(68.0), dash()], n(251.0), n(125.5)),
+        ("10", None, [dash(), n(122.0), n(122.0), n(113.0), dash()], n(357.0), n(119.0)),
+        ("11", Some("産学民官"), [n(3.0), n(3.0), n(2.0), n(3.0), dash()], n(11.0), n(110.0)),
+        ("12", Some("マーケティング・PR"), [dash(), n(14.0), n(12.0), n(12.0), dash()], dash(), n(100.0)),
+    ];
+    for (index, (no, category, years, cumulative, achievement)) in expected.into_iter().enumerate()
+    {
+        let row = 2 + index as u32;
+        assert_eq!(cell(&range, row, 0), s(no), "No. of sheet row {row}");
+        let shown_category = cell(&range, row, 1);
+        match category {
+            Some(category) => assert_eq!(shown_category, s(category), "項目 of KPI {no}"),
+            None => assert!(
+                shown_category == Data::Empty || shown_category == s(""),
+                "項目 of KPI {no} continues the group above: {shown_category:?}"
+            ),
+        }
+        for (offset, year) in years.into_iter().enumerate() {
+            assert_eq!(
+                cell(&range, row, 4 + offset as u32),
+                year,
+                "KPI {no}, R{}",
+                3 + offset
+            );
+        }
+        assert_eq!(cell(&range, row, 9), cumulative, "累計 of KPI {no}");
+        assert_eq!(cell(&range, row, 10), achievement, "達成度 of KPI {no}");
+    }
+    assert_eq!(cell(&range, 2 + 15, 0), Data::Empty, "no row after KPI 12");
+}
