@@ -2,69 +2,10 @@
 //! answers is the service's table, drill-downs read the store in batches, and the role check
 //! guards every root field. (Over real HTTP: tests/tests/graphql_*.rs.)
 
-use async_graphql::{Request, Variables};
-use kpi_domain::{seed, PlanDefinition};
-use kpi_graphql::{EventLoads, LedgerSchema};
-use kpi_service::auth::{Caller, Role};
-use kpi_service::{ImportRecord, Ledger};
+mod support;
+
 use serde_json::{json, Value};
-
-const PLAN: &str = include_str!("../../../config/plans/telework-roadmap.toml");
-const SEED: &str = include_str!("../../../config/seed/fuji-telework-r6.toml");
-
-struct Fixture {
-    _dir: tempfile::TempDir,
-    ledger: Ledger,
-    schema: LedgerSchema,
-    loads: EventLoads,
-}
-
-async fn seeded() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let plan = PlanDefinition::from_toml(PLAN).unwrap();
-    let ledger = Ledger::open(dir.path(), Default::default(), vec![plan])
-        .await
-        .unwrap();
-    let records = seed::parse(SEED)
-        .unwrap()
-        .into_iter()
-        .map(|record| ImportRecord {
-            idempotency_key: record.idempotency_key,
-            provenance: record.provenance,
-            event: record.event,
-        })
-        .collect();
-    ledger.import("seed", records).await.unwrap();
-    let loads = EventLoads::default();
-    let schema = kpi_graphql::schema_builder_counting(ledger.clone(), loads.clone()).finish();
-    Fixture {
-        _dir: dir,
-        ledger,
-        schema,
-        loads,
-    }
-}
-
-fn reader() -> Caller {
-    Caller::Token {
-        name: "viewer".into(),
-        role: Role::Reader,
-    }
-}
-
-async fn run(
-    schema: &LedgerSchema,
-    caller: Option<Caller>,
-    query: &str,
-    variables: Value,
-) -> Value {
-    let mut request = Request::new(query).variables(Variables::from_json(variables));
-    if let Some(caller) = caller {
-        request = request.data(caller);
-    }
-    let response = schema.execute(request).await;
-    serde_json::to_value(&response).unwrap()
-}
+use support::{reader, run, seeded};
 
 const TABLE_WITH_DRILL_DOWN: &str = r#"
 query Table($plan: ID!) {
