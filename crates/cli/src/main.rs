@@ -2,6 +2,7 @@
 //! together; every rule lives in the library crates.
 
 mod config;
+mod import;
 mod ledger;
 mod logging;
 mod serve;
@@ -46,16 +47,10 @@ enum Command {
         #[arg(long)]
         limit: Option<usize>,
     },
-    /// Append the events of a seed file (TOML) idempotently: importing twice changes nothing.
-    Import {
-        /// The seed file, e.g. config/seed/fuji-telework-r6.toml.
-        file: PathBuf,
-        #[arg(long)]
-        data: Option<PathBuf>,
-        /// Recorded as the actor of every imported event.
-        #[arg(long, default_value = "import")]
-        actor: String,
-    },
+    /// Append the events of a seed file (TOML), a CSV of one event kind or a JSON-lines file.
+    /// The whole file is validated first and every bad row reported; nothing is written
+    /// unless all rows pass (or --skip-invalid). Importing the same file twice changes nothing.
+    Import(import::ImportArgs),
     /// Print a plan's KPI table.
     Table {
         #[arg(long)]
@@ -142,18 +137,42 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             out.flush()?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Import { file, data, actor } => {
-            let records = ledger::read_seed(&file)?;
-            let dir = data_dir(data);
+        Command::Import(args) => {
+            let judged = import::read(&args.file, args.kind.as_deref())?;
+            for error in &judged.errors {
+                eprintln!("{}: {error}", args.file.display());
+            }
+            let invalid = judged.errors.len();
+            if args.dry_run {
+                import::print_dry_run(&judged)?;
+                eprintln!(
+                    "dry run of {}: {} valid, {invalid} invalid; nothing written",
+                    args.file.display(),
+                    judged.records.len()
+                );
+                return Ok(if invalid == 0 {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                });
+            }
+            if invalid > 0 && !args.skip_invalid {
+                eprintln!(
+                    "{}: {invalid} invalid rows: nothing written (fix them, or give --skip-invalid)",
+                    args.file.display()
+                );
+                return Ok(ExitCode::FAILURE);
+            }
+            let dir = data_dir(args.data);
             let report = runtime()?.block_on(async {
                 let ledger = ledger::open(&dir, &loaded).await?;
-                let report = ledger.import(&actor, records).await;
+                let report = import::append(&ledger, &args.actor, judged.records).await;
                 ledger.close().await;
-                anyhow::Ok(report?)
+                report
             })?;
             println!(
-                "imported {}: {} appended, {} already recorded",
-                file.display(),
+                "imported {}: {} appended, {} already recorded, {invalid} invalid skipped",
+                args.file.display(),
                 report.appended,
                 report.already_recorded
             );

@@ -1,0 +1,120 @@
+//! Whole files through the importer: good rows become events, every bad row is reported with
+//! its line and field, and the keys do not depend on the spelling of a date.
+
+use kpi_domain::LedgerEvent;
+use kpi_import::{parse_csv, parse_json_lines, FileError};
+
+const SEMINARS: &str = "\
+title,organiser,first_date,sessions,participants.unique,participants.attendances,capacity,status,note
+WEB活用促進セミナー第1弾,DX・テレワーク推進センター,2024/4/30,1,41,41,40,held,
+WEB活用促進セミナー第2弾,DX・テレワーク推進センター,2024-05-30,1,33,33,40,held,定員40人
+壊れた行,DX・テレワーク推進センター,2024/4/31,1,10,10,,held,
+Web活用・戦略実行スクール,DX・テレワーク推進センター,2024/11/29,5,6,30,6,held,
+人数なし,DX・テレワーク推進センター,2024/6/28,1,,14,16,held,
+多すぎる,DX・テレワーク推進センター,2024/7/26,1,10,\"1,000\",16,held,
+";
+
+#[test]
+fn a_mixed_csv_yields_the_good_rows_and_names_every_bad_one() {
+    let parsed = parse_csv("seminar", SEMINARS, "seminar.csv").unwrap();
+    let lines: Vec<u64> = parsed.rows.iter().map(|row| row.line).collect();
+    assert_eq!(lines, [2, 3, 5]);
+    let LedgerEvent::Seminar(first) = &parsed.rows[0].event else {
+        panic!("a seminar: {:?}", parsed.rows[0].event);
+    };
+    assert_eq!(first.first_date.to_string(), "2024-04-30");
+    assert_eq!(parsed.rows[0].provenance, "seminar.csv line 2");
+
+    let errors: Vec<(u64, &str)> = parsed
+        .errors
+        .iter()
+        .map(|error| (error.line, error.field.as_str()))
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            (4, "first_date"),
+            (6, "participants.unique"),
+            (7, "participants.attendances")
+        ],
+        "{:#?}",
+        parsed.errors
+    );
+    for error in &parsed.errors {
+        assert!(!error.reason.is_empty(), "{error}");
+    }
+    assert!(parsed.errors[0]
+        .to_string()
+        .starts_with("line 4: first_date: "));
+}
+
+#[test]
+fn keys_follow_content_not_spelling_or_position() {
+    let slash = "title,organiser,first_date,sessions,participants.unique,participants.attendances,status\nA,B,2024/4/30,1,5,5,held\n";
+    let dash = "title,organiser,first_date,sessions,participants.unique,participants.attendances,status\n\nA,B,2024-04-30,1,5,5,held\n";
+    let other = "title,organiser,first_date,sessions,participants.unique,participants.attendances,status\nA,B,2024-04-30,1,6,6,held\n";
+    let key = |text: &str| {
+        parse_csv("seminar", text, "x.csv").unwrap().rows[0]
+            .idempotency_key
+            .clone()
+    };
+    assert_eq!(key(slash), key(dash));
+    assert_ne!(key(slash), key(other));
+
+    let jsonl = r#"{"type":"seminar","payload":{"title":"A","organiser":"B","first_date":"2024-04-30","sessions":1,"participants":{"unique":5,"attendances":5},"status":"held"}}"#;
+    assert_eq!(
+        parse_json_lines(jsonl, "x.jsonl").rows[0].idempotency_key,
+        key(slash)
+    );
+}
+
+#[test]
+fn headers_that_are_not_fields_are_refused_before_any_row() {
+    let error = parse_csv("seminar", "title,organizer\nA,B\n", "s.csv").unwrap_err();
+    assert!(
+        matches!(&error, FileError::UnknownColumn { column, .. } if column == "organizer"),
+        "{error}"
+    );
+    let error = parse_csv("seminar", "title\nA\n", "s.csv").unwrap_err();
+    assert!(
+        matches!(&error, FileError::MissingColumn { field, .. } if field == "organiser"),
+        "{error}"
+    );
+    assert!(matches!(
+        parse_csv("seminars", "title\n", "s.csv").unwrap_err(),
+        FileError::UnknownKind(..)
+    ));
+}
+
+#[test]
+fn json_lines_report_each_bad_line() {
+    let text = [
+        r#"{"type":"publication","payload":{"channel":"website","fiscal_year":"R6","count":12}}"#,
+        "",
+        "not json",
+        r#"{"type":"publication","payload":{"channel":"website","fiscal_year":"R6","count":0}}"#,
+        r#"{"type":"lecture","payload":{}}"#,
+        r#"{"payload":{}}"#,
+        r#"{"type":"publication","payload":{"channel":"website","fiscal_year":"R6","count":1},"extra":1}"#,
+    ]
+    .join("\n");
+    let parsed = parse_json_lines(&text, "p.jsonl");
+    assert_eq!(parsed.rows.len(), 1);
+    let errors: Vec<(u64, &str)> = parsed
+        .errors
+        .iter()
+        .map(|error| (error.line, error.field.as_str()))
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            (3, "line"),
+            (4, "count"),
+            (5, "type"),
+            (6, "type"),
+            (7, "extra")
+        ],
+        "{:#?}",
+        parsed.errors
+    );
+}
