@@ -86,7 +86,7 @@ impl QueryRoot {
     ) -> async_graphql::Result<KpiTable> {
         require(ctx, Role::Reader)?;
         let (table, position) = table_at(ledger(ctx), &plan, as_of).await?;
-        Ok(KpiTable::new(&table, position, as_of))
+        Ok(KpiTable::new(table, position, as_of))
     }
 
     /// One KPI row over the plan's fiscal years; each cell lists the events behind it.
@@ -104,8 +104,11 @@ impl QueryRoot {
     ) -> async_graphql::Result<KpiRow> {
         require(ctx, Role::Reader)?;
         let (table, _) = table_at(ledger(ctx), &plan, as_of).await?;
+        let series = kpi_domain::Series::from(series);
         table
-            .row(&kpi, series.into())
+            .rows
+            .into_iter()
+            .find(|row| row.kpi == kpi.as_str() && row.series == series)
             .map(KpiRow::from)
             .ok_or_else(|| {
                 not_found(
@@ -113,7 +116,7 @@ impl QueryRoot {
                     format!(
                         "unknown kpi `{}` (series {}) in plan `{}`",
                         kpi.as_str(),
-                        kpi_domain::Series::from(series).as_str(),
+                        series.as_str(),
                         plan.as_str()
                     ),
                 )

@@ -93,7 +93,7 @@ impl TableWatch {
                 return None;
             };
             if table != self.last {
-                let answer = KpiTable::new(&table, position, None);
+                let answer = KpiTable::new(table.clone(), position, None);
                 self.last = table;
                 return Some((answer, self));
             }

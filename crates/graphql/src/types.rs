@@ -238,16 +238,18 @@ pub struct KpiTable {
 }
 
 impl KpiTable {
+    /// Takes the table by value: a cell's drill-down ids can number in the hundreds of
+    /// thousands on a long log, and are moved, never copied.
     pub(crate) fn new(
-        table: &kpi_domain::KpiTable,
+        table: kpi_domain::KpiTable,
         position: u64,
         as_of: Option<DateTime<Utc>>,
     ) -> Self {
         Self {
-            plan_id: ID(table.plan_id.clone()),
+            plan_id: ID(table.plan_id),
             plan_name: (&table.plan_name).into(),
             fiscal_years: table.fiscal_years.iter().copied().map(Into::into).collect(),
-            rows: table.rows.iter().map(KpiRow::from).collect(),
+            rows: table.rows.into_iter().map(KpiRow::from).collect(),
             position,
             as_of,
         }
@@ -274,17 +276,17 @@ pub struct KpiRow {
     pub show_achievement: bool,
 }
 
-impl From<&kpi_domain::KpiRow> for KpiRow {
-    fn from(row: &kpi_domain::KpiRow) -> Self {
+impl From<kpi_domain::KpiRow> for KpiRow {
+    fn from(row: kpi_domain::KpiRow) -> Self {
         Self {
-            kpi: ID(row.kpi.clone()),
+            kpi: ID(row.kpi),
             series: row.series.into(),
-            pillar: row.pillar.clone(),
+            pillar: row.pillar,
             category: row.category.as_ref().map(Into::into),
             name: (&row.name).into(),
             unit: row.unit.into(),
             target: row.target.as_ref().map(Into::into),
-            cells: row.cells.iter().map(Cell::from).collect(),
+            cells: row.cells.into_iter().map(Cell::from).collect(),
             cumulative: row.cumulative.map(Into::into),
             achievement: row.achievement.map(Into::into),
             show_cumulative: row.show_cumulative,
@@ -306,38 +308,43 @@ pub struct Cell {
     pub unit: Option<Unit>,
     /// Whether the value enters the cumulative and the achievement.
     pub counted: bool,
-    /// Ids of the events whose contributions make up the value.
-    pub event_ids: Vec<ID>,
-    /// Ids of the corrections and retractions that changed this cell.
-    pub amended_by_ids: Vec<ID>,
+    // Ids stay binary until a client selects them.
     #[graphql(skip)]
     pub(crate) events: Vec<Uuid>,
     #[graphql(skip)]
     pub(crate) amended_by: Vec<Uuid>,
 }
 
-impl From<&kpi_domain::Cell> for Cell {
-    fn from(cell: &kpi_domain::Cell) -> Self {
+impl From<kpi_domain::Cell> for Cell {
+    fn from(cell: kpi_domain::Cell) -> Self {
         Self {
             fiscal_year: cell.fiscal_year.into(),
             label: cell.fiscal_year.label(),
             value: cell.value.map(Into::into),
             unit: cell.unit.map(Into::into),
             counted: cell.counted,
-            event_ids: cell.event_ids.iter().map(|id| ID(id.to_string())).collect(),
-            amended_by_ids: cell
-                .amended_by
-                .iter()
-                .map(|id| ID(id.to_string()))
-                .collect(),
-            events: cell.event_ids.clone(),
-            amended_by: cell.amended_by.clone(),
+            events: cell.event_ids,
+            amended_by: cell.amended_by,
         }
     }
 }
 
+fn ids(ids: &[Uuid]) -> Vec<ID> {
+    ids.iter().map(|id| ID(id.to_string())).collect()
+}
+
 #[ComplexObject]
 impl Cell {
+    /// Ids of the events whose contributions make up the value.
+    async fn event_ids(&self) -> Vec<ID> {
+        ids(&self.events)
+    }
+
+    /// Ids of the corrections and retractions that changed this cell.
+    async fn amended_by_ids(&self) -> Vec<ID> {
+        ids(&self.amended_by)
+    }
+
     /// The contributing events (drill-down), loaded in one batch for the whole answer.
     async fn events(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Event>> {
         load_events(ctx, &self.events).await
@@ -539,11 +546,7 @@ impl From<&kpi_domain::AuditFinding> for AuditFinding {
             plan_id: finding.plan_id.clone().map(ID),
             kpi: finding.kpi.clone().map(ID),
             series: finding.series.map(Into::into),
-            event_ids: finding
-                .event_ids
-                .iter()
-                .map(|id| ID(id.to_string()))
-                .collect(),
+            event_ids: ids(&finding.event_ids),
             message: finding.message.clone(),
             events: finding.event_ids.clone(),
         }
