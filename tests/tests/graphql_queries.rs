@@ -339,3 +339,27 @@ async fn depth_complexity_and_body_limits_hold_on_the_real_schema() {
     assert_eq!(recorded["position"], 1);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn anonymous_read_opens_queries_but_never_writes() {
+    let server = LedgerServer::start_with(|config| config.anonymous_read = true).await;
+    let data = server
+        .data(
+            Who::Nobody,
+            "{ head { position } kpiTable(plan: \"telework-roadmap\") { position } }",
+            Value::Null,
+        )
+        .await;
+    assert_eq!(data["head"]["position"], 0);
+    let kind = &ALL[0];
+    let error = server
+        .error(
+            Who::Nobody,
+            &record_mutation(kind.mutation, kind.input_type),
+            json!({ "input": (kind.input)(0) }),
+        )
+        .await;
+    assert_eq!(error.code, "UNAUTHENTICATED", "{error:?}");
+    assert_eq!(server.head(), 0);
+    server.stop().await;
+}

@@ -275,3 +275,48 @@ async fn without_a_caller_every_root_field_is_refused() {
     );
     assert_eq!(plan["kpis"][0]["unit"], "PERCENT");
 }
+
+#[tokio::test]
+async fn verification_names_the_first_bad_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = kpi_service::Ledger::open(dir.path(), Default::default(), Vec::new())
+        .await
+        .unwrap();
+    for n in 0..3 {
+        let seminar = json!({
+            "title": format!("セミナー {n}"), "organiser": "DX・テレワーク推進センター",
+            "first_date": "2024-04-30", "sessions": 1,
+            "participants": { "unique": 5, "attendances": 5 }, "status": "held"
+        });
+        ledger
+            .record_payload("clerk", "seminar", &seminar, Default::default())
+            .await
+            .unwrap();
+    }
+    let schema = kpi_graphql::build_schema(ledger.clone());
+    let query = "{ verification { ok digest { position } failure { position reason } } }";
+    let intact = run(&schema, Some(reader()), query, json!({})).await;
+    assert_eq!(
+        intact["data"]["verification"],
+        json!({ "ok": true, "digest": { "position": 3 }, "failure": null })
+    );
+
+    // Each record above was its own commit group, so position 2 is alone under its key.
+    ledger
+        .store()
+        .__sled()
+        .remove(kpi_store::raw::event_key(2))
+        .unwrap();
+    let broken = run(&schema, Some(reader()), query, json!({})).await;
+    let verification = &broken["data"]["verification"];
+    assert_eq!(verification["ok"], false, "{broken}");
+    assert_eq!(verification["digest"], Value::Null);
+    assert_eq!(verification["failure"]["position"], 2);
+    assert!(
+        verification["failure"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("missing"),
+        "{broken}"
+    );
+}
