@@ -13,7 +13,7 @@ use kpi_service::auth::Role;
 use kpi_service::RecordOptions;
 use serde::Serialize;
 
-use crate::error::{record_error, require, Arguments};
+use crate::error::{internal, record_error, require, Arguments};
 use crate::loader::ledger;
 use crate::scalars::{Date, DecimalValue, FiscalYearValue};
 use crate::types::{ActivityStatus, BeneficiaryKind, Event, EventType, Unit};
@@ -303,9 +303,10 @@ async fn record(
     arguments: Arguments,
 ) -> async_graphql::Result<Event> {
     let caller = require(ctx, Role::Recorder)?;
+    // Anonymous callers never hold the recorder role, so every caller here has a name.
     let actor = caller
         .actor()
-        .expect("only token holders reach the recorder role");
+        .ok_or_else(|| internal("an anonymous caller passed the recorder check"))?;
     let envelope = ledger(ctx)
         .record_payload(actor, kind.name(), &payload, options)
         .await
