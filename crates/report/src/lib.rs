@@ -210,7 +210,9 @@ fn display_width(text: &str) -> usize {
         .sum()
 }
 
-pub(crate) fn human_row(row: &KpiRow) -> Vec<String> {
+/// A row as people read it: No. ("4b"), name, target ("累計1,000人"), one field per fiscal
+/// year, 累計, 達成度; "—" for no figure, b-series figures in brackets.
+pub fn human_row(row: &KpiRow) -> Vec<String> {
     let bracket = |text: String| match (row.series, text.is_empty()) {
         (Series::B, false) => format!("({text})"),
         _ => text,

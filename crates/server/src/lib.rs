@@ -29,11 +29,13 @@ pub use crate::metrics::{names as metric_names, record_append, Metrics};
 
 type Probe<T> = Arc<dyn Fn() -> T + Send + Sync>;
 
-/// What the server serves: the GraphQL executor and the probes only the caller can answer.
+/// What the server serves: the GraphQL executor, the probes only the caller can answer, and
+/// any further routes the binary mounts (downloads, dashboard), which keep their own auth.
 pub struct App<E> {
     executor: E,
     ready: Probe<bool>,
     head_position: Option<Probe<u64>>,
+    extra: Vec<(String, poem::endpoint::BoxEndpoint<'static, Response>)>,
 }
 
 impl<E: Executor> App<E> {
@@ -43,7 +45,19 @@ impl<E: Executor> App<E> {
             executor,
             ready: Arc::new(|| true),
             head_position: None,
+            extra: Vec::new(),
         }
+    }
+
+    /// Mounts `routes` under `prefix` (e.g. `/reports`). The server knows nothing of what they
+    /// serve; they get the same request span and metrics as every other route.
+    pub fn with_routes(
+        mut self,
+        prefix: &str,
+        routes: impl Endpoint<Output = Response> + 'static,
+    ) -> Self {
+        self.extra.push((prefix.to_owned(), routes.boxed()));
+        self
     }
 
     /// `/readyz` answers 200 only while `ready` returns true (store open, projections caught
@@ -84,7 +98,11 @@ pub fn routes<E: Executor>(
         limits: config.limits,
     };
     let graphql = Arc::new(graphql);
-    Ok(Route::new()
+    let mut route = Route::new();
+    for (prefix, endpoint) in app.extra {
+        route = route.nest(prefix, endpoint);
+    }
+    Ok(route
         .at(
             "/",
             get(poem::endpoint::make_sync(move |_| {
@@ -184,6 +202,8 @@ fn endpoint_label(path: &str) -> &'static str {
         "/healthz" => "healthz",
         "/readyz" => "readyz",
         "/metrics" => "metrics",
+        path if path.starts_with("/reports/") => "reports",
+        path if path == "/dashboard" || path.starts_with("/dashboard/") => "dashboard",
         _ => "other",
     }
 }

@@ -1,0 +1,41 @@
+//! Report downloads and the read-only dashboard, as poem routes the binary mounts on the
+//! server (`kpi_server::App::with_routes`):
+//!
+//! - `/reports/{plan}/kpi.csv` (Excel form, UTF-8 with BOM; `?form=machine` for the plain
+//!   machine form), `kpi.xlsx`, `kpi.md`, `kpi.json`, `charts/overview.svg`,
+//!   `charts/kpi-{no}.svg`;
+//! - `/dashboard` (the first plan), `/dashboard/{plan}` (table, charts, audit findings, ledger
+//!   digest) and `/dashboard/{plan}/cells/{kpi}/{series}/{year}` (the events behind a cell).
+//!
+//! Every route takes `?asOf=` (RFC 3339, or a date meaning the end of that day in Japan) and
+//! needs the reader role: anonymous when anonymous read is on, otherwise a reader token as
+//! `Authorization: Bearer ...` or, for a browser, the session cookie set by the dashboard's
+//! token form. Pages are rendered on the server (maud); there is no front-end build.
+
+mod access;
+mod dashboard;
+mod reports;
+
+use std::sync::Arc;
+
+use kpi_server::Authenticator;
+use kpi_service::Ledger;
+use poem::{Endpoint, EndpointExt, Response};
+
+pub use access::{parse_as_of, SESSION_COOKIE};
+
+/// What the routes share.
+pub struct Web {
+    pub ledger: Ledger,
+    pub auth: Authenticator,
+}
+
+/// The `/reports` routes (mount at `/reports`).
+pub fn reports(web: Arc<Web>) -> impl Endpoint<Output = Response> {
+    reports::routes().data(web).map_to_response()
+}
+
+/// The `/dashboard` routes (mount at `/dashboard`).
+pub fn dashboard(web: Arc<Web>) -> impl Endpoint<Output = Response> {
+    dashboard::routes().data(web).map_to_response()
+}
