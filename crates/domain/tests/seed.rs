@@ -98,6 +98,32 @@ fn the_seed_reproduces_every_cell_of_the_published_table() {
 }
 
 #[test]
+fn the_table_serialises_with_exact_decimals_and_start_years() {
+    let (_, _, projection) = seeded();
+    let json = serde_json::to_value(projection.table("telework-roadmap").unwrap()).unwrap();
+    assert_eq!(json["plan_id"], "telework-roadmap");
+    assert_eq!(
+        json["fiscal_years"],
+        serde_json::json!([2021, 2022, 2023, 2024, 2025])
+    );
+    let kpi2 = &json["rows"][1];
+    assert_eq!(kpi2["kpi"], "2");
+    assert_eq!(kpi2["series"], "main");
+    assert_eq!(kpi2["unit"], "persons");
+    assert_eq!(
+        kpi2["target"],
+        serde_json::json!({"value": "1000", "kind": "cumulative"})
+    );
+    assert_eq!(kpi2["cumulative"], "1565");
+    assert_eq!(kpi2["achievement"], "156.5");
+    assert_eq!(kpi2["cells"][4]["value"], serde_json::Value::Null);
+    let kpi3_r5 = &json["rows"][2]["cells"][2];
+    assert_eq!(kpi3_r5["value"], "19");
+    assert_eq!(kpi3_r5["unit"], "firms");
+    assert_eq!(kpi3_r5["counted"], false);
+}
+
+#[test]
 fn the_r6_details_match_the_report() {
     let (_, _, projection) = seeded();
     let r6 = FiscalYear::from_reiwa(6).unwrap();
