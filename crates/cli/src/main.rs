@@ -60,7 +60,7 @@ enum Command {
         plan: Option<String>,
         /// Project only events recorded up to this time: RFC 3339 (2025-04-01T09:00:00+09:00)
         /// or a date, meaning the end of that day in Japan.
-        #[arg(long, value_parser = ledger::parse_as_of)]
+        #[arg(long, value_parser = kpi_domain::calendar::parse_as_of)]
         as_of: Option<chrono::DateTime<chrono::Utc>>,
         /// text, json, csv (machine form), excel-csv (council layout, UTF-8 with BOM),
         /// markdown or xlsx.

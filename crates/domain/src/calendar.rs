@@ -208,6 +208,44 @@ impl<'de> Deserialize<'de> for FiscalYear {
     }
 }
 
+/// An "as of" instant as people write it: an RFC 3339 time, or a date meaning the end of that
+/// day in Japan (the last instant of 2025-03-31 JST is 2025-03-31T14:59:59.999999999Z).
+pub fn parse_as_of(text: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(instant) = DateTime::parse_from_rfc3339(text) {
+        return Ok(instant.with_timezone(&Utc));
+    }
+    let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
+        format!(
+            "`{text}` is neither an RFC 3339 time (2025-04-01T09:00:00+09:00) nor a date (2025-03-31)"
+        )
+    })?;
+    let end_of_day = date
+        .succ_opt()
+        .and_then(|next| next.and_hms_opt(0, 0, 0))
+        .and_then(|midnight| midnight.and_local_timezone(jst()).single())
+        .ok_or_else(|| format!("`{text}` is out of range"))?;
+    Ok(end_of_day.with_timezone(&Utc) - chrono::Duration::nanoseconds(1))
+}
+
+#[cfg(test)]
+mod as_of_tests {
+    use super::*;
+
+    #[test]
+    fn as_of_reads_instants_and_japanese_dates() {
+        assert_eq!(
+            parse_as_of("2025-04-01T09:00:00+09:00")
+                .unwrap()
+                .to_rfc3339(),
+            "2025-04-01T00:00:00+00:00"
+        );
+        let end = parse_as_of("2025-03-31").unwrap();
+        assert!(end < "2025-03-31T15:00:00Z".parse::<DateTime<Utc>>().unwrap());
+        assert!(end > "2025-03-31T14:59:59Z".parse::<DateTime<Utc>>().unwrap());
+        assert!(parse_as_of("yesterday").unwrap_err().contains("yesterday"));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,7 @@
 //! Who may read, and as of when.
 
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Utc};
+use kpi_domain::calendar::parse_as_of;
 use kpi_service::auth::{Caller, Role};
 use poem::http::{header, StatusCode};
 use poem::{Request, Response};
@@ -76,23 +77,6 @@ pub fn not_found(what: &str) -> poem::Error {
     )
 }
 
-/// `asOf`: an RFC 3339 instant, or a date meaning the end of that day in Japan.
-pub fn parse_as_of(text: &str) -> Result<DateTime<Utc>, String> {
-    if let Ok(instant) = DateTime::parse_from_rfc3339(text) {
-        return Ok(instant.with_timezone(&Utc));
-    }
-    let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
-        format!("`{text}` is neither an RFC 3339 time (2025-04-01T09:00:00+09:00) nor a date (2025-03-31)")
-    })?;
-    let japan = chrono::FixedOffset::east_opt(9 * 3600).expect("UTC+9 is a valid offset");
-    let end_of_day = date
-        .succ_opt()
-        .and_then(|next| next.and_hms_opt(0, 0, 0))
-        .and_then(|midnight| japan.from_local_datetime(&midnight).single())
-        .ok_or_else(|| format!("`{text}` is out of range"))?;
-    Ok(end_of_day.with_timezone(&Utc) - chrono::Duration::nanoseconds(1))
-}
-
 #[derive(Debug, Default, serde::Deserialize)]
 pub struct AsOfQuery {
     #[serde(rename = "asOf")]
@@ -141,17 +125,4 @@ pub async fn table(web: &Web, plan: &str, query: &AsOfQuery) -> poem::Result<kpi
                 )
             }
         })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn as_of_reads_instants_and_japanese_dates() {
-        let end = parse_as_of("2025-03-31").unwrap();
-        assert!(end < "2025-03-31T15:00:00Z".parse::<DateTime<Utc>>().unwrap());
-        assert!(end > "2025-03-31T14:59:59Z".parse::<DateTime<Utc>>().unwrap());
-        assert!(parse_as_of("soon").unwrap_err().contains("soon"));
-    }
 }

@@ -22,7 +22,7 @@ use kpi_server::Authenticator;
 use kpi_service::Ledger;
 use poem::{Endpoint, EndpointExt, Response};
 
-pub use access::{parse_as_of, SESSION_COOKIE};
+pub use access::SESSION_COOKIE;
 
 /// What the routes share.
 pub struct Web {
