@@ -184,12 +184,65 @@ struct Route {
     unit: Option<FieldGetter>,
 }
 
+/// What one event adds to one row, before it is placed in a cell.
+enum Amount<'e> {
+    Sum {
+        amount: Decimal,
+        foreign: Option<Unit>,
+    },
+    /// One answer of a group (survey wave) to a share-of question.
+    Share { hit: bool, group: &'e str },
+    /// A complete rate stated by the event (an opening figure in percent).
+    Direct(Decimal),
+}
+
+impl Route {
+    fn amount_of<'e>(&self, event: &'e LedgerEvent, row: &RowState) -> Option<Amount<'e>> {
+        if !self.filters.iter().all(|filter| filter.accepts(event)) {
+            return None;
+        }
+        match &self.amount {
+            AmountRule::Count => Some(Amount::Sum {
+                amount: Decimal::ONE,
+                foreign: None,
+            }),
+            AmountRule::Field(get) => {
+                let amount = match get(event)? {
+                    FieldValue::Int(number) => Decimal::from(number),
+                    FieldValue::Decimal(number) => number,
+                    FieldValue::Bool(_) | FieldValue::Str(_) => return None,
+                };
+                let foreign = self
+                    .unit
+                    .and_then(|get| unit_of(get(event)))
+                    .filter(|unit| *unit != row.unit);
+                if row.aggregation == Aggregation::LatestRate && foreign.is_none() {
+                    Some(Amount::Direct(amount))
+                } else {
+                    Some(Amount::Sum { amount, foreign })
+                }
+            }
+            AmountRule::Share { field, group } => match field(event)? {
+                FieldValue::Bool(hit) => Some(Amount::Share {
+                    hit,
+                    group: match group.and_then(|get| get(event)) {
+                        Some(FieldValue::Str(key)) => key,
+                        _ => "",
+                    },
+                }),
+                _ => None,
+            },
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct RowState {
     plan: usize,
     kpi: usize,
     cell_base: usize,
     unit: Unit,
+    aggregation: Aggregation,
 }
 
 #[derive(Debug, Clone)]
@@ -369,6 +422,7 @@ impl Projection {
                     kpi: kpi_index,
                     cell_base: cell_count,
                     unit: kpi.unit,
+                    aggregation: kpi.aggregation,
                 });
                 cell_count += plan.period.len();
                 for source in &kpi.sources {
@@ -581,80 +635,30 @@ impl Projection {
         let mut counted_in_kpis = false;
         for route_index in 0..self.routes[kind.index()].len() {
             let route = &self.routes[kind.index()][route_index];
-            if !route.filters.iter().all(|filter| filter.accepts(event)) {
-                continue;
-            }
             let row = &self.rows[route.row as usize];
-            let period = self.plans[row.plan].period;
-            let Some(column) = period.column(year) else {
+            let Some(column) = self.plans[row.plan].period.column(year) else {
                 continue;
             };
             let cell = (row.cell_base + column) as u32;
-            let contribution = match &route.amount {
-                AmountRule::Count => Some(Contribution::Sum {
-                    cell,
-                    amount: Decimal::ONE,
-                    foreign: None,
-                }),
-                AmountRule::Field(get) => {
-                    let stated_unit = route.unit.and_then(|get| unit_of(get(event)));
-                    let foreign = stated_unit.filter(|unit| *unit != row.unit);
-                    match get(event) {
-                        Some(FieldValue::Int(number)) => Some(Decimal::from(number)),
-                        Some(FieldValue::Decimal(number)) => Some(number),
-                        _ => None,
-                    }
-                    .map(|amount| {
-                        let aggregation = self.plans[row.plan].kpis[row.kpi].aggregation;
-                        if aggregation == Aggregation::LatestRate && foreign.is_none() {
-                            Contribution::Direct {
-                                cell,
-                                group: u32::MAX,
-                                value: amount,
-                            }
-                        } else {
-                            Contribution::Sum {
-                                cell,
-                                amount,
-                                foreign,
-                            }
-                        }
-                    })
-                }
-                AmountRule::Share { field, .. } => match field(event) {
-                    Some(FieldValue::Bool(hit)) => Some(Contribution::Share {
-                        cell,
-                        group: u32::MAX,
-                        hit,
-                    }),
-                    _ => None,
-                },
-            };
-            let Some(contribution) = contribution else {
+            let Some(amount) = route.amount_of(event, row) else {
                 continue;
             };
-            let group_key = match (&route.amount, contribution) {
-                (AmountRule::Share { group, .. }, _) => {
-                    Some(match group.and_then(|get| get(event)) {
-                        Some(FieldValue::Str(key)) => key,
-                        _ => "",
-                    })
-                }
-                (_, Contribution::Direct { .. }) => Some(DIRECT_GROUP),
-                _ => None,
-            };
-            let contribution = match (contribution, group_key) {
-                (Contribution::Share { cell, hit, .. }, Some(key)) => Contribution::Share {
+            let contribution = match amount {
+                Amount::Sum { amount, foreign } => Contribution::Sum {
+                    cell,
+                    amount,
+                    foreign,
+                },
+                Amount::Share { hit, group } => Contribution::Share {
                     cell,
                     hit,
-                    group: self.group_index(cell, key, event.occurred_on()),
+                    group: self.group_index(cell, group, event.occurred_on()),
                 },
-                (Contribution::Direct { cell, value, .. }, Some(key)) => Contribution::Direct {
+                Amount::Direct(value) => Contribution::Direct {
                     cell,
                     value,
-                    group: self.group_index(cell, key, event.occurred_on()),
+                    group: self.group_index(cell, DIRECT_GROUP, event.occurred_on()),
                 },
-                (other, _) => other,
             };
             counted_in_kpis = true;
             self.put(contribution, id, amendment);
