@@ -8,6 +8,9 @@
 //! append counts once it returned, i.e. once it is durable: for kpi-store after the group
 //! commit's flush, for PostgreSQL after COMMIT with `synchronous_commit = on`.
 //!
+//! Each workload runs three rounds, alternating kpi-store and PostgreSQL so both see the same
+//! background load; the median round of each is printed.
+//!
 //! PostgreSQL: the bench runs `initdb` and `pg_ctl` from `/usr/lib/postgresql/15/bin` in a
 //! temporary directory on a port of its own (as the `postgres` user via `runuser` when run as
 //! root, since they refuse root), uses one connection per appender, and stops the server at
@@ -77,6 +80,14 @@ const WORKLOADS: [Workload; 6] = [
         appends_each: 50,
     },
 ];
+
+/// Rounds per workload and system; the median is reported.
+const ROUNDS: usize = 3;
+
+fn median(mut rounds: Vec<Measured>) -> Measured {
+    rounds.sort_by(|a, b| a.rate().total_cmp(&b.rate()));
+    rounds.swap_remove(rounds.len() / 2)
+}
 
 /// One measured run: durable events per second and per-append latency.
 struct Measured {
@@ -441,17 +452,27 @@ fn main() {
         // For profiling one workload: KPI_BENCH_WORKLOADS=32x1,8x100 (appenders x batch).
         let only = std::env::var("KPI_BENCH_WORKLOADS").ok();
         let selected = |w: &Workload| {
-            only.as_deref().is_none_or(|only| {
-                only.split(',')
-                    .any(|item| item.trim() == format!("{}x{}", w.appenders, w.batch))
-            })
+            let name = if w.appenders == 0 {
+                "replay".to_owned()
+            } else {
+                format!("{}x{}", w.appenders, w.batch)
+            };
+            only.as_deref()
+                .is_none_or(|only| only.split(',').any(|item| item.trim() == name))
         };
         for workload in WORKLOADS.into_iter().filter(selected) {
-            let ours = bench_store(workload).await;
-            let theirs = match &postgres {
-                Some(postgres) => Some(bench_postgres(postgres, workload).await),
-                None => None,
-            };
+            // Alternating rounds expose both systems to the same background load; the
+            // median round of each is reported.
+            let mut ours = Vec::new();
+            let mut theirs = Vec::new();
+            for _ in 0..ROUNDS {
+                ours.push(bench_store(workload).await);
+                if let Some(postgres) = &postgres {
+                    theirs.push(bench_postgres(postgres, workload).await);
+                }
+            }
+            let ours = median(ours);
+            let theirs = (!theirs.is_empty()).then(|| median(theirs));
             let (pg_rate, pg_latency, ratio) = match &theirs {
                 Some(pg) => (
                     format!("{:.0}", pg.rate()),
@@ -474,5 +495,57 @@ fn main() {
             }
         }
         drop(postgres);
+        if selected(&REPLAY_WORKLOAD) {
+            bench_replay().await;
+        }
     });
+}
+
+/// Selects the replay measurement in `KPI_BENCH_WORKLOADS` (as `replay`).
+const REPLAY_WORKLOAD: Workload = Workload {
+    appenders: 0,
+    batch: 0,
+    appends_each: 0,
+};
+
+/// Sequential read throughput: `iter_from(1)` over a store of seminar events, the path a
+/// projection rebuild takes. `KPI_BENCH_REPLAY_EVENTS` sets the count (200,000 by default).
+async fn bench_replay() {
+    let events: usize = std::env::var("KPI_BENCH_REPLAY_EVENTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(200_000);
+    let dir = tempfile::tempdir().unwrap();
+    let store = EventStore::open(dir.path(), StoreConfig::default()).unwrap();
+    let stream: StreamId = "seminar:replay".parse().unwrap();
+    let mut written = 0;
+    while written < events {
+        let batch: Vec<NewEvent> = (0..(events - written).min(1_000))
+            .map(|index| seminar(0, written, index).0)
+            .collect();
+        written += store
+            .append(&stream, ExpectedVersion::Any, batch)
+            .await
+            .unwrap()
+            .len();
+    }
+    let reader = store.clone();
+    let (read, elapsed) = tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let mut read = 0usize;
+        for envelope in reader.iter_from(1) {
+            std::hint::black_box(envelope.unwrap());
+            read += 1;
+        }
+        (read, started.elapsed())
+    })
+    .await
+    .unwrap();
+    assert_eq!(read, events);
+    println!(
+        "\nreplay: iter_from(1) decoded {read} stored events (payload JSON parsed) in \
+         {elapsed:.2?}: {:.0} events/s",
+        read as f64 / elapsed.as_secs_f64()
+    );
+    store.close().await;
 }
