@@ -39,7 +39,10 @@ async fn the_ledger_schema_passes_every_graphql_http_audit() {
         output.status.success(),
         "graphql-http audit found conformance gaps:\n{stdout}\n{stderr}"
     );
-    assert!(stdout.contains(r#""warn":0,"notice":0,"error":0"#), "{stdout}");
+    assert!(
+        stdout.contains(r#""warn":0,"notice":0,"error":0"#),
+        "{stdout}"
+    );
     assert_eq!(server.head(), head_before, "the audit wrote nothing");
     server.stop().await;
 }
