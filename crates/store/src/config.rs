@@ -11,8 +11,9 @@ pub struct StoreConfig {
     /// Largest accepted event: payload JSON plus event type, actor, provenance and
     /// idempotency key, in bytes. Default 1 MiB.
     pub max_event_bytes: usize,
-    /// Most events one group commit takes in before it flushes; bounds the latency a huge
-    /// backlog adds to the appends at its front. Default 10,000.
+    /// Most events the writer takes into one group (one sled batch); bounds the latency a
+    /// huge backlog adds to the appends at its front. A single larger append still forms one
+    /// group. Default 10,000.
     pub max_group_events: usize,
     /// How many committed groups a live subscriber may fall behind before it re-reads the
     /// store instead (it never misses events, it only switches to reading). Default 1,024.

@@ -1,4 +1,5 @@
-//! The single writer: group commit of every waiting append with one sled batch and one flush.
+//! Group commit: the single writer applies every waiting append as one sled batch, and the
+//! flusher makes applied groups durable with one blocking flush before answering them.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -30,7 +31,8 @@ pub(crate) struct AppendRequest {
     pub reply: AppendReply,
 }
 
-/// What the writer knows of the committed log; only the writer thread changes it.
+/// What the writer knows of the applied log (durable or about to be); only the writer thread
+/// changes it.
 pub(crate) struct WriterState {
     pub position: u64,
     pub hash: Hash,
