@@ -66,6 +66,7 @@ mod codec;
 mod config;
 mod error;
 mod read;
+mod restore;
 mod store;
 mod subscription;
 mod types;
@@ -73,6 +74,7 @@ mod writer;
 
 pub use config::StoreConfig;
 pub use error::{AppendError, StoreError, VerifyFailure, VerifyReason};
+pub use restore::{ArchiveFault, RestoreError};
 pub use store::{EventStore, FORMAT_VERSION, MARKER_FILE, MAX_LABEL_BYTES, SLED_DIR};
 pub use types::{
     Digest, Envelope, ExpectedVersion, Hash, HashParseError, Head, NewEvent, Occurred,

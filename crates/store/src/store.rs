@@ -621,7 +621,7 @@ fn prepare(
     Ok(prepared)
 }
 
-fn check_label(value: &str) -> Result<(), String> {
+pub(crate) fn check_label(value: &str) -> Result<(), String> {
     if value.len() > MAX_LABEL_BYTES {
         return Err(format!(
             "is {} bytes long, the limit is {MAX_LABEL_BYTES}",
@@ -631,7 +631,7 @@ fn check_label(value: &str) -> Result<(), String> {
     check_text(value)
 }
 
-fn check_text(value: &str) -> Result<(), String> {
+pub(crate) fn check_text(value: &str) -> Result<(), String> {
     if value.trim().is_empty() {
         return Err("must not be empty or blank".to_owned());
     }
