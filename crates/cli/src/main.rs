@@ -1,6 +1,7 @@
 //! `kpi-ledger`: the thin binary. It loads configuration, sets up logging and wires the crates
 //! together; every rule lives in the library crates.
 
+mod archive;
 mod config;
 mod import;
 mod ledger;
@@ -77,6 +78,11 @@ enum Command {
         /// Import the Fuji seed data first (idempotently) and allow anonymous read.
         #[arg(long)]
         demo: bool,
+    },
+    /// Move a ledger: export the whole log as JSON lines, or restore one into a new store.
+    Archive {
+        #[command(subcommand)]
+        command: archive::ArchiveCommand,
     },
     /// Bearer tokens for the server.
     Token {
@@ -223,6 +229,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime()?.block_on(serve::run(&loaded, &dir, demo))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Archive { command } => archive::run(command, &loaded),
         Command::Token {
             command: TokenCommand::New { role, name },
         } => {

@@ -1,0 +1,182 @@
+//! `kpi-ledger archive export` / `archive import` through the real binary: a round trip gives
+//! the same digest and the same KPI table; a changed byte, swapped lines or a dropped line
+//! is refused with the line named, and nothing is written.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_kpi-ledger");
+
+fn kpi_ledger(args: &[&str]) -> Output {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    Command::new(BIN)
+        .args(args)
+        .current_dir(root)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("kpi-ledger runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn succeed(args: &[&str]) -> String {
+    let output = kpi_ledger(args);
+    assert!(
+        output.status.success(),
+        "{args:?}: {}{}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+    text(&output.stdout)
+}
+
+/// `position N hash H` as `verify` prints it after `ok: `.
+fn digest(data: &str) -> String {
+    let out = succeed(&["verify", "--data", data]);
+    out.trim()
+        .strip_prefix("ok: ")
+        .unwrap_or_else(|| panic!("verify printed {out}"))
+        .to_owned()
+}
+
+/// A ledger holding the Fuji seed, and its archive.
+struct Exported {
+    dir: tempfile::TempDir,
+    digest: String,
+    lines: Vec<String>,
+}
+
+impl Exported {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("original");
+        let data = data.to_str().unwrap();
+        succeed(&[
+            "import",
+            "config/seed/fuji-telework-r6.toml",
+            "--data",
+            data,
+        ]);
+        let archive = dir.path().join("ledger.jsonl");
+        let archive = archive.to_str().unwrap();
+        let out = succeed(&["archive", "export", "--data", data, archive]);
+        let digest = digest(data);
+        assert!(out.contains(&digest), "{out}");
+        let lines: Vec<String> = std::fs::read_to_string(archive)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        assert!(lines.len() > 10, "the seed gives a real log");
+        Exported { dir, digest, lines }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).to_str().unwrap().to_owned()
+    }
+
+    /// Imports `lines` as an archive; expects a refusal naming `line` and no store written.
+    fn refused(&self, lines: &[String], line: usize, why: &str) {
+        let file = self.path("tampered.jsonl");
+        std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+        let target = self.path("tampered-store");
+        let output = kpi_ledger(&["archive", "import", &file, "--data", &target]);
+        let stderr = text(&output.stderr);
+        assert!(!output.status.success(), "{stderr}");
+        assert!(
+            stderr.contains(&format!("tampered.jsonl: line {line}: ")),
+            "{stderr}"
+        );
+        assert!(stderr.contains(why), "{stderr}");
+        assert!(stderr.contains("nothing written"), "{stderr}");
+        assert!(
+            !Path::new(&target).exists(),
+            "a refused archive writes nothing"
+        );
+    }
+}
+
+#[test]
+fn export_import_and_verify_round_trip_to_the_original_digest_and_table() {
+    let exported = Exported::new();
+    let archive = exported.path("ledger.jsonl");
+    let restored = exported.path("restored");
+    let out = succeed(&["archive", "import", &archive, "--data", &restored]);
+    assert!(out.contains(&format!("ok: {}", exported.digest)), "{out}");
+    assert_eq!(digest(&restored), exported.digest);
+
+    // The archive is what `log` prints, line for line.
+    let logged = succeed(&["log", "--data", &restored]);
+    assert_eq!(logged.lines().collect::<Vec<_>>(), exported.lines);
+
+    let original = exported.path("original");
+    assert_eq!(
+        succeed(&["table", "--data", &original, "--format", "json"]),
+        succeed(&["table", "--data", &restored, "--format", "json"])
+    );
+
+    // Never over an existing store, and never over an existing archive.
+    let again = kpi_ledger(&["archive", "import", &archive, "--data", &restored]);
+    assert!(!again.status.success());
+    assert!(
+        text(&again.stderr).contains("not empty"),
+        "{}",
+        text(&again.stderr)
+    );
+    assert_eq!(digest(&restored), exported.digest);
+    let overwrite = kpi_ledger(&["archive", "export", "--data", &original, &archive]);
+    assert!(!overwrite.status.success());
+    assert!(
+        text(&overwrite.stderr).contains("already exists"),
+        "{}",
+        text(&overwrite.stderr)
+    );
+}
+
+#[test]
+fn a_changed_byte_in_a_payload_is_refused() {
+    let exported = Exported::new();
+    let mut lines = exported.lines.clone();
+    let line = &mut lines[4];
+    let payload = line
+        .find("\"payload\":")
+        .expect("an envelope has a payload");
+    let digit = payload
+        + line[payload..]
+            .find(|c: char| c.is_ascii_digit())
+            .expect("the seed's payloads hold numbers");
+    let changed = if &line[digit..=digit] == "9" {
+        "8"
+    } else {
+        "9"
+    };
+    line.replace_range(digit..=digit, changed);
+    exported.refused(&lines, 5, "does not match the recomputed hash");
+}
+
+#[test]
+fn swapped_lines_are_refused() {
+    let exported = Exported::new();
+    let mut lines = exported.lines.clone();
+    lines.swap(2, 3);
+    exported.refused(&lines, 3, "expected position 3");
+}
+
+#[test]
+fn a_dropped_line_is_refused() {
+    let exported = Exported::new();
+    let mut lines = exported.lines.clone();
+    lines.remove(6);
+    exported.refused(&lines, 7, "expected position 7");
+}
+
+#[test]
+fn a_line_that_is_not_an_event_is_refused() {
+    let exported = Exported::new();
+    let mut lines = exported.lines.clone();
+    let half = lines[1].len() / 2;
+    lines[1].truncate(half);
+    exported.refused(&lines, 2, "not an archived event");
+}
