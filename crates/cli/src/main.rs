@@ -6,6 +6,7 @@ mod config;
 mod import;
 mod ledger;
 mod logging;
+mod replay;
 mod serve;
 
 use std::io::Write;
@@ -79,6 +80,9 @@ enum Command {
         #[arg(long)]
         demo: bool,
     },
+    /// Rebuild one plan's KPI table from the whole log (progress on a terminal); print it as
+    /// JSON, and its SHA-256 digest on standard error. Deterministic.
+    Replay(replay::ReplayArgs),
     /// Move a ledger: export the whole log as JSON lines, or restore one into a new store.
     Archive {
         #[command(subcommand)]
@@ -230,6 +234,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Archive { command } => archive::run(command, &loaded),
+        Command::Replay(args) => replay::run(args, &loaded),
         Command::Token {
             command: TokenCommand::New { role, name },
         } => {
