@@ -18,6 +18,7 @@ const PROGRESS_STEP: u64 = 4096;
 
 #[derive(Args, Debug)]
 pub struct ReplayArgs {
+    /// Store directory (default: `data_dir` from the configuration).
     #[arg(long)]
     data: Option<PathBuf>,
     /// Plan id (default: the plan of --plan-file, else the first configured plan).
