@@ -18,6 +18,8 @@ pub enum StoreError {
         found: u32,
         supported: u32,
     },
+    #[error("{dir} is in use: another process (or another open store in this one) holds it")]
+    Locked { dir: PathBuf },
     #[error("invalid store config: `{field}` {reason}")]
     InvalidConfig { field: &'static str, reason: String },
     #[error("I/O error on {path}: {source}")]

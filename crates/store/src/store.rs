@@ -4,6 +4,7 @@ use std::io::{self, Write as _};
 use std::path::Path;
 use std::sync::{mpsc, Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use futures::Stream;
@@ -94,12 +95,7 @@ impl EventStore {
     pub fn open(dir: &Path, config: StoreConfig) -> Result<EventStore, StoreError> {
         config.check()?;
         claim_directory(dir)?;
-        let db = sled::Config::new()
-            .path(dir.join(SLED_DIR))
-            .cache_capacity(config.cache_capacity_bytes)
-            // The writer flushes every group itself; a timer flush would only compete with it.
-            .flush_every_ms(None)
-            .open()?;
+        let db = open_sled(dir, &config)?;
         check_inner_format(dir, &db)?;
         let loaded = load_state(&db)?;
         let head = Arc::new(RwLock::new(Head {
@@ -723,6 +719,41 @@ fn write_marker(dir: &Path) -> Result<(), StoreError> {
         .map_err(io_error(dir))?;
     tracing::info!(dir = %dir.display(), "created a new event store");
     Ok(())
+}
+
+/// How long `open` waits for sled's lock on the database file.
+const LOCK_WAIT: Duration = Duration::from_secs(2);
+
+/// Opens the sled database, waiting briefly for its file lock: after a store in this process
+/// is closed, sled's I/O threads can hold the file for a moment longer, and reopening right
+/// away (a restart, a restore, a test) must not fail for that.
+fn open_sled(dir: &Path, config: &StoreConfig) -> Result<sled::Db, StoreError> {
+    let deadline = Instant::now() + LOCK_WAIT;
+    loop {
+        let opened = sled::Config::new()
+            .path(dir.join(SLED_DIR))
+            .cache_capacity(config.cache_capacity_bytes)
+            // The flusher flushes every group itself; a timer flush would only compete.
+            .flush_every_ms(None)
+            .open();
+        match opened {
+            Ok(db) => return Ok(db),
+            Err(error) if is_lock_conflict(&error) => {
+                if Instant::now() >= deadline {
+                    return Err(StoreError::Locked {
+                        dir: dir.to_owned(),
+                    });
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+}
+
+/// sled 0.34 reports a held lock only as this I/O error text.
+fn is_lock_conflict(error: &sled::Error) -> bool {
+    matches!(error, sled::Error::Io(io) if io.to_string().contains("could not acquire lock"))
 }
 
 fn check_inner_format(dir: &Path, db: &sled::Db) -> Result<(), StoreError> {

@@ -559,3 +559,23 @@ async fn large_batches_and_large_events_read_back_across_chunk_boundaries() {
     assert!(next[0].event_id > big_written[3].event_id);
     assert_eq!(store.verify().unwrap().position, 156);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_store_reopens_at_once_again_and_again() {
+    // sled's I/O threads may hold the file lock a moment after close; open waits for it.
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..20u64 {
+        let store = open(dir.path());
+        assert_eq!(store.head().position, round);
+        store
+            .append(
+                &stream("s"),
+                ExpectedVersion::Exact(round),
+                vec![seminar(1)],
+            )
+            .await
+            .unwrap();
+        store.close().await;
+    }
+    assert_eq!(open(dir.path()).verify().unwrap().position, 20);
+}

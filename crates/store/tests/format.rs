@@ -219,3 +219,17 @@ async fn a_store_whose_head_outruns_its_log_refuses_appends_and_verify_names_the
     let err = store.read_from(1, 10).unwrap_err();
     assert!(err.to_string().contains("position 5"), "{err}");
 }
+
+#[test]
+fn a_store_open_elsewhere_is_refused_as_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = open(dir.path());
+    let started = std::time::Instant::now();
+    let err = EventStore::open(dir.path(), StoreConfig::default())
+        .err()
+        .expect("refused");
+    assert!(matches!(err, StoreError::Locked { .. }), "{err:?}");
+    assert!(err.to_string().contains("is in use"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    drop(first);
+}
