@@ -1,0 +1,1078 @@
+//! GraphQL over HTTP under load: the real server (kpi-server + kpi-graphql + kpi-service on a
+//! sled store) on a loopback port, driven by a Rust load client.
+//!
+//! Run: `cargo bench -p kpi-tests --bench http_load` (about three minutes on 2 cores).
+//! `KPI_BENCH_EVENTS=N` changes the size of the large store (default 1,000,000; 0 skips it);
+//! `KPI_BENCH_PROFILE=append` or `=table` runs only that workload (32 clients, seed store),
+//! for a profiler.
+//!
+//! Two stores are served in turn: the Fuji seed (~300 events, the real table) and a store of
+//! N synthetic events (the seed's activities repeated, appended directly with
+//! `EventStore::append` in batches of 1,000, as in the replay bench). Against each, 1, 32 and
+//! 64 clients each send a bounded number of `recordSeminar` mutations, then of `kpiTable`
+//! queries. A client is one task sending one request at a time over a shared reqwest
+//! connection pool, so at N clients N requests are in flight. Latency is from sending the
+//! request to having read the whole response body; every response must be 200 without
+//! `errors`, and after each mutation run the head must have advanced by exactly the number of
+//! mutations sent.
+//!
+//! The store baseline for the append ratio is `EventStore::append` in process, 32 tasks each
+//! appending the same seminar event the ledger would append (same stream, same payload),
+//! one event per append, to a fresh store.
+//!
+//! The server runs on a runtime of its own (2 worker threads), the load client on another;
+//! both share the machine's cores, so client CPU is part of what the figures pay for. No
+//! tracing subscriber is installed: request logging is off, as with `RUST_LOG=warn`.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kpi_domain::{LedgerEvent, PlanDefinition};
+use kpi_server::{new_token, App, Listening, ServerConfig};
+use kpi_service::auth::Role;
+use kpi_service::{ImportRecord, Ledger};
+use kpi_store::{EventStore, ExpectedVersion, NewEvent, Occurred, StoreConfig, StreamId};
+use serde_json::{json, Value};
+use tokio::runtime::Runtime;
+use tokio::sync::oneshot;
+
+const PLAN: &str = "telework-roadmap";
+/// Name of the load client runtime's threads, to tell its CPU from the server's.
+const CLIENT_THREADS: &str = "load-client";
+/// A workload stops early when it runs this long, so one bench run stays within minutes.
+const TIME_CAP: Duration = Duration::from_secs(20);
+
+/// The published table: every row's figures, as the city's KPI table shows them. The
+/// drill-down lists (`eventIds`, `events`) are left out: on the large store they would be
+/// megabytes per answer, which measures JSON size rather than the server.
+const TABLE_QUERY: &str = r#"query Table($plan: ID!) {
+  kpiTable(plan: $plan) {
+    planId position fiscalYears
+    rows {
+      kpi series unit cumulative achievement
+      name { ja en }
+      target { value kind }
+      cells { fiscalYear label value unit counted }
+    }
+  }
+}"#;
+
+const RECORD_SEMINAR: &str = r#"mutation Record($input: SeminarInput!) {
+  recordSeminar(input: $input) { id position hash }
+}"#;
+
+/// Cheap query used to open every pooled connection before a measured run.
+const HEAD_QUERY: &str = "{ head { position } }";
+
+#[derive(Clone, Copy)]
+struct Load {
+    clients: usize,
+    /// Requests each client sends.
+    each: usize,
+    /// `None`: each client sends its next request as soon as the previous one is answered
+    /// (closed loop, the server saturated). `Some(period)`: each client sends one request per
+    /// period on a fixed schedule, and latency counts from the scheduled instant, so a
+    /// server falling behind is charged for the wait (no coordinated omission).
+    pace: Option<Duration>,
+}
+
+impl Load {
+    const fn closed(clients: usize, each: usize) -> Self {
+        Self {
+            clients,
+            each,
+            pace: None,
+        }
+    }
+
+    const fn paced(clients: usize, each: usize, period: Duration) -> Self {
+        Self {
+            clients,
+            each,
+            pace: Some(period),
+        }
+    }
+}
+
+const MUTATION_LOADS: [Load; 3] = [
+    Load::closed(1, 400),
+    Load::closed(32, 60),
+    Load::closed(64, 30),
+];
+
+/// On the large store a table query costs milliseconds of CPU: fewer requests, so the
+/// runs finish within the time cap and every percentile is of a complete run.
+const LARGE_STORE_QUERY_LOADS: [Load; 3] = [
+    Load::closed(1, 200),
+    Load::closed(32, 10),
+    Load::closed(64, 10),
+];
+
+/// The last load: 64 clients each asking for the table ten times a second, a busy office
+/// rather than a saturating load generator.
+const QUERY_LOADS: [Load; 4] = [
+    Load::closed(1, 2_000),
+    Load::closed(32, 150),
+    Load::closed(64, 100),
+    Load::paced(64, 50, Duration::from_millis(100)),
+];
+
+/// The append ratio's load, for both paths: long enough that the store's run is not over in
+/// a few group commits.
+const STORE_BASELINE: Load = Load::closed(32, 250);
+
+/// One measured run: completed operations, their latencies, and the CPU they cost.
+struct Measured {
+    done: usize,
+    elapsed: Duration,
+    /// Sorted ascending.
+    latencies: Vec<Duration>,
+    cpu: CpuUsed,
+    /// The server's view of the run, when it went over HTTP.
+    server: Option<ServerTimings>,
+}
+
+impl Measured {
+    fn collect(elapsed: Duration, per_client: Vec<Vec<Duration>>, cpu: CpuUsed) -> Self {
+        let mut latencies: Vec<Duration> = per_client.into_iter().flatten().collect();
+        latencies.sort_unstable();
+        Self {
+            done: latencies.len(),
+            elapsed,
+            latencies,
+            cpu,
+            server: None,
+        }
+    }
+
+    fn mean(&self) -> Duration {
+        self.latencies.iter().sum::<Duration>() / self.done.max(1) as u32
+    }
+
+    /// Process CPU per operation, and the load client's share of it.
+    fn cpu_per_op(&self) -> (Duration, Duration) {
+        let done = self.done.max(1) as u32;
+        (self.cpu.process / done, self.cpu.load_client / done)
+    }
+
+    fn rate(&self) -> f64 {
+        self.done as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// Nearest-rank percentile.
+    fn percentile(&self, q: f64) -> Duration {
+        let rank = (q * self.latencies.len() as f64).ceil() as usize;
+        self.latencies[rank.clamp(1, self.latencies.len()) - 1]
+    }
+
+    fn capped_note(&self, planned: usize) -> String {
+        if self.done < planned {
+            format!(
+                " (stopped at the {TIME_CAP:?} cap after {} of {planned})",
+                self.done
+            )
+        } else {
+            String::new()
+        }
+    }
+}
+
+/// CPU time used, by the whole process and by the load client's threads. On 2 cores the
+/// process cannot go faster than 2 s of CPU per second, so CPU per request bounds throughput.
+#[derive(Clone, Copy, Default)]
+struct CpuUsed {
+    process: Duration,
+    load_client: Duration,
+}
+
+impl CpuUsed {
+    fn now() -> Self {
+        Self {
+            process: process_cpu(),
+            load_client: threads_cpu(CLIENT_THREADS),
+        }
+    }
+
+    fn since(self, earlier: CpuUsed) -> CpuUsed {
+        CpuUsed {
+            process: self.process.saturating_sub(earlier.process),
+            load_client: self.load_client.saturating_sub(earlier.load_client),
+        }
+    }
+}
+
+/// User and system CPU of the whole process, exited threads included.
+fn process_cpu() -> Duration {
+    // SAFETY: `getrusage` only writes into the struct it is handed, which outlives the call,
+    // and an all-zero `rusage` is a valid value of that plain C struct.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        assert_eq!(
+            libc::getrusage(libc::RUSAGE_SELF, &mut usage),
+            0,
+            "getrusage"
+        );
+        usage
+    };
+    let seconds = |time: libc::timeval| {
+        Duration::from_secs(time.tv_sec as u64) + Duration::from_micros(time.tv_usec as u64)
+    };
+    seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}
+
+/// CPU of the live threads whose name starts with `prefix`, from Linux's per-thread
+/// schedstat (nanoseconds on CPU); zero where /proc is not available.
+fn threads_cpu(prefix: &str) -> Duration {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Duration::ZERO;
+    };
+    tasks
+        .flatten()
+        .filter(|task| {
+            std::fs::read_to_string(task.path().join("comm"))
+                .is_ok_and(|name| name.starts_with(prefix))
+        })
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
+        .map(Duration::from_nanos)
+        .sum()
+}
+
+fn us(duration: Duration) -> String {
+    format!("{:.0} µs", duration.as_secs_f64() * 1e6)
+}
+
+fn ms(duration: Duration) -> String {
+    format!("{:.2} ms", duration.as_secs_f64() * 1e3)
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn plans() -> Vec<PlanDefinition> {
+    let text = std::fs::read_to_string(root().join("config/plans/telework-roadmap.toml"))
+        .expect("read the plan definition");
+    vec![PlanDefinition::from_toml(&text).expect("the plan definition parses")]
+}
+
+fn seed_records() -> Vec<kpi_domain::SeedRecord> {
+    let text = std::fs::read_to_string(root().join("config/seed/fuji-telework-r6.toml"))
+        .expect("read the Fuji seed");
+    kpi_domain::seed::parse(&text).expect("the Fuji seed parses")
+}
+
+/// The seminar a mutation records, varied per client and request so no two are identical.
+fn seminar_input(client: usize, n: usize) -> Value {
+    let unique = 10 + (n % 40) as i64;
+    json!({
+        "title": format!("テレワーク導入セミナー（負荷試験 {client}-{n}）"),
+        "organiser": "産業支援課",
+        "firstDate": "2024-06-14",
+        "sessions": 1,
+        "participants": { "unique": unique, "attendances": unique },
+        "capacity": 60,
+        "status": "HELD",
+    })
+}
+
+/// `seminar_input` as the domain's payload (snake_case names).
+fn seminar_payload(client: usize, n: usize) -> Value {
+    let input = seminar_input(client, n);
+    json!({
+        "title": input["title"],
+        "organiser": input["organiser"],
+        "first_date": input["firstDate"],
+        "sessions": input["sessions"],
+        "participants": input["participants"],
+        "capacity": input["capacity"],
+        "status": "held",
+    })
+}
+
+/// The envelope the ledger appends for `seminar_input`: the domain's payload, stream and
+/// occurrence date, so the store baseline writes exactly what the GraphQL path writes.
+fn seminar_envelope(client: usize, n: usize) -> (StreamId, NewEvent) {
+    let event = LedgerEvent::parse("seminar", &seminar_payload(client, n))
+        .expect("the bench seminar is valid");
+    let stream = StreamId::parse(event.stream_id()).expect("the domain's stream id is valid");
+    let new = NewEvent::new(
+        event.event_type(),
+        Occurred::Date(event.occurred_on()),
+        "bench",
+        event.to_payload(),
+    )
+    .with_schema_version(event.schema_version());
+    (stream, new)
+}
+
+/// Runs `load.clients` tasks, each doing `load.each` operations one after another (or until
+/// the time cap), and times every operation.
+async fn drive<F, Fut>(load: Load, operation: F) -> Measured
+where
+    F: Fn(usize, usize) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let deadline = Instant::now() + TIME_CAP;
+    let cpu = CpuUsed::now();
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..load.clients)
+        .map(|client| {
+            let operation = operation.clone();
+            tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(load.each);
+                // Paced clients start spread over one period, not all at once.
+                let first = load
+                    .pace
+                    .map(|period| started + period * client as u32 / load.clients as u32);
+                for n in 0..load.each {
+                    if Instant::now() > deadline {
+                        break;
+                    }
+                    let sent = match (first, load.pace) {
+                        (Some(first), Some(period)) => {
+                            let scheduled = first + period * n as u32;
+                            if Instant::now() >= scheduled {
+                                // Behind schedule: the server's slowness, charged to it.
+                                scheduled
+                            } else {
+                                // Tokio's timer wakes on millisecond ticks; that lateness is
+                                // the client's, so timing starts at the actual send.
+                                tokio::time::sleep_until(scheduled.into()).await;
+                                Instant::now()
+                            }
+                        }
+                        _ => Instant::now(),
+                    };
+                    operation(client, n).await;
+                    latencies.push(sent.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut per_client = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        per_client.push(task.await.expect("a load client panicked"));
+    }
+    let elapsed = started.elapsed();
+    Measured::collect(elapsed, per_client, CpuUsed::now().since(cpu))
+}
+
+/// A load client of one served ledger.
+#[derive(Clone)]
+struct Target {
+    http: reqwest::Client,
+    url: Arc<str>,
+    authorization: Arc<str>,
+}
+
+impl Target {
+    fn new(addr: SocketAddr, token: &str) -> Self {
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(128)
+            .tcp_nodelay(true)
+            .build()
+            .expect("build the HTTP client");
+        Self {
+            http,
+            url: format!("http://{addr}/graphql").into(),
+            authorization: format!("Bearer {token}").into(),
+        }
+    }
+
+    /// Posts a GraphQL request and returns the raw answer, failing on any non-200 status or
+    /// GraphQL error so a broken run cannot pass for a fast one.
+    async fn post(&self, body: Vec<u8>) -> impl AsRef<[u8]> {
+        let response = self
+            .http
+            .post(&*self.url)
+            .header("content-type", "application/json")
+            .header("accept", "application/graphql-response+json")
+            .header("authorization", &*self.authorization)
+            .body(body)
+            .send()
+            .await
+            .expect("the server answers");
+        let status = response.status();
+        let answer = response.bytes().await.expect("read the answer");
+        assert!(
+            status.is_success() && !contains(&answer, b"\"errors\""),
+            "{status}: {}",
+            String::from_utf8_lossy(&answer)
+        );
+        answer
+    }
+
+    async fn graphql(&self, query: &str, variables: Value) -> Value {
+        let body = serde_json::to_vec(&json!({ "query": query, "variables": variables }))
+            .expect("serialise a request");
+        serde_json::from_slice(self.post(body).await.as_ref()).expect("the answer is JSON")
+    }
+
+    /// Opens `clients` pooled connections, so a measured run does not pay for connecting.
+    async fn warm(&self, clients: usize) {
+        let body = serde_json::to_vec(&json!({ "query": HEAD_QUERY })).unwrap();
+        let tasks: Vec<_> = (0..clients)
+            .map(|_| {
+                let target = self.clone();
+                let body = body.clone();
+                tokio::spawn(async move {
+                    for _ in 0..3 {
+                        target.post(body.clone()).await;
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("a warm-up client panicked");
+        }
+    }
+
+    async fn mutations(&self, load: Load) -> Measured {
+        self.warm(load.clients).await;
+        let before = self.server_timings().await;
+        let target = self.clone();
+        let mut measured = drive(load, move |client, n| {
+            let target = target.clone();
+            async move {
+                let body = serde_json::to_vec(&json!({
+                    "query": RECORD_SEMINAR,
+                    "variables": { "input": seminar_input(client, n) },
+                }))
+                .expect("serialise a mutation");
+                target.post(body).await;
+            }
+        })
+        .await;
+        measured.server = Some(self.server_timings().await.since(before));
+        measured
+    }
+
+    async fn queries(&self, load: Load) -> Measured {
+        self.warm(load.clients).await;
+        let before = self.server_timings().await;
+        let body: Arc<[u8]> = serde_json::to_vec(&json!({
+            "query": TABLE_QUERY,
+            "variables": { "plan": PLAN },
+        }))
+        .expect("serialise the table query")
+        .into();
+        let target = self.clone();
+        let mut measured = drive(load, move |_, _| {
+            let target = target.clone();
+            let body = body.clone();
+            async move {
+                target.post(body.to_vec()).await;
+            }
+        })
+        .await;
+        measured.server = Some(self.server_timings().await.since(before));
+        measured
+    }
+
+    /// The server's own timing histograms, from `/metrics`.
+    async fn server_timings(&self) -> ServerTimings {
+        let url = self.url.replace("/graphql", "/metrics");
+        let text = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .expect("the server answers /metrics")
+            .text()
+            .await
+            .expect("read /metrics");
+        ServerTimings::parse(&text)
+    }
+}
+
+/// Totals of the server's duration histograms; the difference over a run gives the mean
+/// time a request spent in the server, and an append in the store.
+#[derive(Clone, Default)]
+struct ServerTimings {
+    graphql_seconds: f64,
+    graphql_requests: f64,
+    /// Cumulative histogram of GraphQL request durations: (upper bound in seconds, count).
+    graphql_buckets: Vec<(f64, f64)>,
+    append_seconds: f64,
+    appends: f64,
+}
+
+impl ServerTimings {
+    fn parse(metrics: &str) -> Self {
+        let value = |name: &str| {
+            metrics
+                .lines()
+                .find_map(|line| line.strip_prefix(name)?.trim().parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        let graphql = "{endpoint=\"graphql\"}";
+        let graphql_buckets = metrics
+            .lines()
+            .filter_map(|line| {
+                let labels = line
+                    .strip_prefix("kpi_http_request_duration_seconds_bucket{")?
+                    .split_once('}')?;
+                if !labels.0.contains("endpoint=\"graphql\"") {
+                    return None;
+                }
+                let bound = labels.0.split("le=\"").nth(1)?.split('"').next()?;
+                let bound = if bound == "+Inf" {
+                    f64::INFINITY
+                } else {
+                    bound.parse().ok()?
+                };
+                Some((bound, labels.1.trim().parse().ok()?))
+            })
+            .collect();
+        Self {
+            graphql_seconds: value(&format!("kpi_http_request_duration_seconds_sum{graphql}")),
+            graphql_requests: value(&format!("kpi_http_request_duration_seconds_count{graphql}")),
+            graphql_buckets,
+            append_seconds: value("kpi_append_duration_seconds_sum"),
+            appends: value("kpi_append_duration_seconds_count"),
+        }
+    }
+
+    fn since(&self, earlier: ServerTimings) -> ServerTimings {
+        let earlier_count = |bound: f64| {
+            earlier
+                .graphql_buckets
+                .iter()
+                .find(|(le, _)| *le == bound)
+                .map_or(0.0, |(_, count)| *count)
+        };
+        ServerTimings {
+            graphql_seconds: self.graphql_seconds - earlier.graphql_seconds,
+            graphql_requests: self.graphql_requests - earlier.graphql_requests,
+            graphql_buckets: self
+                .graphql_buckets
+                .iter()
+                .map(|&(le, count)| (le, count - earlier_count(le)))
+                .collect(),
+            append_seconds: self.append_seconds - earlier.append_seconds,
+            appends: self.appends - earlier.appends,
+        }
+    }
+
+    /// The histogram bucket bound under which 99% of the GraphQL requests completed in the
+    /// server: an upper bound of the server-side p99 (the buckets are 2-2.5x apart).
+    fn request_p99_bound(&self) -> Option<f64> {
+        let total = self.graphql_requests;
+        self.graphql_buckets
+            .iter()
+            .find(|(_, count)| total > 0.0 && *count >= 0.99 * total)
+            .map(|(le, _)| *le)
+    }
+
+    /// Mean time of a GraphQL request in the server (routing to response written).
+    fn request_mean(&self) -> Option<Duration> {
+        mean(self.graphql_seconds, self.graphql_requests)
+    }
+
+    /// Mean time of the store append inside a mutation (append call to on disk).
+    fn append_mean(&self) -> Option<Duration> {
+        mean(self.append_seconds, self.appends)
+    }
+}
+
+fn mean(seconds: f64, count: f64) -> Option<Duration> {
+    (count > 0.0).then(|| Duration::from_secs_f64(seconds / count))
+}
+
+fn at_most(bound: Option<f64>) -> String {
+    match bound {
+        Some(seconds) if seconds.is_finite() => format!("<= {} ms", seconds * 1e3),
+        Some(_) => "> 10 s".into(),
+        None => "-".into(),
+    }
+}
+
+fn or_dash(duration: Option<Duration>) -> String {
+    duration.map_or_else(|| "-".into(), ms)
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
+}
+
+/// A ledger served on an ephemeral loopback port, with a recorder token.
+struct Served {
+    ledger: Ledger,
+    target: Target,
+    stop: oneshot::Sender<()>,
+    serving: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Served {
+    async fn start(ledger: Ledger) -> Self {
+        let issued = new_token(Role::Recorder, "bench").expect("issue a bench token");
+        let config = ServerConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            tokens: vec![issued.entry.clone()],
+            ..ServerConfig::default()
+        };
+        let schema = config
+            .limits
+            .apply(kpi_graphql::schema_builder(ledger.clone()))
+            .finish();
+        let head = ledger.clone();
+        let app = App::new(schema).with_head_position(move || head.head().position);
+        let listening = Listening::bind(config).await.expect("bind a loopback port");
+        let addr = listening.local_addr();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let serving = tokio::spawn(listening.serve(app, async {
+            let _ = stopped.await;
+        }));
+        Self {
+            ledger,
+            target: Target::new(addr, &issued.token),
+            stop,
+            serving,
+        }
+    }
+
+    async fn shut_down(self) {
+        let _ = self.stop.send(());
+        self.serving
+            .await
+            .expect("the server task panicked")
+            .expect("the server stopped cleanly");
+        self.ledger.close().await;
+    }
+}
+
+/// The two runtimes: the server's and the load client's.
+struct Runtimes {
+    server: Runtime,
+    client: Runtime,
+}
+
+impl Runtimes {
+    fn new() -> Self {
+        let build = |name: &str| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name(name)
+                .enable_all()
+                .build()
+                .expect("build a runtime")
+        };
+        Self {
+            server: build("server"),
+            client: build(CLIENT_THREADS),
+        }
+    }
+}
+
+/// Measures and prints every HTTP workload against one served ledger.
+fn http_workloads(runtimes: &Runtimes, served: &Served, label: &str, query_loads: &[Load]) {
+    let target = served.target.clone();
+    // One request of each kind first: checks the answers and warms the schema's caches.
+    let table = runtimes
+        .client
+        .block_on(target.graphql(TABLE_QUERY, json!({ "plan": PLAN })));
+    let table = &table["data"]["kpiTable"];
+    assert_eq!(table["planId"], PLAN);
+    assert_eq!(table["position"], served.ledger.head().position);
+    let rows = table["rows"].as_array().expect("rows");
+    assert!(rows.iter().any(|row| !row["cumulative"].is_null()));
+    let recorded = runtimes.client.block_on(target.graphql(
+        RECORD_SEMINAR,
+        json!({ "input": seminar_input(usize::MAX, 0) }),
+    ));
+    assert_eq!(
+        recorded["data"]["recordSeminar"]["position"],
+        served.ledger.head().position
+    );
+
+    println!(
+        "\n### {label}: {} events, {} KPI rows\n",
+        served.ledger.head().position,
+        rows.len()
+    );
+    println!(
+        "| workload | clients | requests | per second | p50 | p99 | max | mean: seen by client \
+         / in server / store append | p99 in server | CPU per request (of it load client) |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for load in MUTATION_LOADS {
+        let before = served.ledger.head().position;
+        let measured = runtimes.client.block_on(target.mutations(load));
+        assert_eq!(
+            served.ledger.head().position - before,
+            measured.done as u64,
+            "every acknowledged mutation appended exactly one event"
+        );
+        print_row("recordSeminar", load, &measured);
+    }
+    for &load in query_loads {
+        let measured = runtimes.client.block_on(target.queries(load));
+        print_row("kpiTable", load, &measured);
+    }
+}
+
+fn print_row(workload: &str, load: Load, measured: &Measured) {
+    let (cpu, client_cpu) = measured.cpu_per_op();
+    let server = measured.server.clone().unwrap_or_default();
+    println!(
+        "| {workload} | {} | {} | {:.0} | {} | {} | {} | {} / {} / {} | {} | {} ({}) |{}",
+        match load.pace {
+            Some(period) => format!("{}, each 1 per {} ms", load.clients, period.as_millis()),
+            None => load.clients.to_string(),
+        },
+        measured.done,
+        measured.rate(),
+        ms(measured.percentile(0.50)),
+        ms(measured.percentile(0.99)),
+        ms(*measured.latencies.last().expect("at least one request")),
+        ms(measured.mean()),
+        or_dash(server.request_mean()),
+        or_dash(server.append_mean()),
+        at_most(server.request_p99_bound()),
+        us(cpu),
+        us(client_cpu),
+        measured.capped_note(load.clients * load.each),
+    );
+}
+
+/// Where a table query's time goes without HTTP: building the table from the projection,
+/// then executing the GraphQL query in process (table, resolvers, JSON), one at a time.
+fn in_process_costs(runtimes: &Runtimes, served: &Served) {
+    let load = Load::closed(1, 100);
+    let ledger = served.ledger.clone();
+    let table = runtimes.server.block_on(drive(load, move |_, _| {
+        let ledger = ledger.clone();
+        async move {
+            let table = ledger.table(PLAN, None).await.expect("the plan exists");
+            std::hint::black_box(table);
+        }
+    }));
+    let ledger = served.ledger.clone();
+    let values = runtimes.server.block_on(drive(load, move |_, _| {
+        let ledger = ledger.clone();
+        async move {
+            let table = ledger.projection().table_values(PLAN);
+            std::hint::black_box(table.expect("the plan exists"));
+        }
+    }));
+    let schema = Arc::new(kpi_graphql::build_schema(served.ledger.clone()));
+    let execute = runtimes.server.block_on(drive(load, move |_, _| {
+        let schema = schema.clone();
+        async move {
+            let request = async_graphql::Request::new(TABLE_QUERY)
+                .variables(async_graphql::Variables::from_json(json!({ "plan": PLAN })))
+                .data(caller(Role::Reader));
+            let response = schema.execute(request).await;
+            assert!(response.errors.is_empty(), "{:?}", response.errors);
+            std::hint::black_box(serde_json::to_vec(&response).expect("serialise"));
+        }
+    }));
+    println!(
+        "\nkpiTable in process, one at a time, {} rounds:\n",
+        load.each
+    );
+    println!("| step | p50 | p99 | CPU per call |");
+    println!("|---|---:|---:|---:|");
+    for (step, measured) in [
+        ("Ledger::table (figures and drill-down id lists)", &table),
+        ("Projection::table_values (figures only)", &values),
+        ("schema.execute + JSON (no HTTP)", &execute),
+    ] {
+        println!(
+            "| {step} | {} | {} | {} |",
+            ms(measured.percentile(0.50)),
+            ms(measured.percentile(0.99)),
+            us(measured.cpu_per_op().0),
+        );
+    }
+}
+
+fn caller(role: Role) -> kpi_service::auth::Caller {
+    kpi_service::auth::Caller::Token {
+        name: "bench".into(),
+        role,
+    }
+}
+
+/// One layer of the append path, measured on its own at the ratio's client count.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Layer {
+    /// `EventStore::append` on a fresh store: the baseline.
+    Store,
+    /// `Ledger::record_payload`: domain validation, append, wait for the projection.
+    Ledger,
+    /// `Schema::execute` of `recordSeminar` in process: GraphQL parse, validate, resolve.
+    Schema,
+    /// The real thing: `recordSeminar` over HTTP through kpi-server.
+    Http,
+}
+
+impl Layer {
+    const ALL: [Layer; 4] = [Layer::Store, Layer::Ledger, Layer::Schema, Layer::Http];
+
+    fn label(self) -> &'static str {
+        match self {
+            Layer::Store => "EventStore::append (in process, fresh store)",
+            Layer::Ledger => "Ledger::record_payload (in process)",
+            Layer::Schema => "schema.execute(recordSeminar) (in process)",
+            Layer::Http => "recordSeminar over HTTP",
+        }
+    }
+
+    fn measure(self, runtimes: &Runtimes, served: &Served) -> Measured {
+        let load = STORE_BASELINE;
+        match self {
+            Layer::Store => store_baseline(runtimes),
+            Layer::Ledger => {
+                let ledger = served.ledger.clone();
+                runtimes.server.block_on(drive(load, move |client, n| {
+                    let ledger = ledger.clone();
+                    async move {
+                        ledger
+                            .record_payload(
+                                "bench",
+                                "seminar",
+                                &seminar_payload(client, n),
+                                Default::default(),
+                            )
+                            .await
+                            .expect("record a seminar");
+                    }
+                }))
+            }
+            Layer::Schema => {
+                let schema = Arc::new(
+                    ServerConfig::default()
+                        .limits
+                        .apply(kpi_graphql::schema_builder(served.ledger.clone()))
+                        .finish(),
+                );
+                runtimes.server.block_on(drive(load, move |client, n| {
+                    let schema = schema.clone();
+                    async move {
+                        let request = async_graphql::Request::new(RECORD_SEMINAR)
+                            .variables(async_graphql::Variables::from_json(
+                                json!({ "input": seminar_input(client, n) }),
+                            ))
+                            .data(caller(Role::Recorder));
+                        let response = schema.execute(request).await;
+                        assert!(response.errors.is_empty(), "{:?}", response.errors);
+                        std::hint::black_box(serde_json::to_vec(&response).expect("serialise"));
+                    }
+                }))
+            }
+            Layer::Http => runtimes.client.block_on(served.target.mutations(load)),
+        }
+    }
+}
+
+/// The GraphQL append path against `EventStore::append` in process, at the same client
+/// count, with the layers in between measured alike so the loss can be placed. The machine
+/// is shared, so every layer is measured once per round, in rounds, and medians reported.
+fn append_ratio(runtimes: &Runtimes, served: &Served) {
+    const ROUNDS: usize = 3;
+    println!(
+        "\nappend path at {} clients, {} single-event appends each, {ROUNDS} rounds:\n",
+        STORE_BASELINE.clients, STORE_BASELINE.each
+    );
+    let mut runs: Vec<Vec<Measured>> = Layer::ALL.iter().map(|_| Vec::new()).collect();
+    for _ in 0..ROUNDS {
+        for (index, layer) in Layer::ALL.into_iter().enumerate() {
+            runs[index].push(layer.measure(runtimes, served));
+        }
+    }
+    println!(
+        "| layer | appends/s per round | median /s | p50 / p99 (median round) | CPU per append | \
+         x store |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
+    let median_rate = |measured: &mut Vec<Measured>| {
+        measured.sort_by(|a, b| a.rate().total_cmp(&b.rate()));
+        measured[ROUNDS / 2].rate()
+    };
+    let store_rate = median_rate(&mut runs[0]);
+    for (layer, measured) in Layer::ALL.into_iter().zip(runs.iter_mut()) {
+        let rates: Vec<String> = measured
+            .iter()
+            .map(|m| format!("{:.0}", m.rate()))
+            .collect();
+        let rate = median_rate(measured);
+        let median = &measured[ROUNDS / 2];
+        println!(
+            "| {} | {} | {rate:.0} | {} / {} | {} | {:.2}x |",
+            layer.label(),
+            rates.join(", "),
+            ms(median.percentile(0.50)),
+            ms(median.percentile(0.99)),
+            us(median.cpu_per_op().0),
+            rate / store_rate,
+        );
+    }
+    if let Some(http) = runs[3].get(ROUNDS / 2) {
+        let server = http.server.clone().unwrap_or_default();
+        println!(
+            "\nover HTTP (median round), mean latency: {} seen by the client, {} in the server, \
+             {} in the store append",
+            ms(http.mean()),
+            or_dash(server.request_mean()),
+            or_dash(server.append_mean()),
+        );
+    }
+}
+
+/// `EventStore::append` in process, on a fresh store: the ceiling the GraphQL path is
+/// compared with.
+fn store_baseline(runtimes: &Runtimes) -> Measured {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    runtimes.server.block_on(async {
+        let store = EventStore::open(dir.path(), StoreConfig::default()).expect("open a store");
+        let appender = store.clone();
+        let measured = drive(STORE_BASELINE, move |client, n| {
+            let store = appender.clone();
+            async move {
+                let (stream, event) = seminar_envelope(client, n);
+                store
+                    .append(&stream, ExpectedVersion::Any, vec![event])
+                    .await
+                    .expect("append");
+            }
+        })
+        .await;
+        assert_eq!(store.head().position, measured.done as u64);
+        store.close().await;
+        measured
+    })
+}
+
+/// Writes `events` seed-shaped events straight into a store, 1,000 per append.
+async fn generate(dir: &Path, events: u64) {
+    let templates: Vec<NewEvent> = seed_records()
+        .into_iter()
+        .map(|record| {
+            NewEvent::new(
+                record.event.event_type(),
+                Occurred::Date(record.event.occurred_on()),
+                "bench",
+                record.event.to_payload(),
+            )
+            .with_schema_version(record.event.schema_version())
+        })
+        .collect();
+    let store = EventStore::open(dir, StoreConfig::default()).expect("open the large store");
+    let batch = 1_000u64;
+    let mut written = 0u64;
+    while written < events {
+        let n = batch.min(events - written);
+        let batch_events = (written..written + n)
+            .map(|i| templates[(i % templates.len() as u64) as usize].clone())
+            .collect();
+        let stream = StreamId::parse(format!("bench/{}", written / batch)).expect("stream id");
+        store
+            .append(&stream, ExpectedVersion::Any, batch_events)
+            .await
+            .expect("append a batch");
+        written += n;
+    }
+    store.close().await;
+}
+
+/// `KPI_BENCH_PROFILE=append|table`: one longer 32-client run of one workload on the seed
+/// store and nothing else, so a profiler attached to the bench sees that workload alone.
+fn profile_only(runtimes: &Runtimes, served: &Served, workload: &str) {
+    let load = Load::closed(32, 300);
+    let measured = match workload {
+        "append" => runtimes.client.block_on(served.target.mutations(load)),
+        "table" => runtimes.client.block_on(served.target.queries(load)),
+        other => panic!("KPI_BENCH_PROFILE must be `append` or `table`, not `{other}`"),
+    };
+    print_row(workload, load, &measured);
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+fn main() {
+    let large: u64 = std::env::var("KPI_BENCH_EVENTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1_000_000);
+    let runtimes = Runtimes::new();
+    println!(
+        "machine: {} cores, load average {} at start; server and load client in one process, \
+         2 runtime threads each",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        load_average(),
+    );
+
+    // The Fuji seed: the real table.
+    let seeded_dir = tempfile::tempdir().expect("a temporary directory");
+    let served = runtimes.server.block_on(async {
+        let ledger = Ledger::open(seeded_dir.path(), StoreConfig::default(), plans())
+            .await
+            .expect("open the seeded ledger");
+        let records = seed_records()
+            .into_iter()
+            .map(|record| ImportRecord {
+                idempotency_key: record.idempotency_key,
+                provenance: record.provenance,
+                event: record.event,
+            })
+            .collect();
+        ledger
+            .import("bench-seed", records)
+            .await
+            .expect("import the Fuji seed");
+        Served::start(ledger).await
+    });
+    if let Ok(workload) = std::env::var("KPI_BENCH_PROFILE") {
+        profile_only(&runtimes, &served, &workload);
+        runtimes.server.block_on(served.shut_down());
+        return;
+    }
+    http_workloads(&runtimes, &served, "Fuji seed store", &QUERY_LOADS);
+    in_process_costs(&runtimes, &served);
+    append_ratio(&runtimes, &served);
+    runtimes.server.block_on(served.shut_down());
+
+    if large == 0 {
+        println!("\nKPI_BENCH_EVENTS=0: large store skipped");
+    } else {
+        let large_dir = tempfile::tempdir().expect("a temporary directory");
+        let started = Instant::now();
+        runtimes.server.block_on(generate(large_dir.path(), large));
+        println!(
+            "\nwrote {large} events in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        let started = Instant::now();
+        let served = runtimes.server.block_on(async {
+            let ledger = Ledger::open(large_dir.path(), StoreConfig::default(), plans())
+                .await
+                .expect("open the large ledger");
+            Served::start(ledger).await
+        });
+        println!(
+            "opened the ledger (replay) in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        http_workloads(&runtimes, &served, "large store", &LARGE_STORE_QUERY_LOADS);
+        in_process_costs(&runtimes, &served);
+        runtimes.server.block_on(served.shut_down());
+    }
+    println!("\nload average {} at the end", load_average());
+}
