@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
 
-use crate::types::{Envelope, Hash, Occurred, StreamId};
+use crate::types::{Envelope, Hash, Occurred, RawEnvelope, StreamId};
 
 /// Key of the format version (u32 big-endian) inside the sled tree.
 pub(crate) const META_FORMAT_KEY: &[u8] = b"m:format";
@@ -466,6 +466,17 @@ pub(crate) fn body_into_envelope(
     hash: Hash,
     body: Body<'_>,
 ) -> Result<Envelope, String> {
+    body_into_raw(position, prev_hash, hash, body)?
+        .into_envelope()
+        .map_err(|e| format!("payload is not JSON: {e}"))
+}
+
+pub(crate) fn body_into_raw(
+    position: u64,
+    prev_hash: Hash,
+    hash: Hash,
+    body: Body<'_>,
+) -> Result<RawEnvelope, String> {
     let stream_id = StreamId::parse(body.stream_id.into_owned()).map_err(|e| e.to_string())?;
     let occurred = body
         .occurred
@@ -474,9 +485,7 @@ pub(crate) fn body_into_envelope(
     let recorded_at =
         DateTime::<Utc>::from_timestamp(body.recorded_at_secs, body.recorded_at_nanos)
             .ok_or_else(|| "recorded_at is out of range".to_owned())?;
-    let payload =
-        serde_json::from_slice(&body.payload.0).map_err(|e| format!("payload is not JSON: {e}"))?;
-    Ok(Envelope {
+    Ok(RawEnvelope {
         event_id: Uuid::from_bytes(body.event_id),
         position,
         stream_id,
@@ -488,10 +497,17 @@ pub(crate) fn body_into_envelope(
         actor: body.actor.into_owned(),
         provenance: body.provenance.map(Cow::into_owned),
         idempotency_key: body.idempotency_key.map(Cow::into_owned),
-        payload,
+        payload_json: body.payload.0.into_owned(),
         prev_hash,
         hash,
     })
+}
+
+/// Decodes a stored record, leaving the payload as its JSON text.
+pub(crate) fn decode_raw_envelope(position: u64, record: &[u8]) -> Result<RawEnvelope, String> {
+    let raw = split_record(record)?;
+    let body = decode_body(raw.body_bytes)?;
+    body_into_raw(position, raw.prev_hash, raw.hash, body)
 }
 
 #[cfg(test)]

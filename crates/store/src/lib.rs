@@ -78,7 +78,7 @@ pub use restore::{ArchiveFault, RestoreError};
 pub use store::{EventStore, FORMAT_VERSION, MARKER_FILE, MAX_LABEL_BYTES, SLED_DIR};
 pub use types::{
     Digest, Envelope, ExpectedVersion, Hash, HashParseError, Head, NewEvent, Occurred,
-    OccurredError, StreamId, StreamIdError, GENESIS_SEED, MAX_STREAM_ID_BYTES,
+    OccurredError, RawEnvelope, StreamId, StreamIdError, GENESIS_SEED, MAX_STREAM_ID_BYTES,
 };
 
 /// Key layout helpers for tests that damage a store on purpose. Not part of the API.

@@ -4,7 +4,7 @@ use sled::IVec;
 
 use crate::codec;
 use crate::error::StoreError;
-use crate::types::Envelope;
+use crate::types::{Envelope, RawEnvelope};
 
 fn corrupt(what: impl Into<String>, reason: impl Into<String>) -> StoreError {
     StoreError::Corrupt {
@@ -47,6 +47,11 @@ pub(crate) fn decode_at(position: u64, record: &[u8]) -> Result<Envelope, StoreE
         .map_err(|reason| corrupt(format!("event at position {position}"), reason))
 }
 
+pub(crate) fn decode_raw_at(position: u64, record: &[u8]) -> Result<RawEnvelope, StoreError> {
+    codec::decode_raw_envelope(position, record)
+        .map_err(|reason| corrupt(format!("event at position {position}"), reason))
+}
+
 /// The current version of `stream` (0 when it has no events), from its last index run.
 pub(crate) fn stream_version(db: &sled::Db, stream: &str) -> Result<u64, StoreError> {
     let prefix = codec::stream_index_prefix(stream);
@@ -59,7 +64,8 @@ pub(crate) fn stream_version(db: &sled::Db, stream: &str) -> Result<u64, StoreEr
 }
 
 /// Events of positions `from..end`, decoded one at a time from the chunks.
-pub(crate) struct EventIter {
+pub(crate) struct EventIter<T = Envelope> {
+    decode: fn(u64, &[u8]) -> Result<T, StoreError>,
     chunks: Option<sled::Iter>,
     /// The chunk being read, the position of its next record, and that record's offset.
     current: Option<(IVec, u64, usize)>,
@@ -71,16 +77,39 @@ pub(crate) struct EventIter {
     pending: Option<StoreError>,
 }
 
-impl EventIter {
+impl EventIter<Envelope> {
     /// Iterates positions `from..end` (`from` 0 means 1).
     pub(crate) fn new(db: &sled::Db, from: u64, end: u64) -> Self {
-        Self::positioned(db, from, end).unwrap_or_else(|error| Self {
+        Self::with_decoder(db, from, end, decode_at)
+    }
+}
+
+impl EventIter<RawEnvelope> {
+    /// Like [`EventIter::new`], leaving payloads as JSON text.
+    pub(crate) fn raw(db: &sled::Db, from: u64, end: u64) -> Self {
+        Self::with_decoder(db, from, end, decode_raw_at)
+    }
+}
+
+impl<T> EventIter<T> {
+    fn with_decoder(
+        db: &sled::Db,
+        from: u64,
+        end: u64,
+        decode: fn(u64, &[u8]) -> Result<T, StoreError>,
+    ) -> Self {
+        Self::positioned(db, from, end, decode).unwrap_or_else(|error| Self {
             pending: Some(error),
-            ..Self::empty()
+            ..Self::empty(decode)
         })
     }
 
-    fn positioned(db: &sled::Db, from: u64, end: u64) -> Result<Self, StoreError> {
+    fn positioned(
+        db: &sled::Db,
+        from: u64,
+        end: u64,
+        decode: fn(u64, &[u8]) -> Result<T, StoreError>,
+    ) -> Result<Self, StoreError> {
         let from = from.max(1);
         let chunks = if from < end {
             let start = chunk_at_or_before(db, from)?.map_or(from, |(first, _)| first);
@@ -89,6 +118,7 @@ impl EventIter {
             None
         };
         Ok(Self {
+            decode,
             chunks,
             current: None,
             from,
@@ -98,8 +128,9 @@ impl EventIter {
         })
     }
 
-    pub(crate) fn empty() -> Self {
+    fn empty(decode: fn(u64, &[u8]) -> Result<T, StoreError>) -> Self {
         Self {
+            decode,
             chunks: None,
             current: None,
             from: 1,
@@ -109,15 +140,15 @@ impl EventIter {
         }
     }
 
-    fn fail(&mut self, error: StoreError) -> Option<Result<Envelope, StoreError>> {
+    fn fail(&mut self, error: StoreError) -> Option<Result<T, StoreError>> {
         self.chunks = None;
         self.current = None;
         Some(Err(error))
     }
 }
 
-impl Iterator for EventIter {
-    type Item = Result<Envelope, StoreError>;
+impl<T> Iterator for EventIter<T> {
+    type Item = Result<T, StoreError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if let Some(error) = self.pending.take() {
@@ -141,7 +172,7 @@ impl Iterator for EventIter {
                         }
                     };
                     let at = *position;
-                    let decoded = (at >= self.from).then(|| decode_at(at, record));
+                    let decoded = (at >= self.from).then(|| (self.decode)(at, record));
                     *offset += used;
                     *position += 1;
                     match decoded {

@@ -16,7 +16,7 @@ use crate::config::StoreConfig;
 use crate::error::{AppendError, StoreError, VerifyFailure, VerifyReason};
 use crate::read::{self, EventIter};
 use crate::subscription;
-use crate::types::{Envelope, ExpectedVersion, Hash, Head, NewEvent, StreamId};
+use crate::types::{Envelope, ExpectedVersion, Hash, Head, NewEvent, RawEnvelope, StreamId};
 use crate::writer::{AppendRequest, Flusher, PreparedEvent, Writer, WriterState};
 
 /// The on-disk format this build writes and reads.
@@ -195,6 +195,20 @@ impl EventStore {
         from_position: u64,
     ) -> impl Iterator<Item = Result<Envelope, StoreError>> + Send + 'static {
         self.shared.iter_from(from_position)
+    }
+
+    /// [`EventStore::iter_from`] with each payload left as its stored JSON text, for readers
+    /// that deserialize payloads into their own types (replaying without a
+    /// `serde_json::Value` per event).
+    pub fn iter_raw_from(
+        &self,
+        from_position: u64,
+    ) -> impl Iterator<Item = Result<RawEnvelope, StoreError>> + Send + 'static {
+        EventIter::raw(
+            &self.shared.db,
+            from_position,
+            self.shared.head().position + 1,
+        )
     }
 
     /// Every event of `stream` in stream-version order; empty for an unknown stream.

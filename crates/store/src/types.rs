@@ -255,6 +255,51 @@ pub struct Envelope {
     pub hash: Hash,
 }
 
+/// An [`Envelope`] whose payload is still the JSON text stored at append, for readers that
+/// deserialize payloads straight into their own types: replaying through
+/// [`crate::EventStore::iter_raw_from`] skips building a `serde_json::Value` per event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RawEnvelope {
+    pub event_id: Uuid,
+    pub position: u64,
+    pub stream_id: StreamId,
+    pub stream_version: u64,
+    pub event_type: String,
+    pub schema_version: u32,
+    pub occurred: Occurred,
+    pub recorded_at: DateTime<Utc>,
+    pub actor: String,
+    pub provenance: Option<String>,
+    pub idempotency_key: Option<String>,
+    /// The payload as `serde_json::to_vec` wrote it (object keys sorted).
+    pub payload_json: Vec<u8>,
+    pub prev_hash: Hash,
+    pub hash: Hash,
+}
+
+impl RawEnvelope {
+    /// The envelope with its payload parsed.
+    pub fn into_envelope(self) -> Result<Envelope, serde_json::Error> {
+        let payload = serde_json::from_slice(&self.payload_json)?;
+        Ok(Envelope {
+            event_id: self.event_id,
+            position: self.position,
+            stream_id: self.stream_id,
+            stream_version: self.stream_version,
+            event_type: self.event_type,
+            schema_version: self.schema_version,
+            occurred: self.occurred,
+            recorded_at: self.recorded_at,
+            actor: self.actor,
+            provenance: self.provenance,
+            idempotency_key: self.idempotency_key,
+            payload,
+            prev_hash: self.prev_hash,
+            hash: self.hash,
+        })
+    }
+}
+
 /// A SHA-256 value of the hash chain. Shown and serialized as 64 lower-case hex digits.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Hash([u8; 32]);

@@ -579,3 +579,34 @@ async fn a_closed_store_reopens_at_once_again_and_again() {
     }
     assert_eq!(open(dir.path()).verify().unwrap().position, 20);
 }
+
+#[tokio::test]
+async fn raw_iteration_yields_the_stored_payload_text_of_the_same_envelopes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let mut odd = seminar(7);
+    odd.payload = json!({ "z": 1.5, "a": [true, null, "富士"], "m": { "y": -3, "b": "x" } });
+    store
+        .append(
+            &stream("s"),
+            ExpectedVersion::Any,
+            vec![seminar(1), odd, seminar(2)],
+        )
+        .await
+        .unwrap();
+    let parsed = store.read_from(0, 10).unwrap();
+    let raw: Vec<kpi_store::RawEnvelope> =
+        store.iter_raw_from(2).collect::<Result<_, _>>().unwrap();
+    assert_eq!(raw.len(), 2);
+    assert_eq!(
+        raw[0].payload_json,
+        r#"{"a":[true,null,"富士"],"m":{"b":"x","y":-3},"z":1.5}"#.as_bytes(),
+        "stored as serde_json wrote it, keys sorted"
+    );
+    let back: Vec<_> = raw
+        .into_iter()
+        .map(|r| r.into_envelope().unwrap())
+        .collect();
+    assert_eq!(back, parsed[1..]);
+    assert_eq!(store.iter_raw_from(4).count(), 0);
+}
