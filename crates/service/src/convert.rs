@@ -23,3 +23,22 @@ pub fn recorded_event(envelope: &Envelope) -> Result<RecordedEvent, LedgerError>
         event,
     })
 }
+
+/// [`recorded_event`] straight from the stored payload bytes, without building a JSON tree:
+/// the replay path.
+pub fn recorded_event_raw(envelope: kpi_store::RawEnvelope) -> Result<RecordedEvent, LedgerError> {
+    let event = LedgerEvent::parse_slice(&envelope.event_type, &envelope.payload_json).map_err(
+        |error| LedgerError::Unreadable {
+            position: envelope.position,
+            reason: error.to_string(),
+        },
+    )?;
+    Ok(RecordedEvent {
+        id: envelope.event_id,
+        position: envelope.position,
+        recorded_at: envelope.recorded_at,
+        actor: envelope.actor,
+        provenance: envelope.provenance,
+        event,
+    })
+}

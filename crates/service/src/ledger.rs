@@ -13,7 +13,7 @@ use kpi_store::{
 };
 use tokio::sync::{broadcast, watch};
 
-use crate::convert::recorded_event;
+use crate::convert::{recorded_event, recorded_event_raw};
 use crate::error::{LedgerError, RecordError};
 
 /// Optional facts of one record call.
@@ -306,12 +306,12 @@ fn fold(
     let reader_store = store.clone();
     let reader = std::thread::spawn(move || {
         let mut batch = Vec::with_capacity(BATCH);
-        for envelope in reader_store.iter_from(1) {
+        for envelope in reader_store.iter_raw_from(1) {
             let recorded = envelope.map_err(LedgerError::from).and_then(|envelope| {
                 if until.is_some_and(|at| envelope.recorded_at > at) {
                     Ok(None)
                 } else {
-                    recorded_event(&envelope).map(Some)
+                    recorded_event_raw(envelope).map(Some)
                 }
             });
             match recorded {
