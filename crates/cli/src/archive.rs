@@ -47,17 +47,26 @@ pub fn run(command: ArchiveCommand, loaded: &Loaded) -> anyhow::Result<ExitCode>
             Ok(ExitCode::SUCCESS)
         }
         ArchiveCommand::Import { file, data } => {
-            let envelopes = read_archive(&file)?;
-            let store = EventStore::restore(&data, loaded.config.store.clone(), &envelopes)
-                .map_err(|error| match error {
-                    RestoreError::Broken { index, .. } => anyhow::anyhow!(
-                        "{}: line {}: {error}; nothing written",
-                        file.display(),
-                        index + 1
-                    ),
-                    other => anyhow::Error::new(other)
-                        .context(format!("cannot restore {}", file.display())),
-                })?;
+            File::open(&file).with_context(|| format!("cannot read archive {}", file.display()))?;
+            // Read twice (judge, then write) so memory does not grow with the archive.
+            let store = EventStore::restore_from(&data, loaded.config.store.clone(), || {
+                archive_entries(&file)
+            })
+            .map_err(|error| match error {
+                RestoreError::Broken { index, .. } => anyhow::anyhow!(
+                    "{}: line {}: {error}; nothing written",
+                    file.display(),
+                    index + 1
+                ),
+                RestoreError::Unreadable { index, source } => anyhow::anyhow!(
+                    "{}: line {}: {source}; nothing written",
+                    file.display(),
+                    index + 1
+                ),
+                other => {
+                    anyhow::Error::new(other).context(format!("cannot restore {}", file.display()))
+                }
+            })?;
             // Proves the restored store end to end, indexes included, not just the archive.
             match store.verify() {
                 Ok(digest) => {
@@ -115,21 +124,14 @@ fn export(store: &EventStore, file: &Path) -> anyhow::Result<kpi_store::Head> {
     Ok(head)
 }
 
-fn read_archive(file: &Path) -> anyhow::Result<Vec<Envelope>> {
-    let reader = BufReader::new(
-        File::open(file).with_context(|| format!("cannot read archive {}", file.display()))?,
-    );
-    let mut envelopes = Vec::new();
-    for (index, line) in reader.lines().enumerate() {
-        let number = index + 1;
-        let line = line.with_context(|| format!("{}: line {number}", file.display()))?;
-        let envelope = serde_json::from_str(&line).map_err(|error| {
-            anyhow::anyhow!(
-                "{}: line {number}: not an archived event: {error}; nothing written",
-                file.display()
-            )
-        })?;
-        envelopes.push(envelope);
-    }
-    Ok(envelopes)
+/// The archive's entries in file order; a file that cannot be opened is one failed entry.
+fn archive_entries(file: &Path) -> Box<dyn Iterator<Item = Result<Envelope, String>> + '_> {
+    let reader = match File::open(file) {
+        Ok(opened) => BufReader::new(opened),
+        Err(error) => return Box::new(std::iter::once(Err(format!("cannot read: {error}")))),
+    };
+    Box::new(reader.lines().map(|line| {
+        let line = line.map_err(|error| format!("cannot read: {error}"))?;
+        serde_json::from_str(&line).map_err(|error| format!("not an archived event: {error}"))
+    }))
 }

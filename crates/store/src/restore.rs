@@ -30,6 +30,12 @@ pub enum RestoreError {
         position: u64,
         reason: ArchiveFault,
     },
+    /// The archive could not yield entry `index` (from 0): unreadable or not an envelope.
+    #[error("archive entry {index}: {source}")]
+    Unreadable {
+        index: usize,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("{dir} is not empty: an archive is restored only into a new or empty directory, never over an existing store")]
     NotEmpty { dir: PathBuf },
     #[error(transparent)]
@@ -49,36 +55,51 @@ pub enum ArchiveFault {
     Chain(VerifyReason),
 }
 
-/// An envelope whose stored record has been rebuilt and checked against the chain.
-struct Checked<'a> {
-    envelope: &'a Envelope,
-    record: Vec<u8>,
+/// The chain as judged so far: what the next archive entry must continue.
+struct Chain {
+    prev_hash: Hash,
+    next_position: u64,
+    last_event_id: Option<uuid::Uuid>,
+    last_recorded_at: Option<chrono::DateTime<chrono::Utc>>,
+    stream_versions: HashMap<String, u64>,
+    keys: HashSet<String>,
 }
 
-/// Judges the whole archive and rebuilds each stored record; writes nothing.
-/// Returns the records and the head they end at.
-fn check_archive(envelopes: &[Envelope]) -> Result<(Vec<Checked<'_>>, Head), RestoreError> {
-    let mut prev_hash = Hash::genesis();
-    let mut last_event_id = None;
-    let mut last_recorded_at = None;
-    let mut stream_versions: HashMap<&str, u64> = HashMap::new();
-    let mut keys: HashSet<&str> = HashSet::new();
-    let mut checked = Vec::with_capacity(envelopes.len());
-    for (index, envelope) in envelopes.iter().enumerate() {
-        let expected = index as u64 + 1;
+impl Chain {
+    fn new() -> Self {
+        Chain {
+            prev_hash: Hash::genesis(),
+            next_position: 1,
+            last_event_id: None,
+            last_recorded_at: None,
+            stream_versions: HashMap::new(),
+            keys: HashSet::new(),
+        }
+    }
+
+    fn head(&self) -> Head {
+        Head {
+            position: self.next_position - 1,
+            hash: self.prev_hash,
+        }
+    }
+
+    /// Checks the entry at `index` against the chain so far and returns its stored record.
+    fn check(&mut self, index: usize, envelope: &Envelope) -> Result<Vec<u8>, RestoreError> {
         let broken = |reason| RestoreError::Broken {
             index,
             position: envelope.position,
             reason,
         };
         let chain = |reason| broken(ArchiveFault::Chain(reason));
+        let expected = self.next_position;
         if envelope.position != expected {
             return Err(broken(ArchiveFault::OutOfOrder { expected }));
         }
         check_envelope_fields(envelope).map_err(&broken)?;
-        if envelope.prev_hash != prev_hash {
+        if envelope.prev_hash != self.prev_hash {
             return Err(chain(VerifyReason::PrevHashMismatch {
-                expected: prev_hash.to_hex(),
+                expected: self.prev_hash.to_hex(),
                 found: envelope.prev_hash.to_hex(),
             }));
         }
@@ -103,7 +124,7 @@ fn check_archive(envelopes: &[Envelope]) -> Result<(Vec<Checked<'_>>, Head), Res
             payload: RawBytes(payload.as_slice().into()),
         };
         let body_bytes = codec::encode_body(&body);
-        let computed = codec::chain_hash(&prev_hash, envelope.position, &body_bytes);
+        let computed = codec::chain_hash(&self.prev_hash, envelope.position, &body_bytes);
         if computed != envelope.hash {
             return Err(chain(VerifyReason::HashMismatch {
                 stored: envelope.hash.to_hex(),
@@ -111,7 +132,7 @@ fn check_archive(envelopes: &[Envelope]) -> Result<(Vec<Checked<'_>>, Head), Res
             }));
         }
         let stream = envelope.stream_id.as_str();
-        let previous_version = stream_versions.get(stream).copied().unwrap_or(0);
+        let previous_version = self.stream_versions.get(stream).copied().unwrap_or(0);
         if envelope.stream_version != previous_version + 1 {
             return Err(chain(VerifyReason::StreamVersionGap {
                 stream: stream.to_owned(),
@@ -119,7 +140,7 @@ fn check_archive(envelopes: &[Envelope]) -> Result<(Vec<Checked<'_>>, Head), Res
                 found: envelope.stream_version,
             }));
         }
-        if let Some(previous) = last_recorded_at {
+        if let Some(previous) = self.last_recorded_at {
             if envelope.recorded_at < previous {
                 return Err(chain(VerifyReason::RecordedAtDecreased {
                     previous: previous.to_rfc3339(),
@@ -127,30 +148,31 @@ fn check_archive(envelopes: &[Envelope]) -> Result<(Vec<Checked<'_>>, Head), Res
                 }));
             }
         }
-        if last_event_id.is_some_and(|last| envelope.event_id <= last) {
+        if self
+            .last_event_id
+            .is_some_and(|last| envelope.event_id <= last)
+        {
             return Err(chain(VerifyReason::EventIdNotIncreasing));
         }
         if let Some(key) = envelope.idempotency_key.as_deref() {
-            if !keys.insert(key) {
+            if !self.keys.insert(key.to_owned()) {
                 return Err(broken(ArchiveFault::DuplicateIdempotencyKey {
                     key: key.to_owned(),
                 }));
             }
         }
-        stream_versions.insert(stream, envelope.stream_version);
-        last_recorded_at = Some(envelope.recorded_at);
-        last_event_id = Some(envelope.event_id);
-        prev_hash = computed;
-        checked.push(Checked {
-            envelope,
-            record: codec::encode_record(&envelope.prev_hash, &computed, &body_bytes),
-        });
+        self.stream_versions
+            .insert(stream.to_owned(), envelope.stream_version);
+        self.last_recorded_at = Some(envelope.recorded_at);
+        self.last_event_id = Some(envelope.event_id);
+        self.prev_hash = computed;
+        self.next_position += 1;
+        Ok(codec::encode_record(
+            &envelope.prev_hash,
+            &computed,
+            &body_bytes,
+        ))
     }
-    let head = Head {
-        position: envelopes.len() as u64,
-        hash: prev_hash,
-    };
-    Ok((checked, head))
 }
 
 /// The same envelope-level rules an append enforces, since a valid chain proves only that
@@ -173,20 +195,51 @@ fn check_envelope_fields(envelope: &Envelope) -> Result<(), ArchiveFault> {
 
 impl EventStore {
     /// Restores `envelopes` (a whole log, positions 1..=n, as [`EventStore::iter_from`]
-    /// yields them) into a new store at `dir`, which must be an empty directory or not exist,
-    /// and opens it.
-    ///
-    /// Event ids, `recorded_at` and hashes are kept as they are, so the restored store
-    /// verifies to the same digest as the original. The archive is checked completely
-    /// first; a refused archive leaves `dir` untouched. Events are written a batch of chunks
-    /// at a time, each batch flushed and moving the head, so an interrupted restore leaves a
-    /// shorter but valid log (which a second restore refuses as not empty).
+    /// yields them) into a new store at `dir`; see [`EventStore::restore_from`].
     pub fn restore(
         dir: &Path,
         config: StoreConfig,
         envelopes: &[Envelope],
     ) -> Result<EventStore, RestoreError> {
-        let (checked, head) = check_archive(envelopes)?;
+        EventStore::restore_from(dir, config, || {
+            envelopes
+                .iter()
+                .cloned()
+                .map(Ok::<_, std::convert::Infallible>)
+        })
+    }
+
+    /// Restores an archive into a new store at `dir`, which must be an empty directory or
+    /// not exist, and opens it. `archive` is called twice and must yield the same entries
+    /// both times (e.g. by reading a file twice), so memory does not grow with the log: the
+    /// first pass judges the whole archive and a refused archive leaves `dir` untouched; the
+    /// second pass writes it. An entry that cannot be read is [`RestoreError::Unreadable`].
+    ///
+    /// Event ids, `recorded_at` and hashes are kept as they are, so the restored store
+    /// verifies to the same digest as the original. Events are written a batch of chunks at
+    /// a time, each batch flushed and moving the head, so an interrupted restore (or an
+    /// archive changed between the passes) leaves a shorter but valid log, which a second
+    /// restore refuses because the directory is not empty.
+    pub fn restore_from<F, I, E>(
+        dir: &Path,
+        config: StoreConfig,
+        archive: F,
+    ) -> Result<EventStore, RestoreError>
+    where
+        F: Fn() -> I,
+        I: IntoIterator<Item = Result<Envelope, E>>,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let mut judged = Chain::new();
+        for (index, entry) in archive().into_iter().enumerate() {
+            let envelope = entry.map_err(|source| RestoreError::Unreadable {
+                index,
+                source: source.into(),
+            })?;
+            judged.check(index, &envelope)?;
+        }
+        let head = judged.head();
+        drop(judged);
         // Checked before sled opens anything: opening an existing store already rewrites
         // some of its files.
         if !directory_is_absent_or_empty(dir)? {
@@ -195,7 +248,7 @@ impl EventStore {
             });
         }
         let store = EventStore::open(dir, config.clone())?;
-        write_chunks(store.__sled(), &checked)?;
+        write_chunks(store.__sled(), archive)?;
         // The writer thread loaded its state (an empty log) at open: reopen so it starts
         // from the restored head. Dropping the only handle joins its threads.
         drop(store);
@@ -203,7 +256,10 @@ impl EventStore {
         if store.head() != head {
             return Err(StoreError::Corrupt {
                 what: "restored store".to_owned(),
-                reason: format!("reopened at {}, expected {head}", store.head()),
+                reason: format!(
+                    "reopened at {}, expected {head}: the archive changed during the restore",
+                    store.head()
+                ),
             }
             .into());
         }
@@ -224,54 +280,84 @@ fn directory_is_absent_or_empty(dir: &Path) -> Result<bool, StoreError> {
     }
 }
 
-/// Cuts the records into chunks as the writer does and commits them batch by batch.
-fn write_chunks(db: &sled::Db, checked: &[Checked<'_>]) -> Result<(), StoreError> {
+/// Events of the chunk being filled, with their stored records.
+type PendingChunk = Vec<(Envelope, Vec<u8>)>;
+
+/// Second pass: checks each entry again (the archive is read anew) and commits the records
+/// cut into chunks as the writer cuts them, a batch of chunks per flush.
+fn write_chunks<F, I, E>(db: &sled::Db, archive: F) -> Result<(), RestoreError>
+where
+    F: Fn() -> I,
+    I: IntoIterator<Item = Result<Envelope, E>>,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut chain = Chain::new();
     let mut batch = sled::Batch::default();
     let mut chunks_in_batch = 0;
-    let mut start = 0;
-    while start < checked.len() {
-        let mut end = start;
-        let mut bytes = 0;
-        while end < checked.len() && end - start < codec::CHUNK_MAX_EVENTS {
-            let size = 4 + checked[end].record.len();
-            if end > start && bytes + size > codec::CHUNK_MAX_BYTES {
-                break;
+    let mut chunk: PendingChunk = Vec::new();
+    let mut chunk_bytes = 0;
+    for (index, entry) in archive().into_iter().enumerate() {
+        let envelope = entry.map_err(|source| RestoreError::Unreadable {
+            index,
+            source: source.into(),
+        })?;
+        let record = chain.check(index, &envelope)?;
+        let size = 4 + record.len();
+        let full = chunk.len() == codec::CHUNK_MAX_EVENTS
+            || (!chunk.is_empty() && chunk_bytes + size > codec::CHUNK_MAX_BYTES);
+        if full {
+            let done = std::mem::take(&mut chunk);
+            add_chunk(&mut batch, &done, chunk_bytes);
+            chunk_bytes = 0;
+            chunks_in_batch += 1;
+            if chunks_in_batch == CHUNKS_PER_BATCH {
+                let (last, _) = &done[done.len() - 1];
+                let head = Head {
+                    position: last.position,
+                    hash: last.hash,
+                };
+                commit(db, &mut batch, head)?;
+                chunks_in_batch = 0;
             }
-            bytes += size;
-            end += 1;
         }
-        let events = &checked[start..end];
-        let mut chunk = Vec::with_capacity(bytes);
-        for event in events {
-            codec::push_chunk_record(&mut chunk, &event.record);
-        }
-        batch.insert(&codec::event_key(events[0].envelope.position)[..], chunk);
-        let indexed: Vec<IndexedEvent<'_>> = events
-            .iter()
-            .map(|event| IndexedEvent {
-                position: event.envelope.position,
-                event_id: *event.envelope.event_id.as_bytes(),
-                stream: event.envelope.stream_id.as_str(),
-                stream_version: event.envelope.stream_version,
-                event_type: &event.envelope.event_type,
-                idempotency_key: event.envelope.idempotency_key.as_deref(),
-            })
-            .collect();
-        for entry in codec::chunk_index_entries(&indexed) {
-            batch.insert(entry.key, entry.value);
-        }
-        chunks_in_batch += 1;
-        start = end;
-        if chunks_in_batch == CHUNKS_PER_BATCH || start == checked.len() {
-            let last = events[events.len() - 1].envelope;
-            batch.insert(
-                codec::META_HEAD_KEY,
-                &codec::encode_head(last.position, &last.hash)[..],
-            );
-            db.apply_batch(std::mem::take(&mut batch))?;
-            db.flush()?;
-            chunks_in_batch = 0;
-        }
+        chunk_bytes += size;
+        chunk.push((envelope, record));
     }
+    if !chunk.is_empty() {
+        add_chunk(&mut batch, &chunk, chunk_bytes);
+        commit(db, &mut batch, chain.head())?;
+    }
+    Ok(())
+}
+
+fn add_chunk(batch: &mut sled::Batch, events: &[(Envelope, Vec<u8>)], bytes: usize) {
+    let mut value = Vec::with_capacity(bytes);
+    for (_, record) in events {
+        codec::push_chunk_record(&mut value, record);
+    }
+    batch.insert(&codec::event_key(events[0].0.position)[..], value);
+    let indexed: Vec<IndexedEvent<'_>> = events
+        .iter()
+        .map(|(envelope, _)| IndexedEvent {
+            position: envelope.position,
+            event_id: *envelope.event_id.as_bytes(),
+            stream: envelope.stream_id.as_str(),
+            stream_version: envelope.stream_version,
+            event_type: &envelope.event_type,
+            idempotency_key: envelope.idempotency_key.as_deref(),
+        })
+        .collect();
+    for entry in codec::chunk_index_entries(&indexed) {
+        batch.insert(entry.key, entry.value);
+    }
+}
+
+fn commit(db: &sled::Db, batch: &mut sled::Batch, head: Head) -> Result<(), StoreError> {
+    batch.insert(
+        codec::META_HEAD_KEY,
+        &codec::encode_head(head.position, &head.hash)[..],
+    );
+    db.apply_batch(std::mem::take(batch))?;
+    db.flush()?;
     Ok(())
 }

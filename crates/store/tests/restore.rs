@@ -206,3 +206,28 @@ async fn an_existing_store_is_never_restored_over_and_is_left_untouched() {
     assert_eq!(before, snapshot(target.path()));
     assert_eq!(open(target.path()).head().position, 1);
 }
+
+#[tokio::test]
+async fn an_unreadable_entry_is_refused_before_anything_is_written() {
+    let source = tempfile::tempdir().unwrap();
+    let (_store, envelopes) = original(source.path(), 5).await;
+    let target = tempfile::tempdir().unwrap();
+    let dir = target.path().join("never-created");
+    let error = EventStore::restore_from(&dir, StoreConfig::default(), || {
+        envelopes.iter().enumerate().map(|(index, envelope)| {
+            if index == 3 {
+                Err("line 4 is not JSON".to_owned())
+            } else {
+                Ok(envelope.clone())
+            }
+        })
+    })
+    .err()
+    .expect("refused");
+    assert!(
+        matches!(error, RestoreError::Unreadable { index: 3, .. }),
+        "{error}"
+    );
+    assert!(error.to_string().contains("line 4 is not JSON"), "{error}");
+    assert!(!dir.exists());
+}
