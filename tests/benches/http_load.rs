@@ -794,6 +794,18 @@ fn in_process_costs(runtimes: &Runtimes, served: &Served) {
     }
 }
 
+/// CPU to parse one GraphQL document (async-graphql's parser), the part of every request
+/// that does not depend on the ledger.
+fn parse_cost(document: &str) -> Duration {
+    const ROUNDS: u32 = 2_000;
+    let cpu = CpuUsed::now();
+    for _ in 0..ROUNDS {
+        let parsed = async_graphql::parser::parse_query(document).expect("the document parses");
+        std::hint::black_box(parsed);
+    }
+    CpuUsed::now().since(cpu).process / ROUNDS
+}
+
 fn caller(role: Role) -> kpi_service::auth::Caller {
     kpi_service::auth::Caller::Token {
         name: "bench".into(),
@@ -915,6 +927,11 @@ fn append_ratio(runtimes: &Runtimes, served: &Served) {
             rate / store_rate,
         );
     }
+    println!(
+        "\nparsing the document alone: recordSeminar {}, kpiTable {} of CPU",
+        us(parse_cost(RECORD_SEMINAR)),
+        us(parse_cost(TABLE_QUERY)),
+    );
     if let Some(http) = runs[3].get(ROUNDS / 2) {
         let server = http.server.clone().unwrap_or_default();
         println!(
