@@ -62,17 +62,6 @@ fn to_f64(value: Decimal) -> f64 {
     value.to_f64().unwrap_or(0.0)
 }
 
-fn unit_ja(unit: Unit) -> &'static str {
-    match unit {
-        Unit::Persons => "人",
-        Unit::Firms => "社",
-        Unit::Households => "世帯",
-        Unit::Organisations => "団体",
-        Unit::Times => "回",
-        Unit::Percent => "%",
-    }
-}
-
 /// The figures of a row drawn as bars: those in the row's own unit ("19社" on a row of
 /// persons is not comparable and is left out).
 fn comparable(row: &KpiRow) -> Vec<Option<Decimal>> {
@@ -146,7 +135,7 @@ pub fn kpi_chart(table: &KpiTable, kpi: &str) -> Result<Option<String>, ChartErr
             .y_label_area_size(70)
             .build_cartesian_2d(-0.5f64..(count as f64 - 0.5), 0f64..top)
             .map_err(drawing)?;
-        let unit = unit_ja(main.unit);
+        let unit = main.unit.suffix_ja();
         chart
             .configure_mesh()
             .disable_x_mesh()

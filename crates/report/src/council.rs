@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use kpi_domain::{KpiRow, KpiTable, Series, Unit};
+use kpi_domain::{KpiRow, KpiTable, Series};
 
 use crate::{csv_field, plain, plain_cell, target_label};
 
@@ -38,17 +38,6 @@ pub(crate) fn categories(table: &KpiTable) -> Vec<Option<&str>> {
         .collect()
 }
 
-pub(crate) fn unit_ja(unit: Unit) -> &'static str {
-    match unit {
-        Unit::Persons => "人",
-        Unit::Firms => "社",
-        Unit::Households => "世帯",
-        Unit::Organisations => "団体",
-        Unit::Times => "回",
-        Unit::Percent => "%",
-    }
-}
-
 pub(crate) fn year_header(year: kpi_domain::FiscalYear) -> String {
     format!("{}年度", year.label())
 }
@@ -69,7 +58,7 @@ pub fn excel_csv(table: &KpiTable) -> Vec<u8> {
             csv_field(&number(row)),
             csv_field(category.unwrap_or_default()),
             csv_field(&row.name.ja),
-            unit_ja(row.unit),
+            row.unit.suffix_ja(),
             csv_field(&target_label(row)),
         )
         .unwrap();
@@ -91,7 +80,9 @@ pub fn excel_csv(table: &KpiTable) -> Vec<u8> {
 /// A figure in another unit than its row keeps its Japanese unit ("19社").
 fn plain_cell_ja(row: &KpiRow, cell: &kpi_domain::Cell) -> String {
     match (cell.value, cell.unit) {
-        (Some(value), Some(unit)) if unit != row.unit => format!("{value}{}", unit_ja(unit)),
+        (Some(value), Some(unit)) if unit != row.unit => {
+            format!("{value}{}", unit.suffix_ja())
+        }
         _ => plain_cell(row, cell),
     }
 }

@@ -258,15 +258,7 @@ pub(crate) fn target_label(row: &KpiRow) -> String {
 }
 
 pub(crate) fn with_unit(value: Decimal, unit: Unit) -> String {
-    let suffix = match unit {
-        Unit::Persons => "人",
-        Unit::Firms => "社",
-        Unit::Households => "世帯",
-        Unit::Organisations => "団体",
-        Unit::Times => "回",
-        Unit::Percent => "%",
-    };
-    format!("{}{suffix}", thousands(value))
+    format!("{}{}", thousands(value), unit.suffix_ja())
 }
 
 /// 16969 -> "16,969"; decimals kept as they are (35.8).

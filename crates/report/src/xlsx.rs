@@ -5,7 +5,7 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use rust_xlsxwriter::{Format, FormatAlign, FormatBorder, Workbook, XlsxError};
 
-use crate::council::{categories, number, unit_ja, year_header};
+use crate::council::{categories, number, year_header};
 use crate::target_label;
 
 /// The sheet's name, for readers of the workbook.
@@ -68,7 +68,7 @@ pub fn xlsx(table: &KpiTable) -> Result<Vec<u8>, XlsxError> {
                 // A figure in another unit is not part of the row's arithmetic: text, not a
                 // number Excel would sum.
                 (Some(value), Some(unit)) if unit != row.unit => {
-                    let figure = format!("{value}{}", unit_ja(unit));
+                    let figure = format!("{value}{}", unit.suffix_ja());
                     sheet.write_string_with_format(line, column, figure, &text)?;
                 }
                 (Some(value), _) => write_figure(sheet, line, column, value, row, row.unit)?,
@@ -132,7 +132,7 @@ fn number_format(scale: u32, unit: Unit, series: Series) -> String {
     } else {
         format!(".{}", "0".repeat(scale as usize))
     };
-    let body = format!("{digits}{decimals}\"{}\"", unit_ja(unit));
+    let body = format!("{digits}{decimals}\"{}\"", unit.suffix_ja());
     match series {
         Series::Main => body,
         Series::B => format!("({body})"),
