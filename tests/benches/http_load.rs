@@ -1,7 +1,8 @@
 //! GraphQL over HTTP under load: the real server (kpi-server + kpi-graphql + kpi-service on a
 //! sled store) on a loopback port, driven by a Rust load client.
 //!
-//! Run: `cargo bench -p kpi-tests --bench http_load` (about three minutes on 2 cores).
+//! Run: `cargo bench -p kpi-tests --bench http_load` (about two minutes on 2 cores, after the
+//! build). Results and their reading: docs/benchmarks.md, "GraphQL over HTTP".
 //! `KPI_BENCH_EVENTS=N` changes the size of the large store (default 1,000,000; 0 skips it);
 //! `KPI_BENCH_PROFILE=append` or `=table` runs only that workload (32 clients, seed store),
 //! for a profiler.
