@@ -85,7 +85,11 @@ impl QueryRoot {
         >,
     ) -> async_graphql::Result<KpiTable> {
         require(ctx, Role::Reader)?;
-        let (table, position) = table_at(ledger(ctx), &plan, as_of).await?;
+        let cells = ctx.look_ahead().field("rows").field("cells");
+        let drill_down = ["eventIds", "events", "amendedByIds", "amendedBy"]
+            .iter()
+            .any(|field| cells.field(field).exists());
+        let (table, position) = table_at(ledger(ctx), &plan, as_of, drill_down).await?;
         Ok(KpiTable::new(table, position, as_of))
     }
 
@@ -103,7 +107,7 @@ impl QueryRoot {
         #[graphql(desc = "Show the row as it stood at this instant.")] as_of: Option<DateTime<Utc>>,
     ) -> async_graphql::Result<KpiRow> {
         require(ctx, Role::Reader)?;
-        let (table, _) = table_at(ledger(ctx), &plan, as_of).await?;
+        let (table, _) = table_at(ledger(ctx), &plan, as_of, true).await?;
         let series = kpi_domain::Series::from(series);
         table
             .rows
@@ -232,20 +236,30 @@ pub(crate) fn parse_event_id(field: &str, id: &ID) -> async_graphql::Result<Uuid
     })
 }
 
-/// A plan's table with the log position it reflects.
+/// A plan's table with the log position it reflects. Without `drill_down` the cells carry
+/// figures only: building every cell's event list costs O(events) and most queries do not
+/// select it.
 pub(crate) async fn table_at(
     ledger: &Ledger,
     plan: &str,
     as_of: Option<DateTime<Utc>>,
+    drill_down: bool,
 ) -> async_graphql::Result<(kpi_domain::KpiTable, u64)> {
+    let build = |projection: &kpi_domain::Projection| {
+        if drill_down {
+            projection.table(plan)
+        } else {
+            projection.table_values(plan)
+        }
+    };
     let (table, position) = match as_of {
         None => {
             let projection = ledger.projection();
-            (projection.table(plan), projection.last_position())
+            (build(&projection), projection.last_position())
         }
         Some(at) => {
             let projection = ledger.projection_as_of(at).await.map_err(ledger_error)?;
-            (projection.table(plan), projection.last_position())
+            (build(&projection), projection.last_position())
         }
     };
     let table = table.ok_or_else(|| unknown_plan(ledger, plan))?;

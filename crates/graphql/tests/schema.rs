@@ -320,3 +320,29 @@ async fn verification_names_the_first_bad_position() {
         "{broken}"
     );
 }
+
+#[tokio::test]
+async fn a_figures_only_table_has_the_same_figures_as_the_drilled_down_one() {
+    let fixture = seeded().await;
+    let figures_only = r#"
+      query Table($plan: ID!) {
+        kpiTable(plan: $plan) { rows { kpi series cumulative achievement cells { label value unit counted } } }
+      }"#;
+    let with_ids = r#"
+      query Table($plan: ID!) {
+        kpiTable(plan: $plan) { rows { kpi series cumulative achievement cells { label value unit counted eventIds } } }
+      }"#;
+    let vars = json!({ "plan": "telework-roadmap" });
+    let plain = run(&fixture.schema, Some(reader()), figures_only, vars.clone()).await;
+    let mut drilled = run(&fixture.schema, Some(reader()), with_ids, vars).await;
+    assert!(plain.get("errors").is_none(), "{plain}");
+    let mut ids = 0;
+    for row in drilled["data"]["kpiTable"]["rows"].as_array_mut().unwrap() {
+        for cell in row["cells"].as_array_mut().unwrap() {
+            ids += cell["eventIds"].as_array().unwrap().len();
+            cell.as_object_mut().unwrap().remove("eventIds");
+        }
+    }
+    assert!(ids > 300, "the drill-down lists the seed's events: {ids}");
+    assert_eq!(plain, drilled);
+}
