@@ -231,3 +231,25 @@ async fn an_unreadable_entry_is_refused_before_anything_is_written() {
     assert!(error.to_string().contains("line 4 is not JSON"), "{error}");
     assert!(!dir.exists());
 }
+
+#[tokio::test]
+async fn a_log_of_several_write_batches_restores_to_the_same_digest() {
+    // More than one restore batch (1,024 events), so a head is committed mid-restore.
+    let source = tempfile::tempdir().unwrap();
+    let store = open(source.path());
+    for round in 0..11u32 {
+        let events = (0..100).map(|i| seminar(round * 100 + i)).collect();
+        let name = format!("seminar:2024/{}", round % 3);
+        store
+            .append(&stream(&name), ExpectedVersion::Any, events)
+            .await
+            .unwrap();
+    }
+    let digest = store.verify().unwrap();
+    assert_eq!(digest.position, 1100);
+    let envelopes = store.read_from(1, usize::MAX).unwrap();
+    let target = tempfile::tempdir().unwrap();
+    let restored = EventStore::restore(target.path(), StoreConfig::default(), &envelopes).unwrap();
+    assert_eq!(restored.verify().unwrap(), digest);
+    assert_eq!(restored.read_from(1, usize::MAX).unwrap(), envelopes);
+}
