@@ -2,24 +2,11 @@
 //! the same digest and the same KPI table; a changed byte, swapped lines or a dropped line
 //! is refused with the line named, and nothing is written.
 
+mod support;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
-const BIN: &str = env!("CARGO_BIN_EXE_kpi-ledger");
-
-fn kpi_ledger(args: &[&str]) -> Output {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    Command::new(BIN)
-        .args(args)
-        .current_dir(root)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("kpi-ledger runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use support::{kpi_ledger, text};
 
 fn succeed(args: &[&str]) -> String {
     let output = kpi_ledger(args);

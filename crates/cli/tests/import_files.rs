@@ -2,24 +2,11 @@
 //! rows writes nothing and names each bad row; --dry-run writes nothing; --skip-invalid
 //! appends the good rows; importing again appends nothing.
 
+mod support;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
-const BIN: &str = env!("CARGO_BIN_EXE_kpi-ledger");
-
-fn kpi_ledger(args: &[&str]) -> Output {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    Command::new(BIN)
-        .args(args)
-        .current_dir(root)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("kpi-ledger runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use support::{kpi_ledger, text};
 
 /// The number of events in the store (0 when it was never created).
 fn head(data: &str) -> u64 {

@@ -2,26 +2,12 @@
 //! the SHA-256 of the printed JSON, a replay equals the live table, a plan outside the
 //! configuration replays from --plan-file, and bad input is refused naming what is wrong.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod support;
+
+use std::process::Output;
+use support::{kpi_ledger, text};
 
 use sha2::{Digest, Sha256};
-
-const BIN: &str = env!("CARGO_BIN_EXE_kpi-ledger");
-
-fn kpi_ledger(args: &[&str]) -> Output {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    Command::new(BIN)
-        .args(args)
-        .current_dir(root)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("kpi-ledger runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 fn succeed(args: &[&str]) -> Output {
     let output = kpi_ledger(args);

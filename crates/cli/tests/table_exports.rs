@@ -1,20 +1,10 @@
 //! `kpi-ledger table --format excel-csv|xlsx|markdown` through the real binary: the export
 //! forms reach the user intact (BOM kept, workbook bytes written to the named file).
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod support;
 
-const BIN: &str = env!("CARGO_BIN_EXE_kpi-ledger");
-
-fn kpi_ledger(args: &[&str]) -> Output {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    Command::new(BIN)
-        .args(args)
-        .current_dir(root)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("kpi-ledger runs")
-}
+use std::process::Output;
+use support::kpi_ledger;
 
 fn ok(output: Output) -> Vec<u8> {
     assert!(
