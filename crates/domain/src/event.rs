@@ -605,6 +605,23 @@ fn parse_slice_as<T: DeserializeOwned>(payload: &[u8]) -> Result<T, ValidationEr
     }
 }
 
+/// Where a payload is read from: a JSON tree (commands) or stored bytes (replay).
+trait Payload {
+    fn read<T: DeserializeOwned>(&self) -> Result<T, ValidationError>;
+}
+
+impl Payload for serde_json::Value {
+    fn read<T: DeserializeOwned>(&self) -> Result<T, ValidationError> {
+        parse_as(self)
+    }
+}
+
+impl Payload for [u8] {
+    fn read<T: DeserializeOwned>(&self) -> Result<T, ValidationError> {
+        parse_slice_as(self)
+    }
+}
+
 impl LedgerEvent {
     pub fn kind(&self) -> EventKind {
         match self {
@@ -644,68 +661,43 @@ impl LedgerEvent {
         event_type: &str,
         payload: &serde_json::Value,
     ) -> Result<LedgerEvent, ValidationError> {
-        let kind = Self::kind_named(event_type)?;
-        if kind == EventKind::Correction {
-            let wire: CorrectionWire = parse_as(payload)?;
-            return Self::correction_from_wire(wire);
-        }
-        let event = match kind {
-            EventKind::Seminar => LedgerEvent::Seminar(parse_as(payload)?),
-            EventKind::Consultation => LedgerEvent::Consultation(parse_as(payload)?),
-            EventKind::SkillTraining => LedgerEvent::SkillTraining(parse_as(payload)?),
-            EventKind::SurveyWave => LedgerEvent::SurveyWave(parse_as(payload)?),
-            EventKind::SurveyResponse => LedgerEvent::SurveyResponse(parse_as(payload)?),
-            EventKind::SubsidyGrant => LedgerEvent::SubsidyGrant(parse_as(payload)?),
-            EventKind::CoworkingTally => LedgerEvent::CoworkingTally(parse_as(payload)?),
-            EventKind::ExchangeMeeting => LedgerEvent::ExchangeMeeting(parse_as(payload)?),
-            EventKind::WorkationParticipation => {
-                LedgerEvent::WorkationParticipation(parse_as(payload)?)
-            }
-            EventKind::InflowingFirm => LedgerEvent::InflowingFirm(parse_as(payload)?),
-            EventKind::Partnership => LedgerEvent::Partnership(parse_as(payload)?),
-            EventKind::Publication => LedgerEvent::Publication(parse_as(payload)?),
-            EventKind::CommitteeMeeting => LedgerEvent::CommitteeMeeting(parse_as(payload)?),
-            EventKind::Exhibition => LedgerEvent::Exhibition(parse_as(payload)?),
-            EventKind::MonitorTour => LedgerEvent::MonitorTour(parse_as(payload)?),
-            EventKind::OpeningFigure => LedgerEvent::OpeningFigure(parse_as(payload)?),
-            EventKind::DeclaredTotal => LedgerEvent::DeclaredTotal(parse_as(payload)?),
-            EventKind::Retraction => LedgerEvent::Retraction(parse_as(payload)?),
-            EventKind::Correction => unreachable!("handled above"),
-        };
-        event.check()?;
-        Ok(event)
+        Self::parse_from(event_type, payload)
     }
 
     /// [`LedgerEvent::parse`] straight from the stored bytes, without building a JSON tree:
     /// the path replay takes.
     pub fn parse_slice(event_type: &str, payload: &[u8]) -> Result<LedgerEvent, ValidationError> {
+        Self::parse_from(event_type, payload)
+    }
+
+    /// The one per-kind dispatch of both parse paths.
+    fn parse_from<P: Payload + ?Sized>(
+        event_type: &str,
+        payload: &P,
+    ) -> Result<LedgerEvent, ValidationError> {
         let kind = Self::kind_named(event_type)?;
-        if kind == EventKind::Correction {
-            let wire: CorrectionWire = parse_slice_as(payload)?;
-            return Self::correction_from_wire(wire);
-        }
         let event = match kind {
-            EventKind::Seminar => LedgerEvent::Seminar(parse_slice_as(payload)?),
-            EventKind::Consultation => LedgerEvent::Consultation(parse_slice_as(payload)?),
-            EventKind::SkillTraining => LedgerEvent::SkillTraining(parse_slice_as(payload)?),
-            EventKind::SurveyWave => LedgerEvent::SurveyWave(parse_slice_as(payload)?),
-            EventKind::SurveyResponse => LedgerEvent::SurveyResponse(parse_slice_as(payload)?),
-            EventKind::SubsidyGrant => LedgerEvent::SubsidyGrant(parse_slice_as(payload)?),
-            EventKind::CoworkingTally => LedgerEvent::CoworkingTally(parse_slice_as(payload)?),
-            EventKind::ExchangeMeeting => LedgerEvent::ExchangeMeeting(parse_slice_as(payload)?),
+            EventKind::Correction => return Self::correction_from_wire(payload.read()?),
+            EventKind::Seminar => LedgerEvent::Seminar(payload.read()?),
+            EventKind::Consultation => LedgerEvent::Consultation(payload.read()?),
+            EventKind::SkillTraining => LedgerEvent::SkillTraining(payload.read()?),
+            EventKind::SurveyWave => LedgerEvent::SurveyWave(payload.read()?),
+            EventKind::SurveyResponse => LedgerEvent::SurveyResponse(payload.read()?),
+            EventKind::SubsidyGrant => LedgerEvent::SubsidyGrant(payload.read()?),
+            EventKind::CoworkingTally => LedgerEvent::CoworkingTally(payload.read()?),
+            EventKind::ExchangeMeeting => LedgerEvent::ExchangeMeeting(payload.read()?),
             EventKind::WorkationParticipation => {
-                LedgerEvent::WorkationParticipation(parse_slice_as(payload)?)
+                LedgerEvent::WorkationParticipation(payload.read()?)
             }
-            EventKind::InflowingFirm => LedgerEvent::InflowingFirm(parse_slice_as(payload)?),
-            EventKind::Partnership => LedgerEvent::Partnership(parse_slice_as(payload)?),
-            EventKind::Publication => LedgerEvent::Publication(parse_slice_as(payload)?),
-            EventKind::CommitteeMeeting => LedgerEvent::CommitteeMeeting(parse_slice_as(payload)?),
-            EventKind::Exhibition => LedgerEvent::Exhibition(parse_slice_as(payload)?),
-            EventKind::MonitorTour => LedgerEvent::MonitorTour(parse_slice_as(payload)?),
-            EventKind::OpeningFigure => LedgerEvent::OpeningFigure(parse_slice_as(payload)?),
-            EventKind::DeclaredTotal => LedgerEvent::DeclaredTotal(parse_slice_as(payload)?),
-            EventKind::Retraction => LedgerEvent::Retraction(parse_slice_as(payload)?),
-            EventKind::Correction => unreachable!("handled above"),
+            EventKind::InflowingFirm => LedgerEvent::InflowingFirm(payload.read()?),
+            EventKind::Partnership => LedgerEvent::Partnership(payload.read()?),
+            EventKind::Publication => LedgerEvent::Publication(payload.read()?),
+            EventKind::CommitteeMeeting => LedgerEvent::CommitteeMeeting(payload.read()?),
+            EventKind::Exhibition => LedgerEvent::Exhibition(payload.read()?),
+            EventKind::MonitorTour => LedgerEvent::MonitorTour(payload.read()?),
+            EventKind::OpeningFigure => LedgerEvent::OpeningFigure(payload.read()?),
+            EventKind::DeclaredTotal => LedgerEvent::DeclaredTotal(payload.read()?),
+            EventKind::Retraction => LedgerEvent::Retraction(payload.read()?),
         };
         event.check()?;
         Ok(event)
