@@ -3,68 +3,15 @@
 //! keeps a screenshot in target/test-output/dashboard.png. The downloads are checked over
 //! plain HTTP on the way.
 
-use std::io::{BufRead, BufReader};
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_kpi-ledger");
+use support::DemoServer;
+
 const PLAN: &str = "telework-roadmap";
-
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    fn start(data: &Path) -> Server {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let mut child = Command::new(BIN)
-            .args(["serve", "--demo", "--data", data.to_str().unwrap()])
-            .current_dir(&root)
-            .env("KPI_LEDGER_SERVER__BIND", "127.0.0.1:0")
-            .env("KPI_LEDGER_LOG__FORMAT", "json")
-            .env("RUST_LOG", "info")
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(at) = line.find("http://") {
-                    let rest = &line[at + "http://".len()..];
-                    let addr: String = rest.chars().take_while(|c| *c != '/').collect();
-                    let _ = addr_tx.send(addr);
-                }
-            }
-        });
-        let addr = addr_rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the server announces its address");
-        Server { child, addr }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(20) {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-    }
-}
 
 fn chromium() -> PathBuf {
     ["chromium", "chromium-browser"]
@@ -129,7 +76,7 @@ fn row<'a>(dom: &'a str, id: &str) -> &'a str {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_dashboard_in_headless_chromium_shows_kpi_2_and_drills_down() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("data"));
+    let server = DemoServer::start(&dir.path().join("data"));
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(20))
         .build()

@@ -21,3 +21,71 @@ pub fn kpi_ledger(args: &[&str]) -> Output {
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
+
+/// `kpi-ledger serve --demo` on 127.0.0.1 (a free port), stopped with SIGTERM when dropped.
+pub struct DemoServer {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl DemoServer {
+    pub fn start(data: &Path) -> DemoServer {
+        use std::io::{BufRead, BufReader};
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut child = Command::new(BIN)
+            .args(["serve", "--demo", "--data", data.to_str().unwrap()])
+            .current_dir(&root)
+            .env("KPI_LEDGER_SERVER__BIND", "127.0.0.1:0")
+            .env("KPI_LEDGER_LOG__FORMAT", "json")
+            .env("RUST_LOG", "info")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The server logs its address once it listens (port 0 picks a free one).
+        let stderr = child.stderr.take().unwrap();
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(at) = line.find("http://") {
+                    let rest = &line[at + "http://".len()..];
+                    let addr: String = rest.chars().take_while(|c| *c != '/').collect();
+                    let _ = addr_tx.send(addr);
+                }
+            }
+        });
+        let addr = addr_rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the server announces its address");
+        DemoServer { child, addr }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Sends SIGTERM and waits (at most 20 s) for the exit status; `None` if it did not stop.
+    pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            return Some(status);
+        }
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let started = std::time::Instant::now();
+        while started.elapsed() < std::time::Duration::from_secs(20) {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for DemoServer {
+    fn drop(&mut self) {
+        if self.terminate().is_none() {
+            let _ = self.child.kill();
+        }
+    }
+}
