@@ -27,6 +27,15 @@ impl LedgerEvent {
                 format!("the target is a `{target_event_type}`, which this ledger cannot amend"),
             )
         })?;
+        if self.amendment_target().is_some() && target_kind.is_lifecycle() {
+            return Err(ValidationError::new(
+                "target",
+                format!(
+                    "the target is a `{target_event_type}`; plan lifecycle events are not \
+                     amended: record a further lifecycle event instead"
+                ),
+            ));
+        }
         if self.amendment_target().is_some() && target_kind.is_amendment() {
             return Err(ValidationError::new(
                 "target",

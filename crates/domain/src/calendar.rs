@@ -204,7 +204,13 @@ impl<'de> Deserialize<'de> for FiscalYear {
                 v.parse().map_err(E::custom)
             }
         }
-        deserializer.deserialize_any(Visitor)
+        // Text formats accept the written forms; compact binary ones (checkpoints) cannot
+        // describe their values, so they get the number `serialize` wrote.
+        if deserializer.is_human_readable() {
+            deserializer.deserialize_any(Visitor)
+        } else {
+            deserializer.deserialize_u16(Visitor)
+        }
     }
 }
 

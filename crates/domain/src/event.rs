@@ -32,6 +32,9 @@ use uuid::Uuid;
 
 use crate::calendar::FiscalYear;
 use crate::error::{from_serde_path, ValidationError};
+use crate::lifecycle::{
+    KpiAdded, KpiRetired, KpiTargetRevised, PlanAdopted, PlanExtended, PlanTransferred,
+};
 use crate::values::{iso_date, ActivityStatus, Code, Count, PositiveCount, Quantity, Text, Unit};
 
 /// A seminar or a multi-session course counted as one activity.
@@ -391,6 +394,12 @@ pub enum LedgerEvent {
     DeclaredTotal(DeclaredTotal),
     Correction(Correction),
     Retraction(Retraction),
+    PlanAdopted(PlanAdopted),
+    PlanExtended(PlanExtended),
+    KpiTargetRevised(KpiTargetRevised),
+    KpiAdded(KpiAdded),
+    KpiRetired(KpiRetired),
+    PlanTransferred(PlanTransferred),
 }
 
 /// The kind of an event without its data; its index is stable within a build and used to
@@ -416,10 +425,16 @@ pub enum EventKind {
     DeclaredTotal,
     Correction,
     Retraction,
+    PlanAdopted,
+    PlanExtended,
+    KpiTargetRevised,
+    KpiAdded,
+    KpiRetired,
+    PlanTransferred,
 }
 
 impl EventKind {
-    pub const COUNT: usize = 19;
+    pub const COUNT: usize = 25;
 
     pub const ALL: [EventKind; Self::COUNT] = [
         EventKind::Seminar,
@@ -441,6 +456,12 @@ impl EventKind {
         EventKind::DeclaredTotal,
         EventKind::Correction,
         EventKind::Retraction,
+        EventKind::PlanAdopted,
+        EventKind::PlanExtended,
+        EventKind::KpiTargetRevised,
+        EventKind::KpiAdded,
+        EventKind::KpiRetired,
+        EventKind::PlanTransferred,
     ];
 
     /// The stable snake_case name stored in the envelope.
@@ -465,6 +486,12 @@ impl EventKind {
             EventKind::DeclaredTotal => "declared_total",
             EventKind::Correction => "correction",
             EventKind::Retraction => "retraction",
+            EventKind::PlanAdopted => "plan_adopted",
+            EventKind::PlanExtended => "plan_extended",
+            EventKind::KpiTargetRevised => "kpi_target_revised",
+            EventKind::KpiAdded => "kpi_added",
+            EventKind::KpiRetired => "kpi_retired",
+            EventKind::PlanTransferred => "plan_transferred",
         }
     }
 
@@ -479,6 +506,19 @@ impl EventKind {
     /// Kinds that change other events rather than record an activity.
     pub fn is_amendment(self) -> bool {
         matches!(self, EventKind::Correction | EventKind::Retraction)
+    }
+
+    /// Plan lifecycle events change plan definitions; they are never counted nor amended.
+    pub fn is_lifecycle(self) -> bool {
+        matches!(
+            self,
+            EventKind::PlanAdopted
+                | EventKind::PlanExtended
+                | EventKind::KpiTargetRevised
+                | EventKind::KpiAdded
+                | EventKind::KpiRetired
+                | EventKind::PlanTransferred
+        )
     }
 }
 
@@ -644,6 +684,12 @@ impl LedgerEvent {
             LedgerEvent::DeclaredTotal(_) => EventKind::DeclaredTotal,
             LedgerEvent::Correction(_) => EventKind::Correction,
             LedgerEvent::Retraction(_) => EventKind::Retraction,
+            LedgerEvent::PlanAdopted(_) => EventKind::PlanAdopted,
+            LedgerEvent::PlanExtended(_) => EventKind::PlanExtended,
+            LedgerEvent::KpiTargetRevised(_) => EventKind::KpiTargetRevised,
+            LedgerEvent::KpiAdded(_) => EventKind::KpiAdded,
+            LedgerEvent::KpiRetired(_) => EventKind::KpiRetired,
+            LedgerEvent::PlanTransferred(_) => EventKind::PlanTransferred,
         }
     }
 
@@ -698,6 +744,16 @@ impl LedgerEvent {
             EventKind::OpeningFigure => LedgerEvent::OpeningFigure(payload.read()?),
             EventKind::DeclaredTotal => LedgerEvent::DeclaredTotal(payload.read()?),
             EventKind::Retraction => LedgerEvent::Retraction(payload.read()?),
+            EventKind::PlanAdopted => {
+                LedgerEvent::PlanAdopted(PlanAdopted::from_wire(payload.read()?)?)
+            }
+            EventKind::PlanExtended => LedgerEvent::PlanExtended(payload.read()?),
+            EventKind::KpiTargetRevised => LedgerEvent::KpiTargetRevised(payload.read()?),
+            EventKind::KpiAdded => LedgerEvent::KpiAdded(KpiAdded::from_wire(payload.read()?)?),
+            EventKind::KpiRetired => LedgerEvent::KpiRetired(payload.read()?),
+            EventKind::PlanTransferred => {
+                LedgerEvent::PlanTransferred(PlanTransferred::from_wire(payload.read()?)?)
+            }
         };
         event.check()?;
         Ok(event)
@@ -723,6 +779,12 @@ impl LedgerEvent {
                 format!("`{}` is not an event type", wire.target_type),
             )
         })?;
+        if target_kind.is_lifecycle() {
+            return Err(ValidationError::new(
+                "target_type",
+                "plan lifecycle events are not corrected; record a further lifecycle event",
+            ));
+        }
         if target_kind.is_amendment() {
             return Err(ValidationError::new(
                 "target_type",
@@ -858,6 +920,27 @@ impl LedgerEvent {
             LedgerEvent::Retraction(retraction) => {
                 in_valid_year("decided_on", retraction.decided_on).map(|_| ())
             }
+            LedgerEvent::PlanAdopted(adopted) => {
+                in_valid_year("adopted_on", adopted.adopted_on).map(|_| ())
+            }
+            LedgerEvent::PlanExtended(extended) => {
+                in_valid_year("decided_on", extended.decided_on).map(|_| ())
+            }
+            LedgerEvent::KpiTargetRevised(revised) => {
+                in_valid_year("decided_on", revised.decided_on)?;
+                crate::plan::Target::checked(revised.target.value.get(), revised.target.kind)
+                    .map(|_| ())
+                    .map_err(|reason| ValidationError::new("target.value", reason))
+            }
+            LedgerEvent::KpiAdded(added) => {
+                in_valid_year("decided_on", added.decided_on).map(|_| ())
+            }
+            LedgerEvent::KpiRetired(retired) => {
+                in_valid_year("decided_on", retired.decided_on).map(|_| ())
+            }
+            LedgerEvent::PlanTransferred(transfer) => {
+                in_valid_year("decided_on", transfer.decided_on).map(|_| ())
+            }
         }
     }
 
@@ -882,6 +965,12 @@ impl LedgerEvent {
             LedgerEvent::OpeningFigure(payload) => serde_json::to_value(payload),
             LedgerEvent::DeclaredTotal(payload) => serde_json::to_value(payload),
             LedgerEvent::Retraction(payload) => serde_json::to_value(payload),
+            LedgerEvent::PlanAdopted(payload) => serde_json::to_value(payload),
+            LedgerEvent::PlanExtended(payload) => serde_json::to_value(payload),
+            LedgerEvent::KpiTargetRevised(payload) => serde_json::to_value(payload),
+            LedgerEvent::KpiAdded(payload) => serde_json::to_value(payload),
+            LedgerEvent::KpiRetired(payload) => serde_json::to_value(payload),
+            LedgerEvent::PlanTransferred(payload) => serde_json::to_value(payload),
             LedgerEvent::Correction(correction) => Ok(serde_json::json!({
                 "target": correction.target,
                 "target_type": correction.replacement.event_type(),
@@ -918,6 +1007,12 @@ impl LedgerEvent {
             LedgerEvent::DeclaredTotal(e) => e.fiscal_year.last_day(),
             LedgerEvent::Correction(e) => e.decided_on,
             LedgerEvent::Retraction(e) => e.decided_on,
+            LedgerEvent::PlanAdopted(e) => e.adopted_on,
+            LedgerEvent::PlanExtended(e) => e.decided_on,
+            LedgerEvent::KpiTargetRevised(e) => e.decided_on,
+            LedgerEvent::KpiAdded(e) => e.decided_on,
+            LedgerEvent::KpiRetired(e) => e.decided_on,
+            LedgerEvent::PlanTransferred(e) => e.decided_on,
         }
     }
 
@@ -960,6 +1055,13 @@ impl LedgerEvent {
             }
             LedgerEvent::Correction(e) => format!("amendment/{}", e.target),
             LedgerEvent::Retraction(e) => format!("amendment/{}", e.target),
+            // Adoption and transfer happen once per plan; the other changes share a stream.
+            LedgerEvent::PlanAdopted(e) => format!("plan-adoption/{}", e.plan.id),
+            LedgerEvent::PlanTransferred(e) => format!("plan-transfer/{}", e.plan_id),
+            other if other.kind().is_lifecycle() => format!(
+                "plan/{}",
+                crate::lifecycle::plan_of(other).expect("lifecycle events name a plan")
+            ),
             other => format!(
                 "{}/{}",
                 other.event_type(),
@@ -974,7 +1076,9 @@ impl LedgerEvent {
         match self {
             LedgerEvent::SurveyWave(_)
             | LedgerEvent::SurveyResponse(_)
-            | LedgerEvent::OpeningFigure(_) => StreamRule::MustBeNew,
+            | LedgerEvent::OpeningFigure(_)
+            | LedgerEvent::PlanAdopted(_)
+            | LedgerEvent::PlanTransferred(_) => StreamRule::MustBeNew,
             _ => StreamRule::Any,
         }
     }
@@ -1005,6 +1109,12 @@ impl LedgerEvent {
             LedgerEvent::DeclaredTotal(e) => Some(e.source.as_str()),
             LedgerEvent::Correction(e) => Some(e.reason.as_str()),
             LedgerEvent::Retraction(e) => Some(e.reason.as_str()),
+            LedgerEvent::PlanAdopted(e) => Some(e.plan.name.ja.as_str()),
+            LedgerEvent::PlanExtended(e) => Some(e.reason.as_str()),
+            LedgerEvent::KpiTargetRevised(e) => Some(e.reason.as_str()),
+            LedgerEvent::KpiAdded(e) => Some(e.kpi.name.ja.as_str()),
+            LedgerEvent::KpiRetired(e) => Some(e.reason.as_str()),
+            LedgerEvent::PlanTransferred(e) => Some(e.successor.as_str()),
         }
     }
 
@@ -1363,6 +1473,81 @@ static CATALOGUE: &[EventKindInfo] = &[
             field!("target", Uuid, true, "Id of the retracted event."),
             field!("reason", Text, true, "Why."),
             field!("decided_on", Date, true, "When the retraction was decided."),
+        ],
+    },
+    EventKindInfo {
+        name: "plan_adopted",
+        kind: EventKind::PlanAdopted,
+        schema_version: SCHEMA_VERSION,
+        summary: "Adopts a plan with its whole definition (plan TOML); once per plan.",
+        fields: &[
+            field!("definition", Text, true, "The plan definition as TOML (format of config/plans/*.toml)."),
+            field!("adopted_on", Date, true, "When the plan was adopted."),
+        ],
+    },
+    EventKindInfo {
+        name: "plan_extended",
+        kind: EventKind::PlanExtended,
+        schema_version: SCHEMA_VERSION,
+        summary: "Moves a plan's last fiscal year later.",
+        fields: &[
+            field!("plan_id", Code, true, "The plan extended."),
+            field!("last", FiscalYear, true, "The new last fiscal year, after the current one."),
+            field!("decided_on", Date, true, "When the extension was decided."),
+            field!("reason", Text, true, "Why."),
+        ],
+    },
+    EventKindInfo {
+        name: "kpi_target_revised",
+        kind: EventKind::KpiTargetRevised,
+        schema_version: SCHEMA_VERSION,
+        summary: "Replaces a KPI's target.",
+        fields: &[
+            field!("plan_id", Code, true, "The plan of the KPI."),
+            field!("kpi", Code, true, "The KPI's id in its plan."),
+            field!("series", Code, false, "main (default) or b."),
+            field!("target", Payload, true, "The new target: { value: \"1500\", kind: cumulative|annual|annual_minimum|rate }."),
+            field!("decided_on", Date, true, "When the revision was decided."),
+            field!("reason", Text, true, "Why."),
+        ],
+    },
+    EventKindInfo {
+        name: "kpi_added",
+        kind: EventKind::KpiAdded,
+        schema_version: SCHEMA_VERSION,
+        summary: "Adds a KPI to a plan in force; the definition is the body of a [[kpis]] table.",
+        fields: &[
+            field!("plan_id", Code, true, "The plan the KPI joins."),
+            field!("definition", Text, true, "The KPI as TOML (the keys of a [[kpis]] entry)."),
+            field!("decided_on", Date, true, "When the addition was decided."),
+            field!("reason", Text, false, "Why."),
+        ],
+    },
+    EventKindInfo {
+        name: "kpi_retired",
+        kind: EventKind::KpiRetired,
+        schema_version: SCHEMA_VERSION,
+        summary: "Retires a KPI: it counts up to last_year and shows no figure after it.",
+        fields: &[
+            field!("plan_id", Code, true, "The plan of the KPI."),
+            field!("kpi", Code, true, "The KPI's id in its plan."),
+            field!("series", Code, false, "main (default) or b."),
+            field!("last_year", FiscalYear, true, "The last fiscal year the KPI counts."),
+            field!("decided_on", Date, true, "When the retirement was decided."),
+            field!("reason", Text, true, "Why."),
+        ],
+    },
+    EventKindInfo {
+        name: "plan_transferred",
+        kind: EventKind::PlanTransferred,
+        schema_version: SCHEMA_VERSION,
+        summary: "Hands a plan over to its successor with a KPI mapping; once per plan.",
+        fields: &[
+            field!("plan_id", Code, true, "The plan handed over (predecessor)."),
+            field!("successor", Code, true, "The successor plan, already adopted or configured."),
+            field!("effective_from", FiscalYear, true, "First fiscal year under the successor."),
+            field!("decided_on", Date, true, "When the transfer was decided."),
+            field!("mapping", Payload, true, "[{ successor_kpi, series?, from_kpis: [{kpi, series?}], from_events: [source], history: counts|ignored }]."),
         ],
     },
 ];

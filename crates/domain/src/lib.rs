@@ -14,9 +14,11 @@ pub mod audit;
 pub mod calendar;
 pub mod error;
 pub mod event;
+pub mod lifecycle;
 pub mod plan;
 pub mod projection;
 pub mod recorded;
+pub mod registry;
 pub mod seed;
 pub mod values;
 
@@ -25,9 +27,14 @@ pub use calendar::{FiscalYear, FiscalYearError};
 pub use error::ValidationError;
 pub use event::{EventKind, EventKindInfo, FieldInfo, FieldType, LedgerEvent, StreamRule};
 pub use plan::{
-    KpiDefinition, PlanDefinition, PlanError, Rounding, RoundingMode, Series, TargetKind,
+    HistoryRule, KpiDefinition, KpiMapping, KpiRef, PlanDefinition, PlanError, PlanTransfer,
+    Rounding, RoundingMode, Series, TargetKind,
 };
-pub use projection::{ActivitySummary, Cell, KpiRow, KpiTable, Projection, SurveyWaveSummary};
+pub use projection::{
+    ActivitySummary, BaselineOrigin, BaselineSource, Cell, KpiRow, KpiTable, Projection,
+    SurveyWaveSummary, TransferEntry, TransferReport,
+};
 pub use recorded::RecordedEvent;
+pub use registry::{replay_log, Change, DefinitionChange, PlanEntry, PlanRegistry};
 pub use seed::{SeedError, SeedRecord};
 pub use values::{ActivityStatus, Code, Count, PositiveCount, Quantity, Text, Unit};

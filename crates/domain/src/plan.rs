@@ -270,6 +270,9 @@ pub struct KpiDefinition {
     pub show_cumulative: bool,
     pub achievement: AchievementRule,
     pub sources: Vec<SourceDefinition>,
+    /// Set when the KPI is retired: the last fiscal year it counts; later cells stay empty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_year: Option<FiscalYear>,
 }
 
 /// A plan with its period, pillars and KPI rows.
@@ -280,6 +283,69 @@ pub struct PlanDefinition {
     pub period: PlanPeriod,
     pub pillars: Vec<Pillar>,
     pub kpis: Vec<KpiDefinition>,
+    /// Set once the plan has been transferred to a successor (a lifecycle event, never TOML).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transfer: Option<PlanTransfer>,
+}
+
+/// A plan's hand-over to its successor: from which fiscal year, and how each successor KPI
+/// takes its baseline from the predecessor's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlanTransfer {
+    pub successor: Code,
+    pub effective_from: FiscalYear,
+    /// Log position of the transfer event: events recorded after it that still count for the
+    /// predecessor are late entries.
+    pub position: u64,
+    pub mapping: Vec<KpiMapping>,
+}
+
+/// One KPI of the predecessor, by id and series.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KpiRef {
+    pub kpi: Code,
+    #[serde(default)]
+    pub series: Series,
+}
+
+impl fmt::Display for KpiRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.series {
+            Series::Main => write!(f, "{}", self.kpi),
+            Series::B => write!(f, "{}b", self.kpi),
+        }
+    }
+}
+
+/// Whether the predecessor's history becomes the successor KPI's baseline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HistoryRule {
+    /// The predecessor figures are the baseline and count toward the successor's cumulative
+    /// and achievement.
+    Counts,
+    /// The successor starts from nothing; the predecessor figures are reported only.
+    Ignored,
+}
+
+impl HistoryRule {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HistoryRule::Counts => "counts",
+            HistoryRule::Ignored => "ignored",
+        }
+    }
+}
+
+/// How one successor KPI is fed by the predecessor: its KPIs, and event selectors read over
+/// the predecessor's period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KpiMapping {
+    pub successor_kpi: KpiRef,
+    pub from_kpis: Vec<KpiRef>,
+    pub from_events: Vec<SourceDefinition>,
+    pub history: HistoryRule,
 }
 
 #[derive(Deserialize)]
@@ -409,7 +475,7 @@ impl PlanDefinition {
         let mut kpis: Vec<KpiDefinition> = Vec::new();
         for (index, kpi) in raw.kpis.into_iter().enumerate() {
             let path = format!("kpis[{index}]");
-            let definition = kpi_from_toml(&path, kpi, &pillars)?;
+            let definition = kpi_from_toml(&path, kpi, Some(&pillars))?;
             if kpis
                 .iter()
                 .any(|known| known.id == definition.id && known.series == definition.series)
@@ -443,6 +509,7 @@ impl PlanDefinition {
             period,
             pillars,
             kpis,
+            transfer: None,
         })
     }
 
@@ -482,11 +549,20 @@ impl fmt::Display for PlanDefinition {
     }
 }
 
-fn kpi_from_toml(path: &str, kpi: KpiToml, pillars: &[Pillar]) -> Result<KpiDefinition, PlanError> {
+/// `pillars`: `None` when the KPI is read alone (a KPI added by a lifecycle event), whose
+/// pillar the plan checks when the event is applied.
+fn kpi_from_toml(
+    path: &str,
+    kpi: KpiToml,
+    pillars: Option<&[Pillar]>,
+) -> Result<KpiDefinition, PlanError> {
     if kpi.id.trim().is_empty() {
         return Err(PlanError::new(format!("{path}.id"), "must not be empty"));
     }
-    if !pillars.iter().any(|pillar| pillar.id == kpi.pillar) {
+    if let Err(reason) = Code::parse(&kpi.id) {
+        return Err(PlanError::new(format!("{path}.id"), reason));
+    }
+    if pillars.is_some_and(|pillars| !pillars.iter().any(|pillar| pillar.id == kpi.pillar)) {
         return Err(PlanError::new(
             format!("{path}.pillar"),
             format!("pillar `{}` is not defined", kpi.pillar),
@@ -594,6 +670,7 @@ fn kpi_from_toml(path: &str, kpi: KpiToml, pillars: &[Pillar]) -> Result<KpiDefi
         show_cumulative: kpi.cumulative,
         achievement,
         sources,
+        last_year: None,
     })
 }
 
@@ -613,6 +690,12 @@ fn source_from_toml(
             format!("{path}.event"),
             "corrections and retractions change other events' contributions; select the \
              activity's own type",
+        ));
+    }
+    if event.is_lifecycle() {
+        return Err(PlanError::new(
+            format!("{path}.event"),
+            "plan lifecycle events change definitions, they are not activities to count",
         ));
     }
     let info = LedgerEvent::kind_info(event);
@@ -713,6 +796,46 @@ fn source_from_toml(
 }
 
 /// The accessor of a source's field, resolved once when a projection is built.
+impl KpiDefinition {
+    /// One KPI written as the body of a `[[kpis]]` table (a KPI added to a plan in force).
+    /// Its pillar is checked against the plan when the addition is applied.
+    pub fn from_toml(text: &str) -> Result<KpiDefinition, PlanError> {
+        let raw: KpiToml =
+            toml::from_str(text).map_err(|error| PlanError::new("document", error.to_string()))?;
+        kpi_from_toml("kpi", raw, None)
+    }
+
+    pub fn reference(&self) -> KpiRef {
+        KpiRef {
+            kpi: Code::parse(&self.id).expect("KPI ids are checked as codes when parsed"),
+            series: self.series,
+        }
+    }
+}
+
+impl Target {
+    /// A target as a lifecycle event states it; checks what a plan file's target must meet.
+    pub fn checked(value: Decimal, kind: TargetKind) -> Result<Target, String> {
+        if value <= Decimal::ZERO {
+            return Err("must be greater than 0".to_owned());
+        }
+        if kind == TargetKind::Rate && value > Decimal::ONE_HUNDRED {
+            return Err("a rate target must be at most 100".to_owned());
+        }
+        Ok(Target { value, kind })
+    }
+}
+
+impl SourceDefinition {
+    /// An event selector written as JSON in the plan-file source form (`{ "event": "seminar",
+    /// "field": "participants.unique", "where": {...} }`), summed per fiscal year.
+    pub fn from_json(path: &str, value: &serde_json::Value) -> Result<SourceDefinition, PlanError> {
+        let raw = SourceToml::deserialize(value)
+            .map_err(|error| PlanError::new(path, error.to_string()))?;
+        source_from_toml(path, raw, Aggregation::Sum)
+    }
+}
+
 pub(crate) fn getter(kind: EventKind, field: &str) -> FieldGetter {
     LedgerEvent::kind_info(kind)
         .field(field)

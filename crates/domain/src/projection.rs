@@ -28,7 +28,7 @@ use foldhash::fast::RandomState;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::calendar::FiscalYear;
@@ -75,6 +75,11 @@ pub struct KpiRow {
     pub achievement: Option<Decimal>,
     pub show_cumulative: bool,
     pub show_achievement: bool,
+    /// Taken from the predecessor plan's history at a transfer, and counted in the
+    /// cumulative and the achievement.
+    pub baseline: Option<Decimal>,
+    /// The last fiscal year a retired KPI counts.
+    pub last_year: Option<FiscalYear>,
 }
 
 impl KpiRow {
@@ -97,6 +102,8 @@ pub struct Cell {
     pub event_ids: Vec<Uuid>,
     /// Corrections and retractions that changed this cell.
     pub amended_by: Vec<Uuid>,
+    /// Of `event_ids`, those recorded after the plan was transferred (late entries).
+    pub late_event_ids: Vec<Uuid>,
 }
 
 /// Totals of one kind of activity in one fiscal year.
@@ -239,13 +246,26 @@ impl Route {
 #[derive(Debug, Clone)]
 struct RowState {
     plan: usize,
+    /// Index into the plan's KPIs; `usize::MAX` for a hidden baseline row.
     kpi: usize,
     cell_base: usize,
     unit: Unit,
     aggregation: Aggregation,
+    /// A retired KPI's last counted year.
+    last_year: Option<FiscalYear>,
 }
 
+/// Event selectors of a transfer mapping, folded over the predecessor's period like a KPI row
+/// that no table shows.
 #[derive(Debug, Clone)]
+pub(crate) struct BaselineRows {
+    pub(crate) predecessor: usize,
+    pub(crate) mapping: usize,
+    /// One row per selector, in mapping order.
+    pub(crate) rows: Vec<usize>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct RateGroup {
     key: String,
     hits: u64,
@@ -260,7 +280,7 @@ impl RateGroup {
     }
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct CellAcc {
     sum: Decimal,
     sum_contributions: u32,
@@ -272,12 +292,14 @@ struct CellAcc {
     /// applied when the list is read.
     taken_back: Vec<Uuid>,
     amended_by: Vec<Uuid>,
+    /// Events recorded after the plan's transfer; filtered like `event_ids` when read.
+    late_ids: Vec<Uuid>,
 }
 
 /// Marks the group of direct rate values (opening figures); codes cannot contain NUL.
 const DIRECT_GROUP: &str = "\0direct";
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 enum Contribution {
     Sum {
         cell: u32,
@@ -300,7 +322,7 @@ enum Contribution {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub(crate) enum StatFamily {
     Seminar,
     SkillTraining,
@@ -308,7 +330,7 @@ pub(crate) enum StatFamily {
     Survey,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct StatSlot {
     pub(crate) family: StatFamily,
     pub(crate) fiscal_year: FiscalYear,
@@ -316,16 +338,18 @@ pub(crate) struct StatSlot {
     pub(crate) totals: [u64; 4],
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub(crate) struct EventState {
+    #[serde(with = "snapshot::kind_by_name")]
     pub(crate) kind: EventKind,
     pub(crate) retracted: bool,
     start: u32,
     len: u32,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct ScheduledActivity {
+    #[serde(with = "snapshot::kind_by_name")]
     pub(crate) kind: EventKind,
     pub(crate) title: String,
     pub(crate) date: NaiveDate,
@@ -333,18 +357,20 @@ pub(crate) struct ScheduledActivity {
 }
 
 /// Something the log says that does not change the tables but a person should look at.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum AmendmentProblem {
     UnknownTarget,
     TargetIsAmendment,
     TargetRetracted,
     KindMismatch {
+        #[serde(with = "snapshot::kind_by_name")]
         target: EventKind,
+        #[serde(with = "snapshot::kind_by_name")]
         replacement: EventKind,
     },
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct IgnoredAmendment {
     pub(crate) amendment: Uuid,
     pub(crate) target: Uuid,
@@ -354,7 +380,7 @@ pub(crate) struct IgnoredAmendment {
 /// Event id -> its state. Store ids are UUID v7, so they nearly always arrive in increasing
 /// order: those go to a sorted vector (an append, no hashing, found again by binary search
 /// when amended); the rare id that arrives out of order goes to a map.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct EventIndex {
     sorted: Vec<(Uuid, EventState)>,
     unordered: HashMap<Uuid, EventState, RandomState>,
@@ -402,6 +428,9 @@ pub struct Projection {
     pub(crate) scheduled: HashMap<Uuid, ScheduledActivity>,
     pub(crate) declared: Vec<(Uuid, DeclaredTotal)>,
     pub(crate) ignored_amendments: Vec<IgnoredAmendment>,
+    /// Per plan: the position of its transfer; later events are late entries.
+    late_after: Vec<Option<u64>>,
+    pub(crate) baseline_rows: Vec<BaselineRows>,
     applied: u64,
     last_position: u64,
 }
@@ -423,40 +452,61 @@ impl Projection {
                     cell_base: cell_count,
                     unit: kpi.unit,
                     aggregation: kpi.aggregation,
+                    last_year: kpi.last_year,
                 });
                 cell_count += plan.period.len();
                 for source in &kpi.sources {
-                    let amount = match &source.measure {
-                        SourceMeasure::Field(field) => {
-                            AmountRule::Field(getter(source.event, field))
-                        }
-                        SourceMeasure::Count => AmountRule::Count,
-                        SourceMeasure::ShareOf { field, group_by } => AmountRule::Share {
-                            field: getter(source.event, field),
-                            group: group_by.as_deref().map(|group| getter(source.event, group)),
-                        },
-                    };
-                    let filters = source
-                        .filters
-                        .iter()
-                        .map(|filter| CompiledFilter {
-                            get: getter(source.event, &filter.field),
-                            one_of: filter.one_of.clone(),
-                        })
-                        .collect();
-                    let unit = LedgerEvent::kind_info(source.event)
-                        .field("unit")
-                        .and_then(|field| field.get);
-                    routes[source.event.index()].push(Route {
-                        row,
-                        amount,
-                        filters,
-                        unit,
-                    });
+                    routes[source.event.index()].push(Route::compile(source, row));
                 }
             }
             plan_rows.push(first_row..rows.len());
         }
+        let mut baseline_rows = Vec::new();
+        for (predecessor, plan) in plans.iter().enumerate() {
+            let Some(transfer) = &plan.transfer else {
+                continue;
+            };
+            let successor = plans
+                .iter()
+                .find(|candidate| candidate.id == transfer.successor);
+            for (mapping_index, mapping) in transfer.mapping.iter().enumerate() {
+                let unit = successor
+                    .and_then(|successor| {
+                        successor.kpi(
+                            mapping.successor_kpi.kpi.as_str(),
+                            mapping.successor_kpi.series,
+                        )
+                    })
+                    .map(|kpi| kpi.unit);
+                let (Some(unit), false) = (unit, mapping.from_events.is_empty()) else {
+                    continue;
+                };
+                let mut selector_rows = Vec::new();
+                for source in &mapping.from_events {
+                    let row = rows.len();
+                    rows.push(RowState {
+                        plan: predecessor,
+                        kpi: usize::MAX,
+                        cell_base: cell_count,
+                        unit,
+                        aggregation: Aggregation::Sum,
+                        last_year: None,
+                    });
+                    cell_count += plan.period.len();
+                    routes[source.event.index()].push(Route::compile(source, row as u32));
+                    selector_rows.push(row);
+                }
+                baseline_rows.push(BaselineRows {
+                    predecessor,
+                    mapping: mapping_index,
+                    rows: selector_rows,
+                });
+            }
+        }
+        let late_after = plans
+            .iter()
+            .map(|plan| plan.transfer.as_ref().map(|transfer| transfer.position))
+            .collect();
         Projection {
             plans,
             rows,
@@ -470,11 +520,45 @@ impl Projection {
             scheduled: HashMap::new(),
             declared: Vec::new(),
             ignored_amendments: Vec::new(),
+            late_after,
+            baseline_rows,
             applied: 0,
             last_position: 0,
         }
     }
+}
 
+impl Route {
+    fn compile(source: &crate::plan::SourceDefinition, row: u32) -> Route {
+        let amount = match &source.measure {
+            SourceMeasure::Field(field) => AmountRule::Field(getter(source.event, field)),
+            SourceMeasure::Count => AmountRule::Count,
+            SourceMeasure::ShareOf { field, group_by } => AmountRule::Share {
+                field: getter(source.event, field),
+                group: group_by.as_deref().map(|group| getter(source.event, group)),
+            },
+        };
+        let filters = source
+            .filters
+            .iter()
+            .map(|filter| CompiledFilter {
+                get: getter(source.event, &filter.field),
+                one_of: filter.one_of.clone(),
+            })
+            .collect();
+        let unit = LedgerEvent::kind_info(source.event)
+            .field("unit")
+            .and_then(|field| field.get);
+        Route {
+            row,
+            amount,
+            filters,
+            unit,
+        }
+    }
+}
+
+impl Projection {
     /// Makes room for `additional` more events, so a replay of a log of known length does not
     /// pay for growing its maps and lists (the store knows its last position).
     pub fn reserve(&mut self, additional: usize) {
@@ -535,16 +619,20 @@ impl Projection {
                     recorded.id,
                     correction.target,
                     Some(&correction.replacement),
+                    recorded.position,
                 );
                 self.register_amendment(recorded.id, EventKind::Correction);
             }
             LedgerEvent::Retraction(retraction) => {
-                self.amend(recorded.id, retraction.target, None);
+                self.amend(recorded.id, retraction.target, None, recorded.position);
                 self.register_amendment(recorded.id, EventKind::Retraction);
             }
+            // Definitions in force are the registry's business; the projection is built under
+            // them and counts activities only.
+            event if event.kind().is_lifecycle() => {}
             event => {
                 let start = self.contributions.len() as u32;
-                self.contribute(recorded.id, event, None);
+                self.contribute(recorded.id, event, None, recorded.position);
                 let len = self.contributions.len() as u32 - start;
                 self.events.insert(
                     recorded.id,
@@ -571,7 +659,13 @@ impl Projection {
         );
     }
 
-    fn amend(&mut self, amendment: Uuid, target: Uuid, replacement: Option<&LedgerEvent>) {
+    fn amend(
+        &mut self,
+        amendment: Uuid,
+        target: Uuid,
+        replacement: Option<&LedgerEvent>,
+        position: u64,
+    ) {
         let ignore = |problem| IgnoredAmendment {
             amendment,
             target,
@@ -612,7 +706,7 @@ impl Projection {
         let new_state = match replacement {
             Some(replacement) => {
                 let start = self.contributions.len() as u32;
-                self.contribute(target, replacement, Some(amendment));
+                self.contribute(target, replacement, Some(amendment), position);
                 EventState {
                     start,
                     len: self.contributions.len() as u32 - start,
@@ -629,7 +723,13 @@ impl Projection {
         self.events.insert(target, new_state);
     }
 
-    fn contribute(&mut self, id: Uuid, event: &LedgerEvent, amendment: Option<Uuid>) {
+    fn contribute(
+        &mut self,
+        id: Uuid,
+        event: &LedgerEvent,
+        amendment: Option<Uuid>,
+        position: u64,
+    ) {
         let year = event.fiscal_year();
         let kind = event.kind();
         let mut counted_in_kpis = false;
@@ -639,6 +739,10 @@ impl Projection {
             let Some(column) = self.plans[row.plan].period.column(year) else {
                 continue;
             };
+            if row.last_year.is_some_and(|last| year > last) {
+                continue;
+            }
+            let late = self.late_after[row.plan].is_some_and(|after| position > after);
             let cell = (row.cell_base + column) as u32;
             let Some(amount) = route.amount_of(event, row) else {
                 continue;
@@ -661,11 +765,11 @@ impl Projection {
                 },
             };
             counted_in_kpis = true;
-            self.put(contribution, id, amendment);
+            self.put(contribution, id, amendment, late);
         }
         if let Some((family, label, deltas)) = stat_of(event) {
             let slot = self.stat_slot(family, year, label);
-            self.put(Contribution::Stat { slot, deltas }, id, amendment);
+            self.put(Contribution::Stat { slot, deltas }, id, amendment, false);
         }
         match event {
             LedgerEvent::DeclaredTotal(total) => self.declared.push((id, total.clone())),
@@ -718,7 +822,7 @@ impl Projection {
         slot
     }
 
-    fn put(&mut self, contribution: Contribution, id: Uuid, amendment: Option<Uuid>) {
+    fn put(&mut self, contribution: Contribution, id: Uuid, amendment: Option<Uuid>, late: bool) {
         self.contributions.push(contribution);
         let cell = match contribution {
             Contribution::Sum {
@@ -765,6 +869,9 @@ impl Projection {
         let acc = &mut self.cells[cell as usize];
         if acc.event_ids.last() != Some(&id) {
             acc.event_ids.push(id);
+        }
+        if late && acc.late_ids.last() != Some(&id) {
+            acc.late_ids.push(id);
         }
         if let Some(amendment) = amendment {
             if acc.amended_by.last() != Some(&amendment) {
@@ -864,6 +971,7 @@ impl Projection {
             .position(|plan| plan.id.as_str() == plan_id)?;
         let plan = &self.plans[plan_index];
         let years = plan.period.years();
+        let baselines = self.baselines_of(plan_index);
         let rows = self.plan_rows[plan_index]
             .clone()
             .map(|row_index| {
@@ -874,7 +982,13 @@ impl Projection {
                     .enumerate()
                     .map(|(column, year)| self.cell(kpi, state.cell_base + column, *year, with_ids))
                     .collect();
-                let (cumulative, achievement) = totals(kpi, &cells);
+                let baseline = baselines
+                    .iter()
+                    .find(|(kpi_ref, _)| {
+                        kpi_ref.kpi.as_str() == kpi.id && kpi_ref.series == kpi.series
+                    })
+                    .and_then(|(_, baseline)| *baseline);
+                let (cumulative, achievement) = totals(kpi, &cells, baseline);
                 KpiRow {
                     kpi: kpi.id.clone(),
                     series: kpi.series,
@@ -888,6 +1002,8 @@ impl Projection {
                     achievement,
                     show_cumulative: kpi.show_cumulative,
                     show_achievement: kpi.achievement.show,
+                    baseline,
+                    last_year: kpi.last_year,
                 }
             })
             .collect();
@@ -941,17 +1057,25 @@ impl Projection {
                 }
             }
         };
+        let event_ids = if with_ids {
+            self.live_event_ids(index)
+        } else {
+            Vec::new()
+        };
+        let late_event_ids = acc
+            .late_ids
+            .iter()
+            .filter(|id| event_ids.contains(id))
+            .copied()
+            .collect();
         Cell {
             fiscal_year: year,
             value,
             unit,
             counted: value.is_some() && unit.is_none(),
-            event_ids: if with_ids {
-                self.live_event_ids(index)
-            } else {
-                Vec::new()
-            },
+            event_ids,
             amended_by: acc.amended_by.clone(),
+            late_event_ids,
         }
     }
 
@@ -1076,10 +1200,16 @@ fn stat_of(event: &LedgerEvent) -> Option<(StatFamily, &str, [u32; 4])> {
 }
 
 /// Cumulative and achievement of a row from its cells.
-fn totals(kpi: &KpiDefinition, cells: &[Cell]) -> (Option<Decimal>, Option<Decimal>) {
+fn totals(
+    kpi: &KpiDefinition,
+    cells: &[Cell],
+    baseline: Option<Decimal>,
+) -> (Option<Decimal>, Option<Decimal>) {
     let counted = || cells.iter().filter(|cell| cell.counted);
-    let cumulative = if kpi.show_cumulative && counted().next().is_some() {
-        Some(counted().filter_map(|cell| cell.value).sum::<Decimal>())
+    let cumulative = if kpi.show_cumulative && (counted().next().is_some() || baseline.is_some()) {
+        Some(
+            baseline.unwrap_or_default() + counted().filter_map(|cell| cell.value).sum::<Decimal>(),
+        )
     } else {
         None
     };
@@ -1097,3 +1227,8 @@ fn totals(kpi: &KpiDefinition, cells: &[Cell]) -> (Option<Decimal>, Option<Decim
     };
     (cumulative, achievement)
 }
+
+mod transfer;
+pub use transfer::{BaselineOrigin, BaselineSource, TransferEntry, TransferReport};
+pub mod snapshot;
+pub use snapshot::{plans_digest, ProjectionSnapshot, SnapshotMismatch};

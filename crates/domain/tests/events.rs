@@ -5,6 +5,29 @@ use kpi_domain::event::EventKind;
 use kpi_domain::{LedgerEvent, StreamRule, ValidationError};
 use serde_json::{json, Value};
 
+const MINIMAL_KPI: &str = r#"
+id = "13"
+pillar = "1"
+name = { ja = "参加者", en = "Participants" }
+unit = "persons"
+aggregation = "sum"
+sources = [{ event = "seminar", field = "participants.unique" }]
+"#;
+
+const MINIMAL_PLAN: &str = r#"
+id = "p"
+name = { ja = "計画", en = "Plan" }
+period = { first = "R9", last = "R13" }
+pillars = [{ id = "1", name = { ja = "柱", en = "Pillar" } }]
+[[kpis]]
+id = "1"
+pillar = "1"
+name = { ja = "参加者", en = "Participants" }
+unit = "persons"
+aggregation = "sum"
+sources = [{ event = "seminar", field = "participants.unique" }]
+"#;
+
 fn valid_payload(kind: EventKind) -> Value {
     match kind {
         EventKind::Seminar => json!({
@@ -77,6 +100,29 @@ fn valid_payload(kind: EventKind) -> Value {
         EventKind::Retraction => json!({
             "target": "0190f5c4-0000-7000-8000-000000000001", "reason": "duplicate",
             "decided_on": "2025-04-10"
+        }),
+        EventKind::PlanAdopted => json!({
+            "definition": MINIMAL_PLAN, "adopted_on": "2027-03-01"
+        }),
+        EventKind::PlanExtended => json!({
+            "plan_id": "telework-roadmap", "last": "R8", "decided_on": "2025-06-01",
+            "reason": "FY2024 report: extended by one year"
+        }),
+        EventKind::KpiTargetRevised => json!({
+            "plan_id": "telework-roadmap", "kpi": "2", "target": {"value": "1500", "kind": "cumulative"},
+            "decided_on": "2025-06-01", "reason": "extended period"
+        }),
+        EventKind::KpiAdded => json!({
+            "plan_id": "telework-roadmap", "definition": MINIMAL_KPI, "decided_on": "2025-06-01"
+        }),
+        EventKind::KpiRetired => json!({
+            "plan_id": "telework-roadmap", "kpi": "12", "last_year": "R7",
+            "decided_on": "2025-06-01", "reason": "merged into the city's web strategy"
+        }),
+        EventKind::PlanTransferred => json!({
+            "plan_id": "telework-roadmap", "successor": "fifth-information-plan",
+            "effective_from": "R9", "decided_on": "2027-03-31",
+            "mapping": [{"successor_kpi": "DX1", "from_kpis": [{"kpi": "2"}], "history": "counts"}]
         }),
     }
 }
@@ -172,7 +218,9 @@ fn wrong_types_name_the_field() {
                 _ => json!([1, 2]),
             };
             let error = error_of(info.kind, with(info.kind, field.name, wrong));
-            let expected = if field.ty == kpi_domain::FieldType::Payload {
+            let expected = if info.kind == EventKind::Correction
+                && field.ty == kpi_domain::FieldType::Payload
+            {
                 "replacement"
             } else {
                 field.name

@@ -40,6 +40,12 @@ pub enum EventType {
     DeclaredTotal,
     Correction,
     Retraction,
+    PlanAdopted,
+    PlanExtended,
+    KpiTargetRevised,
+    KpiAdded,
+    KpiRetired,
+    PlanTransferred,
 }
 
 /// What a KPI or a figure is counted in.

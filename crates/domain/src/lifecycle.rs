@@ -1,0 +1,304 @@
+//! Plan lifecycle events: a plan's definition changes only by events, so the definition in
+//! force at any time can be read back from the log.
+//!
+//! Each payload is read in its wire form and then parsed (a plan's TOML text into a
+//! [`PlanDefinition`], a mapping's selectors into [`SourceDefinition`]s), so an event that
+//! gets past [`crate::LedgerEvent::parse`] holds a definition that parses. Whether the change
+//! fits the plans in force (the KPI exists, the plan is not yet transferred, ...) is the
+//! registry's rule ([`crate::registry::PlanRegistry::check`]), since it depends on other
+//! events.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::calendar::FiscalYear;
+use crate::error::ValidationError;
+use crate::plan::{
+    HistoryRule, KpiDefinition, KpiMapping, KpiRef, PlanDefinition, PlanError, Series,
+    SourceDefinition, Target, TargetKind,
+};
+use crate::values::{iso_date, Code, Quantity, Text};
+
+fn plan_error(field: &str, error: PlanError) -> ValidationError {
+    ValidationError::new(field, format!("{}: {}", error.path, error.reason))
+}
+
+/// A plan adopted with its whole definition (the TOML text of a `config/plans/*.toml` file).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlanAdopted {
+    pub definition: String,
+    #[serde(with = "iso_date")]
+    pub adopted_on: NaiveDate,
+    #[serde(skip)]
+    pub plan: PlanDefinition,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PlanAdoptedWire {
+    definition: String,
+    #[serde(with = "iso_date")]
+    adopted_on: NaiveDate,
+}
+
+/// The largest plan definition accepted: the roadmap's file is about 12 KB.
+pub const MAX_DEFINITION_BYTES: usize = 256 * 1024;
+
+fn definition_size(field: &str, text: &str) -> Result<(), ValidationError> {
+    if text.len() > MAX_DEFINITION_BYTES {
+        return Err(ValidationError::new(
+            field,
+            format!("must be at most {MAX_DEFINITION_BYTES} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+impl PlanAdopted {
+    pub(crate) fn from_wire(wire: PlanAdoptedWire) -> Result<PlanAdopted, ValidationError> {
+        definition_size("definition", &wire.definition)?;
+        let plan = PlanDefinition::from_toml(&wire.definition)
+            .map_err(|error| plan_error("definition", error))?;
+        Ok(PlanAdopted {
+            definition: wire.definition,
+            adopted_on: wire.adopted_on,
+            plan,
+        })
+    }
+}
+
+/// A plan's period moved to a later last fiscal year (the roadmap extended to R8).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanExtended {
+    pub plan_id: Code,
+    pub last: FiscalYear,
+    #[serde(with = "iso_date")]
+    pub decided_on: NaiveDate,
+    pub reason: Text,
+}
+
+/// A target as a lifecycle event states it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetSpec {
+    pub value: Quantity,
+    pub kind: TargetKind,
+}
+
+impl TargetSpec {
+    pub fn target(self) -> Target {
+        Target {
+            value: self.value.get(),
+            kind: self.kind,
+        }
+    }
+}
+
+/// A KPI's target replaced by a new one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KpiTargetRevised {
+    pub plan_id: Code,
+    pub kpi: Code,
+    #[serde(default)]
+    pub series: Series,
+    pub target: TargetSpec,
+    #[serde(with = "iso_date")]
+    pub decided_on: NaiveDate,
+    pub reason: Text,
+}
+
+impl KpiTargetRevised {
+    pub fn kpi_ref(&self) -> KpiRef {
+        KpiRef {
+            kpi: self.kpi.clone(),
+            series: self.series,
+        }
+    }
+}
+
+/// A KPI added to a plan in force, written as the body of a `[[kpis]]` table.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KpiAdded {
+    pub plan_id: Code,
+    pub definition: String,
+    #[serde(with = "iso_date")]
+    pub decided_on: NaiveDate,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Text>,
+    #[serde(skip)]
+    pub kpi: KpiDefinition,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct KpiAddedWire {
+    plan_id: Code,
+    definition: String,
+    #[serde(with = "iso_date")]
+    decided_on: NaiveDate,
+    #[serde(default)]
+    reason: Option<Text>,
+}
+
+impl KpiAdded {
+    pub(crate) fn from_wire(wire: KpiAddedWire) -> Result<KpiAdded, ValidationError> {
+        definition_size("definition", &wire.definition)?;
+        let kpi = KpiDefinition::from_toml(&wire.definition)
+            .map_err(|error| plan_error("definition", error))?;
+        Ok(KpiAdded {
+            plan_id: wire.plan_id,
+            definition: wire.definition,
+            decided_on: wire.decided_on,
+            reason: wire.reason,
+            kpi,
+        })
+    }
+}
+
+/// A KPI retired: it counts up to `last_year` and shows no figure after it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KpiRetired {
+    pub plan_id: Code,
+    pub kpi: Code,
+    #[serde(default)]
+    pub series: Series,
+    pub last_year: FiscalYear,
+    #[serde(with = "iso_date")]
+    pub decided_on: NaiveDate,
+    pub reason: Text,
+}
+
+impl KpiRetired {
+    pub fn kpi_ref(&self) -> KpiRef {
+        KpiRef {
+            kpi: self.kpi.clone(),
+            series: self.series,
+        }
+    }
+}
+
+/// One entry of a transfer's mapping, as written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KpiMappingWire {
+    pub successor_kpi: Code,
+    #[serde(default)]
+    pub series: Series,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub from_kpis: Vec<KpiRef>,
+    /// Selectors in the plan-file source form, read over the predecessor's period.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub from_events: Vec<serde_json::Value>,
+    pub history: HistoryRule,
+}
+
+/// A plan handed over to its successor from `effective_from`. The predecessor's table stays
+/// as it was at the end of its period.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlanTransferred {
+    pub plan_id: Code,
+    pub successor: Code,
+    pub effective_from: FiscalYear,
+    #[serde(with = "iso_date")]
+    pub decided_on: NaiveDate,
+    #[serde(rename = "mapping")]
+    pub mapping_wire: Vec<KpiMappingWire>,
+    #[serde(skip)]
+    pub mapping: Vec<KpiMapping>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PlanTransferredWire {
+    plan_id: Code,
+    successor: Code,
+    effective_from: FiscalYear,
+    #[serde(with = "iso_date")]
+    decided_on: NaiveDate,
+    mapping: Vec<KpiMappingWire>,
+}
+
+impl PlanTransferred {
+    pub(crate) fn from_wire(wire: PlanTransferredWire) -> Result<PlanTransferred, ValidationError> {
+        if wire.successor == wire.plan_id {
+            return Err(ValidationError::new(
+                "successor",
+                "a plan cannot be transferred to itself",
+            ));
+        }
+        let mut mapping: Vec<KpiMapping> = Vec::with_capacity(wire.mapping.len());
+        for (index, entry) in wire.mapping.iter().enumerate() {
+            let path = format!("mapping[{index}]");
+            let successor_kpi = KpiRef {
+                kpi: entry.successor_kpi.clone(),
+                series: entry.series,
+            };
+            if mapping
+                .iter()
+                .any(|known| known.successor_kpi == successor_kpi)
+            {
+                return Err(ValidationError::new(
+                    format!("{path}.successor_kpi"),
+                    format!("successor KPI {successor_kpi} is mapped twice"),
+                ));
+            }
+            if entry.from_kpis.is_empty() && entry.from_events.is_empty() {
+                return Err(ValidationError::new(
+                    format!("{path}.from_kpis"),
+                    "name at least one predecessor KPI, or an event selector in from_events \
+                     (a KPI without a predecessor needs no mapping entry)",
+                ));
+            }
+            for (kpi_index, from) in entry.from_kpis.iter().enumerate() {
+                if entry.from_kpis[..kpi_index].contains(from) {
+                    return Err(ValidationError::new(
+                        format!("{path}.from_kpis[{kpi_index}]"),
+                        format!("predecessor KPI {from} is named twice"),
+                    ));
+                }
+            }
+            let from_events = entry
+                .from_events
+                .iter()
+                .enumerate()
+                .map(|(selector, value)| {
+                    let field = format!("{path}.from_events[{selector}]");
+                    SourceDefinition::from_json(&field, value).map_err(|error| {
+                        ValidationError::new(error.path.clone(), error.reason.clone())
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            mapping.push(KpiMapping {
+                successor_kpi,
+                from_kpis: entry.from_kpis.clone(),
+                from_events,
+                history: entry.history,
+            });
+        }
+        Ok(PlanTransferred {
+            plan_id: wire.plan_id,
+            successor: wire.successor,
+            effective_from: wire.effective_from,
+            decided_on: wire.decided_on,
+            mapping_wire: wire.mapping,
+            mapping,
+        })
+    }
+}
+
+/// The plan a lifecycle event changes (the adopted plan's own id for an adoption).
+pub(crate) fn plan_of(event: &crate::LedgerEvent) -> Option<&Code> {
+    use crate::LedgerEvent as E;
+    match event {
+        E::PlanAdopted(e) => Some(&e.plan.id),
+        E::PlanExtended(e) => Some(&e.plan_id),
+        E::KpiTargetRevised(e) => Some(&e.plan_id),
+        E::KpiAdded(e) => Some(&e.plan_id),
+        E::KpiRetired(e) => Some(&e.plan_id),
+        E::PlanTransferred(e) => Some(&e.plan_id),
+        _ => None,
+    }
+}
