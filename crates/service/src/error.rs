@@ -52,4 +52,11 @@ pub enum LedgerError {
     Unreadable { position: u64, reason: String },
     #[error("the projection stopped following the log")]
     ProjectionStopped,
+    #[error("a rebuild started later was swapped in first; this one was dropped")]
+    RebuildSuperseded,
+    #[error("cannot write the checkpoint {}: {source}", path.display())]
+    Checkpoint {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
 }

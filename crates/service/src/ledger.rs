@@ -1,5 +1,6 @@
 use std::path::Path;
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, Weak};
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
@@ -11,10 +12,70 @@ use kpi_store::{
     AppendError, Envelope, EventStore, ExpectedVersion, Head, NewEvent, Occurred, StoreConfig,
     StreamId,
 };
-use tokio::sync::{broadcast, watch};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
+use crate::checkpoint::{self, Checkpoints, Found};
 use crate::convert::{recorded_event, recorded_event_raw};
 use crate::error::{LedgerError, RecordError};
+
+/// Settings of the ledger service; the `[ledger]` section of the configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LedgerConfig {
+    /// Whether the projection is checkpointed in the data directory and start-up begins from
+    /// the checkpoint. Default on.
+    pub checkpoints: bool,
+    /// Events the live projection folds between two checkpoints (written in the background);
+    /// 0 writes one only at close and after a rebuild. Default 100,000.
+    pub checkpoint_every_events: u64,
+}
+
+impl Default for LedgerConfig {
+    fn default() -> Self {
+        LedgerConfig {
+            checkpoints: true,
+            checkpoint_every_events: 100_000,
+        }
+    }
+}
+
+/// How start-up used the projection checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckpointUse {
+    /// Checkpoints are switched off (`LedgerConfig::checkpoints`).
+    Disabled,
+    /// There was none; the whole log was folded.
+    Absent,
+    /// The checkpoint at this log position was restored; only later events were folded.
+    Used { position: u64 },
+    /// The checkpoint did not fit the log or the plans, was removed, and the whole log was
+    /// folded.
+    Discarded { reason: String },
+}
+
+/// What [`Ledger::open`] did to build the projection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartupReport {
+    pub checkpoint: CheckpointUse,
+    /// Events folded at start-up (after the checkpoint when one was used).
+    pub events_folded: u64,
+    /// The log position the projection reflected when the ledger opened.
+    pub position: u64,
+}
+
+/// What [`Ledger::rebuild`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RebuildReport {
+    /// The plans of the projection now live, in order.
+    pub plan_ids: Vec<String>,
+    /// Events folded beside the live projection.
+    pub events_folded: u64,
+    /// Events appended meanwhile, folded by the follower just before the swap.
+    pub events_caught_up: u64,
+    /// The log position the new projection reflected when it was swapped in.
+    pub position: u64,
+}
 
 /// Optional facts of one record call.
 #[derive(Debug, Clone, Default)]
@@ -60,38 +121,104 @@ struct Inner {
     projection: RwLock<Projection>,
     projected: watch::Sender<u64>,
     table_changed: broadcast::Sender<TableChanged>,
+    config: LedgerConfig,
+    /// `None` when checkpoints are switched off.
+    checkpoints: Option<Arc<Checkpoints>>,
+    startup: StartupReport,
+    /// Rebuilt projections on their way to the follower, which swaps them in.
+    replacements: mpsc::UnboundedSender<Replacement>,
+    /// Numbers rebuilds in the order they start, so a slow older one never replaces a newer.
+    rebuilds_started: AtomicU64,
+}
+
+/// A projection folded beside the live one, up to `through`.
+struct Replacement {
+    generation: u64,
+    projection: Projection,
+    through: u64,
+    events_folded: u64,
+    reply: oneshot::Sender<Result<RebuildReport, LedgerError>>,
 }
 
 impl Ledger {
-    /// Opens (or creates) the store in `dir`, folds the whole log into the projection of
-    /// `plans`, and starts following the log. Needs a Tokio runtime.
+    /// [`Ledger::open_with_config`] with the default [`LedgerConfig`].
     pub async fn open(
         dir: &Path,
         store_config: StoreConfig,
         plans: Vec<PlanDefinition>,
     ) -> Result<Ledger, LedgerError> {
+        Self::open_with_config(dir, store_config, LedgerConfig::default(), plans).await
+    }
+
+    /// Opens (or creates) the store in `dir`, builds the projection of `plans` (from the
+    /// checkpoint when one fits the log, else from the whole log), and starts following the
+    /// log. Needs a Tokio runtime.
+    pub async fn open_with_config(
+        dir: &Path,
+        store_config: StoreConfig,
+        config: LedgerConfig,
+        plans: Vec<PlanDefinition>,
+    ) -> Result<Ledger, LedgerError> {
+        let checkpoints = config.checkpoints.then(|| Arc::new(Checkpoints::new(dir)));
         let dir = dir.to_path_buf();
-        let (store, projection) = tokio::task::spawn_blocking(move || {
+        let startup_checkpoints = checkpoints.clone();
+        let (store, projection, startup) = tokio::task::spawn_blocking(move || {
             let store = EventStore::open(&dir, store_config)?;
-            let projection = fold(&store, plans, None)?;
-            Ok::<_, LedgerError>((store, projection))
+            let (projection, startup) = start(&store, plans, startup_checkpoints.as_deref())?;
+            Ok::<_, LedgerError>((store, projection, startup))
         })
         .await
         .expect("opening the ledger panicked")?;
         let position = projection.last_position();
-        tracing::info!(position, "projection built from the log");
+        tracing::info!(
+            position,
+            events_folded = startup.events_folded,
+            checkpoint = ?startup.checkpoint,
+            "projection built"
+        );
         let (projected, _) = watch::channel(position);
         let (table_changed, _) = broadcast::channel(64);
+        let (replacements, replaced) = mpsc::unbounded_channel();
+        let checkpoint_now = config.checkpoint_every_events > 0
+            && startup.events_folded >= config.checkpoint_every_events;
         let ledger = Ledger {
             inner: Arc::new(Inner {
                 store,
                 projection: RwLock::new(projection),
                 projected,
                 table_changed,
+                config,
+                checkpoints,
+                startup,
+                replacements,
+                rebuilds_started: AtomicU64::new(0),
             }),
         };
-        tokio::spawn(follow(Arc::downgrade(&ledger.inner), position + 1));
+        if checkpoint_now {
+            // The next start-up should not pay for this long fold again.
+            checkpoint_in_background(&ledger.inner).await;
+        }
+        tokio::spawn(follow(
+            Arc::downgrade(&ledger.inner),
+            position + 1,
+            replaced,
+        ));
         Ok(ledger)
+    }
+
+    /// How the projection was built when the ledger opened.
+    pub fn startup(&self) -> &StartupReport {
+        &self.inner.startup
+    }
+
+    /// Replay while serving: folds the whole log into a new projection of `plans` beside the
+    /// live one, then the follower folds the events appended meanwhile and swaps it in. Reads
+    /// use the old projection until the swap; no event is missed or folded twice. A
+    /// checkpoint of the new projection is written after the swap.
+    pub async fn rebuild(&self, plans: Vec<PlanDefinition>) -> Result<RebuildReport, LedgerError> {
+        start_rebuild(&self.inner, plans)
+            .await
+            .map_err(|_| LedgerError::ProjectionStopped)?
     }
 
     pub fn store(&self) -> &EventStore {
@@ -280,8 +407,18 @@ impl Ledger {
         }
     }
 
-    /// Stops the store after in-flight appends are committed, and flushes.
+    /// Writes a checkpoint of the projection (when enabled), then stops the store after
+    /// in-flight appends are committed, and flushes.
     pub async fn close(self) {
+        if self.inner.checkpoints.is_some() {
+            let inner = self.inner.clone();
+            let written = tokio::task::spawn_blocking(move || write_checkpoint(&inner)).await;
+            match written {
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => tracing::warn!(%error, "no checkpoint written at close"),
+                Err(error) => tracing::error!(%error, "writing the checkpoint panicked"),
+            }
+        }
         match Arc::try_unwrap(self.inner) {
             Ok(inner) => inner.store.close().await,
             Err(shared) => shared.store.clone().close().await,
@@ -289,31 +426,120 @@ impl Ledger {
     }
 }
 
+/// Builds the projection at start-up: from the checkpoint when it fits the log and the plans,
+/// else from the whole log.
+fn start(
+    store: &EventStore,
+    plans: Vec<PlanDefinition>,
+    checkpoints: Option<&Checkpoints>,
+) -> Result<(Projection, StartupReport), LedgerError> {
+    let full = |plans, checkpoint| {
+        let projection = fold(store, plans, None)?;
+        let report = StartupReport {
+            checkpoint,
+            events_folded: projection.applied(),
+            position: projection.last_position(),
+        };
+        Ok((projection, report))
+    };
+    let Some(checkpoints) = checkpoints else {
+        return full(plans, CheckpointUse::Disabled);
+    };
+    let reason = match checkpoints.load(store, &plans) {
+        Found::Absent => return full(plans, CheckpointUse::Absent),
+        Found::Unusable(reason) => reason,
+        Found::Usable { position, snapshot } => {
+            match Projection::restore(plans.clone(), *snapshot) {
+                Ok(mut projection) => {
+                    let events_folded = fold_onto(store, &mut projection, position + 1, None)?;
+                    let report = StartupReport {
+                        checkpoint: CheckpointUse::Used { position },
+                        events_folded,
+                        position: projection.last_position(),
+                    };
+                    return Ok((projection, report));
+                }
+                Err(mismatch) => mismatch.to_string(),
+            }
+        }
+    };
+    tracing::warn!(
+        path = %checkpoints.path().display(),
+        "checkpoint discarded: {reason}; folding the whole log"
+    );
+    checkpoints.remove();
+    full(plans, CheckpointUse::Discarded { reason })
+}
+
 /// Folds the log from the start, stopping at the first event recorded after `until`.
-///
-/// Reading and parsing run on a second thread, in batches, while this one folds: on two
-/// cores a replay is then bounded by the slower of the two stages rather than their sum.
 fn fold(
     store: &EventStore,
     plans: Vec<PlanDefinition>,
     until: Option<DateTime<Utc>>,
 ) -> Result<Projection, LedgerError> {
-    const BATCH: usize = 1024;
     let mut projection = Projection::new(plans);
     projection.reserve(usize::try_from(store.head().position).unwrap_or(0));
+    fold_range(store, &mut projection, 1, u64::MAX, until)?;
+    Ok(projection)
+}
+
+/// Folds every event from position `from` up to the head (as it is now) into `projection`.
+fn fold_onto(
+    store: &EventStore,
+    projection: &mut Projection,
+    from: u64,
+    through: Option<u64>,
+) -> Result<u64, LedgerError> {
+    fold_range(store, projection, from, through.unwrap_or(u64::MAX), None)
+}
+
+/// Folds the events from `from` to `through` (or the head, if lower) into `projection`,
+/// stopping at the first event recorded after `until`; returns how many it folded.
+///
+/// On a long range, reading and parsing run on a second thread, in batches, while this one
+/// folds: on two cores a replay is then bounded by the slower of the two stages rather than
+/// their sum.
+fn fold_range(
+    store: &EventStore,
+    projection: &mut Projection,
+    from: u64,
+    through: u64,
+    until: Option<DateTime<Utc>>,
+) -> Result<u64, LedgerError> {
+    const BATCH: usize = 1024;
+    let through = through.min(store.head().position);
+    if through < from {
+        return Ok(0);
+    }
+    let events = store
+        .iter_raw_from(from)
+        .take_while(move |envelope| {
+            envelope
+                .as_ref()
+                .map_or(true, |envelope| envelope.position <= through)
+        })
+        .map(move |envelope| {
+            let envelope = envelope?;
+            if until.is_some_and(|at| envelope.recorded_at > at) {
+                Ok(None)
+            } else {
+                recorded_event_raw(envelope).map(Some)
+            }
+        });
+    let mut folded = 0;
+    if through - from < BATCH as u64 * 4 {
+        for recorded in events {
+            let Some(recorded) = recorded? else { break };
+            projection.apply(&recorded);
+            folded += 1;
+        }
+        return Ok(folded);
+    }
     let (batches, received) =
         std::sync::mpsc::sync_channel::<Result<Vec<RecordedEvent>, LedgerError>>(8);
-    let reader_store = store.clone();
     let reader = std::thread::spawn(move || {
         let mut batch = Vec::with_capacity(BATCH);
-        for envelope in reader_store.iter_raw_from(1) {
-            let recorded = envelope.map_err(LedgerError::from).and_then(|envelope| {
-                if until.is_some_and(|at| envelope.recorded_at > at) {
-                    Ok(None)
-                } else {
-                    recorded_event_raw(envelope).map(Some)
-                }
-            });
+        for recorded in events {
             match recorded {
                 Ok(Some(recorded)) => batch.push(recorded),
                 Ok(None) => break,
@@ -337,42 +563,265 @@ fn fold(
     for batch in received {
         for recorded in batch? {
             projection.apply(&recorded);
+            folded += 1;
         }
     }
     reader.join().expect("the log reader panicked");
-    Ok(projection)
+    Ok(folded)
+}
+
+/// Starts folding the log into a new projection of `plans` on a blocking thread and hands it
+/// to the follower, which swaps it in; the receiver gets the outcome. Callable from the
+/// follower itself (the rebuild does not wait for it).
+fn start_rebuild(
+    inner: &Arc<Inner>,
+    plans: Vec<PlanDefinition>,
+) -> oneshot::Receiver<Result<RebuildReport, LedgerError>> {
+    let (reply, outcome) = oneshot::channel();
+    let generation = inner.rebuilds_started.fetch_add(1, Ordering::Relaxed) + 1;
+    let store = inner.store.clone();
+    let replacements = inner.replacements.clone();
+    tokio::task::spawn_blocking(move || match fold_beside(&store, plans) {
+        Ok((projection, through, events_folded)) => {
+            drop(store);
+            let replacement = Replacement {
+                generation,
+                projection,
+                through,
+                events_folded,
+                reply,
+            };
+            if let Err(unsent) = replacements.send(replacement) {
+                let _ = unsent.0.reply.send(Err(LedgerError::ProjectionStopped));
+            }
+        }
+        Err(error) => {
+            let _ = reply.send(Err(error));
+        }
+    });
+    outcome
+}
+
+/// Folds the log up to the head read at the start, then the events appended meanwhile for a
+/// few rounds, so the follower (which stops applying while it catches the new projection up)
+/// has only a short tail left. Returns the projection, the position it reflects and the
+/// number of events folded.
+fn fold_beside(
+    store: &EventStore,
+    plans: Vec<PlanDefinition>,
+) -> Result<(Projection, u64, u64), LedgerError> {
+    const SHORT_TAIL: u64 = 1024;
+    let mut through = store.head().position;
+    let mut projection = Projection::new(plans);
+    projection.reserve(usize::try_from(through).unwrap_or(0));
+    let mut folded = fold_onto(store, &mut projection, 1, Some(through))?;
+    for _ in 0..3 {
+        let head = store.head().position;
+        if head - through <= SHORT_TAIL {
+            break;
+        }
+        folded += fold_onto(store, &mut projection, through + 1, Some(head))?;
+        through = head;
+    }
+    Ok((projection, through, folded))
+}
+
+/// Copies the live projection and writes it as the checkpoint. Returns whether a file was
+/// written (not when the same state is already on disk or a newer one was written).
+fn write_checkpoint(inner: &Inner) -> Result<bool, LedgerError> {
+    let Some(checkpoints) = &inner.checkpoints else {
+        return Ok(false);
+    };
+    let sequence = checkpoints.next_sequence();
+    let snapshot = inner
+        .projection
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .snapshot();
+    let hash = checkpoint::hash_at(&inner.store, snapshot.last_position())?;
+    let written = checkpoints
+        .write(sequence, hash, &snapshot)
+        .map_err(|source| LedgerError::Checkpoint {
+            path: checkpoints.path(),
+            source,
+        })?;
+    if written {
+        tracing::info!(position = snapshot.last_position(), "checkpoint written");
+    }
+    Ok(written)
+}
+
+/// Copies the live projection (the follower waits meanwhile: nothing changes under the copy)
+/// and writes it as the checkpoint on a blocking thread, without waiting for the write.
+/// Skipped while an earlier background write is still pending.
+async fn checkpoint_in_background(inner: &Arc<Inner>) {
+    let Some(checkpoints) = inner.checkpoints.clone() else {
+        return;
+    };
+    if !checkpoints.try_begin_background() {
+        return;
+    }
+    let copying = inner.clone();
+    let copied = tokio::task::spawn_blocking(move || {
+        let sequence = checkpoints.next_sequence();
+        let snapshot = copying
+            .projection
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .snapshot();
+        let hash = checkpoint::hash_at(&copying.store, snapshot.last_position());
+        (checkpoints, sequence, snapshot, hash)
+    })
+    .await;
+    let Ok((checkpoints, sequence, snapshot, hash)) = copied else {
+        tracing::error!("copying the projection for a checkpoint panicked");
+        return;
+    };
+    // The write holds no reference to the ledger, so closing it is not held up.
+    tokio::task::spawn_blocking(move || {
+        let written = hash.and_then(|hash| {
+            checkpoints
+                .write(sequence, hash, &snapshot)
+                .map_err(|source| LedgerError::Checkpoint {
+                    path: checkpoints.path(),
+                    source,
+                })
+        });
+        match written {
+            Ok(true) => tracing::info!(position = snapshot.last_position(), "checkpoint written"),
+            Ok(false) => {}
+            Err(error) => tracing::warn!(%error, "checkpoint not written"),
+        }
+        checkpoints.end_background();
+    });
 }
 
 /// Follows the log from `from` and folds each event into the live projection, in position
-/// order. Ends when the ledger is dropped or the store closes.
-async fn follow(inner: std::sync::Weak<Inner>, from: u64) {
-    let stream = match inner.upgrade() {
-        Some(inner) => inner.store.subscribe(from),
+/// order; swaps in rebuilt projections between two events. Ends when the ledger is dropped
+/// or the store closes.
+async fn follow(
+    inner: Weak<Inner>,
+    from: u64,
+    mut replacements: mpsc::UnboundedReceiver<Replacement>,
+) {
+    let (stream, checkpoint_every) = match inner.upgrade() {
+        Some(inner) => (
+            inner.store.subscribe(from),
+            inner.config.checkpoint_every_events,
+        ),
         None => return,
     };
     futures::pin_mut!(stream);
-    while let Some(item) = stream.next().await {
-        let Some(inner) = inner.upgrade() else { return };
-        let envelope = match item {
-            Ok(envelope) => envelope,
-            Err(error) => {
-                tracing::error!(%error, "projection cannot read the log; it stops following");
-                return;
+    let mut position = from - 1;
+    let mut since_checkpoint = 0u64;
+    // A replacement that reflects a position the stream has not delivered yet waits here.
+    let mut pending: Option<Replacement> = None;
+    let mut swapped_generation = 0u64;
+    loop {
+        tokio::select! {
+            biased;
+            Some(replacement) = replacements.recv(), if pending.is_none() => {
+                pending = Some(replacement);
             }
-        };
-        match recorded_event(&envelope) {
-            Ok(recorded) => inner
-                .projection
-                .write()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .apply(&recorded),
-            // Recorded events were validated on the way in; one that no longer parses is
-            // skipped loudly rather than stopping every later figure.
-            Err(error) => tracing::error!(%error, "event skipped by the projection"),
+            item = stream.next() => {
+                let Some(item) = item else { return };
+                let Some(inner) = inner.upgrade() else { return };
+                let envelope = match item {
+                    Ok(envelope) => envelope,
+                    Err(error) => {
+                        tracing::error!(%error, "projection cannot read the log; it stops following");
+                        return;
+                    }
+                };
+                match recorded_event(&envelope) {
+                    Ok(recorded) => inner
+                        .projection
+                        .write()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner())
+                        .apply(&recorded),
+                    // Recorded events were validated on the way in; one that no longer parses
+                    // is skipped loudly rather than stopping every later figure.
+                    Err(error) => tracing::error!(%error, "event skipped by the projection"),
+                }
+                position = envelope.position;
+                inner.projected.send_replace(position);
+                let _ = inner.table_changed.send(TableChanged { position });
+                since_checkpoint += 1;
+                if checkpoint_every > 0 && since_checkpoint >= checkpoint_every {
+                    since_checkpoint = 0;
+                    checkpoint_in_background(&inner).await;
+                }
+            }
         }
-        inner.projected.send_replace(envelope.position);
-        let _ = inner.table_changed.send(TableChanged {
-            position: envelope.position,
-        });
+        if let Some(replacement) = pending.take_if(|waiting| waiting.through <= position) {
+            let Some(inner) = inner.upgrade() else { return };
+            swap(&inner, replacement, position, &mut swapped_generation).await;
+            since_checkpoint = 0;
+        }
     }
+}
+
+/// Catches `replacement` up from its position to the follower's and swaps it in.
+async fn swap(
+    inner: &Arc<Inner>,
+    replacement: Replacement,
+    position: u64,
+    swapped_generation: &mut u64,
+) {
+    let Replacement {
+        generation,
+        mut projection,
+        through,
+        events_folded,
+        reply,
+    } = replacement;
+    if generation < *swapped_generation {
+        let _ = reply.send(Err(LedgerError::RebuildSuperseded));
+        return;
+    }
+    let store = inner.store.clone();
+    let caught_up = tokio::task::spawn_blocking(move || {
+        fold_onto(&store, &mut projection, through + 1, Some(position))
+            .map(|caught_up| (projection, caught_up))
+    })
+    .await
+    .expect("catching up a rebuilt projection panicked");
+    let (projection, events_caught_up) = match caught_up {
+        Ok(caught_up) => caught_up,
+        Err(error) => {
+            let _ = reply.send(Err(error));
+            return;
+        }
+    };
+    let plan_ids: Vec<String> = projection
+        .plans()
+        .iter()
+        .map(|plan| plan.id.to_string())
+        .collect();
+    let replaced = std::mem::replace(
+        &mut *inner
+            .projection
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        projection,
+    );
+    *swapped_generation = generation;
+    // Freeing a large projection takes a while; not on the follower.
+    tokio::task::spawn_blocking(move || drop(replaced));
+    tracing::info!(
+        position,
+        events_folded,
+        events_caught_up,
+        plans = ?plan_ids,
+        "rebuilt projection swapped in"
+    );
+    let _ = inner.table_changed.send(TableChanged { position });
+    let _ = reply.send(Ok(RebuildReport {
+        plan_ids,
+        events_folded,
+        events_caught_up,
+        position,
+    }));
+    // The checkpoint on disk was taken under the old plans.
+    checkpoint_in_background(inner).await;
 }

@@ -7,6 +7,7 @@
 //! once its own event is both on disk and projected (read-your-writes).
 
 pub mod auth;
+mod checkpoint;
 mod convert;
 mod error;
 mod ledger;
@@ -14,5 +15,8 @@ mod query;
 
 pub use convert::recorded_event;
 pub use error::{LedgerError, RecordError};
-pub use ledger::{ImportRecord, ImportReport, Ledger, RecordOptions, TableChanged};
+pub use ledger::{
+    CheckpointUse, ImportRecord, ImportReport, Ledger, LedgerConfig, RebuildReport, RecordOptions,
+    StartupReport, TableChanged,
+};
 pub use query::{EventFilter, EventPage};
