@@ -21,6 +21,7 @@ pub struct AppConfig {
     pub seed: PathBuf,
     pub log: LogConfig,
     pub store: kpi_store::StoreConfig,
+    pub ledger: kpi_service::LedgerConfig,
     pub server: kpi_server::ServerConfig,
 }
 
@@ -32,6 +33,7 @@ impl Default for AppConfig {
             seed: PathBuf::from("seed/fuji-telework-r6.toml"),
             log: LogConfig::default(),
             store: kpi_store::StoreConfig::default(),
+            ledger: kpi_service::LedgerConfig::default(),
             server: kpi_server::ServerConfig::default(),
         }
     }

@@ -42,7 +42,8 @@ pub fn read_seed(path: &Path) -> anyhow::Result<Vec<ImportRecord>> {
 
 pub async fn open(dir: &Path, loaded: &Loaded) -> anyhow::Result<Ledger> {
     let plans = read_plans(loaded)?;
-    Ledger::open(dir, loaded.config.store.clone(), plans)
+    let config = &loaded.config;
+    Ledger::open_with_config(dir, config.store.clone(), config.ledger.clone(), plans)
         .await
         .with_context(|| format!("cannot open the ledger at {}", dir.display()))
 }
