@@ -2,13 +2,16 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use kpi_domain::{
-    FindingKind, FiscalYear, LedgerEvent, PlanDefinition, Projection, RecordedEvent, Series,
+    replay_log, FindingKind, FiscalYear, LedgerEvent, PlanDefinition, PlanRegistry, Projection,
+    RecordedEvent, Series,
 };
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 const PLAN: &str = include_str!("../../../config/plans/telework-roadmap.toml");
+const FIFTH: &str = include_str!("../../../config/plans/fifth-information-plan.toml");
+const MAPPING: &str = include_str!("../../../config/plans/telework-roadmap-to-fifth.toml");
 
 fn plan() -> PlanDefinition {
     PlanDefinition::from_toml(PLAN).expect("the roadmap plan parses")
@@ -416,6 +419,18 @@ fn build_with(ops: &[(u8, u32, u16, usize)], descending_ids: bool) -> Log {
                 json!({"wave_id": "w", "firm_id": format!("f{index}"), "fiscal_year": fy,
                        "practises_telework": amount % 2 == 0, "job_openings": amount % 7}),
             )),
+            6 | 7 => {
+                let change = lifecycle_change(*op, *amount);
+                let event = LedgerEvent::parse(change.0, &change.1).unwrap();
+                // The service refuses a change that does not fit the plans in force.
+                if PlanRegistry::from_log(vec![plan()], &log.events)
+                    .check(&event)
+                    .is_ok()
+                {
+                    log.record(change.0, change.1);
+                }
+                None
+            }
             4 if !activities.is_empty() => {
                 let target = activities[pick % activities.len()];
                 log.record(
@@ -450,6 +465,52 @@ fn build_with(ops: &[(u8, u32, u16, usize)], descending_ids: bool) -> Log {
         activities.extend(id);
     }
     log
+}
+
+/// A plan lifecycle change of the roadmap (op 6) or of its succession (op 7).
+fn lifecycle_change(op: u8, amount: u32) -> (&'static str, Value) {
+    match (op, amount % 4) {
+        (6, 0) => (
+            "plan_extended",
+            json!({"plan_id": "telework-roadmap", "last": "R8", "decided_on": "2025-06-01",
+                   "reason": "extended"}),
+        ),
+        (6, 1) => (
+            "kpi_target_revised",
+            json!({"plan_id": "telework-roadmap", "kpi": "2",
+                   "target": {"value": (amount + 1).to_string(), "kind": "cumulative"},
+                   "decided_on": "2025-06-01", "reason": "revised"}),
+        ),
+        (6, 2) => (
+            "kpi_retired",
+            json!({"plan_id": "telework-roadmap", "kpi": "11",
+                   "last_year": format!("R{}", 3 + amount % 3),
+                   "decided_on": "2025-06-01", "reason": "retired"}),
+        ),
+        (6, _) => (
+            "kpi_added",
+            json!({"plan_id": "telework-roadmap", "decided_on": "2025-06-01",
+                   "definition": "id = \"13\"\npillar = \"1\"\nname = { ja = \"回数\", en = \"Seminars\" }\nunit = \"times\"\naggregation = \"sum\"\ncumulative = true\nsources = [{ event = \"seminar\", count = true }]"}),
+        ),
+        (_, 0 | 1) => (
+            "plan_adopted",
+            json!({"definition": FIFTH, "adopted_on": "2027-03-01"}),
+        ),
+        _ => {
+            let mapping: Value = toml::from_str(MAPPING).unwrap();
+            (
+                "plan_transferred",
+                json!({"plan_id": "telework-roadmap", "successor": "fifth-information-plan",
+                       "effective_from": "R9", "decided_on": "2027-03-31",
+                       "mapping": mapping["mapping"]}),
+            )
+        }
+    }
+}
+
+/// Activities over R3-R9, amendments and plan lifecycle changes.
+fn arbitrary_lifecycle_log() -> impl Strategy<Value = Vec<(u8, u32, u16, usize)>> {
+    prop::collection::vec((0u8..8, 0u32..200, 0u16..1100, any::<usize>()), 1..40)
 }
 
 /// KPI, series, yearly values, cumulative: a row's figures without drill-down ids.
@@ -545,5 +606,47 @@ proptest! {
                 .collect::<Vec<_>>()
         };
         prop_assert_eq!(values(&original), values(&again));
+    }
+}
+
+proptest! {
+    /// The live service folds each event into the projection under the definitions it has;
+    /// when a lifecycle event changes them it rebuilds the projection up to that event beside
+    /// the live one, and swaps it in a few events later after catching up. That must equal a
+    /// replay of the whole log.
+    #[test]
+    fn replay_equals_the_incremental_projection(
+        ops in arbitrary_lifecycle_log(),
+        delay in 0usize..4,
+    ) {
+        let log = build(&ops);
+        let (_, replayed) = replay_log(vec![plan()], &log.events);
+        let mut registry = PlanRegistry::new(vec![plan()]);
+        let mut live = Projection::new(registry.plans());
+        let mut rebuild_from: Option<usize> = None;
+        let last = log.events.len().saturating_sub(1);
+        for (index, event) in log.events.iter().enumerate() {
+            live.apply(event);
+            if registry.apply(event) {
+                rebuild_from = Some(index);
+            }
+            match rebuild_from {
+                Some(from) if index >= from + delay || index == last => {
+                    let mut rebuilt = Projection::replay(registry.plans(), &log.events[..=from]);
+                    for tail in &log.events[from + 1..=index] {
+                        rebuilt.apply(tail);
+                    }
+                    live = rebuilt;
+                    rebuild_from = None;
+                }
+                _ => {}
+            }
+        }
+        prop_assert_eq!(live.tables(), replayed.tables());
+        prop_assert_eq!(live.applied(), replayed.applied());
+        prop_assert_eq!(
+            live.transfer_report("telework-roadmap"),
+            replayed.transfer_report("telework-roadmap")
+        );
     }
 }
