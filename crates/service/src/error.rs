@@ -48,6 +48,8 @@ pub enum LedgerError {
     Store(#[from] StoreError),
     #[error("unknown plan `{0}`")]
     UnknownPlan(String),
+    #[error("plan `{0}` has not been transferred to a successor")]
+    NotTransferred(String),
     #[error("event at position {position} cannot be read as a ledger event: {reason}")]
     Unreadable { position: u64, reason: String },
     #[error("the projection stopped following the log")]

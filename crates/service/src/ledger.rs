@@ -5,8 +5,8 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, Weak};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use kpi_domain::{
-    AuditFinding, KpiTable, LedgerEvent, PlanDefinition, Projection, RecordedEvent, StreamRule,
-    ValidationError,
+    AuditFinding, EventKind, KpiTable, LedgerEvent, PlanDefinition, PlanRegistry, Projection,
+    RecordedEvent, StreamRule, TransferReport, ValidationError,
 };
 use kpi_store::{
     AppendError, Envelope, EventStore, ExpectedVersion, Head, NewEvent, Occurred, StoreConfig,
@@ -129,6 +129,15 @@ struct Inner {
     replacements: mpsc::UnboundedSender<Replacement>,
     /// Numbers rebuilds in the order they start, so a slow older one never replaces a newer.
     rebuilds_started: AtomicU64,
+    /// The plans of the configuration, before any lifecycle event.
+    configured: Vec<PlanDefinition>,
+    /// The plans in force: the configured ones as the lifecycle events folded so far left
+    /// them. Changed by the follower only, in log order.
+    registry: RwLock<PlanRegistry>,
+    /// The lifecycle events folded so far, for the definitions in force at an earlier time.
+    lifecycle: RwLock<Vec<RecordedEvent>>,
+    /// Position of the latest lifecycle event the live projection's definitions reflect.
+    definitions_live: watch::Sender<u64>,
 }
 
 /// A projection folded beside the live one, up to `through`.
@@ -137,6 +146,8 @@ struct Replacement {
     projection: Projection,
     through: u64,
     events_folded: u64,
+    /// The lifecycle event whose definitions the projection was built under (0: none).
+    definitions: u64,
     reply: oneshot::Sender<Result<RebuildReport, LedgerError>>,
 }
 
@@ -162,13 +173,19 @@ impl Ledger {
         let checkpoints = config.checkpoints.then(|| Arc::new(Checkpoints::new(dir)));
         let dir = dir.to_path_buf();
         let startup_checkpoints = checkpoints.clone();
-        let (store, projection, startup) = tokio::task::spawn_blocking(move || {
-            let store = EventStore::open(&dir, store_config)?;
-            let (projection, startup) = start(&store, plans, startup_checkpoints.as_deref())?;
-            Ok::<_, LedgerError>((store, projection, startup))
-        })
-        .await
-        .expect("opening the ledger panicked")?;
+        let configured = plans.clone();
+        let (store, projection, startup, registry, lifecycle) =
+            tokio::task::spawn_blocking(move || {
+                let store = EventStore::open(&dir, store_config)?;
+                // Definitions first: the projection is built under the plans the log puts in force.
+                let lifecycle = read_lifecycle(&store)?;
+                let registry = PlanRegistry::from_log(plans, &lifecycle);
+                let (projection, startup) =
+                    start(&store, registry.plans(), startup_checkpoints.as_deref())?;
+                Ok::<_, LedgerError>((store, projection, startup, registry, lifecycle))
+            })
+            .await
+            .expect("opening the ledger panicked")?;
         let position = projection.last_position();
         tracing::info!(
             position,
@@ -179,8 +196,10 @@ impl Ledger {
         let (projected, _) = watch::channel(position);
         let (table_changed, _) = broadcast::channel(64);
         let (replacements, replaced) = mpsc::unbounded_channel();
-        let checkpoint_now = config.checkpoint_every_events > 0
-            && startup.events_folded >= config.checkpoint_every_events;
+        let (definitions_live, _) = watch::channel(registry.last_position());
+        // The next start-up should not pay for a long fold again: the follower checkpoints
+        // before its first event, without holding up this one.
+        let folded_since_checkpoint = startup.events_folded;
         let ledger = Ledger {
             inner: Arc::new(Inner {
                 store,
@@ -192,15 +211,16 @@ impl Ledger {
                 startup,
                 replacements,
                 rebuilds_started: AtomicU64::new(0),
+                configured,
+                registry: RwLock::new(registry),
+                lifecycle: RwLock::new(lifecycle),
+                definitions_live,
             }),
         };
-        if checkpoint_now {
-            // The next start-up should not pay for this long fold again.
-            checkpoint_in_background(&ledger.inner).await;
-        }
         tokio::spawn(follow(
             Arc::downgrade(&ledger.inner),
             position + 1,
+            folded_since_checkpoint,
             replaced,
         ));
         Ok(ledger)
@@ -216,7 +236,7 @@ impl Ledger {
     /// use the old projection until the swap; no event is missed or folded twice. A
     /// checkpoint of the new projection is written after the swap.
     pub async fn rebuild(&self, plans: Vec<PlanDefinition>) -> Result<RebuildReport, LedgerError> {
-        start_rebuild(&self.inner, plans)
+        start_rebuild(&self.inner, plans, 0)
             .await
             .map_err(|_| LedgerError::ProjectionStopped)?
     }
@@ -258,6 +278,7 @@ impl Ledger {
             return Err(ValidationError::new("actor", "must not be empty").into());
         }
         self.check_amendment_target(&event)?;
+        self.registry().check(&event)?;
         let stream = StreamId::parse(event.stream_id())
             .map_err(|error| ValidationError::new("stream", error.to_string()))?;
         let expected = match event.stream_rule() {
@@ -294,7 +315,59 @@ impl Ledger {
             .pop()
             .expect("one event appended, one envelope back");
         self.wait_projected(envelope.position).await?;
+        if event.kind().is_lifecycle() {
+            self.wait_definitions(envelope.position).await?;
+        }
         Ok(envelope)
+    }
+
+    /// Waits until the live projection is built under the definitions of the lifecycle event
+    /// at `position` (or a later one).
+    async fn wait_definitions(&self, position: u64) -> Result<(), LedgerError> {
+        let mut live = self.inner.definitions_live.subscribe();
+        live.wait_for(|&at| at >= position)
+            .await
+            .map(|_| ())
+            .map_err(|_| LedgerError::ProjectionStopped)
+    }
+
+    /// The plans in force and how each came to be (its definition history).
+    pub fn registry(&self) -> PlanRegistry {
+        self.inner
+            .registry
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// The plans in force as of `at`: the configured ones changed by the lifecycle events
+    /// recorded up to then.
+    pub fn registry_as_of(&self, at: DateTime<Utc>) -> PlanRegistry {
+        let lifecycle = self
+            .inner
+            .lifecycle
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        PlanRegistry::from_log(
+            self.inner.configured.clone(),
+            lifecycle.iter().filter(|event| event.recorded_at <= at),
+        )
+    }
+
+    /// How a transferred plan's history feeds its successor.
+    pub fn transfer_report(&self, plan_id: &str) -> Result<TransferReport, LedgerError> {
+        let projection = self.projection();
+        match projection.transfer_report(plan_id) {
+            Some(report) => Ok(report),
+            None if projection
+                .plans()
+                .iter()
+                .any(|plan| plan.id.as_str() == plan_id) =>
+            {
+                Err(LedgerError::NotTransferred(plan_id.to_owned()))
+            }
+            None => Err(LedgerError::UnknownPlan(plan_id.to_owned())),
+        }
     }
 
     /// A correction or retraction must name an event that exists, of a suitable kind.
@@ -381,7 +454,7 @@ impl Ledger {
     /// The projection of the part of the log recorded up to `at`.
     pub async fn projection_as_of(&self, at: DateTime<Utc>) -> Result<Projection, LedgerError> {
         let store = self.inner.store.clone();
-        let plans = self.plans();
+        let plans = self.registry_as_of(at).plans();
         tokio::task::spawn_blocking(move || fold(&store, plans, Some(at)))
             .await
             .expect("as-of fold panicked")
@@ -576,6 +649,7 @@ fn fold_range(
 fn start_rebuild(
     inner: &Arc<Inner>,
     plans: Vec<PlanDefinition>,
+    definitions: u64,
 ) -> oneshot::Receiver<Result<RebuildReport, LedgerError>> {
     let (reply, outcome) = oneshot::channel();
     let generation = inner.rebuilds_started.fetch_add(1, Ordering::Relaxed) + 1;
@@ -589,6 +663,7 @@ fn start_rebuild(
                 projection,
                 through,
                 events_folded,
+                definitions,
                 reply,
             };
             if let Err(unsent) = replacements.send(replacement) {
@@ -702,18 +777,22 @@ async fn checkpoint_in_background(inner: &Arc<Inner>) {
 async fn follow(
     inner: Weak<Inner>,
     from: u64,
+    mut since_checkpoint: u64,
     mut replacements: mpsc::UnboundedReceiver<Replacement>,
 ) {
     let (stream, checkpoint_every) = match inner.upgrade() {
-        Some(inner) => (
-            inner.store.subscribe(from),
-            inner.config.checkpoint_every_events,
-        ),
+        Some(inner) => {
+            let checkpoint_every = inner.config.checkpoint_every_events;
+            if checkpoint_every > 0 && since_checkpoint >= checkpoint_every {
+                since_checkpoint = 0;
+                checkpoint_in_background(&inner).await;
+            }
+            (inner.store.subscribe(from), checkpoint_every)
+        }
         None => return,
     };
     futures::pin_mut!(stream);
     let mut position = from - 1;
-    let mut since_checkpoint = 0u64;
     // A replacement that reflects a position the stream has not delivered yet waits here.
     let mut pending: Option<Replacement> = None;
     let mut swapped_generation = 0u64;
@@ -734,11 +813,16 @@ async fn follow(
                     }
                 };
                 match recorded_event(&envelope) {
-                    Ok(recorded) => inner
-                        .projection
-                        .write()
-                        .unwrap_or_else(|poisoned| poisoned.into_inner())
-                        .apply(&recorded),
+                    Ok(recorded) => {
+                        inner
+                            .projection
+                            .write()
+                            .unwrap_or_else(|poisoned| poisoned.into_inner())
+                            .apply(&recorded);
+                        if recorded.event.kind().is_lifecycle() {
+                            fold_definitions(&inner, recorded);
+                        }
+                    }
                     // Recorded events were validated on the way in; one that no longer parses
                     // is skipped loudly rather than stopping every later figure.
                     Err(error) => tracing::error!(%error, "event skipped by the projection"),
@@ -761,6 +845,57 @@ async fn follow(
     }
 }
 
+/// Folds a lifecycle event into the plans in force; when they change, rebuilds the projection
+/// under them beside the live one (the follower swaps it in when ready).
+fn fold_definitions(inner: &Arc<Inner>, recorded: RecordedEvent) {
+    let position = recorded.position;
+    let changed = inner
+        .registry
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .apply(&recorded);
+    inner
+        .lifecycle
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .push(recorded);
+    if changed {
+        let plans = inner
+            .registry
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .plans();
+        tracing::info!(
+            position,
+            "plan definitions changed; rebuilding the projection"
+        );
+        // The outcome reaches whoever waits on `definitions_live`.
+        drop(start_rebuild(inner, plans, position));
+    } else {
+        // A change that did not fit (a racing writer) leaves the definitions as they are.
+        tracing::warn!(
+            position,
+            "plan lifecycle event ignored: it does not fit the plans in force"
+        );
+        inner.definitions_live.send_replace(position);
+    }
+}
+
+/// The lifecycle events of the log, in position order.
+fn read_lifecycle(store: &EventStore) -> Result<Vec<RecordedEvent>, LedgerError> {
+    let mut events = Vec::new();
+    for kind in EventKind::ALL
+        .into_iter()
+        .filter(|kind| kind.is_lifecycle())
+    {
+        for envelope in store.read_by_type(kind.name(), 1, usize::MAX)? {
+            events.push(recorded_event(&envelope)?);
+        }
+    }
+    events.sort_by_key(|event| event.position);
+    Ok(events)
+}
+
 /// Catches `replacement` up from its position to the follower's and swaps it in.
 async fn swap(
     inner: &Arc<Inner>,
@@ -773,6 +908,7 @@ async fn swap(
         mut projection,
         through,
         events_folded,
+        definitions,
         reply,
     } = replacement;
     if generation < *swapped_generation {
@@ -806,6 +942,9 @@ async fn swap(
         projection,
     );
     *swapped_generation = generation;
+    inner
+        .definitions_live
+        .send_if_modified(|live| std::mem::replace(live, (*live).max(definitions)) < definitions);
     // Freeing a large projection takes a while; not on the follower.
     tokio::task::spawn_blocking(move || drop(replaced));
     tracing::info!(
