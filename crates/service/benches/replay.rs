@@ -6,23 +6,16 @@
 //! of the plan is exercised. The store is written first, then the bench re-runs itself in a
 //! child process that only replays, so the peak RSS reported is the replay's alone.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
-use kpi_domain::PlanDefinition;
-use kpi_service::Ledger;
-use kpi_store::{EventStore, ExpectedVersion, NewEvent, Occurred, StoreConfig, StreamId};
+use kpi_service::{Ledger, LedgerConfig};
+use kpi_store::{EventStore, StoreConfig};
+
+mod support;
+use support::{generate, peak_rss_kib, plans};
 
 const CHILD_DIR: &str = "KPI_BENCH_REPLAY_DIR";
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn plans() -> Vec<PlanDefinition> {
-    let text = std::fs::read_to_string(root().join("config/plans/telework-roadmap.toml")).unwrap();
-    vec![PlanDefinition::from_toml(&text).unwrap()]
-}
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -51,38 +44,6 @@ fn main() {
     assert!(status.success());
 }
 
-async fn generate(dir: &Path, events: u64) {
-    let seed = std::fs::read_to_string(root().join("config/seed/fuji-telework-r6.toml")).unwrap();
-    let templates: Vec<NewEvent> = kpi_domain::seed::parse(&seed)
-        .unwrap()
-        .into_iter()
-        .map(|record| {
-            NewEvent::new(
-                record.event.event_type(),
-                Occurred::Date(record.event.occurred_on()),
-                "bench",
-                record.event.to_payload(),
-            )
-        })
-        .collect();
-    let store = EventStore::open(dir, StoreConfig::default()).unwrap();
-    let batch = 1_000u64;
-    let mut written = 0u64;
-    while written < events {
-        let n = batch.min(events - written);
-        let batch_events = (written..written + n)
-            .map(|i| templates[(i % templates.len() as u64) as usize].clone())
-            .collect();
-        let stream = StreamId::parse(format!("bench/{}", written / batch)).unwrap();
-        store
-            .append(&stream, ExpectedVersion::Any, batch_events)
-            .await
-            .unwrap();
-        written += n;
-    }
-    store.close().await;
-}
-
 async fn replay(dir: &Path) {
     let store = EventStore::open(dir, StoreConfig::default()).unwrap();
     let head = store.head().position;
@@ -97,7 +58,12 @@ async fn replay(dir: &Path) {
     store.close().await;
 
     let started = Instant::now();
-    let ledger = Ledger::open(dir, StoreConfig::default(), plans())
+    // Without checkpoints: neither read one nor copy the projection for one after the fold.
+    let config = LedgerConfig {
+        checkpoints: false,
+        ..LedgerConfig::default()
+    };
+    let ledger = Ledger::open_with_config(dir, StoreConfig::default(), config, plans())
         .await
         .unwrap();
     let replay_secs = started.elapsed().as_secs_f64();
@@ -118,13 +84,4 @@ async fn replay(dir: &Path) {
         "peak RSS of the replay process:  {} MiB",
         peak_rss_kib() / 1024
     );
-}
-
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }

@@ -1,0 +1,59 @@
+//! Shared by the service benches: a synthetic store of N events and the plan they are
+//! projected under.
+
+use std::path::{Path, PathBuf};
+
+use kpi_domain::PlanDefinition;
+use kpi_store::{EventStore, ExpectedVersion, NewEvent, Occurred, StoreConfig, StreamId};
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+pub fn plans() -> Vec<PlanDefinition> {
+    let text = std::fs::read_to_string(root().join("config/plans/telework-roadmap.toml")).unwrap();
+    vec![PlanDefinition::from_toml(&text).unwrap()]
+}
+
+/// Appends `events` events to the store in `dir` (created if needed): the Fuji seed's events
+/// repeated, so every KPI route of the plan is exercised.
+pub async fn generate(dir: &Path, events: u64) {
+    let seed = std::fs::read_to_string(root().join("config/seed/fuji-telework-r6.toml")).unwrap();
+    let templates: Vec<NewEvent> = kpi_domain::seed::parse(&seed)
+        .unwrap()
+        .into_iter()
+        .map(|record| {
+            NewEvent::new(
+                record.event.event_type(),
+                Occurred::Date(record.event.occurred_on()),
+                "bench",
+                record.event.to_payload(),
+            )
+        })
+        .collect();
+    let store = EventStore::open(dir, StoreConfig::default()).unwrap();
+    let batch = 1_000u64;
+    let mut written = 0u64;
+    while written < events {
+        let n = batch.min(events - written);
+        let batch_events = (written..written + n)
+            .map(|i| templates[(i % templates.len() as u64) as usize].clone())
+            .collect();
+        let stream = StreamId::parse(format!("bench/{}", written / batch)).unwrap();
+        store
+            .append(&stream, ExpectedVersion::Any, batch_events)
+            .await
+            .unwrap();
+        written += n;
+    }
+    store.close().await;
+}
+
+pub fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
