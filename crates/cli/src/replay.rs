@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
-use kpi_domain::{PlanDefinition, Projection};
+use kpi_domain::{PlanDefinition, PlanRegistry, Projection, RecordedEvent};
 use sha2::{Digest, Sha256};
 
 use crate::config::Loaded;
@@ -32,10 +32,18 @@ pub struct ReplayArgs {
 /// Prints the table as JSON (as `table --format json` does) on standard output, and its
 /// digest with the log head it reflects on standard error.
 pub fn run(args: ReplayArgs, loaded: &Loaded) -> anyhow::Result<ExitCode> {
-    let plan = choose_plan(&args, loaded)?;
-    let dir = args.data.unwrap_or_else(|| loaded.config.data_dir.clone());
+    let dir = args
+        .data
+        .clone()
+        .unwrap_or_else(|| loaded.config.data_dir.clone());
     let store = crate::open_existing_store(&dir, loaded)?;
     let head = store.head();
+    // The plan as the log's lifecycle events left it (extended, revised, transferred).
+    let lifecycle: Vec<_> = kpi_service::read_lifecycle(&store)?
+        .into_iter()
+        .filter(|event| event.position <= head.position)
+        .collect();
+    let plan = choose_plan(&args, loaded, &lifecycle)?;
     let plan_id = plan.id.to_string();
     tracing::info!(plan = %plan_id, head = head.position, "replay started");
 
@@ -69,7 +77,11 @@ pub fn run(args: ReplayArgs, loaded: &Loaded) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn choose_plan(args: &ReplayArgs, loaded: &Loaded) -> anyhow::Result<PlanDefinition> {
+fn choose_plan(
+    args: &ReplayArgs,
+    loaded: &Loaded,
+    lifecycle: &[RecordedEvent],
+) -> anyhow::Result<PlanDefinition> {
     let mut plans = crate::ledger::read_plans(loaded)?;
     let mut from_file = None;
     if let Some(path) = &args.plan_file {
@@ -91,6 +103,7 @@ fn choose_plan(args: &ReplayArgs, loaded: &Loaded) -> anyhow::Result<PlanDefinit
             .map(|plan| plan.id.to_string())
             .context("no plan is configured (`plans` in the configuration) and no --plan-file")?,
     };
+    let plans = PlanRegistry::from_log(plans, lifecycle).plans();
     let known: Vec<String> = plans.iter().map(|plan| plan.id.to_string()).collect();
     plans
         .into_iter()

@@ -701,8 +701,9 @@ fn fold_beside(
     Ok((projection, through, folded))
 }
 
-/// Copies the live projection and writes it as the checkpoint. Returns whether a file was
-/// written (not when the same state is already on disk or a newer one was written).
+/// Copies the live projection and writes it as the last checkpoint of this ledger (at close).
+/// Returns whether a file was written (not when the same state is already on disk or a newer
+/// one was written).
 fn write_checkpoint(inner: &Inner) -> Result<bool, LedgerError> {
     let Some(checkpoints) = &inner.checkpoints else {
         return Ok(false);
@@ -715,7 +716,7 @@ fn write_checkpoint(inner: &Inner) -> Result<bool, LedgerError> {
         .snapshot();
     let hash = checkpoint::hash_at(&inner.store, snapshot.last_position())?;
     let written = checkpoints
-        .write(sequence, hash, &snapshot)
+        .write(sequence, hash, &snapshot, true)
         .map_err(|source| LedgerError::Checkpoint {
             path: checkpoints.path(),
             source,
@@ -756,7 +757,7 @@ async fn checkpoint_in_background(inner: &Arc<Inner>) {
     tokio::task::spawn_blocking(move || {
         let written = hash.and_then(|hash| {
             checkpoints
-                .write(sequence, hash, &snapshot)
+                .write(sequence, hash, &snapshot, false)
                 .map_err(|source| LedgerError::Checkpoint {
                     path: checkpoints.path(),
                     source,
@@ -881,8 +882,9 @@ fn fold_definitions(inner: &Arc<Inner>, recorded: RecordedEvent) {
     }
 }
 
-/// The lifecycle events of the log, in position order.
-fn read_lifecycle(store: &EventStore) -> Result<Vec<RecordedEvent>, LedgerError> {
+/// The lifecycle events of the log, in position order: fold them with
+/// [`PlanRegistry::from_log`] for the plans in force.
+pub fn read_lifecycle(store: &EventStore) -> Result<Vec<RecordedEvent>, LedgerError> {
     let mut events = Vec::new();
     for kind in EventKind::ALL
         .into_iter()

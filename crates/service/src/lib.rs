@@ -16,7 +16,7 @@ mod query;
 pub use convert::recorded_event;
 pub use error::{LedgerError, RecordError};
 pub use ledger::{
-    CheckpointUse, ImportRecord, ImportReport, Ledger, LedgerConfig, RebuildReport, RecordOptions,
-    StartupReport, TableChanged,
+    read_lifecycle, CheckpointUse, ImportRecord, ImportReport, Ledger, LedgerConfig, RebuildReport,
+    RecordOptions, StartupReport, TableChanged,
 };
 pub use query::{EventFilter, EventPage};
