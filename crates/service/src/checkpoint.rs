@@ -71,6 +71,9 @@ struct WrittenState {
     sequence: u64,
     /// Position and plans of the checkpoint on disk, to skip rewriting the same state.
     on_disk: Option<(u64, [u8; 32])>,
+    /// Set by the write at close: a background write finishing later (or a ledger opened
+    /// meanwhile on the same directory) must not see this one replace its file.
+    closed: bool,
 }
 
 impl Checkpoints {
@@ -80,6 +83,7 @@ impl Checkpoints {
             written: Mutex::new(WrittenState {
                 sequence: 0,
                 on_disk: None,
+                closed: false,
             }),
             next_sequence: AtomicU64::new(1),
             busy: AtomicBool::new(false),
@@ -138,14 +142,20 @@ impl Checkpoints {
     /// Writes `snapshot` as the checkpoint, atomically (temporary file, fsync, rename, fsync
     /// of the directory). `event_hash` is the hash of the event at the snapshot's position.
     /// Returns `false` when nothing was written: a snapshot taken later (higher `sequence`)
-    /// is already on disk, or the same state is.
+    /// is already on disk, or the same state is, or the ledger was closed. `last` marks the
+    /// write at close: no other is made after it.
     pub(crate) fn write(
         &self,
         sequence: u64,
         event_hash: Hash,
         snapshot: &ProjectionSnapshot,
+        last: bool,
     ) -> io::Result<bool> {
         let mut written = self.lock();
+        if written.closed {
+            return Ok(false);
+        }
+        written.closed = last;
         let state = (snapshot.last_position(), snapshot.plans_digest());
         if sequence < written.sequence || written.on_disk == Some(state) {
             return Ok(false);
@@ -264,4 +274,39 @@ fn check(
 fn split_u32(bytes: &[u8]) -> Option<(u32, &[u8])> {
     let (number, rest) = bytes.split_first_chunk::<4>()?;
     Some((u32::from_le_bytes(*number), rest))
+}
+
+#[cfg(test)]
+mod tests {
+    use kpi_domain::Projection;
+
+    use super::*;
+
+    #[test]
+    fn an_older_snapshot_or_one_after_close_does_not_replace_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let checkpoints = Checkpoints::new(dir.path());
+        let snapshot = Projection::new(Vec::new()).snapshot();
+        let genesis = Hash::genesis();
+        let (older, newer) = (checkpoints.next_sequence(), checkpoints.next_sequence());
+
+        assert!(checkpoints.write(newer, genesis, &snapshot, false).unwrap());
+        let file = std::fs::read(checkpoints.path()).unwrap();
+        assert!(file.starts_with(MAGIC));
+        std::fs::remove_file(checkpoints.path()).unwrap();
+        // Forget what is on disk, so only the sequence can refuse the older one.
+        checkpoints.lock().on_disk = None;
+        assert!(!checkpoints.write(older, genesis, &snapshot, false).unwrap());
+        assert!(!checkpoints.path().exists());
+
+        let last = checkpoints.next_sequence();
+        assert!(checkpoints.write(last, genesis, &snapshot, true).unwrap());
+        std::fs::remove_file(checkpoints.path()).unwrap();
+        checkpoints.lock().on_disk = None;
+        let after_close = checkpoints.next_sequence();
+        assert!(!checkpoints
+            .write(after_close, genesis, &snapshot, false)
+            .unwrap());
+        assert!(!checkpoints.path().exists());
+    }
 }
