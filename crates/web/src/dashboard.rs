@@ -24,6 +24,8 @@ body { font-family: 'Noto Sans CJK JP', sans-serif; margin: 1.5rem; color: #222;
 table { border-collapse: collapse; margin: 1rem 0; }
 th, td { border: 1px solid #aaa; padding: 0.3rem 0.5rem; }
 th { background: #ddebf7; }
+tr.late td { background: #fff4d6; }
+.late-mark { font-size: 0.8em; color: #8a5a00; border: 1px solid #8a5a00; padding: 0 0.2em; }
 td.n { text-align: right; }
 tr.b td { color: #555; }
 .charts img { max-width: 48%; margin: 0.3rem; border: 1px solid #ddd; }
@@ -277,8 +279,10 @@ async fn cell_page(
                     thead { tr { th { "Position" } th { "Recorded" } th { "Actor" } th { "Type" } th { "Provenance" } th { "Payload" } } }
                     tbody {
                         @for envelope in &events {
-                            tr {
-                                td.n { (envelope.position) }
+                            // Recorded after the plan's transfer, for one of its years.
+                            @let late = cell.late_event_ids.contains(&envelope.event_id);
+                            tr.late[late] {
+                                td.n { (envelope.position) @if late { " " span.late-mark title="recorded after the plan was transferred" { "late" } } }
                                 td { (envelope.recorded_at.to_rfc3339()) }
                                 td { (envelope.actor) }
                                 td { (envelope.event_type) }

@@ -150,3 +150,65 @@ async fn with_anonymous_read_anyone_reads_and_bad_queries_are_named() {
     assert!(html.contains("0 contributing events"), "{html}");
     ledger.close().await;
 }
+
+#[tokio::test]
+async fn the_drill_down_marks_entries_recorded_after_the_transfer_as_late() {
+    const FIFTH: &str = include_str!("../../../config/plans/fifth-information-plan.toml");
+    const MAPPING: &str = include_str!("../../../config/plans/telework-roadmap-to-fifth.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = seeded_ledger(dir.path()).await;
+    let record = |event_type: &'static str, payload: serde_json::Value| {
+        let ledger = ledger.clone();
+        async move {
+            ledger
+                .record_payload("planner", event_type, &payload, Default::default())
+                .await
+                .unwrap_or_else(|error| panic!("{event_type}: {error}"))
+        }
+    };
+    record(
+        "plan_adopted",
+        serde_json::json!({"definition": FIFTH, "adopted_on": "2027-03-01"}),
+    )
+    .await;
+    record(
+        "plan_extended",
+        serde_json::json!({"plan_id": "telework-roadmap", "last": "R8",
+                           "decided_on": "2025-06-01", "reason": "one more year"}),
+    )
+    .await;
+    let mapping: serde_json::Value = toml::from_str(MAPPING).unwrap();
+    record(
+        "plan_transferred",
+        serde_json::json!({"plan_id": "telework-roadmap", "successor": "fifth-information-plan",
+                           "effective_from": "R9", "decided_on": "2027-03-31",
+                           "mapping": mapping["mapping"]}),
+    )
+    .await;
+    let late = record(
+        "seminar",
+        serde_json::json!({"title": "後日登録のセミナー", "organiser": "DX・テレワーク推進センター",
+                           "first_date": "2024-10-01", "sessions": 1,
+                           "participants": {"unique": 7, "attendances": 7}, "status": "held"}),
+    )
+    .await;
+    let client = TestClient::new(app(ledger.clone(), Authenticator::new(&[], true).unwrap()));
+    let page = client
+        .get("/dashboard/telework-roadmap/cells/2/main/R6")
+        .send()
+        .await;
+    page.assert_status_is_ok();
+    let html = page.0.into_body().into_string().await.unwrap();
+    // 568 published + 7 = 575, and only the one late seminar carries the mark.
+    assert!(html.contains("cell-value\">575人<"), "{html}");
+    assert_eq!(html.matches("class=\"late-mark\"").count(), 1, "{html}");
+    let marked_row = html
+        .split("<tr")
+        .find(|row| row.contains("late-mark"))
+        .unwrap();
+    assert!(
+        marked_row.contains(&format!(">{} ", late.position)),
+        "{marked_row}"
+    );
+    ledger.close().await;
+}
