@@ -204,7 +204,8 @@ async fn the_drill_down_marks_entries_recorded_after_the_transfer_as_late() {
     assert_eq!(html.matches("class=\"late-mark\"").count(), 1, "{html}");
     let marked_row = html
         .split("<tr")
-        .find(|row| row.contains("late-mark"))
+        .skip(1)
+        .find(|row| row.contains("class=\"late-mark\""))
         .unwrap();
     assert!(
         marked_row.contains(&format!(">{} ", late.position)),
