@@ -6,6 +6,7 @@ mod config;
 mod import;
 mod ledger;
 mod logging;
+mod plan;
 mod replay;
 mod serve;
 
@@ -83,6 +84,12 @@ enum Command {
     /// Rebuild one plan's KPI table from the whole log (progress on a terminal); print it as
     /// JSON, and its SHA-256 digest on standard error. Deterministic.
     Replay(replay::ReplayArgs),
+    /// A plan's lifecycle as events (adopt, extend, revise-target, add-kpi, retire-kpi,
+    /// transfer) and its views (list, show, transfer-report).
+    Plan {
+        #[command(subcommand)]
+        command: plan::PlanCommand,
+    },
     /// Move a ledger: export the whole log as JSON lines, or restore one into a new store.
     Archive {
         #[command(subcommand)]
@@ -233,6 +240,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime()?.block_on(serve::run(&loaded, &dir, demo))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Plan { command } => plan::run(command, &loaded),
         Command::Archive { command } => archive::run(command, &loaded),
         Command::Replay(args) => replay::run(args, &loaded),
         Command::Token {
