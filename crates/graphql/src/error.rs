@@ -43,6 +43,15 @@ pub(crate) fn not_found(field: &str, message: impl Into<String>) -> async_graphq
 pub(crate) fn ledger_error(error: LedgerError) -> async_graphql::Error {
     match error {
         LedgerError::UnknownPlan(plan) => not_found("plan", format!("unknown plan `{plan}`")),
+        LedgerError::NotTransferred(plan) => bad_argument(
+            "plan",
+            format!("plan `{plan}` has not been transferred to a successor"),
+        ),
+        // Another rebuild started later and is live: nothing was lost, the caller may retry.
+        LedgerError::RebuildSuperseded => {
+            async_graphql::Error::new(LedgerError::RebuildSuperseded.to_string())
+                .extend_with(|_, ext| ext.set("code", "CONFLICT"))
+        }
         other => internal(other),
     }
 }
@@ -62,6 +71,10 @@ pub(crate) enum Arguments {
     Correct { replacement: EventKind },
     /// `retractEvent(target, reason, decidedOn, ...)`.
     Retract,
+    /// A plan lifecycle mutation (`extendPlan(planId, last, ...)`, `transferPlan(..., mapping)`):
+    /// its arguments are the payload's fields; `whole` is the argument blamed when the event
+    /// as a whole is refused (recorded twice).
+    Lifecycle { whole: &'static str },
 }
 
 /// A refused record, with the field path translated from the domain's payload names to the
@@ -123,6 +136,10 @@ pub(crate) fn argument_path(field: &str, arguments: Arguments) -> String {
             }
         }
         Arguments::Retract => camel_path(field),
+        Arguments::Lifecycle { whole } => match field {
+            "" | "." | "payload" | "stream" => whole.to_owned(),
+            path => camel_path(path),
+        },
     }
 }
 
@@ -184,5 +201,20 @@ mod tests {
         assert_eq!(path("decided_on"), "decidedOn");
         assert_eq!(path("target"), "target");
         assert_eq!(argument_path("decided_on", Arguments::Retract), "decidedOn");
+    }
+
+    #[test]
+    fn lifecycle_fields_become_argument_paths() {
+        let path = |field| argument_path(field, Arguments::Lifecycle { whole: "planId" });
+        assert_eq!(path("plan_id"), "planId");
+        assert_eq!(path("effective_from"), "effectiveFrom");
+        assert_eq!(path("target.kind"), "target.kind");
+        assert_eq!(path("mapping[2].from_kpis[0]"), "mapping[2].fromKpis[0]");
+        assert_eq!(
+            path("mapping[0].from_events[0].event"),
+            "mapping[0].fromEvents[0].event"
+        );
+        assert_eq!(path("stream"), "planId");
+        assert_eq!(path("events[0].idempotency_key"), "idempotencyKey");
     }
 }

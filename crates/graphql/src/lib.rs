@@ -18,11 +18,13 @@
 //!
 //! Errors carry `extensions.code`: `UNAUTHENTICATED` / `FORBIDDEN` (role), `BAD_USER_INPUT`
 //! (with `extensions.field`, the argument path such as `input.firstDate`), `CONFLICT`
-//! (duplicate or idempotency clash), `NOT_FOUND`, `INTERNAL_SERVER_ERROR`.
+//! (duplicate, idempotency clash, a rebuild overtaken by a later one), `NOT_FOUND`,
+//! `INTERNAL_SERVER_ERROR`.
 
 mod error;
 mod loader;
 mod mutation;
+mod plans;
 mod query;
 mod scalars;
 mod subscription;

@@ -295,18 +295,19 @@ fn options(idempotency_key: Option<String>, provenance: Option<String>) -> Recor
 
 /// The one write path of every mutation: role check, then the service validates (through
 /// the domain) and records; a refusal names the argument at fault.
-async fn record(
+pub(crate) async fn record(
     ctx: &Context<'_>,
+    needed: Role,
     kind: EventKind,
     payload: serde_json::Value,
     options: RecordOptions,
     arguments: Arguments,
 ) -> async_graphql::Result<Event> {
-    let caller = require(ctx, Role::Recorder)?;
-    // Anonymous callers never hold the recorder role, so every caller here has a name.
+    let caller = require(ctx, needed)?;
+    // Anonymous callers never hold the recorder or admin role, so every caller here has a name.
     let actor = caller
         .actor()
-        .ok_or_else(|| internal("an anonymous caller passed the recorder check"))?;
+        .ok_or_else(|| internal("an anonymous caller passed the role check"))?;
     let envelope = ledger(ctx)
         .record_payload(actor, kind.name(), &payload, options)
         .await
@@ -361,6 +362,7 @@ macro_rules! event_kinds {
                 ) -> async_graphql::Result<Event> {
                     record(
                         ctx,
+                        Role::Recorder,
                         EventKind::$variant,
                         payload_of(&input),
                         options(idempotency_key, provenance),
@@ -444,6 +446,7 @@ impl AmendMutations {
         });
         record(
             ctx,
+            Role::Recorder,
             EventKind::Correction,
             payload,
             options(idempotency_key, provenance),
@@ -474,6 +477,7 @@ impl AmendMutations {
         });
         record(
             ctx,
+            Role::Recorder,
             EventKind::Retraction,
             payload,
             options(idempotency_key, provenance),
@@ -485,7 +489,7 @@ impl AmendMutations {
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(RecordMutations, AmendMutations);
+pub struct MutationRoot(RecordMutations, AmendMutations, crate::plans::PlanMutations);
 
 #[cfg(test)]
 mod tests {

@@ -11,9 +11,10 @@ use uuid::Uuid;
 
 use crate::error::{bad_argument, internal, ledger_error, not_found, require};
 use crate::loader::{ledger, load_events};
+use crate::plans::{self, Plan, TransferReport};
 use crate::scalars::FiscalYearValue;
 use crate::types::{
-    AuditFinding, Event, EventType, Head, KpiRow, KpiTable, Plan, Series, Verification,
+    AuditFinding, Event, EventType, Head, KpiRow, KpiTable, Series, Verification,
     VerificationFailure,
 };
 
@@ -68,10 +69,27 @@ pub struct QueryRoot;
 
 #[Object(name = "Query")]
 impl QueryRoot {
-    /// Every plan the ledger projects, with its KPIs.
+    /// Every plan in force (configured or adopted), with its KPIs and definition history.
     async fn plans(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Plan>> {
         require(ctx, Role::Reader)?;
-        Ok(ledger(ctx).plans().iter().map(Plan::from).collect())
+        Ok(plans::plans(ctx))
+    }
+
+    /// One plan in force by id; null when there is none.
+    async fn plan(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Plan>> {
+        require(ctx, Role::Reader)?;
+        Ok(plans::plan(ctx, id.as_str()))
+    }
+
+    /// How a transferred plan's history feeds its successor: for each successor KPI, the
+    /// mapping used, the predecessor figures and the baseline they give.
+    async fn transfer_report(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The id of the transferred (predecessor) plan.")] plan: ID,
+    ) -> async_graphql::Result<TransferReport> {
+        require(ctx, Role::Reader)?;
+        plans::transfer_report(ctx, plan.as_str()).await
     }
 
     /// A plan's KPI table now, or as recorded up to `asOf` (later events, corrections
@@ -86,9 +104,17 @@ impl QueryRoot {
     ) -> async_graphql::Result<KpiTable> {
         require(ctx, Role::Reader)?;
         let cells = ctx.look_ahead().field("rows").field("cells");
-        let drill_down = ["eventIds", "events", "amendedByIds", "amendedBy"]
-            .iter()
-            .any(|field| cells.field(field).exists());
+        let drill_down = [
+            "eventIds",
+            "events",
+            "amendedByIds",
+            "amendedBy",
+            "lateEventIds",
+            "lateEvents",
+            "contributions",
+        ]
+        .iter()
+        .any(|field| cells.field(field).exists());
         let (table, position) = table_at(ledger(ctx), &plan, as_of, drill_down).await?;
         Ok(KpiTable::new(table, position, as_of))
     }

@@ -190,42 +190,24 @@ pub struct Kpi {
     pub aggregation: Aggregation,
     pub show_cumulative: bool,
     pub show_achievement: bool,
+    /// For a retired KPI, the last fiscal year it counts; later cells stay empty.
+    pub last_year: Option<FiscalYearValue>,
 }
 
-/// A plan with its period, pillars and KPIs.
-#[derive(SimpleObject, Debug, Clone)]
-pub struct Plan {
-    pub id: ID,
-    pub name: LocalizedText,
-    /// The fiscal years of the plan's table, in order.
-    pub fiscal_years: Vec<FiscalYearValue>,
-    pub pillars: Vec<Pillar>,
-    pub kpis: Vec<Kpi>,
-}
-
-impl From<&kpi_domain::PlanDefinition> for Plan {
-    fn from(plan: &kpi_domain::PlanDefinition) -> Self {
+impl From<&kpi_domain::KpiDefinition> for Kpi {
+    fn from(kpi: &kpi_domain::KpiDefinition) -> Self {
         Self {
-            id: ID(plan.id.to_string()),
-            name: (&plan.name).into(),
-            fiscal_years: plan.period.years().into_iter().map(Into::into).collect(),
-            pillars: plan.pillars.iter().map(Into::into).collect(),
-            kpis: plan
-                .kpis
-                .iter()
-                .map(|kpi| Kpi {
-                    id: ID(kpi.id.clone()),
-                    series: kpi.series.into(),
-                    pillar: kpi.pillar.clone(),
-                    category: kpi.category.as_ref().map(Into::into),
-                    name: (&kpi.name).into(),
-                    unit: kpi.unit.into(),
-                    target: kpi.target.as_ref().map(Into::into),
-                    aggregation: kpi.aggregation.into(),
-                    show_cumulative: kpi.show_cumulative,
-                    show_achievement: kpi.achievement.show,
-                })
-                .collect(),
+            id: ID(kpi.id.clone()),
+            series: kpi.series.into(),
+            pillar: kpi.pillar.clone(),
+            category: kpi.category.as_ref().map(Into::into),
+            name: (&kpi.name).into(),
+            unit: kpi.unit.into(),
+            target: kpi.target.as_ref().map(Into::into),
+            aggregation: kpi.aggregation.into(),
+            show_cumulative: kpi.show_cumulative,
+            show_achievement: kpi.achievement.show,
+            last_year: kpi.last_year.map(Into::into),
         }
     }
 }
@@ -280,6 +262,11 @@ pub struct KpiRow {
     pub achievement: Option<DecimalValue>,
     pub show_cumulative: bool,
     pub show_achievement: bool,
+    /// Taken from the predecessor plan's history at a transfer (history rule `COUNTS`), and
+    /// counted in the cumulative and the achievement; null otherwise.
+    pub baseline: Option<DecimalValue>,
+    /// For a retired KPI, the last fiscal year it counts.
+    pub last_year: Option<FiscalYearValue>,
 }
 
 impl From<kpi_domain::KpiRow> for KpiRow {
@@ -297,6 +284,8 @@ impl From<kpi_domain::KpiRow> for KpiRow {
             achievement: row.achievement.map(Into::into),
             show_cumulative: row.show_cumulative,
             show_achievement: row.show_achievement,
+            baseline: row.baseline.map(Into::into),
+            last_year: row.last_year.map(Into::into),
         }
     }
 }
@@ -319,6 +308,8 @@ pub struct Cell {
     pub(crate) events: Vec<Uuid>,
     #[graphql(skip)]
     pub(crate) amended_by: Vec<Uuid>,
+    #[graphql(skip)]
+    pub(crate) late: Vec<Uuid>,
 }
 
 impl From<kpi_domain::Cell> for Cell {
@@ -331,6 +322,7 @@ impl From<kpi_domain::Cell> for Cell {
             counted: cell.counted,
             events: cell.event_ids,
             amended_by: cell.amended_by,
+            late: cell.late_event_ids,
         }
     }
 }
@@ -360,6 +352,37 @@ impl Cell {
     async fn amended_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Event>> {
         load_events(ctx, &self.amended_by).await
     }
+
+    /// Of `eventIds`, those recorded after the plan was transferred to its successor (late
+    /// entries: they count where their fiscal year says).
+    async fn late_event_ids(&self) -> Vec<ID> {
+        ids(&self.late)
+    }
+
+    /// The late entries among the contributing events.
+    async fn late_events(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Event>> {
+        load_events(ctx, &self.late).await
+    }
+
+    /// The contributing events (drill-down), each marked late or not.
+    async fn contributions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Contribution>> {
+        Ok(load_events(ctx, &self.events)
+            .await?
+            .into_iter()
+            .map(|event| Contribution {
+                late: self.late.contains(&event.envelope.event_id),
+                event,
+            })
+            .collect())
+    }
+}
+
+/// One event behind a cell's figure.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct Contribution {
+    /// Recorded after the plan was transferred to its successor (a late entry).
+    pub late: bool,
+    pub event: Event,
 }
 
 /// A stored event: the envelope the store assigned and the payload as recorded.
