@@ -765,10 +765,9 @@ impl PlanMutations {
         let caller = require(ctx, Role::Admin)?;
         let ledger = ledger(ctx);
         let started = Instant::now();
-        // The registry, not the live projection: while a lifecycle change is being rebuilt
-        // the projection still holds the definitions before it.
-        let plans = ledger.registry().plans();
-        let report = ledger.rebuild(plans).await.map_err(ledger_error)?;
+        // Under the plans in force (the registry), read atomically with its position so a
+        // lifecycle change racing with this rebuild is not undone by it.
+        let report = ledger.rebuild_in_force().await.map_err(ledger_error)?;
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         tracing::info!(
             actor = caller.actor().unwrap_or("anonymous"),

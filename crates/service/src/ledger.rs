@@ -148,6 +148,9 @@ struct Replacement {
     events_folded: u64,
     /// The lifecycle event whose definitions the projection was built under (0: none).
     definitions: u64,
+    /// The registry's position when the plans were chosen: a rebuild under plans that a later
+    /// lifecycle event changed must not replace the projection under the plans in force.
+    registry_position: u64,
     reply: oneshot::Sender<Result<RebuildReport, LedgerError>>,
 }
 
@@ -236,9 +239,34 @@ impl Ledger {
     /// use the old projection until the swap; no event is missed or folded twice. A
     /// checkpoint of the new projection is written after the swap.
     pub async fn rebuild(&self, plans: Vec<PlanDefinition>) -> Result<RebuildReport, LedgerError> {
-        start_rebuild(&self.inner, plans, 0)
+        let registry_position = self.registry_position();
+        start_rebuild(&self.inner, plans, 0, registry_position)
             .await
             .map_err(|_| LedgerError::ProjectionStopped)?
+    }
+
+    /// [`Ledger::rebuild`] under the plans in force, read together with the registry's
+    /// position so that a lifecycle change racing with the rebuild wins.
+    pub async fn rebuild_in_force(&self) -> Result<RebuildReport, LedgerError> {
+        let (plans, position) = {
+            let registry = self
+                .inner
+                .registry
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            (registry.plans(), registry.last_position())
+        };
+        start_rebuild(&self.inner, plans, position, position)
+            .await
+            .map_err(|_| LedgerError::ProjectionStopped)?
+    }
+
+    fn registry_position(&self) -> u64 {
+        self.inner
+            .registry
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .last_position()
     }
 
     pub fn store(&self) -> &EventStore {
@@ -650,6 +678,7 @@ fn start_rebuild(
     inner: &Arc<Inner>,
     plans: Vec<PlanDefinition>,
     definitions: u64,
+    registry_position: u64,
 ) -> oneshot::Receiver<Result<RebuildReport, LedgerError>> {
     let (reply, outcome) = oneshot::channel();
     let generation = inner.rebuilds_started.fetch_add(1, Ordering::Relaxed) + 1;
@@ -664,6 +693,7 @@ fn start_rebuild(
                 through,
                 events_folded,
                 definitions,
+                registry_position,
                 reply,
             };
             if let Err(unsent) = replacements.send(replacement) {
@@ -871,7 +901,7 @@ fn fold_definitions(inner: &Arc<Inner>, recorded: RecordedEvent) {
             "plan definitions changed; rebuilding the projection"
         );
         // The outcome reaches whoever waits on `definitions_live`.
-        drop(start_rebuild(inner, plans, position));
+        drop(start_rebuild(inner, plans, position, position));
     } else {
         // A change that did not fit (a racing writer) leaves the definitions as they are.
         tracing::warn!(
@@ -911,9 +941,23 @@ async fn swap(
         through,
         events_folded,
         definitions,
+        registry_position,
         reply,
     } = replacement;
     if generation < *swapped_generation {
+        let _ = reply.send(Err(LedgerError::RebuildSuperseded));
+        return;
+    }
+    let outdated = {
+        let registry = inner
+            .registry
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        registry.last_position() > registry_position && projection.plans() != registry.plans()
+    };
+    if outdated {
+        // A lifecycle event changed the plans after these were chosen; its own rebuild
+        // brings the plans in force.
         let _ = reply.send(Err(LedgerError::RebuildSuperseded));
         return;
     }
