@@ -7,6 +7,10 @@
 //! start-up runs in a fresh child process, so one's memory does not help the next and the
 //! peak RSS reported is that start-up's own.
 
+// As in the binary (crates/cli/src/main.rs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::Path;
 use std::time::Instant;
 

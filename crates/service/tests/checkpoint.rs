@@ -351,3 +351,46 @@ async fn of_two_rebuilds_the_one_started_last_stays_live() {
     assert_matches_full_replay(&ledger, roadmap());
     ledger.close().await;
 }
+
+/// A log long enough for start-up to fold on two threads (reader and folder sharing the
+/// parsing): the folded projection and an as-of table in the middle equal a plain fold.
+#[tokio::test]
+async fn a_long_log_folds_on_two_threads_like_a_plain_fold() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = open_without_checkpoints(dir.path(), roadmap()).await;
+    let mut records = Vec::new();
+    records.extend(seed_records());
+    for round in 1..50 {
+        // Once-only events (opening figures, survey answers) are recorded once.
+        let repeatable = seed_records()
+            .into_iter()
+            .filter(|record| record.event.stream_rule() == kpi_domain::StreamRule::Any);
+        records.extend(repeatable.map(|mut record| {
+            record.idempotency_key = format!("{}#{round}", record.idempotency_key);
+            record
+        }));
+    }
+    ledger.import("seed", records).await.unwrap();
+    assert!(ledger.head().position > 4 * 1024, "long enough to pipeline");
+    ledger.close().await;
+
+    let reopened = open_without_checkpoints(dir.path(), roadmap()).await;
+    assert_eq!(reopened.startup().events_folded, reopened.head().position);
+    assert_matches_full_replay(&reopened, roadmap());
+    let events: Vec<RecordedEvent> = reopened
+        .store()
+        .iter_from(1)
+        .map(|envelope| kpi_service::recorded_event(&envelope.unwrap()).unwrap())
+        .collect();
+    let middle = events[events.len() / 2].recorded_at;
+    let expected = Projection::as_of(roadmap(), &events, middle);
+    assert_eq!(
+        reopened.projection_as_of(middle).await.unwrap().tables(),
+        expected.tables()
+    );
+    assert_eq!(
+        reopened.projection_as_of(middle).await.unwrap().applied(),
+        expected.applied()
+    );
+    reopened.close().await;
+}
