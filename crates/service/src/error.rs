@@ -50,6 +50,11 @@ pub enum LedgerError {
     UnknownPlan(String),
     #[error("plan `{0}` has not been transferred to a successor")]
     NotTransferred(String),
+    #[error(
+        "the plan change at position {position} is recorded, but the projection under it could \
+         not be built: {reason}"
+    )]
+    DefinitionsNotApplied { position: u64, reason: String },
     #[error("event at position {position} cannot be read as a ledger event: {reason}")]
     Unreadable { position: u64, reason: String },
     #[error("the projection stopped following the log")]

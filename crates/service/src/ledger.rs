@@ -137,7 +137,16 @@ struct Inner {
     /// The lifecycle events folded so far, for the definitions in force at an earlier time.
     lifecycle: RwLock<Vec<RecordedEvent>>,
     /// Position of the latest lifecycle event the live projection's definitions reflect.
-    definitions_live: watch::Sender<u64>,
+    definitions_live: watch::Sender<DefinitionsLive>,
+}
+
+/// Which lifecycle change the live projection's definitions reflect.
+#[derive(Debug, Clone, Default)]
+struct DefinitionsLive {
+    /// Position of the latest lifecycle event the live projection is built under.
+    position: u64,
+    /// A rebuild for a lifecycle event that failed: its position and why.
+    failed: Option<(u64, String)>,
 }
 
 /// A projection folded beside the live one, up to `through`.
@@ -199,7 +208,10 @@ impl Ledger {
         let (projected, _) = watch::channel(position);
         let (table_changed, _) = broadcast::channel(64);
         let (replacements, replaced) = mpsc::unbounded_channel();
-        let (definitions_live, _) = watch::channel(registry.last_position());
+        let (definitions_live, _) = watch::channel(DefinitionsLive {
+            position: registry.last_position(),
+            failed: None,
+        });
         // The next start-up should not pay for a long fold again: the follower checkpoints
         // before its first event, without holding up this one.
         let folded_since_checkpoint = startup.events_folded;
@@ -353,10 +365,22 @@ impl Ledger {
     /// at `position` (or a later one).
     async fn wait_definitions(&self, position: u64) -> Result<(), LedgerError> {
         let mut live = self.inner.definitions_live.subscribe();
-        live.wait_for(|&at| at >= position)
+        let state = live
+            .wait_for(|live| {
+                live.position >= position
+                    || live.failed.as_ref().is_some_and(|(at, _)| *at >= position)
+            })
             .await
-            .map(|_| ())
-            .map_err(|_| LedgerError::ProjectionStopped)
+            .map_err(|_| LedgerError::ProjectionStopped)?;
+        match &state.failed {
+            Some((at, reason)) if state.position < position && *at >= position => {
+                Err(LedgerError::DefinitionsNotApplied {
+                    position,
+                    reason: reason.clone(),
+                })
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The plans in force and how each came to be (its definition history).
@@ -926,15 +950,32 @@ fn fold_definitions(inner: &Arc<Inner>, recorded: RecordedEvent) {
             position,
             "plan definitions changed; rebuilding the projection"
         );
-        // The outcome reaches whoever waits on `definitions_live`.
-        drop(start_rebuild(inner, plans, position, position));
+        let outcome = start_rebuild(inner, plans, position, position);
+        let weak = Arc::downgrade(inner);
+        tokio::spawn(async move {
+            // Success and supersession reach the waiters through the swap; a failure must be
+            // told, or a caller waiting for these definitions would wait forever.
+            let failure = match outcome.await {
+                Ok(Ok(_)) | Ok(Err(LedgerError::RebuildSuperseded)) => return,
+                Ok(Err(error)) => error.to_string(),
+                Err(_) => "the rebuild was dropped".to_owned(),
+            };
+            tracing::error!(position, %failure, "rebuild under changed plan definitions failed");
+            if let Some(inner) = weak.upgrade() {
+                inner
+                    .definitions_live
+                    .send_modify(|live| live.failed = Some((position, failure)));
+            }
+        });
     } else {
         // A change that did not fit (a racing writer) leaves the definitions as they are.
         tracing::warn!(
             position,
             "plan lifecycle event ignored: it does not fit the plans in force"
         );
-        inner.definitions_live.send_replace(position);
+        inner
+            .definitions_live
+            .send_modify(|live| live.position = live.position.max(position));
     }
 }
 
@@ -1014,9 +1055,11 @@ async fn swap(
         projection,
     );
     *swapped_generation = generation;
-    inner
-        .definitions_live
-        .send_if_modified(|live| std::mem::replace(live, (*live).max(definitions)) < definitions);
+    inner.definitions_live.send_if_modified(|live| {
+        let advanced = live.position < definitions;
+        live.position = live.position.max(definitions);
+        advanced
+    });
     // Freeing a large projection takes a while; not on the follower.
     tokio::task::spawn_blocking(move || drop(replaced));
     tracing::info!(
