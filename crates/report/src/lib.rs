@@ -233,9 +233,15 @@ pub fn human_row(row: &KpiRow) -> Vec<String> {
             text
         });
     }
-    fields.push(match row.cumulative {
-        Some(value) => bracket(with_unit(value, row.unit)),
-        None => "—".to_owned(),
+    fields.push(match (row.cumulative, row.baseline) {
+        // A successor KPI's cumulative starts from the predecessor's history: say how much.
+        (Some(value), Some(baseline)) => bracket(format!(
+            "{}（うち基準値{}）",
+            with_unit(value, row.unit),
+            with_unit(baseline, row.unit)
+        )),
+        (Some(value), None) => bracket(with_unit(value, row.unit)),
+        (None, _) => "—".to_owned(),
     });
     fields.push(match row.achievement {
         Some(value) => bracket(format!("{value}%")),
@@ -310,6 +316,36 @@ mod tests {
         assert_eq!(csv_field("a,b"), "\"a,b\"");
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_field("plain"), "plain");
+    }
+
+    #[test]
+    fn a_cumulative_that_includes_a_baseline_says_so() {
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        let row = KpiRow {
+            kpi: "DX1".to_owned(),
+            series: Series::Main,
+            pillar: "A".to_owned(),
+            category: None,
+            name: kpi_domain::plan::LocalizedText {
+                ja: "DX人材育成".to_owned(),
+                en: "DX talent".to_owned(),
+            },
+            unit: Unit::Persons,
+            target: None,
+            cells: Vec::new(),
+            cumulative: Some(d("1828")),
+            achievement: None,
+            show_cumulative: true,
+            show_achievement: false,
+            baseline: Some(d("1798")),
+            last_year: None,
+        };
+        assert_eq!(human_row(&row)[3], "1,828人（うち基準値1,798人）");
+        let without = KpiRow {
+            baseline: None,
+            ..row
+        };
+        assert_eq!(human_row(&without)[3], "1,828人");
     }
 
     #[test]
