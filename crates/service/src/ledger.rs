@@ -138,6 +138,9 @@ struct Inner {
     lifecycle: RwLock<Vec<RecordedEvent>>,
     /// Position of the latest lifecycle event the live projection's definitions reflect.
     definitions_live: watch::Sender<DefinitionsLive>,
+    /// Bumped by the follower after every change readers of the projection can see (an
+    /// event folded, a rebuilt projection swapped in), before anyone is told of it.
+    view_version: AtomicU64,
 }
 
 /// Which lifecycle change the live projection's definitions reflect.
@@ -230,6 +233,7 @@ impl Ledger {
                 registry: RwLock::new(registry),
                 lifecycle: RwLock::new(lifecycle),
                 definitions_live,
+                view_version: AtomicU64::new(0),
             }),
         };
         tokio::spawn(follow(
@@ -287,6 +291,15 @@ impl Ledger {
 
     pub fn head(&self) -> Head {
         self.inner.store.head()
+    }
+
+    /// A number that changes whenever anything read from the projection may have changed: an
+    /// event folded (figures, plans in force, lifecycle history) or a rebuilt projection
+    /// swapped in. It moves after the change is visible and before a waiting `record` call
+    /// returns, so an answer computed after reading it is never older than it. Together with
+    /// [`Ledger::head`] (what reads of the store see) it keys caches of query answers.
+    pub fn view_version(&self) -> u64 {
+        self.inner.view_version.load(Ordering::Acquire)
     }
 
     /// Whether the projection reflects every event in the log (`/readyz`).
@@ -909,6 +922,7 @@ async fn follow(
                     Err(error) => tracing::error!(%error, "event skipped by the projection"),
                 }
                 position = envelope.position;
+                inner.view_version.fetch_add(1, Ordering::Release);
                 inner.projected.send_replace(position);
                 let _ = inner.table_changed.send(TableChanged { position });
                 since_checkpoint += 1;
@@ -1055,6 +1069,7 @@ async fn swap(
         projection,
     );
     *swapped_generation = generation;
+    inner.view_version.fetch_add(1, Ordering::Release);
     inner.definitions_live.send_if_modified(|live| {
         let advanced = live.position < definitions;
         live.position = live.position.max(definitions);
