@@ -28,6 +28,7 @@ pub async fn run(loaded: &Loaded, dir: &Path, demo: bool) -> anyhow::Result<()> 
         .finish();
     let ready = ledger.clone();
     let head = ledger.clone();
+    let version = ledger.clone();
     let web = std::sync::Arc::new(kpi_web::Web {
         ledger: ledger.clone(),
         auth: kpi_server::Authenticator::new(&server.tokens, server.anonymous_read)?,
@@ -35,6 +36,10 @@ pub async fn run(loaded: &Loaded, dir: &Path, demo: bool) -> anyhow::Result<()> 
     let app = kpi_server::App::new(schema)
         .with_ready_check(move || ready.is_caught_up())
         .with_head_position(move || head.head().position)
+        // What a query reads: the projection (view version) and the store (head).
+        .with_query_cache(move || {
+            kpi_server::DataVersion(version.view_version(), version.head().position)
+        })
         .with_routes("/reports", kpi_web::reports(web.clone()))
         .with_routes("/dashboard", kpi_web::dashboard(web));
     let served = kpi_server::serve(server, app, kpi_server::shutdown_signal()).await;

@@ -206,6 +206,8 @@ impl QueryRoot {
     }
 
     /// Walks the whole hash chain: the head it proves, or the first bad position and why.
+    // Never answered from a cache: it exists to read the disk again.
+    #[graphql(cache_control(no_cache))]
     async fn verification(&self, ctx: &Context<'_>) -> async_graphql::Result<Verification> {
         require(ctx, Role::Reader)?;
         let ledger = ledger(ctx).clone();
@@ -302,4 +304,35 @@ pub(crate) fn unknown_plan(ledger: &Ledger, plan: &str) -> async_graphql::Error 
         "plan",
         format!("unknown plan `{plan}`; known plans: {}", known.join(", ")),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The HTTP shell caches query answers unless the schema marks them `no_cache`;
+    /// verification must read the log every time it is asked.
+    #[tokio::test]
+    async fn verification_is_marked_never_to_be_cached() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::open(dir.path(), Default::default(), Vec::new())
+            .await
+            .unwrap();
+        let schema = crate::build_schema(ledger.clone());
+        let reader = kpi_service::auth::Caller::Token {
+            name: "test".into(),
+            role: Role::Reader,
+        };
+        let verification = schema
+            .execute(async_graphql::Request::new("{ verification { ok } }").data(reader.clone()))
+            .await;
+        assert!(verification.errors.is_empty(), "{:?}", verification.errors);
+        assert_eq!(verification.cache_control.max_age, -1);
+        let head = schema
+            .execute(async_graphql::Request::new("{ head { position } }").data(reader))
+            .await;
+        assert!(head.errors.is_empty(), "{:?}", head.errors);
+        assert!(head.cache_control.public && head.cache_control.max_age >= 0);
+        ledger.close().await;
+    }
 }

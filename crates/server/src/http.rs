@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
 use async_graphql::{Executor, Variables};
+use bytes::Bytes;
 use metrics::counter;
 use poem::http::header::{self, HeaderValue};
 use poem::http::{Method, StatusCode};
@@ -16,6 +17,7 @@ use poem::{Endpoint, FromRequest, Request, Response};
 use serde_json::{json, Map, Value};
 
 use crate::auth::{AuthFailure, Authenticator};
+use crate::cache::{CachedAnswer, DocumentCache, ResponseCache, ResponseKey};
 use crate::config::Limits;
 use crate::metrics::names;
 
@@ -293,6 +295,9 @@ pub(crate) struct GraphqlHttp<E> {
     pub executor: E,
     pub auth: Arc<Authenticator>,
     pub limits: Limits,
+    pub documents: DocumentCache,
+    /// `None` unless the application said how to tell that its data changed.
+    pub answers: Option<ResponseCache>,
 }
 
 impl<E: Executor> Endpoint for GraphqlHttp<E> {
@@ -347,7 +352,37 @@ impl<E: Executor> GraphqlHttp<E> {
                     .code("UNAUTHENTICATED", "unauthenticated")
             })?;
 
-        let document = match async_graphql::parser::parse_query(&params.query) {
+        // Only answers of query operations are ever stored, so a hit is a query's answer and
+        // the checks below (mutations not over GET, subscriptions elsewhere) cannot be skipped
+        // by it. Extensions may change how a request runs; such requests are not cached.
+        let cacheable = match &self.answers {
+            Some(answers) if params.extensions.is_none() => Some((
+                answers,
+                answers.version(),
+                ResponseKey {
+                    query: params.query.clone(),
+                    operation_name: params.operation_name.clone(),
+                    variables: params
+                        .variables
+                        .as_ref()
+                        .map_or_else(String::new, |variables| {
+                            serde_json::to_string(variables).unwrap_or_default()
+                        }),
+                    role: caller.role(),
+                },
+            )),
+            _ => None,
+        };
+        if let Some((answers, version, key)) = &cacheable {
+            if let Some(answer) = answers.get(key, *version) {
+                counter!(names::GRAPHQL_CACHE, "outcome" => "hit").increment(1);
+                tracing::Span::current().record("operation", &*answer.operation);
+                return Ok(body_response(StatusCode::OK, media, answer.body));
+            }
+            counter!(names::GRAPHQL_CACHE, "outcome" => "miss").increment(1);
+        }
+
+        let document = match self.documents.parse(&params.query) {
             Ok(document) => document,
             Err(err) => {
                 counter!(names::GRAPHQL_ERRORS, "kind" => "request").increment(1);
@@ -361,7 +396,8 @@ impl<E: Executor> GraphqlHttp<E> {
         };
         let operation = operation_label(&document, params.operation_name.as_deref());
         tracing::Span::current().record("operation", operation.as_str());
-        match operation_type(&document, params.operation_name.as_deref()) {
+        let operation_type = operation_type(&document, params.operation_name.as_deref());
+        match operation_type {
             Some(OperationType::Mutation) if is_get => {
                 return Err(Refusal::new(
                     StatusCode::METHOD_NOT_ALLOWED,
@@ -396,7 +432,14 @@ impl<E: Executor> GraphqlHttp<E> {
                 )
                 .code("TIMEOUT", "timeout")
             })?;
-        Ok(graphql_response(response, media))
+        let answer = graphql_response(response, media);
+        if let (Some((answers, version, key)), Some(OperationType::Query), Some(body)) =
+            (cacheable, operation_type, answer.cacheable_body)
+        {
+            let operation = operation.into();
+            answers.insert(key, version, CachedAnswer { body, operation });
+        }
+        Ok(answer.response)
     }
 
     async fn read_body(&self, req: &Request, body: Option<poem::Body>) -> Result<Vec<u8>, Refusal> {
@@ -457,34 +500,62 @@ fn check_content_type(req: &Request) -> Result<(), Refusal> {
     }
 }
 
+/// An executed request's HTTP response, and its body again if the answer may be cached.
+struct Answer {
+    response: Response,
+    cacheable_body: Option<Bytes>,
+}
+
 /// Writes an executed request's response. A response with no data and only path-less errors
 /// never reached execution (validation or variable coercion failed): that is a request error,
 /// answered without a `data` entry. Field errors carry a path and keep `data`, even if null.
-fn graphql_response(response: async_graphql::Response, media: MediaType) -> Response {
+///
+/// Only a complete answer without errors, extra headers or a schema's `no_cache`/`private`
+/// marking may be cached: an error can depend on more than the request (a timeout, a failing
+/// disk), and is not worth keeping.
+fn graphql_response(response: async_graphql::Response, media: MediaType) -> Answer {
     let request_error = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|error| error.path.is_empty());
-    let (status, body) = if request_error {
+    if request_error {
         counter!(names::GRAPHQL_ERRORS, "kind" => "request").increment(1);
-        (
-            media.request_error_status(),
-            json!({ "errors": response.errors }),
-        )
-    } else {
-        if !response.errors.is_empty() {
-            counter!(names::GRAPHQL_ERRORS, "kind" => "field").increment(1);
-        }
-        let headers = response.http_headers.clone();
-        let body = serde_json::to_value(&response).unwrap_or_else(|err| {
-            json!({ "errors": [{ "message": format!("cannot serialise the response: {err}") }] })
-        });
-        let mut http = json_response(StatusCode::OK, media, &body);
-        for (name, value) in &headers {
-            http.headers_mut().append(name.clone(), value.clone());
-        }
-        return http;
-    };
-    json_response(status, media, &body)
+        return Answer {
+            response: json_response(
+                media.request_error_status(),
+                media,
+                &json!({ "errors": response.errors }),
+            ),
+            cacheable_body: None,
+        };
+    }
+    if !response.errors.is_empty() {
+        counter!(names::GRAPHQL_ERRORS, "kind" => "field").increment(1);
+    }
+    let cacheable = response.errors.is_empty()
+        && response.http_headers.is_empty()
+        && response.cache_control.public
+        && response.cache_control.max_age >= 0;
+    // Straight to bytes: going through a `serde_json::Value` first doubled the cost.
+    let body = Bytes::from(serde_json::to_vec(&response).unwrap_or_else(|err| {
+        json!({ "errors": [{ "message": format!("cannot serialise the response: {err}") }] })
+            .to_string()
+            .into_bytes()
+    }));
+    let mut http = body_response(StatusCode::OK, media, body.clone());
+    for (name, value) in &response.http_headers {
+        http.headers_mut().append(name.clone(), value.clone());
+    }
+    Answer {
+        response: http,
+        cacheable_body: cacheable.then_some(body),
+    }
+}
+
+fn body_response(status: StatusCode, media: MediaType, body: Bytes) -> Response {
+    Response::builder()
+        .status(status)
+        .content_type(media.content_type())
+        .body(poem::Body::from_bytes(body))
 }
 
 #[cfg(test)]
@@ -578,6 +649,36 @@ mod tests {
             .err()
             .unwrap();
         assert!(bad.message.contains("`variables` must be URL-encoded JSON"));
+    }
+
+    #[test]
+    fn only_complete_public_answers_are_cacheable() {
+        let ok = || async_graphql::Response::new(async_graphql::Value::from(1));
+        let answer = graphql_response(ok(), MediaType::Json);
+        assert_eq!(answer.cacheable_body.as_deref(), Some(&b"{\"data\":1}"[..]));
+
+        let mut no_cache = ok();
+        no_cache.cache_control.max_age = -1;
+        let mut private = ok();
+        private.cache_control.public = false;
+        let mut with_header = ok();
+        with_header
+            .http_headers
+            .insert(header::SET_COOKIE, HeaderValue::from_static("session=1"));
+        let mut field_error = ok();
+        let mut error = async_graphql::ServerError::new("resolver failed", None);
+        error.path = vec![async_graphql::PathSegment::Field("a".into())];
+        field_error.errors.push(error);
+        let request_error =
+            async_graphql::Response::from_errors(vec![async_graphql::ServerError::new(
+                "no such field",
+                None,
+            )]);
+        for response in [no_cache, private, with_header, field_error, request_error] {
+            assert!(graphql_response(response, MediaType::Json)
+                .cacheable_body
+                .is_none());
+        }
     }
 
     #[test]

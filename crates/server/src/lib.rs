@@ -5,6 +5,7 @@
 //! it knows nothing of the ledger's schema; the binary wires the real schema in.
 
 mod auth;
+mod cache;
 mod config;
 mod http;
 mod metrics;
@@ -24,6 +25,7 @@ use poem::{get, Endpoint, EndpointExt, IntoResponse, Request, Response, Route, S
 use tracing::Instrument;
 
 pub use crate::auth::{new_token, AuthFailure, Authenticator, IssuedToken, TokenConfigError};
+pub use crate::cache::DataVersion;
 pub use crate::config::{Limits, ServerConfig, TokenEntry, TokenHash, TokenName};
 pub use crate::metrics::{names as metric_names, record_append, Metrics};
 
@@ -35,6 +37,7 @@ pub struct App<E> {
     executor: E,
     ready: Probe<bool>,
     head_position: Option<Probe<u64>>,
+    data_version: Option<Probe<DataVersion>>,
     extra: Vec<(String, poem::endpoint::BoxEndpoint<'static, Response>)>,
 }
 
@@ -45,6 +48,7 @@ impl<E: Executor> App<E> {
             executor,
             ready: Arc::new(|| true),
             head_position: None,
+            data_version: None,
             extra: Vec::new(),
         }
     }
@@ -64,6 +68,20 @@ impl<E: Executor> App<E> {
     /// up).
     pub fn with_ready_check(mut self, ready: impl Fn() -> bool + Send + Sync + 'static) -> Self {
         self.ready = Arc::new(ready);
+        self
+    }
+
+    /// Caches the answers of query operations over HTTP (never mutations or subscriptions,
+    /// never answers with errors), keyed by the request, the caller's role and
+    /// `data_version`, read before each request runs. `data_version` must change whenever
+    /// anything a query can read changes, after the change is visible and before it is
+    /// acknowledged (see [`DataVersion`]); a schema field marked `cache_control(no_cache)` or
+    /// `private` keeps its answers out.
+    pub fn with_query_cache(
+        mut self,
+        data_version: impl Fn() -> DataVersion + Send + Sync + 'static,
+    ) -> Self {
+        self.data_version = Some(Arc::new(data_version));
         self
     }
 
@@ -96,6 +114,8 @@ pub fn routes<E: Executor>(
         executor: app.executor.clone(),
         auth: auth.clone(),
         limits: config.limits,
+        documents: cache::DocumentCache::new(),
+        answers: app.data_version.map(cache::ResponseCache::new),
     };
     let graphql = Arc::new(graphql);
     let mut route = Route::new();

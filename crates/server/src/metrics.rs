@@ -17,6 +17,9 @@ pub mod names {
     /// Counter of GraphQL responses carrying errors, labelled `kind`
     /// (`request`, `field`, `timeout`, `unauthenticated`, `too_large`).
     pub const GRAPHQL_ERRORS: &str = "kpi_graphql_errors_total";
+    /// Counter of GraphQL-over-HTTP requests looked up in the answer cache, labelled
+    /// `outcome` (`hit`, `miss`).
+    pub const GRAPHQL_CACHE: &str = "kpi_graphql_cache_lookups_total";
     /// Counter of events appended to the store.
     pub const APPENDS: &str = "kpi_appends_total";
     /// Histogram of append latency in seconds (command received to event on disk).
@@ -100,6 +103,10 @@ fn describe() {
         "HTTP request duration"
     );
     describe_counter!(names::GRAPHQL_ERRORS, "GraphQL responses with errors");
+    describe_counter!(
+        names::GRAPHQL_CACHE,
+        "GraphQL query answers looked up in the answer cache"
+    );
     describe_counter!(names::APPENDS, "events appended to the store");
     describe_histogram!(
         names::APPEND_SECONDS,

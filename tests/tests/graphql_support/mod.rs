@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use kpi_domain::PlanDefinition;
 use kpi_graphql::EventLoads;
-use kpi_server::{new_token, App, Listening, ServerConfig};
+use kpi_server::{new_token, App, DataVersion, Listening, ServerConfig};
 use kpi_service::auth::Role;
 use kpi_service::Ledger;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
@@ -91,7 +91,12 @@ impl LedgerServer {
             ))
             .finish();
         let head = ledger.clone();
-        let app = App::new(schema).with_head_position(move || head.head().position);
+        let version = ledger.clone();
+        // As the binary serves it: every GraphQL test also checks that cached answers are
+        // the answers.
+        let app = App::new(schema)
+            .with_head_position(move || head.head().position)
+            .with_query_cache(move || DataVersion(version.view_version(), version.head().position));
         let listening = Listening::bind(config).await.unwrap();
         let addr = listening.local_addr();
         let (shutdown, signal) = oneshot::channel::<()>();
