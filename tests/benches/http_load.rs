@@ -32,13 +32,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kpi_domain::{LedgerEvent, PlanDefinition};
-use kpi_server::{new_token, App, Listening, ServerConfig};
+use kpi_server::{new_token, App, DataVersion, Listening, ServerConfig};
 use kpi_service::auth::Role;
 use kpi_service::{ImportRecord, Ledger};
 use kpi_store::{EventStore, ExpectedVersion, NewEvent, Occurred, StoreConfig, StreamId};
 use serde_json::{json, Value};
 use tokio::runtime::Runtime;
 use tokio::sync::oneshot;
+
+// As the `kpi-ledger` binary does (crates/cli/src/main.rs): the server answers requests with
+// many short-lived allocations, and the figures should be the binary's, not glibc's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const PLAN: &str = "telework-roadmap";
 /// Name of the load client runtime's threads, to tell its CPU from the server's.
@@ -363,12 +368,18 @@ where
     Measured::collect(elapsed, per_client, CpuUsed::now().since(cpu))
 }
 
-/// A load client of one served ledger.
+/// The most clients any workload runs: one connection each.
+const MAX_CLIENTS: usize = 64;
+
+/// A load client of one served ledger. Measured runs go over [`RawConnection`]s, one per
+/// simulated client; reqwest serves the checks and the `/metrics` scrapes around them.
 #[derive(Clone)]
 struct Target {
     http: reqwest::Client,
+    addr: SocketAddr,
     url: Arc<str>,
     authorization: Arc<str>,
+    connections: Arc<Vec<tokio::sync::Mutex<Option<RawConnection>>>>,
 }
 
 impl Target {
@@ -380,9 +391,46 @@ impl Target {
             .expect("build the HTTP client");
         Self {
             http,
+            addr,
             url: format!("http://{addr}/graphql").into(),
             authorization: format!("Bearer {token}").into(),
+            connections: Arc::new(
+                (0..MAX_CLIENTS)
+                    .map(|_| tokio::sync::Mutex::new(None))
+                    .collect(),
+            ),
         }
+    }
+
+    /// A whole HTTP/1.1 request posting `body` to `/graphql`, built before the clock starts.
+    fn request(&self, body: &[u8]) -> Vec<u8> {
+        let mut request = format!(
+            "POST /graphql HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\n\
+             accept: application/graphql-response+json\r\nauthorization: {}\r\n\
+             content-length: {}\r\n\r\n",
+            self.addr,
+            self.authorization,
+            body.len()
+        )
+        .into_bytes();
+        request.extend_from_slice(body);
+        request
+    }
+
+    /// Sends a pre-built request over client `client`'s own connection (opened on first use)
+    /// and checks the answer as [`Target::post`] does.
+    async fn send(&self, client: usize, request: &[u8]) {
+        let mut slot = self.connections[client].lock().await;
+        if slot.is_none() {
+            *slot = Some(RawConnection::connect(self.addr).await);
+        }
+        let connection = slot.as_mut().expect("connected above");
+        let (status, body) = connection.exchange(request).await;
+        let text = std::str::from_utf8(body).expect("the answer is UTF-8");
+        assert!(
+            status == 200 && !text.contains("\"errors\""),
+            "{status}: {text}"
+        );
     }
 
     /// Posts a GraphQL request and returns the raw answer, failing on any non-200 status or
@@ -414,16 +462,18 @@ impl Target {
         serde_json::from_slice(self.post(body).await.as_ref()).expect("the answer is JSON")
     }
 
-    /// Opens `clients` pooled connections, so a measured run does not pay for connecting.
+    /// Opens `clients` connections, so a measured run does not pay for connecting.
     async fn warm(&self, clients: usize) {
-        let body = serde_json::to_vec(&json!({ "query": HEAD_QUERY })).unwrap();
+        let request = Arc::new(
+            self.request(&serde_json::to_vec(&json!({ "query": HEAD_QUERY })).expect("serialise")),
+        );
         let tasks: Vec<_> = (0..clients)
-            .map(|_| {
+            .map(|client| {
                 let target = self.clone();
-                let body = body.clone();
+                let request = request.clone();
                 tokio::spawn(async move {
                     for _ in 0..3 {
-                        target.post(body.clone()).await;
+                        target.send(client, &request).await;
                     }
                 })
             })
@@ -435,17 +485,31 @@ impl Target {
 
     async fn mutations(&self, load: Load) -> Measured {
         self.warm(load.clients).await;
+        // Every mutation differs; all are built before the clock starts.
+        let requests: Arc<Vec<Vec<Vec<u8>>>> = Arc::new(
+            (0..load.clients)
+                .map(|client| {
+                    (0..load.each)
+                        .map(|n| {
+                            self.request(
+                                &serde_json::to_vec(&json!({
+                                    "query": RECORD_SEMINAR,
+                                    "variables": { "input": seminar_input(client, n) },
+                                }))
+                                .expect("serialise a mutation"),
+                            )
+                        })
+                        .collect()
+                })
+                .collect(),
+        );
         let before = self.server_timings().await;
         let target = self.clone();
         let mut measured = drive(load, move |client, n| {
             let target = target.clone();
+            let requests = requests.clone();
             async move {
-                let body = serde_json::to_vec(&json!({
-                    "query": RECORD_SEMINAR,
-                    "variables": { "input": seminar_input(client, n) },
-                }))
-                .expect("serialise a mutation");
-                target.post(body).await;
+                target.send(client, &requests[client][n]).await;
             }
         })
         .await;
@@ -455,19 +519,22 @@ impl Target {
 
     async fn queries(&self, load: Load) -> Measured {
         self.warm(load.clients).await;
+        let request: Arc<[u8]> = self
+            .request(
+                &serde_json::to_vec(&json!({
+                    "query": TABLE_QUERY,
+                    "variables": { "plan": PLAN },
+                }))
+                .expect("serialise the table query"),
+            )
+            .into();
         let before = self.server_timings().await;
-        let body: Arc<[u8]> = serde_json::to_vec(&json!({
-            "query": TABLE_QUERY,
-            "variables": { "plan": PLAN },
-        }))
-        .expect("serialise the table query")
-        .into();
         let target = self.clone();
-        let mut measured = drive(load, move |_, _| {
+        let mut measured = drive(load, move |client, _| {
             let target = target.clone();
-            let body = body.clone();
+            let request = request.clone();
             async move {
-                target.post(body.to_vec()).await;
+                target.send(client, &request).await;
             }
         })
         .await;
@@ -491,6 +558,90 @@ impl Target {
     }
 }
 
+/// One keep-alive HTTP/1.1 connection of the load client, speaking just enough HTTP to send
+/// a pre-built request and read a `content-length`-framed answer. reqwest's per-request work
+/// (header maps, the pool, body streams) cost 55-65 µs of CPU per request on the same two
+/// cores the server runs on; this costs a few syscalls.
+struct RawConnection {
+    stream: tokio::net::TcpStream,
+    buffer: Vec<u8>,
+}
+
+impl RawConnection {
+    async fn connect(addr: SocketAddr) -> Self {
+        let stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .expect("connect to the server");
+        stream.set_nodelay(true).expect("set TCP_NODELAY");
+        Self {
+            stream,
+            buffer: Vec::with_capacity(64 * 1024),
+        }
+    }
+
+    /// Writes `request` and reads the whole answer: its status and body.
+    async fn exchange(&mut self, request: &[u8]) -> (u16, &[u8]) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        self.stream
+            .write_all(request)
+            .await
+            .expect("send the request");
+        self.buffer.clear();
+        let mut framing = None;
+        loop {
+            if framing.is_none() {
+                framing = parse_head(&self.buffer);
+            }
+            if let Some((_, body_start, length)) = framing {
+                if self.buffer.len() >= body_start + length {
+                    break;
+                }
+            }
+            if self.buffer.capacity() == self.buffer.len() {
+                self.buffer.reserve(self.buffer.len());
+            }
+            let read = self
+                .stream
+                .read_buf(&mut self.buffer)
+                .await
+                .expect("read the answer");
+            assert!(read > 0, "the server closed the connection mid-answer");
+        }
+        let (status, body_start, length) = framing.expect("the loop ends framed");
+        assert_eq!(
+            self.buffer.len(),
+            body_start + length,
+            "nothing follows an answer on a connection with one request in flight"
+        );
+        (status, &self.buffer[body_start..])
+    }
+}
+
+/// The status, body offset and body length of an HTTP/1.1 response whose head is complete in
+/// `buffer`; `None` while it is not.
+fn parse_head(buffer: &[u8]) -> Option<(u16, usize, usize)> {
+    let head_end = buffer.windows(4).position(|window| window == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&buffer[..head_end]).expect("the response head is text");
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|line| line.split(' ').nth(1))
+        .and_then(|code| code.parse().ok())
+        .expect("a status line");
+    let length = lines
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length").then(|| {
+                value
+                    .trim()
+                    .parse::<usize>()
+                    .expect("a numeric content-length")
+            })
+        })
+        .expect("the server frames answers with content-length");
+    Some((status, head_end + 4, length))
+}
+
 /// Totals of the server's duration histograms; the difference over a run gives the mean
 /// time a request spent in the server, and an append in the store.
 #[derive(Clone, Default)]
@@ -501,6 +652,9 @@ struct ServerTimings {
     graphql_buckets: Vec<(f64, f64)>,
     append_seconds: f64,
     appends: f64,
+    /// GraphQL requests answered from the server's answer cache, and looked up but not found.
+    cache_hits: f64,
+    cache_misses: f64,
 }
 
 impl ServerTimings {
@@ -536,6 +690,8 @@ impl ServerTimings {
             graphql_buckets,
             append_seconds: value("kpi_append_duration_seconds_sum"),
             appends: value("kpi_append_duration_seconds_count"),
+            cache_hits: value("kpi_graphql_cache_lookups_total{outcome=\"hit\"}"),
+            cache_misses: value("kpi_graphql_cache_lookups_total{outcome=\"miss\"}"),
         }
     }
 
@@ -557,6 +713,8 @@ impl ServerTimings {
                 .collect(),
             append_seconds: self.append_seconds - earlier.append_seconds,
             appends: self.appends - earlier.appends,
+            cache_hits: self.cache_hits - earlier.cache_hits,
+            cache_misses: self.cache_misses - earlier.cache_misses,
         }
     }
 
@@ -568,6 +726,17 @@ impl ServerTimings {
             .iter()
             .find(|(_, count)| total > 0.0 && *count >= 0.99 * total)
             .map(|(le, _)| *le)
+    }
+
+    /// Share of the cache lookups answered from the cache; `-` when nothing was looked up
+    /// (mutations are not).
+    fn cache_hit_share(&self) -> String {
+        let lookups = self.cache_hits + self.cache_misses;
+        if lookups > 0.0 {
+            format!("{:.1}%", 100.0 * self.cache_hits / lookups)
+        } else {
+            "-".into()
+        }
     }
 
     /// Mean time of a GraphQL request in the server (routing to response written).
@@ -624,7 +793,11 @@ impl Served {
             .apply(kpi_graphql::schema_builder(ledger.clone()))
             .finish();
         let head = ledger.clone();
-        let app = App::new(schema).with_head_position(move || head.head().position);
+        let version = ledger.clone();
+        // As `kpi-ledger serve` wires it.
+        let app = App::new(schema)
+            .with_head_position(move || head.head().position)
+            .with_query_cache(move || DataVersion(version.view_version(), version.head().position));
         let listening = Listening::bind(config).await.expect("bind a loopback port");
         let addr = listening.local_addr();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -700,9 +873,10 @@ fn http_workloads(runtimes: &Runtimes, served: &Served, label: &str, query_loads
     );
     println!(
         "| workload | clients | requests | per second | p50 | p99 | max | mean: seen by client \
-         / in server / store append | p99 in server | CPU per request (of it load client) |"
+         / in server / store append | p99 in server | CPU per request (of it load client) | \
+         answered from cache |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for load in MUTATION_LOADS {
         let before = served.ledger.head().position;
         let measured = runtimes.client.block_on(target.mutations(load));
@@ -723,7 +897,7 @@ fn print_row(workload: &str, load: Load, measured: &Measured) {
     let (cpu, client_cpu) = measured.cpu_per_op();
     let server = measured.server.clone().unwrap_or_default();
     println!(
-        "| {workload} | {} | {} | {:.0} | {} | {} | {} | {} / {} / {} | {} | {} ({}) |{}",
+        "| {workload} | {} | {} | {:.0} | {} | {} | {} | {} / {} / {} | {} | {} ({}) | {} |{}",
         match load.pace {
             Some(period) => format!("{}, each 1 per {} ms", load.clients, period.as_millis()),
             None => load.clients.to_string(),
@@ -739,6 +913,7 @@ fn print_row(workload: &str, load: Load, measured: &Measured) {
         at_most(server.request_p99_bound()),
         us(cpu),
         us(client_cpu),
+        server.cache_hit_share(),
         measured.capped_note(load.clients * load.each),
     );
 }
