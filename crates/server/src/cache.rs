@@ -58,17 +58,17 @@ impl DocumentCache {
     pub(crate) fn parse(
         &self,
         query: &str,
-    ) -> Result<ExecutableDocument, async_graphql::parser::Error> {
+    ) -> Result<Arc<ExecutableDocument>, async_graphql::parser::Error> {
         if let Some(document) = lock(&self.entries).get(query) {
-            return Ok(ExecutableDocument::clone(document));
+            return Ok(document.clone());
         }
-        let document = async_graphql::parser::parse_query(query)?;
+        let document = Arc::new(async_graphql::parser::parse_query(query)?);
         if query.len() <= MAX_CACHED_QUERY_BYTES {
             let mut entries = lock(&self.entries);
             if entries.len() >= DOCUMENT_ENTRIES {
                 entries.clear();
             }
-            entries.insert(query.into(), Arc::new(document.clone()));
+            entries.insert(query.into(), document.clone());
         }
         Ok(document)
     }
@@ -86,13 +86,6 @@ pub(crate) struct ResponseKey {
     pub role: Option<Role>,
 }
 
-/// A cached answer: the response body, and the operation's name for the request's span.
-#[derive(Debug, Clone)]
-pub(crate) struct CachedAnswer {
-    pub body: Bytes,
-    pub operation: Arc<str>,
-}
-
 const RESPONSE_ENTRIES: usize = 1024;
 const RESPONSE_BYTES: usize = 32 * 1024 * 1024;
 /// A single answer larger than this is not cached, so a few huge drill-downs cannot crowd out
@@ -107,7 +100,8 @@ pub(crate) struct ResponseCache {
 
 struct AnswersAt {
     version: DataVersion,
-    entries: HashMap<ResponseKey, CachedAnswer, Hasher>,
+    /// Response bodies.
+    entries: HashMap<ResponseKey, Bytes, Hasher>,
     bytes: usize,
 }
 
@@ -150,7 +144,7 @@ impl ResponseCache {
         (self.version)()
     }
 
-    pub(crate) fn get(&self, key: &ResponseKey, version: DataVersion) -> Option<CachedAnswer> {
+    pub(crate) fn get(&self, key: &ResponseKey, version: DataVersion) -> Option<Bytes> {
         let mut state = lock(&self.state);
         if !state.advance_to(version) {
             return None;
@@ -159,7 +153,7 @@ impl ResponseCache {
     }
 
     /// Stores the answer computed for `key` after `version` was read.
-    pub(crate) fn insert(&self, key: ResponseKey, version: DataVersion, answer: CachedAnswer) {
+    pub(crate) fn insert(&self, key: ResponseKey, version: DataVersion, answer: Bytes) {
         let size = entry_size(&key, &answer);
         if size > MAX_RESPONSE_BYTES {
             return;
@@ -184,8 +178,8 @@ impl ResponseCache {
     }
 }
 
-fn entry_size(key: &ResponseKey, answer: &CachedAnswer) -> usize {
-    answer.body.len() + key.query.len() + key.variables.len()
+fn entry_size(key: &ResponseKey, answer: &Bytes) -> usize {
+    answer.len() + key.query.len() + key.variables.len()
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -211,11 +205,8 @@ mod tests {
         }
     }
 
-    fn answer(body: &str) -> CachedAnswer {
-        CachedAnswer {
-            body: Bytes::copy_from_slice(body.as_bytes()),
-            operation: "".into(),
-        }
+    fn answer(body: &str) -> Bytes {
+        Bytes::copy_from_slice(body.as_bytes())
     }
 
     #[test]
@@ -224,10 +215,7 @@ mod tests {
         let v1 = DataVersion(1, 1);
         let reader = Some(Role::Reader);
         cache.insert(key("{a}", reader), v1, answer("one"));
-        assert_eq!(
-            &cache.get(&key("{a}", reader), v1).unwrap().body[..],
-            b"one"
-        );
+        assert_eq!(&cache.get(&key("{a}", reader), v1).unwrap()[..], b"one");
         // Another role, another text: not the same answer.
         assert!(cache.get(&key("{a}", Some(Role::Admin)), v1).is_none());
         assert!(cache.get(&key("{a}", None), v1).is_none());
@@ -243,10 +231,7 @@ mod tests {
         cache.insert(key("{a}", reader), DataVersion(2, 2), answer("two"));
         assert!(cache.get(&key("{a}", reader), DataVersion(3, 1)).is_none());
         assert_eq!(
-            &cache
-                .get(&key("{a}", reader), DataVersion(2, 2))
-                .unwrap()
-                .body[..],
+            &cache.get(&key("{a}", reader), DataVersion(2, 2)).unwrap()[..],
             b"two"
         );
     }
@@ -275,7 +260,7 @@ mod tests {
         let documents = DocumentCache::new();
         let first = documents.parse("query Q { a }").unwrap();
         let again = documents.parse("query Q { a }").unwrap();
-        assert_eq!(format!("{first:?}"), format!("{again:?}"));
+        assert!(Arc::ptr_eq(&first, &again));
         assert!(documents.parse("query {").is_err());
         assert_eq!(lock(&documents.entries).len(), 1);
         for n in 0..DOCUMENT_ENTRIES + 1 {

@@ -17,7 +17,7 @@ use poem::{Endpoint, FromRequest, Request, Response};
 use serde_json::{json, Map, Value};
 
 use crate::auth::{AuthFailure, Authenticator};
-use crate::cache::{CachedAnswer, DocumentCache, ResponseCache, ResponseKey};
+use crate::cache::{DocumentCache, ResponseCache, ResponseKey};
 use crate::config::Limits;
 use crate::metrics::names;
 
@@ -352,36 +352,6 @@ impl<E: Executor> GraphqlHttp<E> {
                     .code("UNAUTHENTICATED", "unauthenticated")
             })?;
 
-        // Only answers of query operations are ever stored, so a hit is a query's answer and
-        // the checks below (mutations not over GET, subscriptions elsewhere) cannot be skipped
-        // by it. Extensions may change how a request runs; such requests are not cached.
-        let cacheable = match &self.answers {
-            Some(answers) if params.extensions.is_none() => Some((
-                answers,
-                answers.version(),
-                ResponseKey {
-                    query: params.query.clone(),
-                    operation_name: params.operation_name.clone(),
-                    variables: params
-                        .variables
-                        .as_ref()
-                        .map_or_else(String::new, |variables| {
-                            serde_json::to_string(variables).unwrap_or_default()
-                        }),
-                    role: caller.role(),
-                },
-            )),
-            _ => None,
-        };
-        if let Some((answers, version, key)) = &cacheable {
-            if let Some(answer) = answers.get(key, *version) {
-                counter!(names::GRAPHQL_CACHE, "outcome" => "hit").increment(1);
-                tracing::Span::current().record("operation", &*answer.operation);
-                return Ok(body_response(StatusCode::OK, media, answer.body));
-            }
-            counter!(names::GRAPHQL_CACHE, "outcome" => "miss").increment(1);
-        }
-
         let document = match self.documents.parse(&params.query) {
             Ok(document) => document,
             Err(err) => {
@@ -417,7 +387,41 @@ impl<E: Executor> GraphqlHttp<E> {
             _ => {}
         }
 
-        let request = params.into_graphql_request(document).data(caller);
+        // Only query operations are looked up or stored. Extensions may change how a request
+        // runs; such requests are not cached.
+        let cacheable = match &self.answers {
+            Some(answers)
+                if operation_type == Some(OperationType::Query) && params.extensions.is_none() =>
+            {
+                Some((
+                    answers,
+                    answers.version(),
+                    ResponseKey {
+                        query: params.query.clone(),
+                        operation_name: params.operation_name.clone(),
+                        variables: params
+                            .variables
+                            .as_ref()
+                            .map_or_else(String::new, |variables| {
+                                serde_json::to_string(variables).unwrap_or_default()
+                            }),
+                        role: caller.role(),
+                    },
+                ))
+            }
+            _ => None,
+        };
+        if let Some((answers, version, key)) = &cacheable {
+            if let Some(body) = answers.get(key, *version) {
+                counter!(names::GRAPHQL_CACHE, "outcome" => "hit").increment(1);
+                return Ok(body_response(StatusCode::OK, media, body));
+            }
+            counter!(names::GRAPHQL_CACHE, "outcome" => "miss").increment(1);
+        }
+
+        let request = params
+            .into_graphql_request(ExecutableDocument::clone(&document))
+            .data(caller);
         let timeout = self.limits.request_timeout();
         let response = tokio::time::timeout(timeout, self.executor.execute(request))
             .await
@@ -433,11 +437,8 @@ impl<E: Executor> GraphqlHttp<E> {
                 .code("TIMEOUT", "timeout")
             })?;
         let answer = graphql_response(response, media);
-        if let (Some((answers, version, key)), Some(OperationType::Query), Some(body)) =
-            (cacheable, operation_type, answer.cacheable_body)
-        {
-            let operation = operation.into();
-            answers.insert(key, version, CachedAnswer { body, operation });
+        if let (Some((answers, version, key)), Some(body)) = (cacheable, answer.cacheable_body) {
+            answers.insert(key, version, body);
         }
         Ok(answer.response)
     }
