@@ -25,15 +25,20 @@
 //! appending the same seminar event the ledger would append (same stream, same payload),
 //! one event per append, to a fresh store.
 //!
-//! The server runs on a runtime of its own (2 worker threads), the load client on another
-//! (1 worker thread); both share the machine's 2 cores, so client CPU is part of what the
-//! figures pay for. No tracing subscriber is installed: request logging is off, as with
-//! `RUST_LOG=warn`. The process runs on mimalloc, as the binary does.
+//! The server runs on a runtime of 2 worker threads, as `kpi-ledger serve` does on 2 cores.
+//! The load client's tasks run on the same runtime, so its CPU comes out of the same 2 cores
+//! and is reported separately (the CPU of its polls); `KPI_BENCH_CLIENT_RUNTIME=separate`
+//! gives it a runtime and thread of its own instead, which on 2 cores adds OS preemption of
+//! server threads to the tail latencies. No tracing subscriber is installed: request logging
+//! is off, as with `RUST_LOG=warn`. The process runs on mimalloc, as the binary does.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use kpi_domain::{LedgerEvent, PlanDefinition};
@@ -51,7 +56,7 @@ use tokio::sync::oneshot;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const PLAN: &str = "telework-roadmap";
-/// Name of the load client runtime's threads, to tell its CPU from the server's.
+/// Name of the load client runtime's threads, when it has its own.
 const CLIENT_THREADS: &str = "load-client";
 /// A workload stops early when it runs this long, so one bench run stays within minutes.
 const TIME_CAP: Duration = Duration::from_secs(20);
@@ -188,8 +193,8 @@ impl Measured {
     }
 }
 
-/// CPU time used, by the whole process and by the load client's threads. On 2 cores the
-/// process cannot go faster than 2 s of CPU per second, so CPU per request bounds throughput.
+/// CPU time used, by the whole process and by the load client. On 2 cores the process
+/// cannot go faster than 2 s of CPU per second, so CPU per request bounds throughput.
 #[derive(Clone, Copy, Default)]
 struct CpuUsed {
     process: Duration,
@@ -200,7 +205,7 @@ impl CpuUsed {
     fn now() -> Self {
         Self {
             process: process_cpu(),
-            load_client: threads_cpu(CLIENT_THREADS),
+            load_client: Duration::from_nanos(CLIENT_CPU_NANOS.load(Ordering::Relaxed)),
         }
     }
 
@@ -210,6 +215,37 @@ impl CpuUsed {
             load_client: self.load_client.saturating_sub(earlier.load_client),
         }
     }
+}
+
+/// CPU the load client spent sending requests and reading and checking answers.
+static CLIENT_CPU_NANOS: AtomicU64 = AtomicU64::new(0);
+
+/// Adds the CPU time of every poll of `F` (its syscalls included) to [`CLIENT_CPU_NANOS`]:
+/// the client's share, even when its tasks share threads with the server's.
+struct ClientCpu<F>(Pin<Box<F>>);
+
+impl<F: Future> Future for ClientCpu<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<F::Output> {
+        let started = thread_cpu();
+        let polled = self.0.as_mut().poll(cx);
+        let spent = thread_cpu().saturating_sub(started);
+        CLIENT_CPU_NANOS.fetch_add(spent.as_nanos() as u64, Ordering::Relaxed);
+        polled
+    }
+}
+
+/// CPU time of the calling thread.
+fn thread_cpu() -> Duration {
+    let mut time = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `clock_gettime` only writes into `time`, which outlives the call.
+    let result = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut time) };
+    assert_eq!(result, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+    Duration::new(time.tv_sec as u64, time.tv_nsec as u32)
 }
 
 /// User and system CPU of the whole process, exited threads included.
@@ -229,24 +265,6 @@ fn process_cpu() -> Duration {
         Duration::from_secs(time.tv_sec as u64) + Duration::from_micros(time.tv_usec as u64)
     };
     seconds(usage.ru_utime) + seconds(usage.ru_stime)
-}
-
-/// CPU of the live threads whose name starts with `prefix`, from Linux's per-thread
-/// schedstat (nanoseconds on CPU); zero where /proc is not available.
-fn threads_cpu(prefix: &str) -> Duration {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return Duration::ZERO;
-    };
-    tasks
-        .flatten()
-        .filter(|task| {
-            std::fs::read_to_string(task.path().join("comm"))
-                .is_ok_and(|name| name.starts_with(prefix))
-        })
-        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
-        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
-        .map(Duration::from_nanos)
-        .sum()
 }
 
 fn us(duration: Duration) -> String {
@@ -422,17 +440,20 @@ impl Target {
     /// Sends a pre-built request over client `client`'s own connection (opened on first use)
     /// and checks the answer as [`Target::post`] does.
     async fn send(&self, client: usize, request: &[u8]) {
-        let mut slot = self.connections[client].lock().await;
-        if slot.is_none() {
-            *slot = Some(RawConnection::connect(self.addr).await);
-        }
-        let connection = slot.as_mut().expect("connected above");
-        let (status, body) = connection.exchange(request).await;
-        let text = std::str::from_utf8(body).expect("the answer is UTF-8");
-        assert!(
-            status == 200 && !text.contains("\"errors\""),
-            "{status}: {text}"
-        );
+        ClientCpu(Box::pin(async {
+            let mut slot = self.connections[client].lock().await;
+            if slot.is_none() {
+                *slot = Some(RawConnection::connect(self.addr).await);
+            }
+            let connection = slot.as_mut().expect("connected above");
+            let (status, body) = connection.exchange(request).await;
+            let text = std::str::from_utf8(body).expect("the answer is UTF-8");
+            assert!(
+                status == 200 && !text.contains("\"errors\""),
+                "{status}: {text}"
+            );
+        }))
+        .await
     }
 
     /// Posts a GraphQL request and returns the raw answer, failing on any non-200 status or
@@ -851,10 +872,14 @@ impl Served {
     }
 }
 
-/// The two runtimes: the server's and the load client's.
+/// The server's runtime, and the load client's if it has one of its own.
 struct Runtimes {
     server: Runtime,
-    client: Runtime,
+    /// `KPI_BENCH_CLIENT_RUNTIME=separate`: the load client on a runtime (and thread) of its
+    /// own. By default its tasks run on the server's runtime: a third busy thread on two cores
+    /// gets server workers preempted for milliseconds at a time, with requests queued on them,
+    /// which a client on another machine would not cause (docs/benchmarks.md has both).
+    separate_client: Option<Runtime>,
 }
 
 impl Runtimes {
@@ -867,13 +892,17 @@ impl Runtimes {
                 .build()
                 .expect("build a runtime")
         };
+        let separate = std::env::var("KPI_BENCH_CLIENT_RUNTIME").is_ok_and(|v| v == "separate");
         Self {
             // As `kpi-ledger serve` runs on this machine: one worker per core.
             server: build("server", 2),
-            // The raw client needs about 10 µs of CPU per request: one thread keeps up with the
-            // server and leaves it the cores (two gave the same rates with longer tails).
-            client: build(CLIENT_THREADS, 1),
+            separate_client: separate.then(|| build(CLIENT_THREADS, 1)),
         }
+    }
+
+    /// Where the load client's tasks run.
+    fn client(&self) -> &Runtime {
+        self.separate_client.as_ref().unwrap_or(&self.server)
     }
 }
 
@@ -882,14 +911,14 @@ fn http_workloads(runtimes: &Runtimes, served: &Served, label: &str, query_loads
     let target = served.target.clone();
     // One request of each kind first: checks the answers and warms the schema's caches.
     let table = runtimes
-        .client
+        .client()
         .block_on(target.graphql(TABLE_QUERY, json!({ "plan": PLAN })));
     let table = &table["data"]["kpiTable"];
     assert_eq!(table["planId"], PLAN);
     assert_eq!(table["position"], served.ledger.head().position);
     let rows = table["rows"].as_array().expect("rows");
     assert!(rows.iter().any(|row| !row["cumulative"].is_null()));
-    let recorded = runtimes.client.block_on(target.graphql(
+    let recorded = runtimes.client().block_on(target.graphql(
         RECORD_SEMINAR,
         json!({ "input": seminar_input(usize::MAX, 0) }),
     ));
@@ -911,7 +940,7 @@ fn http_workloads(runtimes: &Runtimes, served: &Served, label: &str, query_loads
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for load in MUTATION_LOADS {
         let before = served.ledger.head().position;
-        let measured = runtimes.client.block_on(target.mutations(load));
+        let measured = runtimes.client().block_on(target.mutations(load));
         assert_eq!(
             served.ledger.head().position - before,
             measured.done as u64,
@@ -920,11 +949,11 @@ fn http_workloads(runtimes: &Runtimes, served: &Served, label: &str, query_loads
         print_row("recordSeminar", load, &measured);
     }
     for &load in query_loads {
-        let measured = runtimes.client.block_on(target.queries(load));
+        let measured = runtimes.client().block_on(target.queries(load));
         print_row("kpiTable", load, &measured);
     }
     for &load in UNCACHED_QUERY_LOADS {
-        let measured = runtimes.client.block_on(served.uncached.queries(load));
+        let measured = runtimes.client().block_on(served.uncached.queries(load));
         print_row("kpiTable, answer cache off", load, &measured);
     }
 }
@@ -1092,7 +1121,7 @@ impl Layer {
                     }
                 }))
             }
-            Layer::Http => runtimes.client.block_on(served.target.mutations(load)),
+            Layer::Http => runtimes.client().block_on(served.target.mutations(load)),
         }
     }
 }
@@ -1217,8 +1246,8 @@ async fn generate(dir: &Path, events: u64) {
 fn profile_only(runtimes: &Runtimes, served: &Served, workload: &str) {
     let load = Load::closed(32, 300);
     let measured = match workload {
-        "append" => runtimes.client.block_on(served.target.mutations(load)),
-        "table" => runtimes.client.block_on(served.target.queries(load)),
+        "append" => runtimes.client().block_on(served.target.mutations(load)),
+        "table" => runtimes.client().block_on(served.target.queries(load)),
         other => panic!("KPI_BENCH_PROFILE must be `append` or `table`, not `{other}`"),
     };
     print_row(workload, load, &measured);
@@ -1243,9 +1272,14 @@ fn main() {
     let runtimes = Runtimes::new();
     println!(
         "machine: {} cores, load average {} at start; server (2 runtime threads) and load \
-         client (1) in one process",
+         client in one process, the client {}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         load_average(),
+        if runtimes.separate_client.is_some() {
+            "on a runtime and thread of its own"
+        } else {
+            "on the server's runtime"
+        },
     );
 
     // The Fuji seed: the real table.
