@@ -331,7 +331,14 @@ impl Ledger {
             return Err(ValidationError::new("actor", "must not be empty").into());
         }
         self.check_amendment_target(&event)?;
-        self.registry().check(&event)?;
+        if event.kind().is_lifecycle() {
+            // Under the read lock: a copy of the registry would cost every append.
+            self.inner
+                .registry
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .check(&event)?;
+        }
         let stream = StreamId::parse(event.stream_id())
             .map_err(|error| ValidationError::new("stream", error.to_string()))?;
         let expected = match event.stream_rule() {
