@@ -53,7 +53,7 @@ use tokio::sync::oneshot;
 // As the `kpi-ledger` binary does (crates/cli/src/main.rs): the server answers requests with
 // many short-lived allocations, and the figures should be the binary's, not glibc's.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: kpi_alloc::Allocator = kpi_alloc::Allocator;
 
 const PLAN: &str = "telework-roadmap";
 /// Name of the load client runtime's threads, when it has its own.
@@ -1265,6 +1265,7 @@ fn load_average() -> String {
 }
 
 fn main() {
+    kpi_alloc::configure();
     let large: u64 = std::env::var("KPI_BENCH_EVENTS")
         .ok()
         .and_then(|n| n.parse().ok())

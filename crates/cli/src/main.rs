@@ -17,10 +17,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-// Replay and import allocate a few small strings per event; mimalloc makes a cold start-up
-// fold of 1,000,000 events noticeably faster than the system allocator (docs/benchmarks.md).
+// mimalloc, tuned by kpi-alloc (why: crates/alloc/src/lib.rs and docs/benchmarks.md).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: kpi_alloc::Allocator = kpi_alloc::Allocator;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -121,6 +120,7 @@ enum TokenCommand {
 }
 
 fn main() -> ExitCode {
+    kpi_alloc::configure();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,

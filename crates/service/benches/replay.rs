@@ -11,7 +11,7 @@ use std::path::Path;
 // The binary runs on mimalloc too (crates/cli/src/main.rs): replay allocates a few small
 // strings per event, where the system allocator is slow.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: kpi_alloc::Allocator = kpi_alloc::Allocator;
 use std::time::Instant;
 
 use kpi_service::{Ledger, LedgerConfig};
@@ -23,6 +23,7 @@ use support::{both_plans, generate, peak_rss_kib, plans};
 const CHILD_DIR: &str = "KPI_BENCH_REPLAY_DIR";
 
 fn main() {
+    kpi_alloc::configure();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

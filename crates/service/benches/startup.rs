@@ -9,7 +9,7 @@
 
 // As in the binary (crates/cli/src/main.rs).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: kpi_alloc::Allocator = kpi_alloc::Allocator;
 
 use std::path::Path;
 use std::time::Instant;
@@ -24,6 +24,7 @@ const CHILD_DIR: &str = "KPI_BENCH_STARTUP_DIR";
 const CHILD_MODE: &str = "KPI_BENCH_STARTUP_MODE";
 
 fn main() {
+    kpi_alloc::configure();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
