@@ -1289,14 +1289,7 @@ fn main() {
         let ledger = Ledger::open(seeded_dir.path(), StoreConfig::default(), plans())
             .await
             .expect("open the seeded ledger");
-        let records = seed_records()
-            .into_iter()
-            .map(|record| ImportRecord {
-                idempotency_key: record.idempotency_key,
-                provenance: record.provenance,
-                event: record.event,
-            })
-            .collect();
+        let records = seed_records().into_iter().map(ImportRecord::from).collect();
         ledger
             .import("bench-seed", records)
             .await

@@ -146,11 +146,7 @@ async fn import_seed(server: &LedgerServer) {
     let records = kpi_domain::seed::parse(&seed)
         .unwrap()
         .into_iter()
-        .map(|record| ImportRecord {
-            idempotency_key: record.idempotency_key,
-            provenance: record.provenance,
-            event: record.event,
-        })
+        .map(ImportRecord::from)
         .collect();
     server.ledger.import("seed", records).await.unwrap();
 }

@@ -217,11 +217,7 @@ async fn a_table_with_drill_down_reads_the_store_in_one_batch() {
     let records = kpi_domain::seed::parse(&seed)
         .unwrap()
         .into_iter()
-        .map(|record| ImportRecord {
-            idempotency_key: record.idempotency_key,
-            provenance: record.provenance,
-            event: record.event,
-        })
+        .map(ImportRecord::from)
         .collect();
     server.ledger.import("seed", records).await.unwrap();
 

@@ -30,14 +30,7 @@ pub fn read_seed(path: &Path) -> anyhow::Result<Vec<ImportRecord>> {
         .with_context(|| format!("cannot read seed file {}", path.display()))?;
     let records = kpi_domain::seed::parse(&text)
         .map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))?;
-    Ok(records
-        .into_iter()
-        .map(|record| ImportRecord {
-            idempotency_key: record.idempotency_key,
-            provenance: record.provenance,
-            event: record.event,
-        })
-        .collect())
+    Ok(records.into_iter().map(ImportRecord::from).collect())
 }
 
 pub async fn open(dir: &Path, loaded: &Loaded) -> anyhow::Result<Ledger> {

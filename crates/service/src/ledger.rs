@@ -101,6 +101,16 @@ pub struct ImportRecord {
     pub event: LedgerEvent,
 }
 
+impl From<kpi_domain::SeedRecord> for ImportRecord {
+    fn from(record: kpi_domain::SeedRecord) -> Self {
+        ImportRecord {
+            idempotency_key: record.idempotency_key,
+            provenance: record.provenance,
+            event: record.event,
+        }
+    }
+}
+
 /// What an import did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ImportReport {

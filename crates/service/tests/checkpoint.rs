@@ -29,11 +29,7 @@ fn seed_records() -> Vec<ImportRecord> {
     seed::parse(SEED)
         .unwrap()
         .into_iter()
-        .map(|record| ImportRecord {
-            idempotency_key: record.idempotency_key,
-            provenance: record.provenance,
-            event: record.event,
-        })
+        .map(ImportRecord::from)
         .collect()
 }
 

@@ -33,11 +33,7 @@ async fn seeded(dir: &Path) -> Ledger {
     let records = seed::parse(SEED)
         .unwrap()
         .into_iter()
-        .map(|record| ImportRecord {
-            idempotency_key: record.idempotency_key,
-            provenance: record.provenance,
-            event: record.event,
-        })
+        .map(ImportRecord::from)
         .collect();
     ledger.import("seed", records).await.unwrap();
     ledger

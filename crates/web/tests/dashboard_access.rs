@@ -21,11 +21,7 @@ async fn seeded_ledger(dir: &std::path::Path) -> Ledger {
     let records = kpi_domain::seed::parse(SEED)
         .unwrap()
         .into_iter()
-        .map(|record| ImportRecord {
-            idempotency_key: record.idempotency_key,
-            provenance: record.provenance,
-            event: record.event,
-        })
+        .map(ImportRecord::from)
         .collect();
     ledger.import("seed", records).await.unwrap();
     ledger

@@ -29,11 +29,7 @@ pub async fn seeded() -> Fixture {
     let records = seed::parse(SEED)
         .unwrap()
         .into_iter()
-        .map(|record| ImportRecord {
-            idempotency_key: record.idempotency_key,
-            provenance: record.provenance,
-            event: record.event,
-        })
+        .map(ImportRecord::from)
         .collect();
     ledger.import("seed", records).await.unwrap();
     let loads = EventLoads::default();
