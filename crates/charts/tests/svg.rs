@@ -2,28 +2,15 @@
 //! the CJK font, and carries the KPI's Japanese name. The SVGs are kept in
 //! target/test-output/charts/ for a look.
 
-use chrono::{Duration, TimeZone, Utc};
-use kpi_domain::{seed, KpiTable, PlanDefinition, Projection, RecordedEvent};
-use uuid::Uuid;
+use chrono::{TimeZone, Utc};
+use kpi_domain::{seed, KpiTable, PlanDefinition, Projection};
 
 const PLAN: &str = include_str!("../../../config/plans/telework-roadmap.toml");
 const SEED: &str = include_str!("../../../config/seed/fuji-telework-r6.toml");
 
 fn seed_table() -> KpiTable {
     let records = seed::parse(SEED).unwrap_or_else(|error| panic!("{error}"));
-    let start = Utc.with_ymd_and_hms(2025, 5, 1, 0, 0, 0).unwrap();
-    let events: Vec<RecordedEvent> = records
-        .iter()
-        .enumerate()
-        .map(|(index, record)| RecordedEvent {
-            id: Uuid::from_u128(index as u128 + 1),
-            position: index as u64 + 1,
-            recorded_at: start + Duration::milliseconds(index as i64),
-            actor: "seed".to_owned(),
-            provenance: record.provenance.clone(),
-            event: record.event.clone(),
-        })
-        .collect();
+    let events = seed::recorded_log(&records, Utc.with_ymd_and_hms(2025, 5, 1, 0, 0, 0).unwrap());
     let plan = PlanDefinition::from_toml(PLAN).unwrap();
     Projection::replay(vec![plan], &events)
         .table("telework-roadmap")

@@ -126,6 +126,32 @@ const DATE_FIELDS: [&str; 5] = ["date", "first_date", "from", "to", "decided_on"
 const MAX_KEY_LEN: usize = 120;
 const MAX_GENERATED: u32 = 100_000;
 
+/// The records as a store would have recorded them, without one: positions from 1, one
+/// millisecond apart from `start`, ids ascending with position (like the store's UUID v7).
+/// For folding a seed where no store is wanted (tests, reports of the published table).
+pub fn recorded_log(
+    records: &[SeedRecord],
+    start: chrono::DateTime<chrono::Utc>,
+) -> Vec<crate::RecordedEvent> {
+    records
+        .iter()
+        .enumerate()
+        .map(|(index, record)| {
+            let position = index as u64 + 1;
+            crate::RecordedEvent {
+                id: uuid::Uuid::from_u128(
+                    0x0196_0000_0000_7000_8000_0000_0000_0000 | u128::from(position),
+                ),
+                position,
+                recorded_at: start + chrono::Duration::milliseconds(position as i64),
+                actor: "seed".to_owned(),
+                provenance: record.provenance.clone(),
+                event: record.event.clone(),
+            }
+        })
+        .collect()
+}
+
 /// Parses a seed file and expands it into validated events, in file order: opening figures,
 /// then events, then generated records.
 pub fn parse(text: &str) -> Result<Vec<SeedRecord>, SeedError> {

@@ -4,13 +4,12 @@
 
 use std::collections::HashSet;
 
-use chrono::{Duration, TimeZone, Utc};
+use chrono::{TimeZone, Utc};
 use kpi_domain::event::EventKind;
 use kpi_domain::{
     seed, FindingKind, FiscalYear, LedgerEvent, PlanDefinition, Projection, RecordedEvent,
     Rounding, SeedRecord,
 };
-use uuid::Uuid;
 
 const PLAN: &str = include_str!("../../../config/plans/telework-roadmap.toml");
 const SEED: &str = include_str!("../../../config/seed/fuji-telework-r6.toml");
@@ -36,30 +35,9 @@ const PUBLISHED: [(&str, &str, [&str; 5], &str, &str); 15] = [
     ("12", "main", ["—",    "14",   "12",       "12",    "—"], "—",    "100"),
 ];
 
-fn recorded(records: &[SeedRecord]) -> Vec<RecordedEvent> {
-    let start = Utc.with_ymd_and_hms(2025, 5, 1, 0, 0, 0).unwrap();
-    records
-        .iter()
-        .enumerate()
-        .map(|(index, record)| {
-            let position = index as u64 + 1;
-            RecordedEvent {
-                id: Uuid::from_u128(
-                    0x0196_0000_0000_7000_8000_0000_0000_0000 | u128::from(position),
-                ),
-                position,
-                recorded_at: start + Duration::milliseconds(position as i64),
-                actor: "seed".to_owned(),
-                provenance: record.provenance.clone(),
-                event: record.event.clone(),
-            }
-        })
-        .collect()
-}
-
 fn seeded() -> (Vec<SeedRecord>, Vec<RecordedEvent>, Projection) {
     let records = seed::parse(SEED).unwrap_or_else(|error| panic!("{error}"));
-    let events = recorded(&records);
+    let events = seed::recorded_log(&records, Utc.with_ymd_and_hms(2025, 5, 1, 0, 0, 0).unwrap());
     let plan = PlanDefinition::from_toml(PLAN).unwrap();
     let projection = Projection::replay(vec![plan], &events);
     (records, events, projection)
