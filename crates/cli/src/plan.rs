@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use kpi_domain::{
-    BaselineOrigin, Change, HistoryRule, LedgerEvent, PlanDefinition, PlanEntry, TargetKind,
+    BaselineOrigin, HistoryRule, LedgerEvent, PlanDefinition, PlanEntry, TargetKind,
     TransferReport, ValidationError,
 };
 use kpi_service::{RecordError, RecordOptions};
@@ -492,11 +492,7 @@ fn period(plan: &PlanDefinition) -> String {
 /// Where a plan in force came from: the configuration, or an adoption recorded in the log
 /// (which replaces a configured definition of the same id).
 fn source(entry: &PlanEntry) -> &'static str {
-    if entry
-        .history
-        .iter()
-        .any(|step| step.change == Change::Adopted)
-    {
+    if entry.is_adopted() {
         "adopted"
     } else {
         "configured"

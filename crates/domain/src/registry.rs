@@ -113,6 +113,16 @@ pub struct PlanEntry {
     pub history: Vec<DefinitionChange>,
 }
 
+impl PlanEntry {
+    /// Whether the definition in force came from an adoption recorded in the log rather than
+    /// from the configuration.
+    pub fn is_adopted(&self) -> bool {
+        self.history
+            .iter()
+            .any(|step| step.change == Change::Adopted)
+    }
+}
+
 /// A lifecycle event in the log that changed nothing, and why.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct IgnoredChange {
@@ -181,6 +191,17 @@ impl PlanRegistry {
 
     pub fn entries(&self) -> &[PlanEntry] {
         &self.entries
+    }
+
+    /// The plan transferred into `plan_id`, if any.
+    pub fn predecessor_of(&self, plan_id: &str) -> Option<&PlanEntry> {
+        self.entries.iter().find(|entry| {
+            entry
+                .definition
+                .transfer
+                .as_ref()
+                .is_some_and(|transfer| transfer.successor.as_str() == plan_id)
+        })
     }
 
     pub fn ignored(&self) -> &[IgnoredChange] {
@@ -277,13 +298,20 @@ impl PlanRegistry {
             LedgerEvent::PlanAdopted(adopted) => {
                 let id = adopted.plan.id.as_str();
                 let index = self.index_of(id);
-                if let Some(index) = index {
-                    let entry = &self.entries[index];
-                    if entry.history.iter().any(|step| step.event_id.is_some()) {
-                        return Err(ValidationError::new(
-                            "definition",
-                            format!("plan `{id}` is already adopted; record changes to it instead"),
-                        ));
+                if let Some(entry) = index.map(|index| &self.entries[index]) {
+                    let reason = if entry.is_adopted() {
+                        format!("plan `{id}` is already adopted; record changes to it instead")
+                    } else if entry.history.len() > 1 {
+                        // Its definition would silently drop the changes already recorded.
+                        format!(
+                            "plan `{id}` is configured and already changed by recorded events; \
+                             record further changes instead"
+                        )
+                    } else {
+                        String::new()
+                    };
+                    if !reason.is_empty() {
+                        return Err(ValidationError::new("definition", reason));
                     }
                 }
                 Ok((index, adopted.plan.clone(), Change::Adopted))
@@ -461,13 +489,7 @@ impl PlanRegistry {
                     format!("no plan `{successor_id}` is in force; adopt it first"),
                 )
             })?;
-        if let Some(other) = self.entries.iter().find(|entry| {
-            entry
-                .definition
-                .transfer
-                .as_ref()
-                .is_some_and(|known| known.successor.as_str() == successor_id)
-        }) {
+        if let Some(other) = self.predecessor_of(successor_id) {
             return Err(ValidationError::new(
                 "successor",
                 format!(

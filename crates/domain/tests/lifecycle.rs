@@ -418,3 +418,41 @@ fn lifecycle_payloads_are_checked_at_the_boundary() {
         "target"
     );
 }
+
+#[test]
+fn adopting_a_configured_plan_replaces_it_unless_events_changed_it_already() {
+    let adoption = json!({"definition": ROADMAP, "adopted_on": "2025-06-01"});
+    let mut log = Log::seeded();
+    let registry = log.registry();
+    assert!(!registry.entry("telework-roadmap").unwrap().is_adopted());
+    log.record("plan_adopted", adoption.clone());
+    let registry = log.registry();
+    let entry = registry.entry("telework-roadmap").unwrap();
+    assert!(
+        entry.is_adopted(),
+        "the recorded definition replaces the configured one"
+    );
+    assert_eq!(registry.plans().len(), 1);
+    let again = registry
+        .check(&LedgerEvent::parse("plan_adopted", &adoption).unwrap())
+        .unwrap_err();
+    assert!(again.reason.contains("already adopted"), "{again}");
+
+    let mut changed = Log::seeded();
+    changed.record("plan_extended", extension());
+    let error = changed
+        .registry()
+        .check(&LedgerEvent::parse("plan_adopted", &adoption).unwrap())
+        .unwrap_err();
+    assert_eq!(error.field, "definition");
+    assert!(error.reason.contains("already changed"), "{error}");
+}
+
+#[test]
+fn a_successor_knows_its_predecessor() {
+    let (log, _, _) = transferred_log();
+    let registry = PlanRegistry::from_log(vec![roadmap()], &log.events);
+    let predecessor = registry.predecessor_of("fifth-information-plan").unwrap();
+    assert_eq!(predecessor.definition.id.as_str(), "telework-roadmap");
+    assert!(registry.predecessor_of("telework-roadmap").is_none());
+}

@@ -292,20 +292,13 @@ pub struct Plan {
 impl Plan {
     fn new(entry: &PlanEntry, registry: &PlanRegistry) -> Self {
         let plan = &entry.definition;
-        let source = match entry.history.first().map(|step| &step.change) {
-            Some(Change::Adopted) => PlanSource::Adopted,
-            _ => PlanSource::Configured,
+        let source = if entry.is_adopted() {
+            PlanSource::Adopted
+        } else {
+            PlanSource::Configured
         };
         let transferred_from = registry
-            .entries()
-            .iter()
-            .find(|other| {
-                other
-                    .definition
-                    .transfer
-                    .as_ref()
-                    .is_some_and(|transfer| transfer.successor == plan.id)
-            })
+            .predecessor_of(plan.id.as_str())
             .map(|other| ID(other.definition.id.to_string()));
         Self {
             id: ID(plan.id.to_string()),
