@@ -1062,12 +1062,18 @@ impl Projection {
         } else {
             Vec::new()
         };
-        let late_event_ids = acc
-            .late_ids
-            .iter()
-            .filter(|id| event_ids.contains(id))
-            .copied()
-            .collect();
+        // Late entries still contributing (one may have been retracted since). A cell of a
+        // large log lists many ids, so they are looked up in a set, not scanned per entry.
+        let late_event_ids = if acc.late_ids.is_empty() {
+            Vec::new()
+        } else {
+            let live: std::collections::HashSet<&Uuid, RandomState> = event_ids.iter().collect();
+            acc.late_ids
+                .iter()
+                .filter(|id| live.contains(id))
+                .copied()
+                .collect()
+        };
         Cell {
             fiscal_year: year,
             value,

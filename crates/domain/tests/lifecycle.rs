@@ -456,3 +456,22 @@ fn a_successor_knows_its_predecessor() {
     assert_eq!(predecessor.definition.id.as_str(), "telework-roadmap");
     assert!(registry.predecessor_of("telework-roadmap").is_none());
 }
+
+#[test]
+fn a_retracted_late_entry_is_no_longer_listed_as_late() {
+    let (mut log, _, late) = transferred_log();
+    log.record(
+        "retraction",
+        json!({"target": late, "reason": "entered twice", "decided_on": "2027-06-01"}),
+    );
+    let (_, projection) = replay_log(vec![roadmap()], &log.events);
+    let table = projection.table("telework-roadmap").unwrap();
+    let r6 = table
+        .row("2", Series::Main)
+        .unwrap()
+        .cell(r(6))
+        .unwrap()
+        .clone();
+    assert_eq!(r6.value, Some(d("568")), "back to the published figure");
+    assert!(r6.late_event_ids.is_empty());
+}
