@@ -885,6 +885,9 @@ async fn checkpoint_in_background(inner: &Arc<Inner>) {
 /// Follows the log from `from` and folds each event into the live projection, in position
 /// order; swaps in rebuilt projections between two events. Ends when the ledger is dropped
 /// or the store closes.
+/// At most this many already-delivered events are folded under one lock and one announcement.
+const FOLLOW_CHUNK: usize = 1_024;
+
 async fn follow(
     inner: Weak<Inner>,
     from: u64,
@@ -902,6 +905,9 @@ async fn follow(
         }
         None => return,
     };
+    // Every event already delivered is folded under one lock and announced once: waiters
+    // and subscribers wake once per group commit instead of once per event.
+    let stream = stream.ready_chunks(FOLLOW_CHUNK);
     futures::pin_mut!(stream);
     let mut position = from - 1;
     // A replacement that reflects a position the stream has not delivered yet waits here.
@@ -913,36 +919,58 @@ async fn follow(
             Some(replacement) = replacements.recv(), if pending.is_none() => {
                 pending = Some(replacement);
             }
-            item = stream.next() => {
-                let Some(item) = item else { return };
+            items = stream.next() => {
+                let Some(items) = items else { return };
                 let Some(inner) = inner.upgrade() else { return };
-                let envelope = match item {
-                    Ok(envelope) => envelope,
-                    Err(error) => {
-                        tracing::error!(%error, "projection cannot read the log; it stops following");
-                        return;
-                    }
-                };
-                match recorded_event(&envelope) {
-                    Ok(recorded) => {
-                        inner
-                            .projection
-                            .write()
-                            .unwrap_or_else(|poisoned| poisoned.into_inner())
-                            .apply(&recorded);
-                        if recorded.event.kind().is_lifecycle() {
-                            fold_definitions(&inner, recorded);
+                let mut failure = None;
+                // Parsed before the projection is locked, so readers wait only for the folds.
+                let mut parsed = Vec::with_capacity(items.len());
+                for item in items {
+                    match item {
+                        Ok(envelope) => parsed.push((envelope.position, recorded_event(&envelope))),
+                        Err(error) => {
+                            failure = Some(error);
+                            break;
                         }
                     }
-                    // Recorded events were validated on the way in; one that no longer parses
-                    // is skipped loudly rather than stopping every later figure.
-                    Err(error) => tracing::error!(%error, "event skipped by the projection"),
                 }
-                position = envelope.position;
-                inner.view_version.fetch_add(1, Ordering::Release);
-                inner.projected.send_replace(position);
-                let _ = inner.table_changed.send(TableChanged { position });
-                since_checkpoint += 1;
+                let folded = parsed.len() as u64;
+                // Folded into the plans after the projection's lock is released, in order.
+                let mut lifecycle = Vec::new();
+                {
+                    let mut projection = inner
+                        .projection
+                        .write()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner());
+                    for (at, recorded) in parsed {
+                        match recorded {
+                            Ok(recorded) => {
+                                projection.apply(&recorded);
+                                if recorded.event.kind().is_lifecycle() {
+                                    lifecycle.push(recorded);
+                                }
+                            }
+                            // Recorded events were validated on the way in; one that no
+                            // longer parses is skipped loudly rather than stopping every
+                            // later figure.
+                            Err(error) => tracing::error!(%error, "event skipped by the projection"),
+                        }
+                        position = at;
+                    }
+                }
+                for recorded in lifecycle {
+                    fold_definitions(&inner, recorded);
+                }
+                if folded > 0 {
+                    inner.view_version.fetch_add(folded, Ordering::Release);
+                    inner.projected.send_replace(position);
+                    let _ = inner.table_changed.send(TableChanged { position });
+                }
+                if let Some(error) = failure {
+                    tracing::error!(%error, "projection cannot read the log; it stops following");
+                    return;
+                }
+                since_checkpoint += folded;
                 if checkpoint_every > 0 && since_checkpoint >= checkpoint_every {
                     since_checkpoint = 0;
                     checkpoint_in_background(&inner).await;
