@@ -36,7 +36,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -220,6 +220,11 @@ impl CpuUsed {
 /// CPU the load client spent sending requests and reading and checking answers.
 static CLIENT_CPU_NANOS: AtomicU64 = AtomicU64::new(0);
 
+/// Off while the append ratio is measured: the two `clock_gettime` calls per poll are the
+/// bench's own instrumentation (a few µs per request on this machine), not a cost of the
+/// path under test, and the ratio table reports only the process's CPU.
+static ACCOUNT_CLIENT_CPU: AtomicBool = AtomicBool::new(true);
+
 /// Adds the CPU time of every poll of `F` (its syscalls included) to [`CLIENT_CPU_NANOS`]:
 /// the client's share, even when its tasks share threads with the server's.
 struct ClientCpu<F>(Pin<Box<F>>);
@@ -228,6 +233,9 @@ impl<F: Future> Future for ClientCpu<F> {
     type Output = F::Output;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<F::Output> {
+        if !ACCOUNT_CLIENT_CPU.load(Ordering::Relaxed) {
+            return self.0.as_mut().poll(cx);
+        }
         let started = thread_cpu();
         let polled = self.0.as_mut().poll(cx);
         let spent = thread_cpu().saturating_sub(started);
@@ -895,7 +903,13 @@ impl Runtimes {
         let separate = std::env::var("KPI_BENCH_CLIENT_RUNTIME").is_ok_and(|v| v == "separate");
         Self {
             // As `kpi-ledger serve` runs on this machine: one worker per core.
-            server: build("server", 2),
+            server: build(
+                "server",
+                std::env::var("KPI_BENCH_SERVER_THREADS")
+                    .ok()
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(2),
+            ),
             separate_client: separate.then(|| build(CLIENT_THREADS, 1)),
         }
     }
@@ -1080,9 +1094,12 @@ impl Layer {
     }
 
     fn measure(self, runtimes: &Runtimes, served: &Served) -> Measured {
-        let load = STORE_BASELINE;
+        self.measure_with(runtimes, served, STORE_BASELINE)
+    }
+
+    fn measure_with(self, runtimes: &Runtimes, served: &Served, load: Load) -> Measured {
         match self {
-            Layer::Store => store_baseline(runtimes),
+            Layer::Store => store_baseline(runtimes, load),
             Layer::Ledger => {
                 let ledger = served.ledger.clone();
                 runtimes.server.block_on(drive(load, move |client, n| {
@@ -1136,11 +1153,13 @@ fn append_ratio(runtimes: &Runtimes, served: &Served) {
         STORE_BASELINE.clients, STORE_BASELINE.each
     );
     let mut runs: Vec<Vec<Measured>> = Layer::ALL.iter().map(|_| Vec::new()).collect();
+    ACCOUNT_CLIENT_CPU.store(false, Ordering::Relaxed);
     for _ in 0..ROUNDS {
         for (index, layer) in Layer::ALL.into_iter().enumerate() {
             runs[index].push(layer.measure(runtimes, served));
         }
     }
+    ACCOUNT_CLIENT_CPU.store(true, Ordering::Relaxed);
     println!(
         "| layer | appends/s per round | median /s | p50 / p99 (median round) | CPU per append | \
          x store |"
@@ -1187,12 +1206,12 @@ fn append_ratio(runtimes: &Runtimes, served: &Served) {
 
 /// `EventStore::append` in process, on a fresh store: the ceiling the GraphQL path is
 /// compared with.
-fn store_baseline(runtimes: &Runtimes) -> Measured {
+fn store_baseline(runtimes: &Runtimes, load: Load) -> Measured {
     let dir = tempfile::tempdir().expect("a temporary directory");
     runtimes.server.block_on(async {
         let store = EventStore::open(dir.path(), StoreConfig::default()).expect("open a store");
         let appender = store.clone();
-        let measured = drive(STORE_BASELINE, move |client, n| {
+        let measured = drive(load, move |client, n| {
             let store = appender.clone();
             async move {
                 let (stream, event) = seminar_envelope(client, n);
@@ -1242,13 +1261,25 @@ async fn generate(dir: &Path, events: u64) {
 }
 
 /// `KPI_BENCH_PROFILE=append|table`: one longer 32-client run of one workload on the seed
-/// store and nothing else, so a profiler attached to the bench sees that workload alone.
+/// store and nothing else, so a profiler attached to the bench sees that workload alone;
+/// `=schema|ledger|store`: the same for one in-process layer of the append path.
+/// `KPI_BENCH_PROFILE_EACH=N` sets the requests per client (300 by default).
 fn profile_only(runtimes: &Runtimes, served: &Served, workload: &str) {
-    let load = Load::closed(32, 300);
+    let each = std::env::var("KPI_BENCH_PROFILE_EACH")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(300);
+    let load = Load::closed(32, each);
     let measured = match workload {
         "append" => runtimes.client().block_on(served.target.mutations(load)),
         "table" => runtimes.client().block_on(served.target.queries(load)),
-        other => panic!("KPI_BENCH_PROFILE must be `append` or `table`, not `{other}`"),
+        "schema" => Layer::Schema.measure_with(runtimes, served, load),
+        "ledger" => Layer::Ledger.measure_with(runtimes, served, load),
+        "store" => Layer::Store.measure_with(runtimes, served, load),
+        other => panic!(
+            "KPI_BENCH_PROFILE must be `append`, `table`, `schema`, `ledger` or `store`, not \
+             `{other}`"
+        ),
     };
     print_row(workload, load, &measured);
 }
