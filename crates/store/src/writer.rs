@@ -496,11 +496,13 @@ impl Flusher {
         }
         *self.head.write().unwrap_or_else(|e| e.into_inner()) = group.head;
         let envelopes = group.envelopes;
-        let published = if self.published.receiver_count() > 0 {
-            Some(envelopes.clone())
-        } else {
-            None
-        };
+        // Subscribers hear of the group before its appenders are answered: the ledger's
+        // projection follows through a subscription, and an appender that waits for it
+        // then usually finds its event folded already instead of waiting to be woken again.
+        if self.published.receiver_count() > 0 {
+            // No receiver is fine: subscribers come and go.
+            let _ = self.published.send(Arc::from(envelopes.clone()));
+        }
         let mut envelopes = envelopes.into_iter();
         let mut taken = 0;
         for (reply, outcome) in group.replies {
@@ -516,10 +518,6 @@ impl Flusher {
             };
             // The caller may have given up waiting; the events are committed regardless.
             let _ = reply.send(result);
-        }
-        if let Some(published) = published {
-            // No receiver is fine: subscribers come and go.
-            let _ = self.published.send(Arc::from(published));
         }
     }
 }
