@@ -135,7 +135,7 @@ const QUERY_LOADS: [Load; 4] = [
 
 /// The append ratio's load, for both paths: long enough that the store's run is not over in
 /// a few group commits.
-const STORE_BASELINE: Load = Load::closed(32, 250);
+const STORE_BASELINE: Load = Load::closed(32, 400);
 
 /// One measured run: completed operations, their latencies, and the CPU they cost.
 struct Measured {
@@ -571,6 +571,24 @@ impl Target {
         .await;
         measured.server = Some(self.server_timings().await.since(before));
         measured
+    }
+
+    /// `GET /healthz` (no GraphQL, no store): what one HTTP round trip costs on this
+    /// machine with this client, the floor under every GraphQL request.
+    async fn health_checks(&self, load: Load) -> Measured {
+        self.warm(load.clients).await;
+        let request: Arc<[u8]> = format!("GET /healthz HTTP/1.1\r\nhost: {}\r\n\r\n", self.addr)
+            .into_bytes()
+            .into();
+        let target = self.clone();
+        drive(load, move |client, _| {
+            let target = target.clone();
+            let request = request.clone();
+            async move {
+                target.send(client, &request).await;
+            }
+        })
+        .await
     }
 
     /// The server's own timing histograms, from `/metrics`.
@@ -1145,9 +1163,10 @@ impl Layer {
 
 /// The GraphQL append path against `EventStore::append` in process, at the same client
 /// count, with the layers in between measured alike so the loss can be placed. The machine
-/// is shared, so every layer is measured once per round, in rounds, and medians reported.
+/// is shared, so every layer is measured once per round, in rounds, and medians reported,
+/// with the HTTP/store ratio of each round besides.
 fn append_ratio(runtimes: &Runtimes, served: &Served) {
-    const ROUNDS: usize = 3;
+    const ROUNDS: usize = 5;
     println!(
         "\nappend path at {} clients, {} single-event appends each, {ROUNDS} rounds:\n",
         STORE_BASELINE.clients, STORE_BASELINE.each
@@ -1160,6 +1179,11 @@ fn append_ratio(runtimes: &Runtimes, served: &Served) {
         }
     }
     ACCOUNT_CLIENT_CPU.store(true, Ordering::Relaxed);
+    // In round order, before the sorting below.
+    let round_rates: Vec<Vec<f64>> = runs
+        .iter()
+        .map(|measured| measured.iter().map(Measured::rate).collect())
+        .collect();
     println!(
         "| layer | appends/s per round | median /s | p50 / p99 (median round) | CPU per append | \
          x store |"
@@ -1187,10 +1211,34 @@ fn append_ratio(runtimes: &Runtimes, served: &Served) {
             rate / store_rate,
         );
     }
+    ACCOUNT_CLIENT_CPU.store(false, Ordering::Relaxed);
+    let floor = runtimes
+        .client()
+        .block_on(served.target.health_checks(STORE_BASELINE));
+    ACCOUNT_CLIENT_CPU.store(true, Ordering::Relaxed);
+    println!(
+        "\nthe HTTP floor, GET /healthz at the same client count: {:.0}/s, p50 {}, CPU per \
+         request {} (load client, kernel and server together)",
+        floor.rate(),
+        ms(floor.percentile(0.50)),
+        us(floor.cpu_per_op().0),
+    );
     println!(
         "\nparsing the document alone: recordSeminar {}, kpiTable {} of CPU",
         us(parse_cost(RECORD_SEMINAR)),
         us(parse_cost(TABLE_QUERY)),
+    );
+    // Each round's HTTP rate over the same round's store rate: the machine's slow drifts
+    // (the baseline moves by half between rounds) hit both sides of a pair alike.
+    let mut paired: Vec<f64> = (0..ROUNDS)
+        .map(|round| round_rates[3][round] / round_rates[0][round])
+        .collect();
+    let listed: Vec<String> = paired.iter().map(|r| format!("{r:.2}x")).collect();
+    paired.sort_by(f64::total_cmp);
+    println!(
+        "\nrecordSeminar over HTTP / EventStore::append, round by round: {}; median {:.2}x",
+        listed.join(", "),
+        paired[ROUNDS / 2],
     );
     if let Some(http) = runs[3].get(ROUNDS / 2) {
         let server = http.server.clone().unwrap_or_default();
