@@ -8,16 +8,15 @@
 //! One writer thread owns every write. [`EventStore::append`] hands its batch to the writer
 //! and waits. The writer takes every request waiting at that moment, checks each against the
 //! committed state plus the requests before it in the same group (a rejected request does not
-//! affect the others), and applies the whole group as **one atomic `sled::Batch`**. A second
-//! thread, the flusher, then makes it durable with **one blocking `flush()`** (covering every
-//! group applied by then) and only after that answers the appends, so an acknowledged event
-//! is on disk, and a crash leaves each group entirely present or entirely absent. While the
-//! flusher waits for the disk, the writer already stages and applies the next group.
+//! affect the others), and applies the whole group as **one atomic `sled::Batch`**. It then
+//! makes it durable with **one blocking `flush()`** and only after that answers the appends,
+//! so an acknowledged event is on disk, and a crash leaves each group entirely present or
+//! entirely absent. Appends that arrive during the flush form the next group.
 //! `sled::Db::flush_async` is never used (sled #1308: it hangs with 8 or more waiters).
 //! If a write or flush fails the store refuses all further writes until it is reopened.
 //!
 //! Reads never show events beyond [`EventStore::head`], the last acknowledged position, even
-//! though sled already holds applied groups that are still being flushed.
+//! though sled already holds a group that is still being flushed.
 //!
 //! # On-disk format (version [`FORMAT_VERSION`])
 //!

@@ -17,7 +17,7 @@ use crate::error::{AppendError, StoreError, VerifyFailure, VerifyReason};
 use crate::read::{self, EventIter};
 use crate::subscription;
 use crate::types::{Envelope, ExpectedVersion, Hash, Head, NewEvent, RawEnvelope, StreamId};
-use crate::writer::{AppendRequest, Flusher, PreparedEvent, Writer, WriterState};
+use crate::writer::{AppendRequest, PreparedEvent, Writer, WriterState};
 
 /// The on-disk format this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
@@ -51,7 +51,7 @@ pub(crate) struct Shared {
 struct WriterHandle {
     requests: Mutex<Option<mpsc::Sender<AppendRequest>>>,
     published: Mutex<Option<broadcast::Sender<Arc<[Envelope]>>>>,
-    /// The writer, then the flusher: joined in that order.
+    /// The writer thread.
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -104,7 +104,6 @@ impl EventStore {
         }));
         let (requests, receiver) = mpsc::channel();
         let (published, _) = broadcast::channel(config.subscriber_buffer);
-        let (applied, to_flush) = mpsc::channel();
         let poisoned = Arc::new(Mutex::new(
             loaded.inconsistency.as_ref().map(|f| f.to_string()),
         ));
@@ -113,21 +112,10 @@ impl EventStore {
             db: db.clone(),
             state: loaded.state,
             max_group_events: config.max_group_events,
-            applied,
-            poisoned: poisoned.clone(),
-        };
-        let flusher = Flusher {
-            applied: to_flush,
-            db: db.clone(),
             head: head.clone(),
             published: published.clone(),
             poisoned,
         };
-        // The flusher first: it ends by itself once the writer is gone.
-        let flusher = std::thread::Builder::new()
-            .name("kpi-store-flush".to_owned())
-            .spawn(move || flusher.run())
-            .map_err(io_error(dir))?;
         let writer = std::thread::Builder::new()
             .name("kpi-store-writer".to_owned())
             .spawn(move || writer.run())
@@ -147,7 +135,7 @@ impl EventStore {
             writer: Arc::new(WriterHandle {
                 requests: Mutex::new(Some(requests)),
                 published: Mutex::new(Some(published)),
-                threads: Mutex::new(vec![writer, flusher]),
+                threads: Mutex::new(vec![writer]),
             }),
         })
     }
@@ -747,7 +735,7 @@ fn open_sled(dir: &Path, config: &StoreConfig) -> Result<sled::Db, StoreError> {
         let opened = sled::Config::new()
             .path(dir.join(SLED_DIR))
             .cache_capacity(config.cache_capacity_bytes)
-            // The flusher flushes every group itself; a timer flush would only compete.
+            // The writer flushes every group itself; a timer flush would only compete.
             .flush_every_ms(None)
             .open();
         match opened {

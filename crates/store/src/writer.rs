@@ -1,5 +1,5 @@
-//! Group commit: the single writer applies every waiting append as one sled batch, and the
-//! flusher makes applied groups durable with one blocking flush before answering them.
+//! Group commit: the single writer applies every waiting append as one sled batch, makes it
+//! durable with one blocking flush, then answers the group.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -48,22 +48,10 @@ pub(crate) struct Writer {
     pub db: sled::Db,
     pub state: WriterState,
     pub max_group_events: usize,
-    /// Applied groups on their way to the flusher, in commit order.
-    pub applied: mpsc::Sender<AppliedGroup>,
-    /// Set when the on-disk state is uncertain or inconsistent; every append is then refused.
-    pub poisoned: Arc<Mutex<Option<String>>>,
-}
-
-/// The second half of a group commit: flushes what the writer applied, then answers.
-///
-/// Splitting the two lets the writer stage and apply the next group while the disk is busy
-/// with this one; an append is still answered only after a flush that began after its batch
-/// was applied.
-pub(crate) struct Flusher {
-    pub applied: mpsc::Receiver<AppliedGroup>,
-    pub db: sled::Db,
+    /// The last acknowledged position, which readers never go beyond.
     pub head: Arc<RwLock<Head>>,
     pub published: broadcast::Sender<Arc<[Envelope]>>,
+    /// Set when the on-disk state is uncertain or inconsistent; every append is then refused.
     pub poisoned: Arc<Mutex<Option<String>>>,
 }
 
@@ -133,12 +121,26 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            self.apply_group(group);
+            // Appends that arrive during the flush wait in the channel and form the next
+            // group. A second thread flushing while this one applied the next group gained
+            // nothing: sled's `apply_batch` waits for a running `flush` (both take its
+            // concurrency-control lock), and the hand-off cost a wake-up per group (see
+            // docs/benchmarks.md, "One writer thread").
+            if let Some(applied) = self.apply_group(group) {
+                self.flush_and_answer(applied);
+            }
+        }
+        // Every acknowledged group was flushed already; this covers nothing but sled's own
+        // bookkeeping, so a failure is only worth a log line.
+        if let Err(error) = self.db.flush() {
+            tracing::warn!(%error, "final flush of the event store failed");
         }
         tracing::debug!("event store writer stopped");
     }
 
-    fn apply_group(&mut self, group: Vec<AppendRequest>) {
+    /// Stages and applies a group; `None` when it was answered already (a poisoned store or a
+    /// failed batch).
+    fn apply_group(&mut self, group: Vec<AppendRequest>) -> Option<AppliedGroup> {
         if let Some(reason) = poisoned_reason(&self.poisoned) {
             for request in group {
                 let _ = request.reply.send(Err(StoreError::Poisoned {
@@ -146,7 +148,7 @@ impl Writer {
                 }
                 .into()));
             }
-            return;
+            return None;
         }
         let now = Utc::now();
         let mut staged = Staged {
@@ -179,7 +181,7 @@ impl Writer {
                 fail_group(replies, || StoreError::WriteFailed {
                     reason: reason.clone(),
                 });
-                return;
+                return None;
             }
             // The next group builds on this one before it is durable; if the flush fails
             // the store is poisoned, so nothing is ever built on a lost group.
@@ -189,17 +191,14 @@ impl Writer {
             self.state.last_event_id = staged.last_event_id;
             self.state.stream_versions.extend(staged.stream_versions);
         }
-        let applied = AppliedGroup {
+        Some(AppliedGroup {
             replies,
             envelopes: staged.envelopes,
             head: Head {
                 position: self.state.position,
                 hash: self.state.hash,
             },
-        };
-        if let Err(mpsc::SendError(applied)) = self.applied.send(applied) {
-            fail_group(applied.replies, || StoreError::Closed);
-        }
+        })
     }
 
     /// Checks one request against the committed state plus the group so far, and stages it.
@@ -430,56 +429,25 @@ fn group_batch(staged: &Staged) -> sled::Batch {
     batch
 }
 
-impl Flusher {
-    pub(crate) fn run(self) {
-        while let Ok(first) = self.applied.recv() {
-            // Every group applied by now is covered by one flush.
-            let mut groups = vec![first];
-            while let Ok(more) = self.applied.try_recv() {
-                groups.push(more);
-            }
-            self.flush_and_answer(groups);
-        }
-        // Every acknowledged group was flushed already; this covers nothing but sled's own
-        // bookkeeping, so a failure is only worth a log line.
-        if let Err(error) = self.db.flush() {
-            tracing::warn!(%error, "final flush of the event store failed");
-        }
-        tracing::debug!("event store flusher stopped");
-    }
-
-    fn flush_and_answer(&self, groups: Vec<AppliedGroup>) {
-        if let Some(reason) = poisoned_reason(&self.poisoned) {
-            for group in groups {
-                fail_group(group.replies, || StoreError::WriteFailed {
-                    reason: reason.clone(),
-                });
-            }
-            return;
-        }
-        let started = Instant::now();
-        let writes = groups.iter().map(|g| g.envelopes.len()).sum::<usize>();
-        if writes > 0 {
+impl Writer {
+    fn flush_and_answer(&self, group: AppliedGroup) {
+        if !group.envelopes.is_empty() {
+            let started = Instant::now();
             if let Err(error) = self.db.flush() {
                 let reason = error.to_string();
                 poison(&self.poisoned, &reason);
-                for group in groups {
-                    fail_group(group.replies, || StoreError::WriteFailed {
-                        reason: reason.clone(),
-                    });
-                }
+                fail_group(group.replies, || StoreError::WriteFailed {
+                    reason: reason.clone(),
+                });
                 return;
             }
+            tracing::trace!(
+                events = group.envelopes.len(),
+                micros = started.elapsed().as_micros() as u64,
+                "flushed"
+            );
         }
-        tracing::trace!(
-            groups = groups.len(),
-            events = writes,
-            micros = started.elapsed().as_micros() as u64,
-            "flushed"
-        );
-        for group in groups {
-            self.answer(group);
-        }
+        self.answer(group);
     }
 
     fn answer(&self, group: AppliedGroup) {
