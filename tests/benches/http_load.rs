@@ -5,7 +5,9 @@
 //! build). Results and their reading: docs/benchmarks.md, "GraphQL over HTTP".
 //! `KPI_BENCH_EVENTS=N` changes the size of the large store (default 1,000,000; 0 skips it);
 //! `KPI_BENCH_PROFILE=append` or `=table` runs only that workload (32 clients, seed store),
-//! for a profiler.
+//! for a profiler; `=schema`, `=ledger` or `=store` one in-process layer of the append path;
+//! `KPI_BENCH_PROFILE_EACH=N` sets its requests per client (300); `KPI_BENCH_SERVER_THREADS`
+//! the server runtime's workers (2).
 //!
 //! Two stores are served in turn: the Fuji seed (~300 events, the real table) and a store of
 //! N synthetic events (the seed's activities repeated, appended directly with
@@ -23,7 +25,9 @@
 //!
 //! The store baseline for the append ratio is `EventStore::append` in process, 32 tasks each
 //! appending the same seminar event the ledger would append (same stream, same payload),
-//! one event per append, to a fresh store.
+//! one event per append, to a fresh store. The layers of the append path are measured in five
+//! rounds, each round once per layer, and the ratio is given round by round as well;
+//! `GET /healthz` through the same client is the floor of an HTTP round trip.
 //!
 //! The server runs on a runtime of 2 worker threads, as `kpi-ledger serve` does on 2 cores.
 //! The load client's tasks run on the same runtime, so its CPU comes out of the same 2 cores
