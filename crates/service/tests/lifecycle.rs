@@ -165,3 +165,56 @@ async fn lifecycle_changes_are_checked_reprojected_and_survive_a_restart() {
     );
     reopened.close().await;
 }
+
+#[tokio::test]
+async fn a_plan_change_whose_rebuild_fails_is_reported_not_awaited_forever() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path(), Default::default(), roadmap())
+        .await
+        .unwrap();
+    for n in 1..=3 {
+        let seminar = json!({
+            "title": format!("Web活用促進セミナー第{n}弾"),
+            "organiser": "DX・テレワーク推進センター",
+            "first_date": "2024-04-30",
+            "sessions": 1,
+            "participants": { "unique": 10, "attendances": 10 },
+            "status": "held"
+        });
+        record(&ledger, "seminar", seminar).await.unwrap();
+    }
+    // Each seminar was its own commit group, so position 2 is alone under its key. The live
+    // projection folded it already; a rebuild reads the log again and cannot.
+    ledger
+        .store()
+        .__sled()
+        .remove(kpi_store::raw::event_key(2))
+        .unwrap();
+
+    let error = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        record(&ledger, "plan_extended", extension("R8")),
+    )
+    .await
+    .expect("the failed rebuild is reported instead of awaited forever")
+    .unwrap_err();
+    match error {
+        RecordError::Ledger(LedgerError::DefinitionsNotApplied { position, reason }) => {
+            assert_eq!(position, 4, "the extension's own position");
+            assert!(
+                reason.contains("position 2") && reason.contains("missing"),
+                "the reason names the unreadable event: {reason}"
+            );
+        }
+        other => panic!("expected DefinitionsNotApplied, got {other}"),
+    }
+    // The extension itself is in the log and in the plans in force; only the re-projection
+    // under it failed, and the live projection keeps serving the figures it had.
+    assert_eq!(ledger.head().position, 4);
+    let plans = ledger.registry().plans();
+    let roadmap = plans
+        .iter()
+        .find(|plan| plan.id.to_string() == "telework-roadmap")
+        .unwrap();
+    assert_eq!(roadmap.period.last, r(8));
+}
