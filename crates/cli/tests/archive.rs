@@ -8,15 +8,9 @@ use std::path::Path;
 
 use support::{kpi_ledger, text};
 
+/// What a command that must succeed printed.
 fn succeed(args: &[&str]) -> String {
-    let output = kpi_ledger(args);
-    assert!(
-        output.status.success(),
-        "{args:?}: {}{}",
-        text(&output.stdout),
-        text(&output.stderr)
-    );
-    text(&output.stdout)
+    text(&support::succeed(args).stdout)
 }
 
 /// `position N hash H` as `verify` prints it after `ok: `.

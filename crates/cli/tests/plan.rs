@@ -9,20 +9,10 @@ use std::path::Path;
 use std::process::Output;
 
 use serde_json::Value;
-use support::{kpi_ledger, text};
+use support::{kpi_ledger, seeded, succeed, text};
 
 const FIFTH: &str = "config/plans/fifth-information-plan.toml";
 const MAPPING: &str = "config/plans/telework-roadmap-to-fifth.toml";
-
-fn succeed(args: &[&str]) -> Output {
-    let output = kpi_ledger(args);
-    assert!(
-        output.status.success(),
-        "{args:?}: {}",
-        text(&output.stderr)
-    );
-    output
-}
 
 /// Runs a command that must be refused, and returns its error message.
 fn refused(args: &[&str]) -> String {
@@ -38,19 +28,6 @@ fn refused(args: &[&str]) -> String {
 fn json(output: &Output) -> Value {
     serde_json::from_slice(&output.stdout)
         .unwrap_or_else(|error| panic!("{error}: {}", text(&output.stdout)))
-}
-
-/// A fresh store holding the Fuji seed (the published table, R3-R6).
-fn seeded() -> (tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("ledger").to_str().unwrap().to_owned();
-    succeed(&[
-        "import",
-        "config/seed/fuji-telework-r6.toml",
-        "--data",
-        &data,
-    ]);
-    (dir, data)
 }
 
 /// The hash-chain digest of the whole log: unchanged means nothing was written.

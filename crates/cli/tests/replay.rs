@@ -5,31 +5,9 @@
 mod support;
 
 use std::process::Output;
-use support::{kpi_ledger, text};
+use support::{kpi_ledger, seeded, succeed, text};
 
 use sha2::{Digest, Sha256};
-
-fn succeed(args: &[&str]) -> Output {
-    let output = kpi_ledger(args);
-    assert!(
-        output.status.success(),
-        "{args:?}: {}",
-        text(&output.stderr)
-    );
-    output
-}
-
-fn seeded() -> (tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("ledger").to_str().unwrap().to_owned();
-    succeed(&[
-        "import",
-        "config/seed/fuji-telework-r6.toml",
-        "--data",
-        &data,
-    ]);
-    (dir, data)
-}
 
 /// The digest line's hex, checked against the printed JSON.
 fn digest_of(output: &Output) -> String {

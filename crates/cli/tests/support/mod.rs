@@ -22,6 +22,32 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// Runs `kpi-ledger ARGS`, which must succeed; a failure shows what it printed.
+pub fn succeed(args: &[&str]) -> Output {
+    let output = kpi_ledger(args);
+    assert!(
+        output.status.success(),
+        "{args:?}: {}{}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+    output
+}
+
+/// A fresh store holding the Fuji seed (the published table, R3-R6): the temporary
+/// directory (keep it alive) and the `--data` path inside it.
+pub fn seeded() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("ledger").to_str().unwrap().to_owned();
+    succeed(&[
+        "import",
+        "config/seed/fuji-telework-r6.toml",
+        "--data",
+        &data,
+    ]);
+    (dir, data)
+}
+
 /// `kpi-ledger serve --demo` on 127.0.0.1 (a free port), stopped with SIGTERM when dropped.
 pub struct DemoServer {
     child: std::process::Child,
