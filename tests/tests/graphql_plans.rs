@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use graphql_support::{LedgerServer, Who, PLAN_ID};
-use kpi_service::ImportRecord;
 use serde_json::{json, Value};
 
 const FIFTH_ID: &str = "fifth-information-plan";
@@ -135,20 +134,6 @@ fn with(mut value: Value, path: &[&str], replacement: Value) -> Value {
         Err(_) => target[*last] = replacement,
     }
     value
-}
-
-async fn import_seed(server: &LedgerServer) {
-    let seed = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../config/seed/fuji-telework-r6.toml"
-    ))
-    .unwrap();
-    let records = kpi_domain::seed::parse(&seed)
-        .unwrap()
-        .into_iter()
-        .map(ImportRecord::from)
-        .collect();
-    server.ledger.import("seed", records).await.unwrap();
 }
 
 fn seminar(date: &str, unique: u32) -> Value {
@@ -611,7 +596,7 @@ fn figures(entry: &Value) -> Vec<Value> {
 #[tokio::test]
 async fn the_transfer_report_and_late_entries() {
     let server = LedgerServer::start().await;
-    import_seed(&server).await;
+    server.import_seed().await;
     admin(&server, &adopt_plan(), adoption()).await;
     admin(&server, &extend_plan(), extension()).await;
     let transferred = admin(&server, &transfer_plan(), transfer()).await["transferPlan"].clone();
@@ -752,7 +737,7 @@ async fn rebuild_projection_during_concurrent_records_misses_nothing() {
     const WRITERS: u32 = 4;
     const PER_WRITER: u32 = 15;
     let server = LedgerServer::start().await;
-    import_seed(&server).await;
+    server.import_seed().await;
     admin(&server, &extend_plan(), extension()).await;
     let published_r6 = "568";
     let r6_before = cell(row(&table(&server, PLAN_ID).await, "2", "MAIN"), "R6").clone();

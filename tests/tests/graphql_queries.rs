@@ -8,7 +8,6 @@ use std::num::NonZeroUsize;
 
 use graphql_support::kinds::ALL;
 use graphql_support::{cell, record_mutation, LedgerServer, Who, CORRECT_EVENT, PLAN_ID, TABLE};
-use kpi_service::ImportRecord;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -209,17 +208,7 @@ async fn verification_and_audit_findings_report_on_the_log() {
 #[tokio::test]
 async fn a_table_with_drill_down_reads_the_store_in_one_batch() {
     let server = LedgerServer::start().await;
-    let seed = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../config/seed/fuji-telework-r6.toml"
-    ))
-    .unwrap();
-    let records = kpi_domain::seed::parse(&seed)
-        .unwrap()
-        .into_iter()
-        .map(ImportRecord::from)
-        .collect();
-    server.ledger.import("seed", records).await.unwrap();
+    server.import_seed().await;
 
     let batches_before = server.loads.batches();
     let data = server

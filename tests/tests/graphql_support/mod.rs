@@ -131,6 +131,21 @@ impl LedgerServer {
         }
     }
 
+    /// Imports the Fuji seed (the published table) in process.
+    pub async fn import_seed(&self) {
+        let seed = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../config/seed/fuji-telework-r6.toml"
+        ))
+        .unwrap();
+        let records = kpi_domain::seed::parse(&seed)
+            .unwrap()
+            .into_iter()
+            .map(kpi_service::ImportRecord::from)
+            .collect();
+        self.ledger.import("seed", records).await.unwrap();
+    }
+
     /// The log's head position, read in process: the truth the HTTP answers are checked against.
     pub fn head(&self) -> u64 {
         self.ledger.head().position
