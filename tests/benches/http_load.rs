@@ -49,7 +49,7 @@ use kpi_domain::{LedgerEvent, PlanDefinition};
 use kpi_server::{new_token, App, DataVersion, Listening, ServerConfig};
 use kpi_service::auth::Role;
 use kpi_service::{ImportRecord, Ledger};
-use kpi_store::{EventStore, ExpectedVersion, NewEvent, Occurred, StoreConfig, StreamId};
+use kpi_store::{EventStore, ExpectedVersion, NewEvent, StoreConfig, StreamId};
 use serde_json::{json, Value};
 use tokio::runtime::Runtime;
 use tokio::sync::oneshot;
@@ -337,14 +337,7 @@ fn seminar_envelope(client: usize, n: usize) -> (StreamId, NewEvent) {
     let event = LedgerEvent::parse("seminar", &seminar_payload(client, n))
         .expect("the bench seminar is valid");
     let stream = StreamId::parse(event.stream_id()).expect("the domain's stream id is valid");
-    let new = NewEvent::new(
-        event.event_type(),
-        Occurred::Date(event.occurred_on()),
-        "bench",
-        event.to_payload(),
-    )
-    .with_schema_version(event.schema_version());
-    (stream, new)
+    (stream, kpi_service::new_event(&event, "bench"))
 }
 
 /// Runs `load.clients` tasks, each doing `load.each` operations one after another (or until
@@ -1284,15 +1277,7 @@ fn store_baseline(runtimes: &Runtimes, load: Load) -> Measured {
 async fn generate(dir: &Path, events: u64) {
     let templates: Vec<NewEvent> = seed_records()
         .into_iter()
-        .map(|record| {
-            NewEvent::new(
-                record.event.event_type(),
-                Occurred::Date(record.event.occurred_on()),
-                "bench",
-                record.event.to_payload(),
-            )
-            .with_schema_version(record.event.schema_version())
-        })
+        .map(|record| kpi_service::new_event(&record.event, "bench"))
         .collect();
     let store = EventStore::open(dir, StoreConfig::default()).expect("open the large store");
     let batch = 1_000u64;

@@ -8,15 +8,12 @@ use kpi_domain::{
     AuditFinding, EventKind, KpiTable, LedgerEvent, PlanDefinition, PlanRegistry, Projection,
     RecordedEvent, StreamRule, TransferReport, ValidationError,
 };
-use kpi_store::{
-    AppendError, Envelope, EventStore, ExpectedVersion, Head, NewEvent, Occurred, StoreConfig,
-    StreamId,
-};
+use kpi_store::{AppendError, Envelope, EventStore, ExpectedVersion, Head, StoreConfig, StreamId};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::checkpoint::{self, Checkpoints, Found};
-use crate::convert::{recorded_event, recorded_event_raw};
+use crate::convert::{new_event, recorded_event, recorded_event_raw};
 use crate::error::{LedgerError, RecordError};
 
 /// Settings of the ledger service; the `[ledger]` section of the configuration.
@@ -355,13 +352,7 @@ impl Ledger {
             StreamRule::Any => ExpectedVersion::Any,
             StreamRule::MustBeNew => ExpectedVersion::NoStream,
         };
-        let mut new = NewEvent::new(
-            event.event_type(),
-            Occurred::Date(event.occurred_on()),
-            actor,
-            event.to_payload(),
-        )
-        .with_schema_version(event.schema_version());
+        let mut new = new_event(&event, actor);
         new.idempotency_key = options.idempotency_key;
         new.provenance = options.provenance;
         let started = std::time::Instant::now();

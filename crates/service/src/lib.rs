@@ -13,7 +13,7 @@ mod error;
 mod ledger;
 mod query;
 
-pub use convert::recorded_event;
+pub use convert::{new_event, recorded_event};
 pub use error::{LedgerError, RecordError};
 pub use ledger::{
     read_lifecycle, CheckpointUse, ImportRecord, ImportReport, Ledger, LedgerConfig, RebuildReport,

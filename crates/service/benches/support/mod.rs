@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use kpi_domain::PlanDefinition;
-use kpi_store::{EventStore, ExpectedVersion, NewEvent, Occurred, StoreConfig, StreamId};
+use kpi_store::{EventStore, ExpectedVersion, NewEvent, StoreConfig, StreamId};
 
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -46,14 +46,7 @@ pub async fn generate(dir: &Path, events: u64) {
     let templates: Vec<NewEvent> = kpi_domain::seed::parse(&seed)
         .unwrap()
         .into_iter()
-        .map(|record| {
-            NewEvent::new(
-                record.event.event_type(),
-                Occurred::Date(record.event.occurred_on()),
-                "bench",
-                record.event.to_payload(),
-            )
-        })
+        .map(|record| kpi_service::new_event(&record.event, "bench"))
         .collect();
     let store = EventStore::open(dir, StoreConfig::default()).unwrap();
     let batch = 1_000u64;
