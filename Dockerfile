@@ -4,14 +4,12 @@
 #   docker compose up --build        # see docker-compose.yml and README.md
 #
 # Builder and runtime share the Debian release so the binary's glibc matches.
+# Plain Dockerfile syntax only (no BuildKit `RUN --mount`): Debian's docker-compose 1.x
+# builds with the classic builder, which refuses BuildKit-only instructions.
 FROM rust:1-bookworm AS builder
 WORKDIR /src
 COPY . .
-# Cache mounts keep the registry and target dir between builds (BuildKit); the binary is
-# copied out because the target dir mount is not part of the image.
-RUN --mount=type=cache,target=/usr/local/cargo/registry \
-    --mount=type=cache,target=/src/target \
-    cargo build --release -p kpi-ledger \
+RUN cargo build --release -p kpi-ledger \
     && install -m 0755 target/release/kpi-ledger /usr/local/bin/kpi-ledger
 
 FROM debian:bookworm-slim

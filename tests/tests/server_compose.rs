@@ -85,3 +85,25 @@ fn dockerfile_builds_in_one_stage_and_runs_in_a_slim_one() {
     assert!(dockerfile.contains("COPY config /etc/kpi-ledger"));
     assert!(repo_root().join("config").is_dir());
 }
+
+/// Debian's docker-compose 1.x (the one CI validates with) builds through the classic
+/// builder, which rejects BuildKit-only instructions such as `RUN --mount`.
+#[test]
+fn dockerfile_builds_without_buildkit() {
+    let dockerfile = std::fs::read_to_string(repo_root().join("Dockerfile")).unwrap();
+    let instructions: Vec<&str> = dockerfile
+        .lines()
+        .map(str::trim_start)
+        .filter(|line| !line.starts_with('#'))
+        .collect();
+    for buildkit_only in ["--mount=", "--link", "<<"] {
+        assert!(
+            !instructions.iter().any(|line| line.contains(buildkit_only)),
+            "the Dockerfile uses `{buildkit_only}`, which only BuildKit understands"
+        );
+    }
+    assert!(
+        !dockerfile.starts_with("# syntax="),
+        "a syntax directive pulls a BuildKit frontend"
+    );
+}
