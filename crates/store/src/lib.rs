@@ -76,7 +76,7 @@ pub use error::{AppendError, StoreError, VerifyFailure, VerifyReason};
 pub use restore::{ArchiveFault, RestoreError};
 pub use store::{EventStore, FORMAT_VERSION, MARKER_FILE, MAX_LABEL_BYTES, SLED_DIR};
 pub use types::{
-    Digest, Envelope, ExpectedVersion, Hash, HashParseError, Head, NewEvent, Occurred,
+    Appended, Digest, Envelope, ExpectedVersion, Hash, HashParseError, Head, NewEvent, Occurred,
     OccurredError, RawEnvelope, StreamId, StreamIdError, GENESIS_SEED, MAX_STREAM_ID_BYTES,
 };
 

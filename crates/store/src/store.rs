@@ -16,7 +16,9 @@ use crate::config::StoreConfig;
 use crate::error::{AppendError, StoreError, VerifyFailure, VerifyReason};
 use crate::read::{self, EventIter};
 use crate::subscription;
-use crate::types::{Envelope, ExpectedVersion, Hash, Head, NewEvent, RawEnvelope, StreamId};
+use crate::types::{
+    Appended, Envelope, ExpectedVersion, Hash, Head, NewEvent, RawEnvelope, StreamId,
+};
 use crate::writer::{AppendRequest, PreparedEvent, Writer, WriterState};
 
 /// The on-disk format this build writes and reads.
@@ -154,6 +156,19 @@ impl EventStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<Vec<Envelope>, AppendError> {
+        self.append_reporting(stream, expected, events)
+            .await
+            .map(|appended| appended.envelopes)
+    }
+
+    /// [`EventStore::append`], also telling whether the events were written now or are the
+    /// originals of an idempotent retry: for callers that count what they wrote.
+    pub async fn append_reporting(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<Appended, AppendError> {
         let events = prepare(events, self.shared.config.max_event_bytes)?;
         let (reply, answer) = oneshot::channel();
         {

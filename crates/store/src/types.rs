@@ -255,6 +255,31 @@ pub struct Envelope {
     pub hash: Hash,
 }
 
+/// What an append returned: its envelopes, and whether they were written by this append or
+/// are the originals of an idempotent retry (nothing written).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Appended {
+    pub envelopes: Vec<Envelope>,
+    /// True when every event's idempotency key had been used already and nothing was written.
+    pub replayed: bool,
+}
+
+impl Appended {
+    pub(crate) fn written(envelopes: Vec<Envelope>) -> Self {
+        Appended {
+            envelopes,
+            replayed: false,
+        }
+    }
+
+    pub(crate) fn replayed(envelopes: Vec<Envelope>) -> Self {
+        Appended {
+            envelopes,
+            replayed: true,
+        }
+    }
+}
+
 /// An [`Envelope`] whose payload is still the JSON text stored at append, for readers that
 /// deserialize payloads straight into their own types: replaying through
 /// [`crate::EventStore::iter_raw_from`] skips building a `serde_json::Value` per event.

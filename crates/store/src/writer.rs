@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::codec::{self, Body, IndexedEvent, RawBytes, StoredOccurred};
 use crate::error::{AppendError, StoreError};
 use crate::read;
-use crate::types::{Envelope, ExpectedVersion, Hash, Head, NewEvent, StreamId};
+use crate::types::{Appended, Envelope, ExpectedVersion, Hash, Head, NewEvent, StreamId};
 
 /// An event that passed the caller-side checks, with its payload already serialized once.
 pub(crate) struct PreparedEvent {
@@ -22,7 +22,7 @@ pub(crate) struct PreparedEvent {
     pub payload_json: Vec<u8>,
 }
 
-pub(crate) type AppendReply = oneshot::Sender<Result<Vec<Envelope>, AppendError>>;
+pub(crate) type AppendReply = oneshot::Sender<Result<Appended, AppendError>>;
 
 pub(crate) struct AppendRequest {
     pub stream: StreamId,
@@ -454,9 +454,9 @@ impl Writer {
         if group.envelopes.is_empty() {
             for (reply, outcome) in group.replies {
                 let result = match outcome {
-                    Outcome::Replayed(envelopes) => Ok(envelopes),
+                    Outcome::Replayed(envelopes) => Ok(Appended::replayed(envelopes)),
                     Outcome::Rejected(rejection) => Err(rejection),
-                    Outcome::Written(_) => Ok(Vec::new()),
+                    Outcome::Written(_) => Ok(Appended::written(Vec::new())),
                 };
                 let _ = reply.send(result);
             }
@@ -479,9 +479,11 @@ impl Writer {
                     // Ranges are increasing and disjoint, in reply order.
                     let skip = range.start - taken;
                     taken = range.end;
-                    Ok(envelopes.by_ref().skip(skip).take(range.len()).collect())
+                    Ok(Appended::written(
+                        envelopes.by_ref().skip(skip).take(range.len()).collect(),
+                    ))
                 }
-                Outcome::Replayed(envelopes) => Ok(envelopes),
+                Outcome::Replayed(envelopes) => Ok(Appended::replayed(envelopes)),
                 Outcome::Rejected(rejection) => Err(rejection),
             };
             // The caller may have given up waiting; the events are committed regardless.

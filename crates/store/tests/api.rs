@@ -239,6 +239,35 @@ async fn a_retried_append_returns_the_originals_even_after_reopening() {
 }
 
 #[tokio::test]
+async fn append_reporting_tells_a_write_from_a_retry() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let s = stream("seminar:reporting");
+    let keyed = vec![seminar(1).with_idempotency_key("k1")];
+    let first = store
+        .append_reporting(&s, ExpectedVersion::Any, keyed.clone())
+        .await
+        .unwrap();
+    assert!(!first.replayed);
+    assert_eq!(first.envelopes.len(), 1);
+    let retry = store
+        .append_reporting(&s, ExpectedVersion::Any, keyed)
+        .await
+        .unwrap();
+    assert!(retry.replayed, "the key was used: nothing was written");
+    assert_eq!(retry.envelopes, first.envelopes);
+    // Without a key every append writes, even of the same content.
+    for _ in 0..2 {
+        let unkeyed = store
+            .append_reporting(&s, ExpectedVersion::Any, vec![seminar(1)])
+            .await
+            .unwrap();
+        assert!(!unkeyed.replayed);
+    }
+    assert_eq!(store.head().position, 3);
+}
+
+#[tokio::test]
 async fn reusing_a_key_for_different_content_is_a_conflict_that_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
