@@ -396,3 +396,90 @@ async fn the_auth_matrix_holds_for_every_mutation() {
     }
     server.stop().await;
 }
+
+/// A mutation is answered with what happened to it, however long it takes: the request time
+/// limit cuts off queries only, since an append the store has taken cannot be taken back.
+/// (With a 1 ms limit that cut off mutations, some of these answered 504 "cancelled" while
+/// their events were recorded.)
+#[tokio::test]
+async fn a_mutation_past_the_request_time_limit_is_answered_with_its_event() {
+    let server = LedgerServer::start_with(|config| {
+        config.limits.request_timeout_ms = std::num::NonZeroU64::new(1).unwrap();
+    })
+    .await;
+    let seminar = &ALL[0];
+    let mutation = record_mutation(seminar.mutation, seminar.input_type);
+    for n in 0..5 {
+        let (status, body) = server
+            .post(
+                Who::Recorder,
+                &mutation,
+                json!({ "input": (seminar.input)(n) }),
+            )
+            .await;
+        assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+        assert!(body.get("errors").is_none(), "{body}");
+        assert_eq!(
+            body["data"][seminar.mutation]["position"],
+            u64::from(n) + 1,
+            "{body}"
+        );
+    }
+    assert_eq!(server.head(), 5);
+    server.stop().await;
+}
+
+fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find(|line| line.starts_with(series) && line[series.len()..].starts_with(' '))
+        .and_then(|line| line.rsplit(' ').next()?.parse().ok())
+}
+
+/// `/metrics` counts the events the ledger wrote, through the real append path: an
+/// idempotent retry writes nothing and is not counted, and the seed import counts as many
+/// appends as events it wrote.
+#[tokio::test]
+async fn appends_are_counted_per_event_written_not_per_retry() {
+    let server = LedgerServer::start().await;
+    let seminar = &ALL[0];
+    let mutation = record_mutation(seminar.mutation, seminar.input_type);
+    let keyed = json!({ "input": (seminar.input)(0), "key": "metrics-retry" });
+    for _ in 0..3 {
+        server.data(Who::Recorder, &mutation, keyed.clone()).await;
+    }
+    server
+        .data(
+            Who::Recorder,
+            &mutation,
+            json!({ "input": (seminar.input)(1) }),
+        )
+        .await;
+    assert_eq!(server.head(), 2);
+    server.import_seed().await;
+    let written = server.head();
+    assert!(written > 2);
+
+    let text = graphql_support::client()
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        metric(&text, "kpi_appends_total"),
+        Some(written as f64),
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, "kpi_append_duration_seconds_count"),
+        Some(written as f64),
+        "one latency sample per append that wrote: {text}"
+    );
+    assert_eq!(
+        metric(&text, "kpi_store_head_position"),
+        Some(written as f64)
+    );
+    server.stop().await;
+}

@@ -8,6 +8,8 @@ use crate::ledger;
 
 pub async fn run(loaded: &Loaded, dir: &Path, demo: bool) -> anyhow::Result<()> {
     let mut server = loaded.config.server.clone();
+    // Installed before anything is appended, so `/metrics` counts the demo seed's appends.
+    kpi_server::Metrics::global();
     let ledger = ledger::open(dir, loaded).await?;
     if demo {
         server.anonymous_read = true;

@@ -58,7 +58,8 @@ pub struct Limits {
     pub max_complexity: NonZeroUsize,
     /// Largest request body, in bytes; larger bodies answer 413. Also caps websocket messages.
     pub max_body_bytes: NonZeroUsize,
-    /// Longest a single GraphQL request may run; longer ones answer 504.
+    /// Longest a GraphQL query may run; longer ones are dropped and answer 504. Mutations
+    /// are not cut off: an append the store has taken cannot be taken back.
     pub request_timeout_ms: NonZeroU64,
 }
 

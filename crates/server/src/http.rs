@@ -4,6 +4,7 @@
 //! async-graphql-poem's stock endpoint answers 200 to everything and runs mutations over GET,
 //! so this handler owns the HTTP side and hands async-graphql only a well-formed request.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
@@ -449,25 +450,41 @@ impl<E: Executor> GraphqlHttp<E> {
         let request = params
             .into_graphql_request(ExecutableDocument::clone(&document))
             .data(caller);
-        let timeout = self.limits.request_timeout();
-        let response = tokio::time::timeout(timeout, self.executor.execute(request))
-            .await
-            .map_err(|_| {
-                tracing::warn!(?timeout, "request exceeded its time limit");
-                Refusal::new(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    format!(
-                        "the request took longer than the {} ms limit and was cancelled",
-                        timeout.as_millis()
-                    ),
-                )
-                .code("TIMEOUT", "timeout")
-            })?;
+        let execution = self.executor.execute(request);
+        let response = if operation_type == Some(OperationType::Mutation) {
+            // A mutation is never cut off: its append may already be with the store, where
+            // dropping the request does not take it back, and answering "cancelled" for an
+            // event that was recorded invites a duplicate on retry. Appends end on their own
+            // (a flush); the limit guards against long queries.
+            execution.await
+        } else {
+            self.limited(execution).await?
+        };
         let answer = graphql_response(response, media);
         if let (Some((answers, version, key)), Some(body)) = (cacheable, answer.cacheable_body) {
             answers.insert(key, version, body);
         }
         Ok(answer.response)
+    }
+
+    /// Runs a query under the per-request time limit; past it the query is dropped, which
+    /// is safe because a query writes nothing.
+    async fn limited(
+        &self,
+        execution: impl Future<Output = async_graphql::Response>,
+    ) -> Result<async_graphql::Response, Refusal> {
+        let timeout = self.limits.request_timeout();
+        tokio::time::timeout(timeout, execution).await.map_err(|_| {
+            tracing::warn!(?timeout, "request exceeded its time limit");
+            Refusal::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                format!(
+                    "the request took longer than the {} ms limit and was cancelled",
+                    timeout.as_millis()
+                ),
+            )
+            .code("TIMEOUT", "timeout")
+        })
     }
 
     async fn read_body(&self, req: &Request, body: Option<poem::Body>) -> Result<Vec<u8>, Refusal> {

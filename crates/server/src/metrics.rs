@@ -1,6 +1,6 @@
-//! Prometheus metrics. Recording goes through the `metrics` facade, so the service and store
-//! layers record appends with `metrics::counter!`/`histogram!` under the names in [`names`]
-//! without depending on this crate; this crate installs the process-wide recorder and renders
+//! Prometheus metrics. Recording goes through the `metrics` facade, so the service records
+//! appends (`kpi_service::metrics`, whose names [`names`] repeats) without depending on this
+//! crate; this crate installs the process-wide recorder and renders
 //! it at `/metrics`.
 
 use std::sync::OnceLock;
@@ -20,10 +20,10 @@ pub mod names {
     /// Counter of GraphQL-over-HTTP requests looked up in the answer cache, labelled
     /// `outcome` (`hit`, `miss`).
     pub const GRAPHQL_CACHE: &str = "kpi_graphql_cache_lookups_total";
-    /// Counter of events appended to the store.
-    pub const APPENDS: &str = "kpi_appends_total";
-    /// Histogram of append latency in seconds (command received to event on disk).
-    pub const APPEND_SECONDS: &str = "kpi_append_duration_seconds";
+    /// Counter of events appended to the store (recorded by kpi-service).
+    pub const APPENDS: &str = kpi_service::metrics::APPENDS;
+    /// Histogram of append latency in seconds (recorded by kpi-service).
+    pub const APPEND_SECONDS: &str = kpi_service::metrics::APPEND_SECONDS;
     /// Gauge of the store's head position (the last event's position; 0 when empty).
     pub const HEAD_POSITION: &str = "kpi_store_head_position";
 }
@@ -88,10 +88,9 @@ impl Metrics {
     }
 }
 
-/// Records one append; callable from any layer that depends on `metrics` only.
+/// Records one append of one event, as kpi-service does for each append that wrote.
 pub fn record_append(latency: Duration) {
-    metrics::counter!(names::APPENDS).increment(1);
-    metrics::histogram!(names::APPEND_SECONDS).record(latency.as_secs_f64());
+    kpi_service::metrics::record_append(1, latency);
 }
 
 fn describe() {

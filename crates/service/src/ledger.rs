@@ -334,6 +334,19 @@ impl Ledger {
         event: LedgerEvent,
         options: RecordOptions,
     ) -> Result<Envelope, RecordError> {
+        self.record_reporting(actor, event, options)
+            .await
+            .map(|(envelope, _replayed)| envelope)
+    }
+
+    /// [`Ledger::record`], also telling whether the event was written now (false) or is the
+    /// original of an idempotent retry (true).
+    async fn record_reporting(
+        &self,
+        actor: &str,
+        event: LedgerEvent,
+        options: RecordOptions,
+    ) -> Result<(Envelope, bool), RecordError> {
         if actor.trim().is_empty() {
             return Err(ValidationError::new("actor", "must not be empty").into());
         }
@@ -356,15 +369,18 @@ impl Ledger {
         new.idempotency_key = options.idempotency_key;
         new.provenance = options.provenance;
         let started = std::time::Instant::now();
-        let appended = self.inner.store.append(&stream, expected, vec![new]).await;
-        if appended.is_ok() {
-            // Names shared with the server's /metrics exporter.
-            metrics::counter!("kpi_appends_total").increment(1);
-            metrics::histogram!("kpi_append_duration_seconds")
-                .record(started.elapsed().as_secs_f64());
-        }
-        let mut envelopes = match appended {
-            Ok(envelopes) => envelopes,
+        let appended = self
+            .inner
+            .store
+            .append_reporting(&stream, expected, vec![new])
+            .await;
+        let (mut envelopes, replayed) = match appended {
+            Ok(appended) => {
+                if !appended.replayed {
+                    crate::metrics::record_append(appended.envelopes.len(), started.elapsed());
+                }
+                (appended.envelopes, appended.replayed)
+            }
             Err(AppendError::WrongExpectedVersion { .. })
                 if event.stream_rule() == StreamRule::MustBeNew =>
             {
@@ -379,7 +395,7 @@ impl Ledger {
         if event.kind().is_lifecycle() {
             self.wait_definitions(envelope.position).await?;
         }
-        Ok(envelope)
+        Ok((envelope, replayed))
     }
 
     /// Waits until the live projection is built under the definitions of the lifecycle event
@@ -464,23 +480,23 @@ impl Ledger {
         actor: &str,
         records: Vec<ImportRecord>,
     ) -> Result<ImportReport, RecordError> {
-        let head_before = self.head().position;
         // Submitting many appends at once lets the store commit them in few flushes; the
         // stream polls them in order, so positions follow the file.
-        let results: Vec<Result<Envelope, RecordError>> = futures::stream::iter(records)
+        let results: Vec<Result<(Envelope, bool), RecordError>> = futures::stream::iter(records)
             .map(|record| {
                 let options = RecordOptions {
                     idempotency_key: Some(record.idempotency_key),
                     provenance: record.provenance,
                 };
-                self.record(actor, record.event, options)
+                self.record_reporting(actor, record.event, options)
             })
             .buffered(256)
             .collect()
             .await;
         let mut report = ImportReport::default();
         for result in results {
-            if result?.position <= head_before {
+            let (_, replayed) = result?;
+            if replayed {
                 report.already_recorded += 1;
             } else {
                 report.appended += 1;

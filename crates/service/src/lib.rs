@@ -11,6 +11,7 @@ mod checkpoint;
 mod convert;
 mod error;
 mod ledger;
+pub mod metrics;
 mod query;
 
 pub use convert::{new_event, recorded_event};
