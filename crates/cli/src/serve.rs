@@ -6,6 +6,10 @@ use std::path::Path;
 use crate::config::Loaded;
 use crate::ledger;
 
+/// How long `/readyz` waits for the projection to reach the head before answering 503: long
+/// enough for a fold in progress under load, short of a probe's usual timeout.
+const READY_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 pub async fn run(loaded: &Loaded, dir: &Path, demo: bool) -> anyhow::Result<()> {
     let mut server = loaded.config.server.clone();
     // Installed before anything is appended, so `/metrics` counts the demo seed's appends.
@@ -36,7 +40,10 @@ pub async fn run(loaded: &Loaded, dir: &Path, demo: bool) -> anyhow::Result<()> 
         auth: kpi_server::Authenticator::new(&server.tokens, server.anonymous_read)?,
     });
     let app = kpi_server::App::new(schema)
-        .with_ready_check(move || ready.is_caught_up())
+        .with_ready_check(move || {
+            let ready = ready.clone();
+            async move { ready.catches_up_within(READY_WAIT).await }
+        })
         .with_head_position(move || head.head().position)
         // What a query reads: the projection (view version) and the store (head).
         .with_query_cache(move || {

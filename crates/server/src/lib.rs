@@ -30,12 +30,14 @@ pub use crate::config::{Limits, ServerConfig, TokenEntry, TokenHash, TokenName};
 pub use crate::metrics::{names as metric_names, record_append, Metrics};
 
 type Probe<T> = Arc<dyn Fn() -> T + Send + Sync>;
+/// A probe that may wait (readiness: whether the projection reaches the head).
+type AsyncProbe<T> = Arc<dyn Fn() -> futures::future::BoxFuture<'static, T> + Send + Sync>;
 
 /// What the server serves: the GraphQL executor, the probes only the caller can answer, and
 /// any further routes the binary mounts (downloads, dashboard), which keep their own auth.
 pub struct App<E> {
     executor: E,
-    ready: Probe<bool>,
+    ready: AsyncProbe<bool>,
     head_position: Option<Probe<u64>>,
     data_version: Option<Probe<DataVersion>>,
     extra: Vec<(String, poem::endpoint::BoxEndpoint<'static, Response>)>,
@@ -46,7 +48,7 @@ impl<E: Executor> App<E> {
     pub fn new(executor: E) -> Self {
         Self {
             executor,
-            ready: Arc::new(|| true),
+            ready: Arc::new(|| Box::pin(async { true })),
             head_position: None,
             data_version: None,
             extra: Vec::new(),
@@ -64,10 +66,14 @@ impl<E: Executor> App<E> {
         self
     }
 
-    /// `/readyz` answers 200 only while `ready` returns true (store open, projections caught
-    /// up).
-    pub fn with_ready_check(mut self, ready: impl Fn() -> bool + Send + Sync + 'static) -> Self {
-        self.ready = Arc::new(ready);
+    /// `/readyz` answers 200 only when `ready` resolves to true (store open, projections
+    /// caught up). The check may wait, e.g. for an event being folded right now.
+    pub fn with_ready_check<F, Fut>(mut self, ready: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = bool> + Send + 'static,
+    {
+        self.ready = Arc::new(move || Box::pin(ready()));
         self
     }
 
@@ -144,11 +150,14 @@ pub fn routes<E: Executor>(
         .at("/healthz", get(poem::endpoint::make_sync(|_| "ok")))
         .at(
             "/readyz",
-            get(poem::endpoint::make_sync(move |_| {
-                if ready() {
-                    (StatusCode::OK, "ready")
-                } else {
-                    (StatusCode::SERVICE_UNAVAILABLE, "not ready")
+            get(poem::endpoint::make(move |_| {
+                let ready = ready();
+                async move {
+                    if ready.await {
+                        (StatusCode::OK, "ready")
+                    } else {
+                        (StatusCode::SERVICE_UNAVAILABLE, "not ready")
+                    }
                 }
             })),
         )

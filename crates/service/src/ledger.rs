@@ -309,9 +309,15 @@ impl Ledger {
         self.inner.view_version.load(Ordering::Acquire)
     }
 
-    /// Whether the projection reflects every event in the log (`/readyz`).
-    pub fn is_caught_up(&self) -> bool {
-        *self.inner.projected.borrow() >= self.head().position
+    /// Whether the projection keeps up with the log (`/readyz`): it reaches the head as it is
+    /// now within `within`. An event being folded while appends arrive is not "behind"; a
+    /// stopped or stuck projection is.
+    pub async fn catches_up_within(&self, within: std::time::Duration) -> bool {
+        let head = self.head().position;
+        matches!(
+            tokio::time::timeout(within, self.wait_projected(head)).await,
+            Ok(Ok(()))
+        )
     }
 
     /// Validates `payload` as an event of `event_type` and records it. The error names the

@@ -192,3 +192,44 @@ async fn record_returns_after_the_projection_has_folded_the_event() {
     assert_eq!(positions, (1..=32).collect::<Vec<_>>());
     assert_eq!(ledger.projection().applied(), 32);
 }
+
+/// `/readyz` asks whether the projection keeps up: while appends arrive, each one briefly
+/// stored but not yet folded, the projection still reaches the head of the moment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_projection_catches_up_while_appends_arrive() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = ledger(dir.path()).await;
+    let within = std::time::Duration::from_secs(1);
+    assert!(ledger.catches_up_within(within).await);
+    let writers: Vec<_> = (0..4)
+        .map(|writer| {
+            let ledger = ledger.clone();
+            tokio::spawn(async move {
+                for n in 0..50 {
+                    let mut payload = seminar(12, 12);
+                    payload["title"] = json!(format!("readiness seminar {writer}-{n}"));
+                    ledger
+                        .record_payload("clerk", "seminar", &payload, RecordOptions::default())
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    let mut checks = 0;
+    while !writers.iter().all(|writer| writer.is_finished()) {
+        assert!(
+            ledger.catches_up_within(within).await,
+            "not caught up at head {}",
+            ledger.head().position
+        );
+        checks += 1;
+        tokio::task::yield_now().await;
+    }
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    assert_eq!(ledger.head().position, 200);
+    assert!(checks > 0);
+    assert!(ledger.catches_up_within(within).await);
+}

@@ -171,7 +171,7 @@ impl TestServer {
             let ready = ready.clone();
             let ledger = ledger.clone();
             App::new(schema)
-                .with_ready_check(move || ready.load(Ordering::SeqCst))
+                .with_ready_check(move || std::future::ready(ready.load(Ordering::SeqCst)))
                 .with_head_position(move || ledger.head.load(Ordering::SeqCst))
         };
         let listening = Listening::bind(config).await.unwrap();
