@@ -7,7 +7,9 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, OperationType, Selection,
+};
 use async_graphql::{Executor, Variables};
 use bytes::Bytes;
 use metrics::counter;
@@ -306,6 +308,8 @@ fn operation_type(document: &ExecutableDocument, name: Option<&str>) -> Option<O
     }
 }
 
+/// The operation's name for the request span; an anonymous operation is labelled by its
+/// type and root fields (`mutation recordSeminar`), so its log lines still say what ran.
 fn operation_label(document: &ExecutableDocument, name: Option<&str>) -> String {
     match (&document.operations, name) {
         (_, Some(name)) => name.to_owned(),
@@ -314,6 +318,22 @@ fn operation_label(document: &ExecutableDocument, name: Option<&str>) -> String 
             .next()
             .map(|name| name.to_string())
             .unwrap_or_default(),
+        (DocumentOperations::Single(operation), None) => {
+            let operation = &operation.node;
+            let fields: Vec<&str> = operation
+                .selection_set
+                .node
+                .items
+                .iter()
+                .filter_map(|selection| match &selection.node {
+                    Selection::Field(field) => Some(field.node.name.node.as_str()),
+                    _ => None,
+                })
+                .collect();
+            format!("{} {}", operation.ty, fields.join(","))
+                .trim_end()
+                .to_owned()
+        }
         _ => String::new(),
     }
 }
@@ -741,6 +761,24 @@ mod tests {
                 .cacheable_body
                 .is_none());
         }
+    }
+
+    #[test]
+    fn anonymous_operations_are_labelled_by_type_and_root_fields() {
+        let label = |query: &str, name: Option<&str>| {
+            operation_label(&async_graphql::parser::parse_query(query).unwrap(), name)
+        };
+        assert_eq!(label("{ head plans { id } }", None), "query head,plans");
+        assert_eq!(
+            label(
+                "mutation($i: SeminarInput!) { recordSeminar(input: $i) { id } }",
+                None
+            ),
+            "mutation recordSeminar"
+        );
+        assert_eq!(label("query Named { head }", None), "Named");
+        assert_eq!(label("query A { a } query B { b }", Some("B")), "B");
+        assert_eq!(label("query A { a } query B { b }", None), "");
     }
 
     #[test]
