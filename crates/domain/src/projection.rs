@@ -428,6 +428,10 @@ pub struct Projection {
     pub(crate) scheduled: HashMap<Uuid, ScheduledActivity>,
     pub(crate) declared: Vec<(Uuid, DeclaredTotal)>,
     pub(crate) ignored_amendments: Vec<IgnoredAmendment>,
+    /// Target id -> the corrections and retractions recorded against it, in log order,
+    /// whether or not they changed a figure: an event's history is answered from here
+    /// instead of reading every amendment in the log. Amendments are rare, so it stays small.
+    amendments: HashMap<Uuid, Vec<Uuid>, RandomState>,
     /// Per plan: the position of its transfer; later events are late entries.
     late_after: Vec<Option<u64>>,
     pub(crate) baseline_rows: Vec<BaselineRows>,
@@ -520,6 +524,7 @@ impl Projection {
             scheduled: HashMap::new(),
             declared: Vec::new(),
             ignored_amendments: Vec::new(),
+            amendments: HashMap::default(),
             late_after,
             baseline_rows,
             applied: 0,
@@ -608,6 +613,13 @@ impl Projection {
         self.last_position
     }
 
+    /// The ids of the corrections and retractions folded so far that name `target`, in log
+    /// order, including those that changed nothing (an unsuitable target is an audit
+    /// finding, still part of the event's history).
+    pub fn amendments_of(&self, target: Uuid) -> &[Uuid] {
+        self.amendments.get(&target).map_or(&[], Vec::as_slice)
+    }
+
     /// Folds one event. Amendments of unknown or unsuitable targets change nothing and
     /// surface as audit findings.
     pub fn apply(&mut self, recorded: &RecordedEvent) {
@@ -615,6 +627,7 @@ impl Projection {
         self.last_position = self.last_position.max(recorded.position);
         match &recorded.event {
             LedgerEvent::Correction(correction) => {
+                self.record_amendment(correction.target, recorded.id);
                 self.amend(
                     recorded.id,
                     correction.target,
@@ -624,6 +637,7 @@ impl Projection {
                 self.register_amendment(recorded.id, EventKind::Correction);
             }
             LedgerEvent::Retraction(retraction) => {
+                self.record_amendment(retraction.target, recorded.id);
                 self.amend(recorded.id, retraction.target, None, recorded.position);
                 self.register_amendment(recorded.id, EventKind::Retraction);
             }
@@ -645,6 +659,10 @@ impl Projection {
                 );
             }
         }
+    }
+
+    fn record_amendment(&mut self, target: Uuid, amendment: Uuid) {
+        self.amendments.entry(target).or_default().push(amendment);
     }
 
     fn register_amendment(&mut self, id: Uuid, kind: EventKind) {

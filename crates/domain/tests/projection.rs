@@ -211,9 +211,11 @@ fn a_correction_replaces_and_a_retraction_removes_a_contribution() {
         .clone();
     assert_eq!(cell.event_ids, vec![first]);
     assert_eq!(cell.amended_by, vec![correction, retraction]);
+    assert_eq!(projection.amendments_of(first), [correction]);
+    assert_eq!(projection.amendments_of(second), [retraction]);
 
     // A correction may move an activity to another year: the old year loses it.
-    log.record(
+    let second_correction = log.record(
         "correction",
         json!({"target": first, "target_type": "seminar",
                "replacement": seminar("A", "2023-05-01", 40, 40, 1),
@@ -231,6 +233,12 @@ fn a_correction_replaces_and_a_retraction_removes_a_contribution() {
             .events,
         0
     );
+    assert_eq!(
+        projection.amendments_of(first),
+        [correction, second_correction],
+        "an event's amendments, in log order"
+    );
+    assert_eq!(projection.amendments_of(correction), [] as [Uuid; 0]);
 }
 
 #[test]
@@ -242,11 +250,11 @@ fn amendments_that_cannot_apply_change_nothing_and_are_reported() {
         json!({"organisation": "静岡県立大学", "fiscal_year": "R6"}),
     );
     let before = log.projection().table("telework-roadmap").unwrap();
-    log.record(
+    let of_nothing = log.record(
         "retraction",
         json!({"target": Uuid::nil(), "reason": "?", "decided_on": "2025-04-02"}),
     );
-    log.record(
+    let wrong_kind = log.record(
         "correction",
         json!({"target": held, "target_type": "partnership",
                "replacement": {"organisation": "X", "fiscal_year": "R6"},
@@ -256,13 +264,20 @@ fn amendments_that_cannot_apply_change_nothing_and_are_reported() {
         "retraction",
         json!({"target": partner, "reason": "duplicate", "decided_on": "2025-04-02"}),
     );
-    log.record(
+    let again = log.record(
         "retraction",
         json!({"target": partner, "reason": "again", "decided_on": "2025-04-02"}),
     );
-    log.record(
+    let undo = log.record(
         "retraction",
         json!({"target": retraction, "reason": "undo", "decided_on": "2025-04-02"}),
+    );
+    // After its retraction, so it cannot apply; listed after it all the same.
+    let after_retraction = log.record(
+        "correction",
+        json!({"target": partner, "target_type": "partnership",
+               "replacement": {"organisation": "Y", "fiscal_year": "R6"},
+               "reason": "too late", "decided_on": "2025-04-03"}),
     );
     let projection = log.projection();
     let after = projection.table("telework-roadmap").unwrap();
@@ -277,7 +292,15 @@ fn amendments_that_cannot_apply_change_nothing_and_are_reported() {
         .into_iter()
         .filter(|f| f.kind == FindingKind::IgnoredAmendment)
         .count();
-    assert_eq!(ignored, 4);
+    assert_eq!(ignored, 5);
+    // An event's history holds every amendment naming it, applied or not, in log order.
+    assert_eq!(
+        projection.amendments_of(partner),
+        [retraction, again, after_retraction]
+    );
+    assert_eq!(projection.amendments_of(held), [wrong_kind]);
+    assert_eq!(projection.amendments_of(retraction), [undo]);
+    assert_eq!(projection.amendments_of(Uuid::nil()), [of_nothing]);
 }
 
 #[test]

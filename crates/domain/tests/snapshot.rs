@@ -60,8 +60,16 @@ fn log() -> Vec<RecordedEvent> {
     events
 }
 
-fn assert_same_answers(restored: &Projection, full: &Projection) {
+fn assert_same_answers(restored: &Projection, full: &Projection, log: &[RecordedEvent]) {
     assert_eq!(restored.tables(), full.tables());
+    for event in log {
+        assert_eq!(
+            restored.amendments_of(event.id),
+            full.amendments_of(event.id),
+            "amendments of {}",
+            event.id
+        );
+    }
     assert_eq!(restored.audit_findings(), full.audit_findings());
     assert_eq!(restored.survey_waves(), full.survey_waves());
     for year in 2021..=2025 {
@@ -90,7 +98,7 @@ fn restored_snapshot_plus_tail_equals_full_replay() {
         for event in &log[split..] {
             restored.apply(event);
         }
-        assert_same_answers(&restored, &full);
+        assert_same_answers(&restored, &full, &log);
     }
     let amended = full.tables()[0]
         .rows
@@ -99,6 +107,11 @@ fn restored_snapshot_plus_tail_equals_full_replay() {
         .filter(|cell| !cell.amended_by.is_empty())
         .count();
     assert!(amended > 0, "the amendments must reach the table");
+    let with_history = log
+        .iter()
+        .filter(|event| !full.amendments_of(event.id).is_empty())
+        .count();
+    assert_eq!(with_history, 2, "the retracted and the corrected seminar");
 }
 
 #[test]

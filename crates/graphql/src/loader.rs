@@ -85,21 +85,30 @@ pub(crate) fn ledger<'a>(ctx: &'a Context<'_>) -> &'a Ledger {
 }
 
 /// The events with these ids, in the order given; ids the store does not know are skipped
-/// (a projection only names events it has read from the log, so none are expected).
+/// (a projection only names events it has read from the log, so none are expected). The
+/// events share one `EventList`, so a field all of them select is read once for the list.
 pub(crate) async fn load_events(
     ctx: &Context<'_>,
     ids: &[Uuid],
 ) -> async_graphql::Result<Vec<Event>> {
+    let found = load_envelopes(ctx, ids).await?;
+    Ok(Event::list(
+        ids.iter().filter_map(|id| found.get(id).cloned()).collect(),
+    ))
+}
+
+/// The envelopes of these ids, read through the request's loader (batched with every other
+/// read of the same moment).
+pub(crate) async fn load_envelopes(
+    ctx: &Context<'_>,
+    ids: &[Uuid],
+) -> async_graphql::Result<HashMap<Uuid, Arc<Envelope>>> {
     if ids.is_empty() {
-        return Ok(Vec::new());
+        return Ok(HashMap::new());
     }
     let loader = ctx.data_unchecked::<EventDataLoader>();
-    let found = loader
+    loader
         .load_many(ids.iter().copied())
         .await
-        .map_err(|error| internal(error.as_str()))?;
-    Ok(ids
-        .iter()
-        .filter_map(|id| found.get(id).cloned().map(Event::from))
-        .collect())
+        .map_err(|error| internal(error.as_str()))
 }

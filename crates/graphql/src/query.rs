@@ -2,6 +2,8 @@
 //! the event log as a Relay connection, one event, verification, audit findings and the head.
 //! Every query needs the `reader` role.
 
+use std::sync::Arc;
+
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, InputObject, Object, ID};
 use chrono::{DateTime, Utc};
@@ -190,10 +192,16 @@ impl QueryRoot {
             .map_err(ledger_error)?;
         // Paging forward only: whether events precede `after` is not worth a second scan.
         let mut connection = Connection::new(false, page.has_next_page);
-        connection.edges.extend(
+        let events = Event::list(
             page.events
                 .into_iter()
-                .map(|(envelope, _)| Edge::new(envelope.position, Event::from(envelope))),
+                .map(|(envelope, _)| Arc::new(envelope))
+                .collect(),
+        );
+        connection.edges.extend(
+            events
+                .into_iter()
+                .map(|event| Edge::new(event.envelope.position, event)),
         );
         Ok(connection)
     }

@@ -1,5 +1,6 @@
 //! Output types: read-only views of the service's plans, tables, events and findings.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::{ComplexObject, Context, Enum, Object, SimpleObject, ID};
@@ -12,7 +13,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::error::{internal, require};
-use crate::loader::{ledger, load_events};
+use crate::loader::{ledger, load_envelopes, load_events};
 use crate::scalars::{DecimalValue, FiscalYearValue};
 use kpi_service::auth::Role;
 
@@ -389,23 +390,58 @@ pub struct Contribution {
 #[derive(Debug, Clone)]
 pub struct Event {
     pub(crate) envelope: Arc<Envelope>,
+    /// The list the event was answered in, if any.
+    list: Option<Arc<EventList>>,
+}
+
+/// The events of one list (a page of the log, a cell's drill-down...). A field every event
+/// of a list selects is read for all of them at once when the first asks, so a page reads
+/// the store once for it, not once per event; the loader's 1 ms batching window alone would
+/// split a long page into several reads.
+#[derive(Debug)]
+pub(crate) struct EventList {
+    ids: Vec<Uuid>,
+    amendments: tokio::sync::OnceCell<ListAmendments>,
+}
+
+/// The amendments of a list's events, from one look at the projection and one batched read.
+#[derive(Debug)]
+struct ListAmendments {
+    by_target: HashMap<Uuid, Vec<Uuid>>,
+    envelopes: HashMap<Uuid, Arc<Envelope>>,
 }
 
 impl From<Envelope> for Event {
     fn from(envelope: Envelope) -> Self {
-        Self {
-            envelope: Arc::new(envelope),
-        }
+        Self::from(Arc::new(envelope))
     }
 }
 
 impl From<Arc<Envelope>> for Event {
     fn from(envelope: Arc<Envelope>) -> Self {
-        Self { envelope }
+        Self {
+            envelope,
+            list: None,
+        }
     }
 }
 
 impl Event {
+    /// The events of one list, in the order given, sharing the list.
+    pub(crate) fn list(envelopes: Vec<Arc<Envelope>>) -> Vec<Event> {
+        let list = Arc::new(EventList {
+            ids: envelopes.iter().map(|envelope| envelope.event_id).collect(),
+            amendments: tokio::sync::OnceCell::new(),
+        });
+        envelopes
+            .into_iter()
+            .map(|envelope| Event {
+                envelope,
+                list: Some(list.clone()),
+            })
+            .collect()
+    }
+
     fn domain(&self) -> async_graphql::Result<kpi_domain::RecordedEvent> {
         kpi_service::recorded_event(&self.envelope).map_err(internal)
     }
@@ -501,13 +537,33 @@ impl Event {
     /// The corrections and retractions recorded against this event, in log order.
     async fn amendments(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Event>> {
         require(ctx, Role::Reader)?;
-        let ledger = ledger(ctx).clone();
+        // The ids come from the projection's index, in memory; only the amendments themselves
+        // are read from the store, through the loader.
         let target = self.envelope.event_id;
-        let amendments = tokio::task::spawn_blocking(move || ledger.amendments_of(target))
-            .await
-            .map_err(internal)?
-            .map_err(crate::error::ledger_error)?;
-        Ok(amendments.into_iter().map(Event::from).collect())
+        let Some(list) = &self.list else {
+            return load_events(ctx, &ledger(ctx).amendment_ids_of(target)).await;
+        };
+        let amendments = list
+            .amendments
+            .get_or_try_init(|| async {
+                let by_target = ledger(ctx).amendment_ids_by_target(&list.ids);
+                let ids: Vec<Uuid> = by_target.values().flatten().copied().collect();
+                let envelopes = load_envelopes(ctx, &ids).await?;
+                Ok::<_, async_graphql::Error>(ListAmendments {
+                    by_target,
+                    envelopes,
+                })
+            })
+            .await?;
+        let ids = amendments
+            .by_target
+            .get(&target)
+            .map_or(&[][..], Vec::as_slice);
+        Ok(Event::list(
+            ids.iter()
+                .filter_map(|id| amendments.envelopes.get(id).cloned())
+                .collect(),
+        ))
     }
 
     /// For a correction or retraction: the event it changes.

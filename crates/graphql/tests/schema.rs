@@ -346,3 +346,107 @@ async fn a_figures_only_table_has_the_same_figures_as_the_drilled_down_one() {
     assert!(ids > 300, "the drill-down lists the seed's events: {ids}");
     assert_eq!(plain, drilled);
 }
+
+/// Amends half of the seed's survey responses (some twice, corrections and retractions in both
+/// orders) and a few consultations that a page of responses does not show; the
+/// responses' ids with their amendments' ids and types, in log order.
+async fn amend_responses(
+    ledger: &kpi_service::Ledger,
+) -> Vec<(String, Vec<(String, &'static str)>)> {
+    let filter = |kind: &str| kpi_service::EventFilter {
+        event_type: Some(kind.to_owned()),
+        ..Default::default()
+    };
+    let responses = ledger
+        .events(&filter("survey_response"), 0, 500)
+        .unwrap()
+        .events;
+    let consultations = ledger.events(&filter("consultation"), 0, 3).unwrap().events;
+    assert!(responses.len() > 150, "the seed holds 187 survey responses");
+    let correct = |recorded: &kpi_domain::RecordedEvent, kind: &str| {
+        json!({
+            "target": recorded.id.to_string(), "target_type": kind,
+            "replacement": recorded.event.to_payload(),
+            "reason": "名簿の再集計", "decided_on": "2025-05-01"
+        })
+    };
+    let retract = |recorded: &kpi_domain::RecordedEvent| json!({ "target": recorded.id.to_string(), "reason": "二重登録", "decided_on": "2025-05-02" });
+    let record = |event_type: &'static str, payload: Value| async move {
+        let envelope = ledger
+            .record_payload("clerk", event_type, &payload, Default::default())
+            .await
+            .unwrap_or_else(|error| panic!("{event_type}: {error}"));
+        (envelope.event_id.to_string(), event_type)
+    };
+    let mut expected: Vec<(String, Vec<(String, &'static str)>)> = responses
+        .iter()
+        .map(|(envelope, _)| (envelope.event_id.to_string(), Vec::new()))
+        .collect();
+    // Two rounds, so the amendments of different events interleave in the log.
+    for round in 0..2 {
+        for (index, (_, recorded)) in responses.iter().enumerate() {
+            let amendment = match (index % 8, round) {
+                (0, 0) | (1, 0) | (2, 1) => {
+                    record("correction", correct(recorded, "survey_response")).await
+                }
+                // Retracted, then corrected: the correction changes nothing but is history.
+                (1, 1) | (2, 0) => record("retraction", retract(recorded)).await,
+                _ => continue,
+            };
+            expected[index].1.push(amendment);
+        }
+        for (_, recorded) in &consultations {
+            record("correction", correct(recorded, "consultation")).await;
+        }
+    }
+    expected
+}
+
+#[tokio::test]
+async fn a_page_of_events_reads_all_their_amendments_in_one_batch() {
+    let fixture = seeded().await;
+    let expected = amend_responses(&fixture.ledger).await;
+    let amendments_on_page: usize = expected.iter().map(|(_, list)| list.len()).sum();
+
+    let batches_before = fixture.loads.batches();
+    let events_before = fixture.loads.events();
+    let answer = run(
+        &fixture.schema,
+        Some(reader()),
+        "{ events(filter: { type: SURVEY_RESPONSE }, first: 500) \
+           { edges { node { id amendments { id type } } } } }",
+        json!({}),
+    )
+    .await;
+    assert!(answer.get("errors").is_none(), "{answer}");
+    let nodes: Vec<&Value> = answer["data"]["events"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|edge| &edge["node"])
+        .collect();
+    assert_eq!(nodes.len(), expected.len());
+    for (node, (id, amendments)) in nodes.iter().zip(&expected) {
+        assert_eq!(node["id"], id.as_str());
+        let expected: Vec<Value> = amendments
+            .iter()
+            .map(|(id, kind)| json!({ "id": id, "type": kind.to_uppercase() }))
+            .collect();
+        assert_eq!(
+            node["amendments"],
+            Value::Array(expected),
+            "the amendments of {id}, in log order"
+        );
+    }
+    assert_eq!(
+        fixture.loads.batches() - batches_before,
+        1,
+        "the amendments of {} events are read in one batch",
+        nodes.len()
+    );
+    assert_eq!(
+        fixture.loads.events() - events_before,
+        amendments_on_page as u64,
+        "only the amendments of the page's events are read, each once"
+    );
+}

@@ -1,8 +1,12 @@
-//! Event listing with filters and position cursors (the GraphQL `events` connection).
+//! Event listing with filters and position cursors (the GraphQL `events` connection), and
+//! each event's amendments.
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use kpi_domain::{FiscalYear, RecordedEvent};
 use kpi_store::Envelope;
+use uuid::Uuid;
 
 use crate::convert::recorded_event;
 use crate::error::LedgerError;
@@ -81,17 +85,37 @@ impl Ledger {
         })
     }
 
-    /// The corrections and retractions recorded against `target`, in log order.
-    pub fn amendments_of(&self, target: uuid::Uuid) -> Result<Vec<Envelope>, LedgerError> {
+    /// The ids of the corrections and retractions recorded against `target`, in log order, as
+    /// far as the live projection has folded the log (a `record` returns only once folded, so
+    /// a caller sees its own amendments). Answered from the projection's index of amendments
+    /// by target: nothing is read from the store.
+    pub fn amendment_ids_of(&self, target: Uuid) -> Vec<Uuid> {
+        self.projection().amendments_of(target).to_vec()
+    }
+
+    /// [`Ledger::amendment_ids_of`] for each of `targets` that has amendments, read under one
+    /// look at the projection, so a list of events sees one state of it.
+    pub fn amendment_ids_by_target(&self, targets: &[Uuid]) -> HashMap<Uuid, Vec<Uuid>> {
+        let projection = self.projection();
+        targets
+            .iter()
+            .filter_map(|target| {
+                let ids = projection.amendments_of(*target);
+                (!ids.is_empty()).then(|| (*target, ids.to_vec()))
+            })
+            .collect()
+    }
+
+    /// The corrections and retractions recorded against `target`, in log order: the envelopes
+    /// of [`Ledger::amendment_ids_of`], read by id.
+    pub fn amendments_of(&self, target: Uuid) -> Result<Vec<Envelope>, LedgerError> {
         let mut found = Vec::new();
-        for event_type in ["correction", "retraction"] {
-            for envelope in self.store().read_by_type(event_type, 0, usize::MAX)? {
-                if recorded_event(&envelope)?.event.amendment_target() == Some(target) {
-                    found.push(envelope);
-                }
+        for id in self.amendment_ids_of(target) {
+            // The projection names only events it read from the log, and the log loses none.
+            if let Some(envelope) = self.store().get(id)? {
+                found.push(envelope);
             }
         }
-        found.sort_by_key(|envelope| envelope.position);
         Ok(found)
     }
 }

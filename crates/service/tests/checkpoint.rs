@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use kpi_domain::{seed, PlanDefinition, Projection, RecordedEvent};
 use kpi_service::{CheckpointUse, ImportRecord, Ledger, LedgerConfig, LedgerError};
+use kpi_store::Envelope;
 use serde_json::json;
 
 const PLAN: &str = include_str!("../../../config/plans/telework-roadmap.toml");
@@ -52,6 +53,10 @@ async fn open_without_checkpoints(dir: &Path, plans: Vec<PlanDefinition>) -> Led
 }
 
 async fn seminar(ledger: &Ledger, n: u64) {
+    seminar_event(ledger, n).await;
+}
+
+async fn seminar_event(ledger: &Ledger, n: u64) -> Envelope {
     let payload = json!({
         "title": format!("Web活用促進セミナー {n}"),
         "organiser": "DX・テレワーク推進センター",
@@ -64,17 +69,35 @@ async fn seminar(ledger: &Ledger, n: u64) {
     ledger
         .record_payload("clerk", "seminar", &payload, Default::default())
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// Corrects (with the same figures) or retracts `target`, a seminar.
+async fn amend(ledger: &Ledger, event_type: &str, target: &Envelope) -> Envelope {
+    let mut payload = json!({
+        "target": target.event_id.to_string(), "reason": "entered twice", "decided_on": "2025-05-01"
+    });
+    if event_type == "correction" {
+        payload["target_type"] = json!("seminar");
+        payload["replacement"] = target.payload.clone();
+    }
+    ledger
+        .record_payload("clerk", event_type, &payload, Default::default())
+        .await
+        .unwrap()
 }
 
 /// The projection of the whole log, folded from scratch.
 fn full_replay(ledger: &Ledger, plans: Vec<PlanDefinition>) -> Projection {
-    let events: Vec<RecordedEvent> = ledger
+    Projection::replay(plans, &log(ledger))
+}
+
+fn log(ledger: &Ledger) -> Vec<RecordedEvent> {
+    ledger
         .store()
         .iter_from(1)
         .map(|envelope| kpi_service::recorded_event(&envelope.unwrap()).unwrap())
-        .collect();
-    Projection::replay(plans, &events)
+        .collect()
 }
 
 /// The live projection answers as a full replay of the log and reflects all of it.
@@ -82,6 +105,14 @@ fn assert_matches_full_replay(ledger: &Ledger, plans: Vec<PlanDefinition>) {
     let full = full_replay(ledger, plans);
     let live = ledger.projection();
     assert_eq!(live.tables(), full.tables());
+    for event in log(ledger) {
+        assert_eq!(
+            live.amendments_of(event.id),
+            full.amendments_of(event.id),
+            "the amendments of {}",
+            event.id
+        );
+    }
     assert_eq!(live.audit_findings(), full.audit_findings());
     assert_eq!(live.survey_waves(), full.survey_waves());
     let head = ledger.head().position;
@@ -101,6 +132,9 @@ async fn checkpoint_plus_tail_equals_full_replay() {
         .import("seed", records[..half].to_vec())
         .await
         .unwrap();
+    // Amended once before the checkpoint and once after: its history spans both.
+    let amended = seminar_event(&ledger, 500).await;
+    let correction = amend(&ledger, "correction", &amended).await;
     let checkpointed = ledger.head().position;
     ledger.close().await;
     assert!(checkpoint_file(dir.path()).is_file(), "close writes one");
@@ -115,6 +149,7 @@ async fn checkpoint_plus_tail_equals_full_replay() {
     for n in 0..5 {
         seminar(&ledger, n).await;
     }
+    let retraction = amend(&ledger, "retraction", &amended).await;
     let head = ledger.head().position;
     ledger.close().await;
 
@@ -129,6 +164,13 @@ async fn checkpoint_plus_tail_equals_full_replay() {
     assert_eq!(startup.events_folded, head - checkpointed, "only the tail");
     assert_eq!(startup.position, head);
     assert_matches_full_replay(&ledger, roadmap());
+    let history: Vec<_> = ledger
+        .amendments_of(amended.event_id)
+        .unwrap()
+        .into_iter()
+        .map(|envelope| envelope.event_id)
+        .collect();
+    assert_eq!(history, [correction.event_id, retraction.event_id]);
 
     // The restored projection keeps following the log.
     seminar(&ledger, 99).await;

@@ -34,6 +34,7 @@ pub struct ProjectionSnapshot {
     #[serde(with = "json_text")]
     declared: Vec<(Uuid, DeclaredTotal)>,
     ignored_amendments: Vec<IgnoredAmendment>,
+    amendments: HashMap<Uuid, Vec<Uuid>, RandomState>,
     applied: u64,
     last_position: u64,
 }
@@ -128,6 +129,7 @@ impl Projection {
             scheduled,
             declared,
             ignored_amendments,
+            amendments,
             // Derived from the plans (transfers), like the routes.
             late_after: _,
             baseline_rows: _,
@@ -144,6 +146,7 @@ impl Projection {
             scheduled: scheduled.clone(),
             declared: declared.clone(),
             ignored_amendments: ignored_amendments.clone(),
+            amendments: amendments.clone(),
             applied: *applied,
             last_position: *last_position,
         }
@@ -178,6 +181,7 @@ impl Projection {
             scheduled,
             declared,
             ignored_amendments,
+            amendments,
             applied,
             last_position,
         } = snapshot;
@@ -198,6 +202,7 @@ impl Projection {
             scheduled,
             declared,
             ignored_amendments,
+            amendments,
             applied,
             last_position,
             ..empty
