@@ -52,3 +52,130 @@ async fn serve_demo_shows_the_fuji_figures_and_stops_cleanly_on_sigterm() {
         .unwrap();
     assert!(verify.status.success());
 }
+
+/// SIGTERM while mutations are in flight: the server stops accepting, lets the appends it
+/// took finish, flushes and exits 0, and every mutation it acknowledged is in the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_appends_keeps_every_acknowledged_event() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let issued = support::text(
+        &support::succeed(&[
+            "token",
+            "new",
+            "--role",
+            "recorder",
+            "--name",
+            "night-clerk",
+        ])
+        .stdout,
+    );
+    let token = issued
+        .lines()
+        .find(|line| line.starts_with("kpi_"))
+        .expect("a token line")
+        .to_owned();
+    let sha256 = issued
+        .lines()
+        .find_map(|line| line.strip_prefix("sha256 = "))
+        .expect("the config line with the hash")
+        .trim_matches('"')
+        .to_owned();
+    let tokens = format!(r#"[{{name="night-clerk",role="recorder",sha256="{sha256}"}}]"#);
+    let mut server =
+        DemoServer::start_with_env(&data, &[("KPI_LEDGER_SERVER__TOKENS", tokens.as_str())]);
+    let url = server.url("/graphql");
+
+    let mutation =
+        "mutation($input: SeminarInput!) { recordSeminar(input: $input) { id position } }";
+    let clients: Vec<_> = (0..8)
+        .map(|client| {
+            let (url, token) = (url.clone(), token.clone());
+            tokio::spawn(async move {
+                let http = reqwest::Client::new();
+                let mut acknowledged = Vec::new();
+                for n in 0..500 {
+                    let input = serde_json::json!({
+                        "title": format!("shutdown seminar {client}-{n}"),
+                        "organiser": "DX・テレワーク推進センター",
+                        "firstDate": "2024-04-30",
+                        "sessions": 1,
+                        "participants": { "unique": 10, "attendances": 10 },
+                        "capacity": 40,
+                        "status": "HELD"
+                    });
+                    let sent = http
+                        .post(&url)
+                        .bearer_auth(&token)
+                        .json(&serde_json::json!({ "query": mutation, "variables": { "input": input } }))
+                        .timeout(Duration::from_secs(10))
+                        .send()
+                        .await;
+                    // Refused or cut connections are the server going away: stop sending.
+                    let Ok(response) = sent else { break };
+                    let Ok(body) = response.json::<serde_json::Value>().await else {
+                        break;
+                    };
+                    let recorded = &body["data"]["recordSeminar"];
+                    assert!(body.get("errors").is_none(), "{body}");
+                    acknowledged.push((
+                        recorded["id"].as_str().unwrap().to_owned(),
+                        recorded["position"].as_u64().unwrap(),
+                    ));
+                }
+                acknowledged
+            })
+        })
+        .collect();
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let status = tokio::task::spawn_blocking(move || {
+        let status = server.terminate();
+        (server, status)
+    })
+    .await
+    .unwrap();
+    let (_server, status) = status;
+    let status = status.expect("serve stops within 20 s of SIGTERM");
+    assert!(status.success(), "serve exits 0 after SIGTERM: {status:?}");
+
+    let mut acknowledged = Vec::new();
+    for client in clients {
+        acknowledged.extend(client.await.unwrap());
+    }
+    assert!(
+        !acknowledged.is_empty(),
+        "no mutation was answered before SIGTERM"
+    );
+
+    let log = Command::new(BIN)
+        .args(["log", "--data", data.to_str().unwrap(), "--from", "336"])
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    assert!(log.status.success(), "{}", support::text(&log.stderr));
+    let stored: std::collections::HashMap<String, u64> = support::text(&log.stdout)
+        .lines()
+        .map(|line| {
+            let event: serde_json::Value = serde_json::from_str(line).unwrap();
+            (
+                event["event_id"].as_str().unwrap().to_owned(),
+                event["position"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    for (id, position) in &acknowledged {
+        assert_eq!(
+            stored.get(id),
+            Some(position),
+            "acknowledged event {id} at {position} is not in the store after shutdown"
+        );
+    }
+    let verify = Command::new(BIN)
+        .args(["verify", "--data", data.to_str().unwrap()])
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    assert!(verify.status.success(), "{}", support::text(&verify.stdout));
+}

@@ -56,6 +56,11 @@ pub struct DemoServer {
 
 impl DemoServer {
     pub fn start(data: &Path) -> DemoServer {
+        Self::start_with_env(data, &[])
+    }
+
+    /// [`DemoServer::start`] with further `KPI_LEDGER_*` configuration overrides.
+    pub fn start_with_env(data: &Path, env: &[(&str, &str)]) -> DemoServer {
         use std::io::{BufRead, BufReader};
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let mut child = Command::new(BIN)
@@ -64,6 +69,7 @@ impl DemoServer {
             .env("KPI_LEDGER_SERVER__BIND", "127.0.0.1:0")
             .env("KPI_LEDGER_LOG__FORMAT", "json")
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
