@@ -34,22 +34,11 @@ async fn record_seminar(server: &LedgerServer, n: u32) -> Value {
 
 /// Requests answered from the cache so far, from `/metrics`.
 async fn cache_hits(server: &LedgerServer) -> f64 {
-    let text = graphql_support::client()
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|line| {
-            line.strip_prefix("kpi_graphql_cache_lookups_total{outcome=\"hit\"}")?
-                .trim()
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0.0)
+    graphql_support::metric(
+        &server.metrics().await,
+        "kpi_graphql_cache_lookups_total{outcome=\"hit\"}",
+    )
+    .unwrap_or(0.0)
 }
 
 #[tokio::test]

@@ -4,14 +4,8 @@
 mod graphql_support;
 
 use graphql_support::kinds::ALL;
-use graphql_support::{record_mutation, LedgerServer, Who};
+use graphql_support::{metric, record_mutation, LedgerServer, Who};
 use serde_json::json;
-
-fn metric(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find(|line| line.starts_with(series) && line[series.len()..].starts_with(' '))
-        .and_then(|line| line.rsplit(' ').next()?.parse().ok())
-}
 
 /// `/metrics` counts the events the ledger wrote, through the real append path: an
 /// idempotent retry writes nothing and is not counted, and the seed import counts as many
@@ -37,14 +31,7 @@ async fn appends_are_counted_per_event_written_not_per_retry() {
     let written = server.head();
     assert!(written > 2);
 
-    let text = graphql_support::client()
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = server.metrics().await;
     assert_eq!(
         metric(&text, "kpi_appends_total"),
         Some(written as f64),

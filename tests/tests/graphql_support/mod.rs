@@ -147,6 +147,18 @@ impl LedgerServer {
     }
 
     /// The log's head position, read in process: the truth the HTTP answers are checked against.
+    /// The Prometheus text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        client()
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub fn head(&self) -> u64 {
         self.ledger.head().position
     }
@@ -279,3 +291,10 @@ pub fn cell<'a>(table: &'a Value, kpi: &str, series: &str, label: &str) -> &'a V
 pub const TABLE: &str =
     "query Table($plan: ID!, $asOf: DateTime) { kpiTable(plan: $plan, asOf: $asOf) { \
     position asOf rows { kpi series cumulative cells { label value eventIds amendedByIds } } } }";
+
+/// The value of one series (name and labels exactly as rendered) in Prometheus text.
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find(|line| line.starts_with(series) && line[series.len()..].starts_with(' '))
+        .and_then(|line| line.rsplit(' ').next()?.parse().ok())
+}
