@@ -207,3 +207,22 @@ async fn oversized_messages_close_the_socket() {
     );
     server.stop().await.unwrap();
 }
+
+/// A shutdown says goodbye on every open socket with 1001 "going away" instead of dropping
+/// the connection (1006 at the client), and the server still stops promptly.
+#[tokio::test]
+async fn shutdown_closes_open_sockets_with_going_away() {
+    let mut server = TestServer::start().await;
+    let mut socket = connect(&server, Some(&server.tokens.reader)).await.unwrap();
+    assert_eq!(
+        init(&mut socket, json!({})).await.unwrap()["type"],
+        "connection_ack"
+    );
+    server.begin_shutdown();
+    let (code, reason) = receive(&mut socket)
+        .await
+        .expect_err("the server closes the socket");
+    assert_eq!(code, 1001, "{reason}");
+    assert!(reason.contains("shutting down"), "{reason}");
+    server.stop().await.unwrap();
+}

@@ -106,6 +106,22 @@ pub fn routes<E: Executor>(
     config: &ServerConfig,
     app: App<E>,
 ) -> Result<impl Endpoint<Output = Response>, TokenConfigError> {
+    routes_until(config, app, &Stopping::default())
+}
+
+/// What the routes need to know of a shutdown: when it starts, and which websocket sessions
+/// are still saying goodbye.
+#[derive(Clone, Default)]
+struct Stopping {
+    signal: tokio_util::sync::CancellationToken,
+    sockets: tokio_util::task::TaskTracker,
+}
+
+fn routes_until<E: Executor>(
+    config: &ServerConfig,
+    app: App<E>,
+    stopping: &Stopping,
+) -> Result<impl Endpoint<Output = Response>, TokenConfigError> {
     let auth = Arc::new(Authenticator::new(&config.tokens, config.anonymous_read)?);
     let metrics = Metrics::global();
     let graphiql = GraphiQLSource::build()
@@ -145,6 +161,8 @@ pub fn routes<E: Executor>(
                 executor: app.executor,
                 auth,
                 max_message_bytes: config.limits.max_body_bytes.get(),
+                stopping: stopping.signal.clone(),
+                sockets: stopping.sockets.clone(),
             }),
         )
         .at("/healthz", get(poem::endpoint::make_sync(|_| "ok")))
@@ -272,7 +290,13 @@ impl Listening {
     ) -> anyhow::Result<()> {
         let addr = self.local_addr();
         let grace = self.config.shutdown_grace();
-        let endpoint = routes(&self.config, app)?;
+        let stopping = Stopping::default();
+        let endpoint = routes_until(&self.config, app, &stopping)?;
+        let signal = stopping.signal.clone();
+        let shutdown = async move {
+            shutdown.await;
+            signal.cancel();
+        };
         let metrics = Metrics::global();
         let upkeep = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(5));
@@ -286,6 +310,18 @@ impl Listening {
             .run_with_graceful_shutdown(endpoint, shutdown, Some(grace))
             .await
             .context("server failed");
+        // Websocket sessions outlive the HTTP connections poem waited for; they close with
+        // 1001 as soon as the shutdown starts, and are given the same grace to do so.
+        stopping.sockets.close();
+        if tokio::time::timeout(grace, stopping.sockets.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                ?grace,
+                "websocket sessions still open at the end of the grace period"
+            );
+        }
         upkeep.abort();
         tracing::info!("server stopped");
         result

@@ -6,10 +6,13 @@ use std::sync::Arc;
 
 use async_graphql::{Data, Executor};
 use async_graphql_poem::{GraphQLProtocol, GraphQLWebSocket};
+use futures::{SinkExt, StreamExt};
 use kpi_service::auth::Caller;
 use poem::http::{header, StatusCode};
-use poem::web::websocket::{WebSocket, WebSocketConfig};
+use poem::web::websocket::{Message, WebSocket, WebSocketConfig};
 use poem::{Endpoint, FromRequest, IntoResponse, Request, Response};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::auth::Authenticator;
 
@@ -18,6 +21,11 @@ pub(crate) struct Subscriptions<E> {
     pub auth: Arc<Authenticator>,
     /// Largest websocket message accepted, the same cap as an HTTP request body.
     pub max_message_bytes: usize,
+    /// Cancelled when the server shuts down: every open socket is then closed with 1001.
+    pub stopping: CancellationToken,
+    /// The open sockets, so shutdown can wait for their goodbyes (they outlive the HTTP
+    /// connection that was upgraded, which is all the server's graceful stop waits for).
+    pub sockets: TaskTracker,
 }
 
 impl<E: Executor> Endpoint for Subscriptions<E> {
@@ -42,22 +50,39 @@ impl<E: Executor> Endpoint for Subscriptions<E> {
         };
         let executor = self.executor.clone();
         let auth = self.auth.clone();
+        let stopping = self.stopping.clone();
+        let sockets = self.sockets.clone();
         let config = WebSocketConfig::default()
             .max_message_size(Some(self.max_message_bytes))
             .max_frame_size(Some(self.max_message_bytes));
         Ok(websocket
             .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
             .config(config)
-            .on_upgrade(move |stream| {
-                GraphQLWebSocket::new(stream, executor, protocol)
-                    .on_connection_init(move |payload| async move {
-                        let caller = caller_from_init(&auth, &payload, header_caller)?;
-                        tracing::debug!(?caller, "websocket connection initialised");
-                        let mut data = Data::default();
-                        data.insert(caller);
-                        Ok(data)
-                    })
-                    .serve()
+            .on_upgrade(move |socket| {
+                sockets.track_future(async move {
+                    let (mut sink, incoming) = socket.split();
+                    // At shutdown the client's side of the conversation ends here, which ends
+                    // the GraphQL session and its subscriptions.
+                    let incoming = incoming.take_until(stopping.clone().cancelled_owned());
+                    GraphQLWebSocket::new_with_pair(&mut sink, incoming, executor, protocol)
+                        .on_connection_init(move |payload| async move {
+                            let caller = caller_from_init(&auth, &payload, header_caller)?;
+                            tracing::debug!(?caller, "websocket connection initialised");
+                            let mut data = Data::default();
+                            data.insert(caller);
+                            Ok(data)
+                        })
+                        .serve()
+                        .await;
+                    if stopping.is_cancelled() {
+                        // 1001 "going away" (RFC 6455): clients may reconnect elsewhere or
+                        // later, instead of seeing an abnormal closure (1006).
+                        let _ = sink
+                            .send(Message::close_with(1001u16, "server shutting down"))
+                            .await;
+                    }
+                    let _ = sink.close().await;
+                })
             })
             .into_response())
     }
