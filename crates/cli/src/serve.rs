@@ -6,9 +6,11 @@ use std::path::Path;
 use crate::config::Loaded;
 use crate::ledger;
 
-/// How long `/readyz` waits for the projection to reach the head before answering 503: long
-/// enough for a fold in progress under load, short of a probe's usual timeout.
-const READY_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+/// How long `/readyz` waits for the projection to reach the head before answering 503: far
+/// longer than a fold in progress under load takes (milliseconds), and shorter than
+/// Kubernetes' default probe timeout (1 s), so a stuck projection answers 503 rather than
+/// timing the probe out.
+const READY_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
 pub async fn run(loaded: &Loaded, dir: &Path, demo: bool) -> anyhow::Result<()> {
     let mut server = loaded.config.server.clone();

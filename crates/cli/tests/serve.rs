@@ -86,6 +86,19 @@ async fn sigterm_during_appends_keeps_every_acknowledged_event() {
     let mut server =
         DemoServer::start_with_env(&data, &[("KPI_LEDGER_SERVER__TOKENS", tokens.as_str())]);
     let url = server.url("/graphql");
+    // The demo seed is in the store already; the clients' events come after it.
+    let seeded: serde_json::Value = reqwest::Client::new()
+        .post(&url)
+        .json(&serde_json::json!({ "query": "{ head { position } }" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let seeded = seeded["data"]["head"]["position"].as_u64().expect("a head");
+    // More than the server can answer before the signal, so SIGTERM lands mid-run.
+    const CAP: usize = 20_000;
 
     let mutation =
         "mutation($input: SeminarInput!) { recordSeminar(input: $input) { id position } }";
@@ -95,7 +108,7 @@ async fn sigterm_during_appends_keeps_every_acknowledged_event() {
             tokio::spawn(async move {
                 let http = reqwest::Client::new();
                 let mut acknowledged = Vec::new();
-                for n in 0..500 {
+                for n in 0..CAP {
                     let input = serde_json::json!({
                         "title": format!("shutdown seminar {client}-{n}"),
                         "organiser": "DX・テレワーク推進センター",
@@ -148,9 +161,19 @@ async fn sigterm_during_appends_keeps_every_acknowledged_event() {
         !acknowledged.is_empty(),
         "no mutation was answered before SIGTERM"
     );
+    assert!(
+        acknowledged.len() < 8 * CAP,
+        "every client finished before SIGTERM: nothing was in flight"
+    );
 
     let log = Command::new(BIN)
-        .args(["log", "--data", data.to_str().unwrap(), "--from", "336"])
+        .args([
+            "log",
+            "--data",
+            data.to_str().unwrap(),
+            "--from",
+            &(seeded + 1).to_string(),
+        ])
         .current_dir(&root)
         .output()
         .unwrap();

@@ -88,9 +88,10 @@ impl Metrics {
     }
 }
 
-/// Records one append of one event, as kpi-service does for each append that wrote.
+/// Records one append of one event that took `latency`, as kpi-service does.
 pub fn record_append(latency: Duration) {
-    kpi_service::metrics::record_append(1, latency);
+    kpi_service::metrics::count_appended(1);
+    kpi_service::metrics::record_append_latency(latency);
 }
 
 fn describe() {

@@ -383,7 +383,7 @@ impl Ledger {
         let (mut envelopes, replayed) = match appended {
             Ok(appended) => {
                 if !appended.replayed {
-                    crate::metrics::record_append(appended.envelopes.len(), started.elapsed());
+                    crate::metrics::record_append_latency(started.elapsed());
                 }
                 (appended.envelopes, appended.replayed)
             }
@@ -975,6 +975,9 @@ async fn follow(
                     fold_definitions(&inner, recorded);
                 }
                 if folded > 0 {
+                    // Every event the store writes is delivered here once, whoever appended it
+                    // and whether or not they still wait for the answer.
+                    crate::metrics::count_appended(folded);
                     inner.view_version.fetch_add(folded, Ordering::Release);
                     inner.projected.send_replace(position);
                     let _ = inner.table_changed.send(TableChanged { position });

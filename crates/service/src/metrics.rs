@@ -4,15 +4,20 @@
 
 use std::time::Duration;
 
-/// Counter of events appended to the store by this process (idempotent retries, which
-/// write nothing, are not counted).
+/// Counter of events appended to the store since the ledger opened (idempotent retries,
+/// which write nothing, are not counted). Counted as the projection follows the log, so an
+/// append whose caller went away before the answer counts too.
 pub const APPENDS: &str = "kpi_appends_total";
 /// Histogram of append latency in seconds: from handing the event to the store until it is
-/// on disk, for appends that wrote.
+/// on disk, for appends that wrote and whose caller waited for the answer.
 pub const APPEND_SECONDS: &str = "kpi_append_duration_seconds";
 
-/// Records one append of `events` new events that took `latency`.
-pub fn record_append(events: usize, latency: Duration) {
-    metrics::counter!(APPENDS).increment(events as u64);
+/// Counts `events` newly appended events.
+pub fn count_appended(events: u64) {
+    metrics::counter!(APPENDS).increment(events);
+}
+
+/// Records the latency of one append that wrote.
+pub fn record_append_latency(latency: Duration) {
     metrics::histogram!(APPEND_SECONDS).record(latency.as_secs_f64());
 }

@@ -146,7 +146,6 @@ impl LedgerServer {
         self.ledger.import("seed", records).await.unwrap();
     }
 
-    /// The log's head position, read in process: the truth the HTTP answers are checked against.
     /// The Prometheus text of `/metrics`.
     pub async fn metrics(&self) -> String {
         client()
@@ -159,6 +158,7 @@ impl LedgerServer {
             .unwrap()
     }
 
+    /// The log's head position, read in process: the truth the HTTP answers are checked against.
     pub fn head(&self) -> u64 {
         self.ledger.head().position
     }

@@ -1187,10 +1187,7 @@ fn seal_and_maybe_write(
     // if writers is 0, it's our responsibility to write the buffer.
     if header::n_writers(sealed) == 0 {
         iobufs.config.global_error()?;
-        trace!(
-            "asynchronously writing iobuf with lsn {} to log from maybe_seal",
-            lsn
-        );
+        trace!("writing iobuf with lsn {} to log from maybe_seal", lsn);
         if write_here {
             if let Err(e) = iobufs.write_to_log(iobuf) {
                 error!(
