@@ -17,19 +17,11 @@ async fn serve_demo_shows_the_fuji_figures_and_stops_cleanly_on_sigterm() {
     let data = dir.path().join("data");
     let mut server = DemoServer::start(&data);
 
-    let client = reqwest::Client::new();
-    let response: serde_json::Value = client
-        .post(server.url("/graphql"))
-        .json(&serde_json::json!({
-            "query": "{ kpiTable(plan: \"telework-roadmap\") { rows { kpi series cumulative achievement } } }"
-        }))
-        .timeout(Duration::from_secs(10))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let response = server
+        .query(
+            "{ kpiTable(plan: \"telework-roadmap\") { rows { kpi series cumulative achievement } } }",
+        )
+        .await;
     let rows = response["data"]["kpiTable"]["rows"]
         .as_array()
         .expect("a table");
@@ -37,7 +29,11 @@ async fn serve_demo_shows_the_fuji_figures_and_stops_cleanly_on_sigterm() {
     assert_eq!(kpi2["cumulative"], "1565");
     assert_eq!(kpi2["achievement"], "156.5");
 
-    let ready = client.get(server.url("/readyz")).send().await.unwrap();
+    let ready = reqwest::Client::new()
+        .get(server.url("/readyz"))
+        .send()
+        .await
+        .unwrap();
     assert!(ready.status().is_success());
 
     let status = server
@@ -87,16 +83,9 @@ async fn sigterm_during_appends_keeps_every_acknowledged_event() {
         DemoServer::start_with_env(&data, &[("KPI_LEDGER_SERVER__TOKENS", tokens.as_str())]);
     let url = server.url("/graphql");
     // The demo seed is in the store already; the clients' events come after it.
-    let seeded: serde_json::Value = reqwest::Client::new()
-        .post(&url)
-        .json(&serde_json::json!({ "query": "{ head { position } }" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let seeded = seeded["data"]["head"]["position"].as_u64().expect("a head");
+    let seeded = server.query("{ head { position } }").await["data"]["head"]["position"]
+        .as_u64()
+        .expect("a head");
     // More than the server can answer before the signal, so SIGTERM lands mid-run.
     const CAP: usize = 20_000;
 

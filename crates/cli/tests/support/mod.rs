@@ -95,6 +95,20 @@ impl DemoServer {
         format!("http://{}{path}", self.addr)
     }
 
+    /// POSTs an anonymous GraphQL query (the demo allows anonymous read); the JSON answer.
+    pub async fn query(&self, query: &str) -> serde_json::Value {
+        reqwest::Client::new()
+            .post(self.url("/graphql"))
+            .json(&serde_json::json!({ "query": query }))
+            .timeout(std::time::Duration::from_secs(10))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// Sends SIGTERM and waits (at most 20 s) for the exit status; `None` if it did not stop.
     pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
         if let Ok(Some(status)) = self.child.try_wait() {
