@@ -451,29 +451,26 @@ impl Writer {
     }
 
     fn answer(&self, group: AppliedGroup) {
-        if group.envelopes.is_empty() {
-            for (reply, outcome) in group.replies {
-                let result = match outcome {
-                    Outcome::Replayed(envelopes) => Ok(Appended::replayed(envelopes)),
-                    Outcome::Rejected(rejection) => Err(rejection),
-                    Outcome::Written(_) => Ok(Appended::written(Vec::new())),
-                };
-                let _ = reply.send(result);
+        let AppliedGroup {
+            replies,
+            envelopes,
+            head,
+        } = group;
+        // A group of retries and rejections wrote nothing: the head stays, nobody is told.
+        if !envelopes.is_empty() {
+            *self.head.write().unwrap_or_else(|e| e.into_inner()) = head;
+            // Subscribers hear of the group before its appenders are answered: the ledger's
+            // projection follows through a subscription, and an appender that waits for it
+            // then usually finds its event folded already instead of waiting to be woken
+            // again.
+            if self.published.receiver_count() > 0 {
+                // No receiver is fine: subscribers come and go.
+                let _ = self.published.send(Arc::from(envelopes.clone()));
             }
-            return;
-        }
-        *self.head.write().unwrap_or_else(|e| e.into_inner()) = group.head;
-        let envelopes = group.envelopes;
-        // Subscribers hear of the group before its appenders are answered: the ledger's
-        // projection follows through a subscription, and an appender that waits for it
-        // then usually finds its event folded already instead of waiting to be woken again.
-        if self.published.receiver_count() > 0 {
-            // No receiver is fine: subscribers come and go.
-            let _ = self.published.send(Arc::from(envelopes.clone()));
         }
         let mut envelopes = envelopes.into_iter();
         let mut taken = 0;
-        for (reply, outcome) in group.replies {
+        for (reply, outcome) in replies {
             let result = match outcome {
                 Outcome::Written(range) => {
                     // Ranges are increasing and disjoint, in reply order.
