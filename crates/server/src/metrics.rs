@@ -64,11 +64,6 @@ impl Metrics {
             .clone()
     }
 
-    /// Records one append that took `latency`.
-    pub fn record_append(&self, latency: Duration) {
-        record_append(latency);
-    }
-
     /// Records the store's head position.
     pub fn set_head_position(&self, position: u64) {
         // Prometheus values are f64; positions stay exact up to 2^53 events.

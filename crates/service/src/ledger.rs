@@ -895,12 +895,12 @@ async fn checkpoint_in_background(inner: &Arc<Inner>) {
     });
 }
 
-/// Follows the log from `from` and folds each event into the live projection, in position
-/// order; swaps in rebuilt projections between two events. Ends when the ledger is dropped
-/// or the store closes.
 /// At most this many already-delivered events are folded under one lock and one announcement.
 const FOLLOW_CHUNK: usize = 1_024;
 
+/// Follows the log from `from` and folds each event into the live projection, in position
+/// order; swaps in rebuilt projections between two events. Ends when the ledger is dropped
+/// or the store closes.
 async fn follow(
     inner: Weak<Inner>,
     from: u64,
