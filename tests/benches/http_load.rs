@@ -5,7 +5,8 @@
 //! build). Results and their reading: docs/benchmarks.md, "GraphQL over HTTP".
 //! `KPI_BENCH_EVENTS=N` changes the size of the large store (default 1,000,000; 0 skips it);
 //! `KPI_BENCH_PROFILE=append` or `=table` runs only that workload (32 clients, seed store),
-//! for a profiler; `=schema`, `=ledger` or `=store` one in-process layer of the append path;
+//! for a profiler; `=schema`, `=ledger` or `=store` one in-process layer of the append path,
+//! `=plain` the append over HTTP without GraphQL;
 //! `KPI_BENCH_PROFILE_EACH=N` sets its requests per client (300); `KPI_BENCH_SERVER_THREADS`
 //! the server runtime's workers (2).
 //!
@@ -27,7 +28,9 @@
 //! appending the same seminar event the ledger would append (same stream, same payload),
 //! one event per append, to a fresh store. The layers of the append path are measured in five
 //! rounds, each round once per layer, and the ratio is given round by round as well;
-//! `GET /healthz` through the same client is the floor of an HTTP round trip.
+//! `GET /healthz` through the same client is the floor of an HTTP round trip. One layer is
+//! the ledger behind a bench-only poem route without GraphQL (the payload as the JSON body),
+//! which splits the loss between HTTP and GraphQL.
 //!
 //! The server runs on a runtime of 2 worker threads, as `kpi-ledger serve` does on 2 cores.
 //! The load client's tasks run on the same runtime, so its CPU comes out of the same 2 cores
@@ -48,7 +51,7 @@ use std::time::{Duration, Instant};
 use kpi_domain::{LedgerEvent, PlanDefinition};
 use kpi_server::{new_token, App, DataVersion, Listening, ServerConfig};
 use kpi_service::auth::Role;
-use kpi_service::{ImportRecord, Ledger};
+use kpi_service::{ImportRecord, Ledger, LedgerConfig};
 use kpi_store::{EventStore, ExpectedVersion, NewEvent, StoreConfig, StreamId};
 use serde_json::{json, Value};
 use tokio::runtime::Runtime;
@@ -83,9 +86,6 @@ const TABLE_QUERY: &str = r#"query Table($plan: ID!) {
 const RECORD_SEMINAR: &str = r#"mutation Record($input: SeminarInput!) {
   recordSeminar(input: $input) { id position hash }
 }"#;
-
-/// Cheap query used to open every pooled connection before a measured run.
-const HEAD_QUERY: &str = "{ head { position } }";
 
 #[derive(Clone, Copy)]
 struct Load {
@@ -318,6 +318,14 @@ fn seminar_input(client: usize, n: usize) -> Value {
 }
 
 /// `seminar_input` as the domain's payload (snake_case names).
+/// The body of client `client`'s `n`th `recordSeminar` request.
+fn record_seminar(client: usize, n: usize) -> Value {
+    json!({
+        "query": RECORD_SEMINAR,
+        "variables": { "input": seminar_input(client, n) },
+    })
+}
+
 fn seminar_payload(client: usize, n: usize) -> Value {
     let input = seminar_input(client, n);
     json!({
@@ -442,6 +450,10 @@ impl Target {
         request
     }
 
+    fn health_check(&self) -> Vec<u8> {
+        format!("GET /healthz HTTP/1.1\r\nhost: {}\r\n\r\n", self.addr).into_bytes()
+    }
+
     /// Sends a pre-built request over client `client`'s own connection (opened on first use)
     /// and checks the answer as [`Target::post`] does.
     async fn send(&self, client: usize, request: &[u8]) {
@@ -492,9 +504,7 @@ impl Target {
 
     /// Opens `clients` connections, so a measured run does not pay for connecting.
     async fn warm(&self, clients: usize) {
-        let request = Arc::new(
-            self.request(&serde_json::to_vec(&json!({ "query": HEAD_QUERY })).expect("serialise")),
-        );
+        let request = Arc::new(self.health_check());
         let tasks: Vec<_> = (0..clients)
             .map(|client| {
                 let target = self.clone();
@@ -511,36 +521,38 @@ impl Target {
         }
     }
 
-    async fn mutations(&self, load: Load) -> Measured {
+    /// `load`'s appends, each posting the JSON body that `body(client, n)` gives.
+    async fn appends(&self, load: Load, body: impl Fn(usize, usize) -> Value) -> Measured {
         self.warm(load.clients).await;
-        // Every mutation differs; all are built before the clock starts.
+        // Every append differs; all are built before the clock starts.
         let requests: Arc<Vec<Vec<Vec<u8>>>> = Arc::new(
             (0..load.clients)
                 .map(|client| {
                     (0..load.each)
                         .map(|n| {
                             self.request(
-                                &serde_json::to_vec(&json!({
-                                    "query": RECORD_SEMINAR,
-                                    "variables": { "input": seminar_input(client, n) },
-                                }))
-                                .expect("serialise a mutation"),
+                                &serde_json::to_vec(&body(client, n)).expect("serialise an append"),
                             )
                         })
                         .collect()
                 })
                 .collect(),
         );
-        let before = self.server_timings().await;
         let target = self.clone();
-        let mut measured = drive(load, move |client, n| {
+        drive(load, move |client, n| {
             let target = target.clone();
             let requests = requests.clone();
             async move {
                 target.send(client, &requests[client][n]).await;
             }
         })
-        .await;
+        .await
+    }
+
+    /// `load`'s `recordSeminar` mutations, with the server's own timings of them.
+    async fn mutations(&self, load: Load) -> Measured {
+        let before = self.server_timings().await;
+        let mut measured = self.appends(load, record_seminar).await;
         measured.server = Some(self.server_timings().await.since(before));
         measured
     }
@@ -574,9 +586,7 @@ impl Target {
     /// machine with this client, the floor under every GraphQL request.
     async fn health_checks(&self, load: Load) -> Measured {
         self.warm(load.clients).await;
-        let request: Arc<[u8]> = format!("GET /healthz HTTP/1.1\r\nhost: {}\r\n\r\n", self.addr)
-            .into_bytes()
-            .into();
+        let request: Arc<[u8]> = self.health_check().into();
         let target = self.clone();
         drive(load, move |client, _| {
             let target = target.clone();
@@ -826,6 +836,8 @@ struct Served {
     /// The same ledger served without the answer cache: what every query costs when its
     /// answer is not cached (the first after each write).
     uncached: Target,
+    /// The same ledger behind a bench-only route without GraphQL ([`serve_plain`]).
+    plain: Target,
     stops: Vec<oneshot::Sender<()>>,
     servings: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -836,12 +848,14 @@ impl Served {
         let (target, stop, serving) = Self::serve(&ledger, &issued, true).await;
         let (uncached, stop_uncached, serving_uncached) =
             Self::serve(&ledger, &issued, false).await;
+        let (plain, stop_plain, serving_plain) = serve_plain(&ledger, &issued).await;
         Self {
             ledger,
             target,
             uncached,
-            stops: vec![stop, stop_uncached],
-            servings: vec![serving, serving_uncached],
+            plain,
+            stops: vec![stop, stop_uncached, stop_plain],
+            servings: vec![serving, serving_uncached, serving_plain],
         }
     }
 
@@ -893,6 +907,72 @@ impl Served {
         }
         self.ledger.close().await;
     }
+}
+
+/// Serves `ledger` on a loopback port with one bench-only route, `POST /graphql`, whose JSON
+/// body is a seminar's payload, recorded with `Ledger::record_payload` and answered with the
+/// envelope's id, position and hash (plus `GET /healthz`). No GraphQL, no auth, no limits, no
+/// metrics: the HTTP append as cheap as poem and the ledger make it, so the ratio's loss can
+/// be split between HTTP and GraphQL.
+async fn serve_plain(
+    ledger: &Ledger,
+    issued: &kpi_server::IssuedToken,
+) -> (
+    Target,
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
+    use poem::listener::{Acceptor, Listener, TcpListener};
+    use poem::web::{Data, Json};
+    use poem::{get, handler, post, EndpointExt, Route, Server};
+
+    #[handler]
+    async fn record(
+        Data(ledger): Data<&Ledger>,
+        Json(payload): Json<Value>,
+    ) -> poem::Result<Json<Value>> {
+        let envelope = ledger
+            .record_payload("bench", "seminar", &payload, Default::default())
+            .await
+            .map_err(poem::error::BadRequest)?;
+        Ok(Json(json!({ "data": { "recordSeminar": {
+            "id": envelope.event_id,
+            "position": envelope.position,
+            "hash": envelope.hash,
+        } } })))
+    }
+
+    #[handler]
+    fn alive() -> &'static str {
+        "ok"
+    }
+
+    let app = Route::new()
+        .at("/graphql", post(record))
+        .at("/healthz", get(alive))
+        .data(ledger.clone());
+    let acceptor = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .into_acceptor()
+        .await
+        .expect("bind a loopback port");
+    let addr = acceptor.local_addr()[0]
+        .as_socket_addr()
+        .copied()
+        .expect("a TCP address");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let serving = tokio::spawn(async move {
+        Server::new_with_acceptor(acceptor)
+            .run_with_graceful_shutdown(
+                app,
+                async {
+                    let _ = stopped.await;
+                },
+                None,
+            )
+            .await
+            .map_err(anyhow::Error::from)
+    });
+    (Target::new(addr, &issued.token), stop, serving)
 }
 
 /// The server's runtime, and the load client's if it has one of its own.
@@ -1090,6 +1170,10 @@ enum Layer {
     Store,
     /// `Ledger::record_payload`: domain validation, append, wait for the projection.
     Ledger,
+    /// The same append over HTTP without GraphQL: a bench-only poem route whose JSON body is
+    /// the event's payload, handed to `Ledger::record_payload`. What any GraphQL layer starts
+    /// from: HTTP, JSON and the ledger, and nothing else.
+    PlainHttp,
     /// `Schema::execute` of `recordSeminar` in process: GraphQL parse, validate, resolve.
     Schema,
     /// The real thing: `recordSeminar` over HTTP through kpi-server.
@@ -1097,12 +1181,27 @@ enum Layer {
 }
 
 impl Layer {
-    const ALL: [Layer; 4] = [Layer::Store, Layer::Ledger, Layer::Schema, Layer::Http];
+    const ALL: [Layer; 5] = [
+        Layer::Store,
+        Layer::Ledger,
+        Layer::PlainHttp,
+        Layer::Schema,
+        Layer::Http,
+    ];
+
+    /// Where the layer's runs are kept: its place in [`Layer::ALL`].
+    fn index(self) -> usize {
+        Layer::ALL
+            .iter()
+            .position(|layer| *layer == self)
+            .expect("every layer is in ALL")
+    }
 
     fn label(self) -> &'static str {
         match self {
             Layer::Store => "EventStore::append (in process, fresh store)",
             Layer::Ledger => "Ledger::record_payload (in process)",
+            Layer::PlainHttp => "Ledger::record_payload over plain HTTP (no GraphQL)",
             Layer::Schema => "schema.execute(recordSeminar) (in process)",
             Layer::Http => "recordSeminar over HTTP",
         }
@@ -1153,6 +1252,9 @@ impl Layer {
                     }
                 }))
             }
+            Layer::PlainHttp => runtimes
+                .client()
+                .block_on(served.plain.appends(load, seminar_payload)),
             Layer::Http => runtimes.client().block_on(served.target.mutations(load)),
         }
     }
@@ -1227,17 +1329,21 @@ fn append_ratio(runtimes: &Runtimes, served: &Served) {
     );
     // Each round's HTTP rate over the same round's store rate: the machine's slow drifts
     // (the baseline moves by half between rounds) hit both sides of a pair alike.
-    let mut paired: Vec<f64> = (0..ROUNDS)
-        .map(|round| round_rates[3][round] / round_rates[0][round])
-        .collect();
-    let listed: Vec<String> = paired.iter().map(|r| format!("{r:.2}x")).collect();
-    paired.sort_by(f64::total_cmp);
-    println!(
-        "\nrecordSeminar over HTTP / EventStore::append, round by round: {}; median {:.2}x",
-        listed.join(", "),
-        paired[ROUNDS / 2],
-    );
-    if let Some(http) = runs[3].get(ROUNDS / 2) {
+    for layer in [Layer::Http, Layer::PlainHttp] {
+        let index = layer.index();
+        let mut paired: Vec<f64> = (0..ROUNDS)
+            .map(|round| round_rates[index][round] / round_rates[0][round])
+            .collect();
+        let listed: Vec<String> = paired.iter().map(|r| format!("{r:.2}x")).collect();
+        paired.sort_by(f64::total_cmp);
+        println!(
+            "\n{} / EventStore::append, round by round: {}; median {:.2}x",
+            layer.label(),
+            listed.join(", "),
+            paired[ROUNDS / 2],
+        );
+    }
+    if let Some(http) = runs[Layer::Http.index()].get(ROUNDS / 2) {
         let server = http.server.clone().unwrap_or_default();
         println!(
             "\nover HTTP (median round), mean latency: {} seen by the client, {} in the server, \
@@ -1299,7 +1405,8 @@ async fn generate(dir: &Path, events: u64) {
 
 /// `KPI_BENCH_PROFILE=append|table`: one longer 32-client run of one workload on the seed
 /// store and nothing else, so a profiler attached to the bench sees that workload alone;
-/// `=schema|ledger|store`: the same for one in-process layer of the append path.
+/// `=schema|ledger|store`: the same for one in-process layer of the append path; `=plain`
+/// the append over HTTP without GraphQL.
 /// `KPI_BENCH_PROFILE_EACH=N` sets the requests per client (300 by default).
 fn profile_only(runtimes: &Runtimes, served: &Served, workload: &str) {
     let each = std::env::var("KPI_BENCH_PROFILE_EACH")
@@ -1313,9 +1420,10 @@ fn profile_only(runtimes: &Runtimes, served: &Served, workload: &str) {
         "schema" => Layer::Schema.measure_with(runtimes, served, load),
         "ledger" => Layer::Ledger.measure_with(runtimes, served, load),
         "store" => Layer::Store.measure_with(runtimes, served, load),
+        "plain" => Layer::PlainHttp.measure_with(runtimes, served, load),
         other => panic!(
-            "KPI_BENCH_PROFILE must be `append`, `table`, `schema`, `ledger` or `store`, not \
-             `{other}`"
+            "KPI_BENCH_PROFILE must be `append`, `table`, `schema`, `ledger`, `store` or \
+             `plain`, not `{other}`"
         ),
     };
     print_row(workload, load, &measured);
@@ -1384,15 +1492,41 @@ fn main() {
             "\nwrote {large} events in {:.1} s",
             started.elapsed().as_secs_f64()
         );
+        // Opening a log without a checkpoint folds it all and then writes a checkpoint in
+        // the background, which takes both cores and the disk for seconds. The workloads
+        // measure a server restarted on the large store instead: the first open (replay,
+        // with no background checkpoint) is closed, which writes the checkpoint, and the
+        // ledger is opened again from it.
+        let started = Instant::now();
+        runtimes.server.block_on(async {
+            let no_background_checkpoint = LedgerConfig {
+                checkpoint_every_events: 0,
+                ..LedgerConfig::default()
+            };
+            Ledger::open_with_config(
+                large_dir.path(),
+                StoreConfig::default(),
+                no_background_checkpoint,
+                plans(),
+            )
+            .await
+            .expect("open the large ledger")
+            .close()
+            .await
+        });
+        println!(
+            "opened the ledger (replay of the whole log) and closed it (checkpoint) in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
         let started = Instant::now();
         let served = runtimes.server.block_on(async {
             let ledger = Ledger::open(large_dir.path(), StoreConfig::default(), plans())
                 .await
-                .expect("open the large ledger");
+                .expect("open the large ledger again");
             Served::start(ledger).await
         });
         println!(
-            "opened the ledger (replay) in {:.1} s",
+            "opened it again from the checkpoint in {:.1} s",
             started.elapsed().as_secs_f64()
         );
         http_workloads(&runtimes, &served, "large store", &QUERY_LOADS);
