@@ -317,7 +317,6 @@ fn seminar_input(client: usize, n: usize) -> Value {
     })
 }
 
-/// `seminar_input` as the domain's payload (snake_case names).
 /// The body of client `client`'s `n`th `recordSeminar` request.
 fn record_seminar(client: usize, n: usize) -> Value {
     json!({
@@ -326,6 +325,7 @@ fn record_seminar(client: usize, n: usize) -> Value {
     })
 }
 
+/// `seminar_input` as the domain's payload (snake_case names).
 fn seminar_payload(client: usize, n: usize) -> Value {
     let input = seminar_input(client, n);
     json!({
@@ -450,6 +450,7 @@ impl Target {
         request
     }
 
+    /// A whole `GET /healthz` request.
     fn health_check(&self) -> Vec<u8> {
         format!("GET /healthz HTTP/1.1\r\nhost: {}\r\n\r\n", self.addr).into_bytes()
     }
