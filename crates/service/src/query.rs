@@ -105,17 +105,4 @@ impl Ledger {
             })
             .collect()
     }
-
-    /// The corrections and retractions recorded against `target`, in log order: the envelopes
-    /// of [`Ledger::amendment_ids_of`], read by id.
-    pub fn amendments_of(&self, target: Uuid) -> Result<Vec<Envelope>, LedgerError> {
-        let mut found = Vec::new();
-        for id in self.amendment_ids_of(target) {
-            // The projection names only events it read from the log, and the log loses none.
-            if let Some(envelope) = self.store().get(id)? {
-                found.push(envelope);
-            }
-        }
-        Ok(found)
-    }
 }

@@ -153,9 +153,10 @@ async fn amendments_must_target_an_existing_event_of_the_same_kind() {
         )
         .await
         .unwrap();
-    let amendments = ledger.amendments_of(original.event_id).unwrap();
-    assert_eq!(amendments.len(), 1);
-    assert_eq!(amendments[0].event_id, retraction.event_id);
+    assert_eq!(
+        ledger.amendment_ids_of(original.event_id),
+        [retraction.event_id]
+    );
     let error = ledger
         .record_payload(
             "clerk",
