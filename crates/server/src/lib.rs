@@ -27,7 +27,7 @@ use tracing::Instrument;
 pub use crate::auth::{new_token, AuthFailure, Authenticator, IssuedToken, TokenConfigError};
 pub use crate::cache::DataVersion;
 pub use crate::config::{Limits, ServerConfig, TokenEntry, TokenHash, TokenName};
-pub use crate::metrics::{names as metric_names, record_append, Metrics};
+pub use crate::metrics::{names as metric_names, Metrics};
 
 type Probe<T> = Arc<dyn Fn() -> T + Send + Sync>;
 /// A probe that may wait (readiness: whether the projection reaches the head).

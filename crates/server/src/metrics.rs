@@ -4,7 +4,6 @@
 //! it at `/metrics`.
 
 use std::sync::OnceLock;
-use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -81,12 +80,6 @@ impl Metrics {
     pub fn run_upkeep(&self) {
         self.handle.run_upkeep();
     }
-}
-
-/// Records one append of one event that took `latency`, as kpi-service does.
-pub fn record_append(latency: Duration) {
-    kpi_service::metrics::count_appended(1);
-    kpi_service::metrics::record_append_latency(latency);
 }
 
 fn describe() {
