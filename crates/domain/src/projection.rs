@@ -32,11 +32,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::calendar::FiscalYear;
-use crate::event::{DeclaredTotal, EventKind, FieldGetter, FieldValue, LedgerEvent};
-use crate::plan::{
-    getter, Aggregation, KpiDefinition, LocalizedText, PlanDefinition, Rounding, Series,
-    SourceMeasure, Target, TargetKind,
-};
+use crate::event::{DeclaredTotal, EventKind, LedgerEvent};
+use crate::plan::{Aggregation, LocalizedText, PlanDefinition, Rounding, Series, Target};
 use crate::recorded::RecordedEvent;
 use crate::values::{ActivityStatus, Unit};
 
@@ -146,104 +143,6 @@ impl SurveyWaveSummary {
 }
 
 #[derive(Debug, Clone)]
-struct CompiledFilter {
-    get: FieldGetter,
-    one_of: Vec<String>,
-}
-
-impl CompiledFilter {
-    fn accepts(&self, event: &LedgerEvent) -> bool {
-        match (self.get)(event) {
-            None => false,
-            Some(FieldValue::Str(text)) => self.one_of.iter().any(|value| value == text),
-            Some(FieldValue::Bool(flag)) => {
-                let text = if flag { "true" } else { "false" };
-                self.one_of.iter().any(|value| value == text)
-            }
-            Some(FieldValue::Int(number)) => self
-                .one_of
-                .iter()
-                .any(|value| value.parse::<u64>() == Ok(number)),
-            Some(FieldValue::Decimal(number)) => self
-                .one_of
-                .iter()
-                .any(|value| value.parse::<Decimal>() == Ok(number)),
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-enum AmountRule {
-    Field(FieldGetter),
-    Count,
-    Share {
-        field: FieldGetter,
-        group: Option<FieldGetter>,
-    },
-}
-
-#[derive(Debug, Clone)]
-struct Route {
-    row: u32,
-    amount: AmountRule,
-    filters: Vec<CompiledFilter>,
-    /// Figures that state their own unit (opening figures).
-    unit: Option<FieldGetter>,
-}
-
-/// What one event adds to one row, before it is placed in a cell.
-enum Amount<'e> {
-    Sum {
-        amount: Decimal,
-        foreign: Option<Unit>,
-    },
-    /// One answer of a group (survey wave) to a share-of question.
-    Share { hit: bool, group: &'e str },
-    /// A complete rate stated by the event (an opening figure in percent).
-    Direct(Decimal),
-}
-
-impl Route {
-    fn amount_of<'e>(&self, event: &'e LedgerEvent, row: &RowState) -> Option<Amount<'e>> {
-        if !self.filters.iter().all(|filter| filter.accepts(event)) {
-            return None;
-        }
-        match &self.amount {
-            AmountRule::Count => Some(Amount::Sum {
-                amount: Decimal::ONE,
-                foreign: None,
-            }),
-            AmountRule::Field(get) => {
-                let amount = match get(event)? {
-                    FieldValue::Int(number) => Decimal::from(number),
-                    FieldValue::Decimal(number) => number,
-                    FieldValue::Bool(_) | FieldValue::Str(_) => return None,
-                };
-                let foreign = self
-                    .unit
-                    .and_then(|get| unit_of(get(event)))
-                    .filter(|unit| *unit != row.unit);
-                if row.aggregation == Aggregation::LatestRate && foreign.is_none() {
-                    Some(Amount::Direct(amount))
-                } else {
-                    Some(Amount::Sum { amount, foreign })
-                }
-            }
-            AmountRule::Share { field, group } => match field(event)? {
-                FieldValue::Bool(hit) => Some(Amount::Share {
-                    hit,
-                    group: match group.and_then(|get| get(event)) {
-                        Some(FieldValue::Str(key)) => key,
-                        _ => "",
-                    },
-                }),
-                _ => None,
-            },
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
 struct RowState {
     plan: usize,
     /// Index into the plan's KPIs; `usize::MAX` for a hidden baseline row.
@@ -263,63 +162,6 @@ pub(crate) struct BaselineRows {
     pub(crate) mapping: usize,
     /// One row per selector, in mapping order.
     pub(crate) rows: Vec<usize>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct RateGroup {
-    key: String,
-    hits: u64,
-    answers: u64,
-    direct: Vec<(Uuid, Decimal)>,
-    latest_on: NaiveDate,
-}
-
-impl RateGroup {
-    fn is_empty(&self) -> bool {
-        self.answers == 0 && self.direct.is_empty()
-    }
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct CellAcc {
-    sum: Decimal,
-    sum_contributions: u32,
-    foreign: Vec<(Unit, Decimal, u32)>,
-    groups: Vec<RateGroup>,
-    /// Events that contributed, in order; append-only so an amendment never scans it.
-    event_ids: Vec<Uuid>,
-    /// Contributions taken back, one entry per earlier entry of `event_ids` they cancel;
-    /// applied when the list is read.
-    taken_back: Vec<Uuid>,
-    amended_by: Vec<Uuid>,
-    /// Events recorded after the plan's transfer; filtered like `event_ids` when read.
-    late_ids: Vec<Uuid>,
-}
-
-/// Marks the group of direct rate values (opening figures); codes cannot contain NUL.
-const DIRECT_GROUP: &str = "\0direct";
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-enum Contribution {
-    Sum {
-        cell: u32,
-        amount: Decimal,
-        foreign: Option<Unit>,
-    },
-    Share {
-        cell: u32,
-        group: u32,
-        hit: bool,
-    },
-    Direct {
-        cell: u32,
-        group: u32,
-        value: Decimal,
-    },
-    Stat {
-        slot: u32,
-        deltas: [u32; 4],
-    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -529,36 +371,6 @@ impl Projection {
             baseline_rows,
             applied: 0,
             last_position: 0,
-        }
-    }
-}
-
-impl Route {
-    fn compile(source: &crate::plan::SourceDefinition, row: u32) -> Route {
-        let amount = match &source.measure {
-            SourceMeasure::Field(field) => AmountRule::Field(getter(source.event, field)),
-            SourceMeasure::Count => AmountRule::Count,
-            SourceMeasure::ShareOf { field, group_by } => AmountRule::Share {
-                field: getter(source.event, field),
-                group: group_by.as_deref().map(|group| getter(source.event, group)),
-            },
-        };
-        let filters = source
-            .filters
-            .iter()
-            .map(|filter| CompiledFilter {
-                get: getter(source.event, &filter.field),
-                one_of: filter.one_of.clone(),
-            })
-            .collect();
-        let unit = LedgerEvent::kind_info(source.event)
-            .field("unit")
-            .and_then(|field| field.get);
-        Route {
-            row,
-            amount,
-            filters,
-            unit,
         }
     }
 }
@@ -840,293 +652,6 @@ impl Projection {
         slot
     }
 
-    fn put(&mut self, contribution: Contribution, id: Uuid, amendment: Option<Uuid>, late: bool) {
-        self.contributions.push(contribution);
-        let cell = match contribution {
-            Contribution::Sum {
-                cell,
-                amount,
-                foreign,
-            } => {
-                let acc = &mut self.cells[cell as usize];
-                match foreign {
-                    None => {
-                        acc.sum += amount;
-                        acc.sum_contributions += 1;
-                    }
-                    Some(unit) => match acc.foreign.iter_mut().find(|(u, _, _)| *u == unit) {
-                        Some(entry) => {
-                            entry.1 += amount;
-                            entry.2 += 1;
-                        }
-                        None => acc.foreign.push((unit, amount, 1)),
-                    },
-                }
-                cell
-            }
-            Contribution::Share { cell, group, hit } => {
-                let group = &mut self.cells[cell as usize].groups[group as usize];
-                group.answers += 1;
-                group.hits += u64::from(hit);
-                cell
-            }
-            Contribution::Direct { cell, group, value } => {
-                self.cells[cell as usize].groups[group as usize]
-                    .direct
-                    .push((id, value));
-                cell
-            }
-            Contribution::Stat { slot, deltas } => {
-                let totals = &mut self.stats[slot as usize].totals;
-                for (total, delta) in totals.iter_mut().zip(deltas) {
-                    *total += u64::from(delta);
-                }
-                return;
-            }
-        };
-        let acc = &mut self.cells[cell as usize];
-        if acc.event_ids.last() != Some(&id) {
-            acc.event_ids.push(id);
-        }
-        if late && acc.late_ids.last() != Some(&id) {
-            acc.late_ids.push(id);
-        }
-        if let Some(amendment) = amendment {
-            if acc.amended_by.last() != Some(&amendment) {
-                acc.amended_by.push(amendment);
-            }
-        }
-    }
-
-    fn take_back(&mut self, contribution: Contribution, id: Uuid, amendment: Uuid) {
-        let cell = match contribution {
-            Contribution::Sum {
-                cell,
-                amount,
-                foreign,
-            } => {
-                let acc = &mut self.cells[cell as usize];
-                match foreign {
-                    None => {
-                        acc.sum -= amount;
-                        acc.sum_contributions -= 1;
-                    }
-                    Some(unit) => {
-                        if let Some(entry) = acc.foreign.iter_mut().find(|(u, _, _)| *u == unit) {
-                            entry.1 -= amount;
-                            entry.2 -= 1;
-                        }
-                        acc.foreign.retain(|(_, _, count)| *count > 0);
-                    }
-                }
-                cell
-            }
-            Contribution::Share { cell, group, hit } => {
-                let group = &mut self.cells[cell as usize].groups[group as usize];
-                group.answers -= 1;
-                group.hits -= u64::from(hit);
-                cell
-            }
-            Contribution::Direct { cell, group, .. } => {
-                let direct = &mut self.cells[cell as usize].groups[group as usize].direct;
-                if let Some(index) = direct.iter().position(|(owner, _)| *owner == id) {
-                    direct.remove(index);
-                }
-                cell
-            }
-            Contribution::Stat { slot, deltas } => {
-                let totals = &mut self.stats[slot as usize].totals;
-                for (total, delta) in totals.iter_mut().zip(deltas) {
-                    *total -= u64::from(delta);
-                }
-                return;
-            }
-        };
-        let acc = &mut self.cells[cell as usize];
-        if acc.taken_back.last() != Some(&id) {
-            acc.taken_back.push(id);
-        }
-        if acc.amended_by.last() != Some(&amendment) {
-            acc.amended_by.push(amendment);
-        }
-    }
-
-    /// The KPI table of one plan, with the events behind every cell.
-    pub fn table(&self, plan_id: &str) -> Option<KpiTable> {
-        self.build_table(plan_id, true)
-    }
-
-    /// The table without drill-down lists: cheaper on a large log.
-    pub fn table_values(&self, plan_id: &str) -> Option<KpiTable> {
-        self.build_table(plan_id, false)
-    }
-
-    /// The events behind one cell (drill-down), `None` if the plan, row or year is unknown.
-    pub fn cell_events(
-        &self,
-        plan_id: &str,
-        kpi: &str,
-        series: Series,
-        year: FiscalYear,
-    ) -> Option<Vec<Uuid>> {
-        let plan_index = self
-            .plans
-            .iter()
-            .position(|plan| plan.id.as_str() == plan_id)?;
-        let plan = &self.plans[plan_index];
-        let column = plan.period.column(year)?;
-        let row = self.plan_rows[plan_index].clone().find(|row| {
-            let definition = &plan.kpis[self.rows[*row].kpi];
-            definition.id == kpi && definition.series == series
-        })?;
-        Some(self.live_event_ids(self.rows[row].cell_base + column))
-    }
-
-    fn build_table(&self, plan_id: &str, with_ids: bool) -> Option<KpiTable> {
-        let plan_index = self
-            .plans
-            .iter()
-            .position(|plan| plan.id.as_str() == plan_id)?;
-        let plan = &self.plans[plan_index];
-        let years = plan.period.years();
-        let baselines = self.baselines_of(plan_index);
-        let rows = self.plan_rows[plan_index]
-            .clone()
-            .map(|row_index| {
-                let state = &self.rows[row_index];
-                let kpi = &plan.kpis[state.kpi];
-                let cells: Vec<Cell> = years
-                    .iter()
-                    .enumerate()
-                    .map(|(column, year)| self.cell(kpi, state.cell_base + column, *year, with_ids))
-                    .collect();
-                let baseline = baselines
-                    .iter()
-                    .find(|(kpi_ref, _)| {
-                        kpi_ref.kpi.as_str() == kpi.id && kpi_ref.series == kpi.series
-                    })
-                    .and_then(|(_, baseline)| *baseline);
-                let (cumulative, achievement) = totals(kpi, &cells, baseline);
-                KpiRow {
-                    kpi: kpi.id.clone(),
-                    series: kpi.series,
-                    pillar: kpi.pillar.clone(),
-                    category: kpi.category.clone(),
-                    name: kpi.name.clone(),
-                    unit: kpi.unit,
-                    target: kpi.target,
-                    cells,
-                    cumulative,
-                    achievement,
-                    show_cumulative: kpi.show_cumulative,
-                    show_achievement: kpi.achievement.show,
-                    baseline,
-                    last_year: kpi.last_year,
-                }
-            })
-            .collect();
-        Some(KpiTable {
-            plan_id: plan.id.to_string(),
-            plan_name: plan.name.clone(),
-            fiscal_years: years,
-            rows,
-        })
-    }
-
-    /// Every plan's table, in plan order.
-    pub fn tables(&self) -> Vec<KpiTable> {
-        self.plans
-            .iter()
-            .filter_map(|plan| self.table(plan.id.as_str()))
-            .collect()
-    }
-
-    fn cell(&self, kpi: &KpiDefinition, index: usize, year: FiscalYear, with_ids: bool) -> Cell {
-        let acc = &self.cells[index];
-        let (value, unit) = match kpi.aggregation {
-            Aggregation::Sum => {
-                if acc.sum_contributions > 0 {
-                    (Some(acc.sum), None)
-                } else if let Some((unit, amount, _)) = acc.foreign.first() {
-                    (Some(*amount), Some(*unit))
-                } else {
-                    (None, None)
-                }
-            }
-            Aggregation::LatestRate => {
-                let latest = acc
-                    .groups
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, group)| !group.is_empty())
-                    .max_by_key(|(index, group)| (group.latest_on, *index))
-                    .map(|(_, group)| group);
-                match latest {
-                    Some(group) if group.answers > 0 => (
-                        kpi.value_rounding
-                            .percent(Decimal::from(group.hits), Decimal::from(group.answers)),
-                        None,
-                    ),
-                    Some(group) => (group.direct.last().map(|(_, value)| *value), None),
-                    None => match acc.foreign.first() {
-                        Some((unit, amount, _)) => (Some(*amount), Some(*unit)),
-                        None => (None, None),
-                    },
-                }
-            }
-        };
-        let event_ids = if with_ids {
-            self.live_event_ids(index)
-        } else {
-            Vec::new()
-        };
-        // Late entries still contributing (one may have been retracted since). A cell of a
-        // large log lists many ids, so they are looked up in a set, not scanned per entry.
-        let late_event_ids = if acc.late_ids.is_empty() {
-            Vec::new()
-        } else {
-            let live: std::collections::HashSet<&Uuid, RandomState> = event_ids.iter().collect();
-            acc.late_ids
-                .iter()
-                .filter(|id| live.contains(id))
-                .copied()
-                .collect()
-        };
-        Cell {
-            fiscal_year: year,
-            value,
-            unit,
-            counted: value.is_some() && unit.is_none(),
-            event_ids,
-            amended_by: acc.amended_by.clone(),
-            late_event_ids,
-        }
-    }
-
-    /// The events currently contributing to a cell. A corrected event that still contributes
-    /// appears where its replacement was recorded.
-    fn live_event_ids(&self, index: usize) -> Vec<Uuid> {
-        let acc = &self.cells[index];
-        if acc.taken_back.is_empty() {
-            return acc.event_ids.clone();
-        }
-        let mut cancel: HashMap<Uuid, u32, RandomState> = HashMap::default();
-        for id in &acc.taken_back {
-            *cancel.entry(*id).or_default() += 1;
-        }
-        acc.event_ids
-            .iter()
-            .filter(|id| match cancel.get_mut(id) {
-                Some(pending) if *pending > 0 => {
-                    *pending -= 1;
-                    false
-                }
-                _ => true,
-            })
-            .copied()
-            .collect()
-    }
-
     /// Totals of seminars, skill trainings or consultations in a fiscal year.
     pub fn activity_summary(&self, kind: EventKind, year: FiscalYear) -> ActivitySummary {
         let family = match kind {
@@ -1175,13 +700,6 @@ impl Projection {
     }
 }
 
-fn unit_of(value: Option<FieldValue<'_>>) -> Option<Unit> {
-    match value {
-        Some(FieldValue::Str(text)) => Unit::from_name(text),
-        _ => None,
-    }
-}
-
 fn stat_of(event: &LedgerEvent) -> Option<(StatFamily, &str, [u32; 4])> {
     match event {
         LedgerEvent::Seminar(seminar) => Some((
@@ -1223,36 +741,12 @@ fn stat_of(event: &LedgerEvent) -> Option<(StatFamily, &str, [u32; 4])> {
     }
 }
 
-/// Cumulative and achievement of a row from its cells.
-fn totals(
-    kpi: &KpiDefinition,
-    cells: &[Cell],
-    baseline: Option<Decimal>,
-) -> (Option<Decimal>, Option<Decimal>) {
-    let counted = || cells.iter().filter(|cell| cell.counted);
-    let cumulative = if kpi.show_cumulative && (counted().next().is_some() || baseline.is_some()) {
-        Some(
-            baseline.unwrap_or_default() + counted().filter_map(|cell| cell.value).sum::<Decimal>(),
-        )
-    } else {
-        None
-    };
-    let achievement = match kpi.target {
-        Some(target) if kpi.achievement.show => {
-            let reached = match target.kind {
-                TargetKind::Cumulative => cumulative,
-                TargetKind::Annual | TargetKind::AnnualMinimum | TargetKind::Rate => {
-                    counted().filter_map(|cell| cell.value).next_back()
-                }
-            };
-            reached.and_then(|reached| kpi.achievement.rounding.percent(reached, target.value))
-        }
-        _ => None,
-    };
-    (cumulative, achievement)
-}
-
+mod cells;
+mod routes;
+mod table;
 mod transfer;
+use cells::{CellAcc, Contribution, RateGroup, DIRECT_GROUP};
+use routes::{Amount, Route};
 pub use transfer::{BaselineOrigin, BaselineSource, TransferEntry, TransferReport};
 pub mod snapshot;
 pub use snapshot::{plans_digest, ProjectionSnapshot, SnapshotMismatch};
