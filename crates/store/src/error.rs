@@ -58,8 +58,8 @@ pub enum AppendError {
     },
     #[error(
         "idempotency key `{key}` conflicts with an earlier append: a retry must repeat the \
-         original batch exactly (same stream, event types, payloads and keys), and a key may \
-         not be reused for a different event"
+         original batch exactly (same stream, event types, provenance, payloads and keys), and \
+         a key may not be reused for a different event"
     )]
     IdempotencyConflict { key: String },
     #[error("empty batch: an append needs at least one event")]

@@ -146,10 +146,13 @@ impl EventStore {
     /// disk (flushed). All of the batch or none of it is ever visible.
     ///
     /// Idempotency: when every event carries an idempotency key already used by an event of
-    /// the same stream, type and payload, nothing is written and the original envelopes are
-    /// returned, however old they are. A key used for something else, or a batch mixing used
-    /// and unused keys, is an [`AppendError::IdempotencyConflict`]. A retry is answered before
-    /// `expected` is checked, since the original append already moved the stream on.
+    /// the same stream, type, provenance and payload, nothing is written and the original
+    /// envelopes are returned, however old they are. A key used for something else (another
+    /// payload, or the same payload from another source), or a batch mixing used and unused
+    /// keys, is an [`AppendError::IdempotencyConflict`]. The actor is not compared: the same
+    /// content submitted again by someone else (a seed imported by `serve --demo`, then by
+    /// `kpi-ledger import`) is the same event. A retry is answered before `expected` is
+    /// checked, since the original append already moved the stream on.
     pub async fn append(
         &self,
         stream: &StreamId,

@@ -346,6 +346,7 @@ impl Writer {
             let original = &staged.envelopes[index];
             let same = original.stream_id == *stream
                 && original.event_type == candidate.event.event_type
+                && original.provenance == candidate.event.provenance
                 && original.payload == candidate.event.payload;
             return if same {
                 Ok(Some(original.clone()))
@@ -374,6 +375,7 @@ impl Writer {
         // keys in sorted order, so equal values give equal text.
         let same = body.stream_id == stream.as_str()
             && body.event_type == candidate.event.event_type
+            && body.provenance.as_deref() == candidate.event.provenance.as_deref()
             && body.payload.0.as_ref() == candidate.payload_json.as_slice();
         if !same {
             return Err(conflict());

@@ -333,6 +333,82 @@ async fn reusing_a_key_for_different_content_is_a_conflict_that_writes_nothing()
     assert_eq!(fresh[0].position, 2);
 }
 
+/// The key covers the whole request: a retry must come from the same source. The same payload
+/// under the same key with another provenance (or with one where the original had none) is a
+/// conflict, whether the original is on disk or in the same commit group.
+#[tokio::test]
+async fn reusing_a_key_with_another_provenance_is_a_conflict_that_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let s = stream("seminar:provenance");
+    let sourced = |provenance: &str| {
+        seminar(1)
+            .with_idempotency_key("k1")
+            .with_provenance(provenance)
+    };
+    let original = store
+        .append(
+            &s,
+            ExpectedVersion::Any,
+            vec![sourced("FY2024 report, table 2")],
+        )
+        .await
+        .unwrap();
+    let head = store.head();
+    let retry = store
+        .append(
+            &s,
+            ExpectedVersion::Any,
+            vec![sourced("FY2024 report, table 2")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        retry, original,
+        "the same request is still a harmless retry"
+    );
+    for event in [
+        sourced("FY2023 report, table 2"),
+        seminar(1).with_idempotency_key("k1"),
+    ] {
+        let err = store
+            .append(&s, ExpectedVersion::Any, vec![event])
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, AppendError::IdempotencyConflict { key } if key == "k1"),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("provenance"), "{err}");
+    }
+    assert_eq!(store.head(), head);
+
+    // Submitted together, the two usually share a commit group: the second is judged
+    // against the first before either is on disk.
+    let s2 = stream("seminar:provenance-group");
+    let keyed = |provenance: &str| {
+        seminar(2)
+            .with_idempotency_key("k2")
+            .with_provenance(provenance)
+    };
+    let (first, second) = tokio::join!(
+        store.append(&s2, ExpectedVersion::Any, vec![keyed("source A")]),
+        store.append(&s2, ExpectedVersion::Any, vec![keyed("source B")]),
+    );
+    let outcomes = [first.is_ok(), second.is_ok()];
+    assert_eq!(
+        outcomes.iter().filter(|written| **written).count(),
+        1,
+        "exactly one of them is written: {outcomes:?}"
+    );
+    let refused = if outcomes[0] { second } else { first };
+    assert!(
+        matches!(refused, Err(AppendError::IdempotencyConflict { ref key }) if key == "k2"),
+        "{refused:?}"
+    );
+    assert_eq!(store.read_stream(&s2).unwrap().len(), 1);
+}
+
 #[tokio::test]
 async fn bad_input_gets_a_clear_error_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
