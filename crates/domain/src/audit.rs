@@ -25,6 +25,12 @@ pub enum FindingKind {
     SurveyWaveMissing,
     /// More responses than firms asked.
     SurveyResponsesExceedFirmsAsked,
+    /// A survey response counted in another fiscal year than its wave's.
+    SurveyResponseYearMismatch,
+    /// An activity whose fiscal year no plan in force covers: it counts in no KPI.
+    OutsideEveryPlan,
+    /// A sum left the range of exact arithmetic; the cell shows no figure.
+    ArithmeticOverflow,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -62,7 +68,102 @@ impl Projection {
         self.declared_findings(&mut findings);
         self.amendment_findings(&mut findings);
         self.survey_findings(&mut findings);
+        self.response_year_findings(&mut findings);
+        self.outside_findings(&mut findings);
+        self.overflow_findings(&mut findings);
         findings
+    }
+
+    fn response_year_findings(&self, findings: &mut Vec<AuditFinding>) {
+        let mut mismatched: Vec<_> = self
+            .notes
+            .responses
+            .iter()
+            .filter_map(|response| {
+                let wave = self.wave_note(&response.wave_id)?;
+                (wave.fiscal_year != response.fiscal_year).then_some((response, wave))
+            })
+            .collect();
+        mismatched.sort_by_key(|(response, _)| response.event);
+        for (response, wave) in mismatched {
+            let mut finding = AuditFinding::about(
+                FindingKind::SurveyResponseYearMismatch,
+                format!(
+                    "a response to survey wave {} counts in {}, but the wave belongs to {}",
+                    response.wave_id,
+                    response.fiscal_year.label(),
+                    wave.fiscal_year.label()
+                ),
+            );
+            finding.fiscal_year = Some(response.fiscal_year);
+            finding.event_ids = vec![response.event, wave.event];
+            findings.push(finding);
+        }
+    }
+
+    fn outside_findings(&self, findings: &mut Vec<AuditFinding>) {
+        let periods: Vec<String> = self
+            .plans()
+            .iter()
+            .map(|plan| {
+                format!(
+                    "{} {}-{}",
+                    plan.id,
+                    plan.period.first.label(),
+                    plan.period.last.label()
+                )
+            })
+            .collect();
+        let mut outside: Vec<_> = self.notes.outside.iter().collect();
+        outside.sort_by_key(|note| note.event);
+        for note in outside {
+            let mut finding = AuditFinding::about(
+                FindingKind::OutsideEveryPlan,
+                format!(
+                    "{} in {} is outside every plan in force ({}) and counts in no KPI",
+                    note.kind,
+                    note.fiscal_year.label(),
+                    if periods.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        periods.join(", ")
+                    }
+                ),
+            );
+            finding.fiscal_year = Some(note.fiscal_year);
+            finding.event_ids = vec![note.event];
+            findings.push(finding);
+        }
+    }
+
+    fn overflow_findings(&self, findings: &mut Vec<AuditFinding>) {
+        for plan in self.plans() {
+            let Some(table) = self.table_values(plan.id.as_str()) else {
+                continue;
+            };
+            for (row, state) in table.rows.iter().zip(self.plan_rows_of(plan.id.as_str())) {
+                for (column, cell) in row.cells.iter().enumerate() {
+                    if !self.cells[state + column].figures.overflowed {
+                        continue;
+                    }
+                    let mut finding = AuditFinding::about(
+                        FindingKind::ArithmeticOverflow,
+                        format!(
+                            "KPI {}{} {}: the sum of its events exceeds exact arithmetic; no \
+                             figure is shown",
+                            row.kpi,
+                            if row.series == Series::B { "b" } else { "" },
+                            cell.fiscal_year.label()
+                        ),
+                    );
+                    finding.fiscal_year = Some(cell.fiscal_year);
+                    finding.plan_id = Some(table.plan_id.clone());
+                    finding.kpi = Some(row.kpi.clone());
+                    finding.series = Some(row.series);
+                    findings.push(finding);
+                }
+            }
+        }
     }
 
     fn scheduled_findings(&self, findings: &mut Vec<AuditFinding>) {

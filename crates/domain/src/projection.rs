@@ -17,10 +17,15 @@
 //!   projection over the same log.
 //! - A figure in a unit other than its row's (KPI 3's "19 firms") is shown in its cell with
 //!   its unit and never summed into the cumulative or the achievement.
-//! - A `latest_rate` cell shows the rate of the group (survey wave) seen latest by activity
-//!   date; a retraction does not move a group's date back.
-//! - As-of is folding the prefix of the log recorded up to an instant
-//!   ([`Projection::as_of`]).
+//! - A `latest_rate` cell shows the rate of the latest survey wave by the wave's date (its
+//!   `date`, else the end of its fiscal year), whatever order waves were recorded in; a wave
+//!   not recorded is dated by its latest answer in force. Equal dates: the greater wave id.
+//! - Two axes of time: as-of is folding the prefix of the log recorded up to an instant
+//!   (transaction time, [`Projection::as_of`]); *through* a date counts only activities that
+//!   happened by then (valid time, [`Projection::through`]). They combine.
+//! - A transferred plan's baseline is *decided* at its transfer: the successor counts the
+//!   figures the log held then; later entries and amendments show as an adjustment in the
+//!   transfer report, not in the successor's cumulative.
 
 use std::collections::HashMap;
 
@@ -261,7 +266,7 @@ pub struct Projection {
     plans: Vec<PlanDefinition>,
     rows: Vec<RowState>,
     plan_rows: Vec<std::ops::Range<usize>>,
-    cells: Vec<CellAcc>,
+    pub(crate) cells: Vec<CellAcc>,
     routes: Vec<Vec<Route>>,
     events: EventIndex,
     contributions: Vec<Contribution>,
@@ -277,8 +282,58 @@ pub struct Projection {
     /// Per plan: the position of its transfer; later events are late entries.
     late_after: Vec<Option<u64>>,
     pub(crate) baseline_rows: Vec<BaselineRows>,
+    /// Facts about events in force that tables do not show but findings and the rate rule
+    /// need.
+    pub(crate) notes: Notes,
+    /// Valid time: activities that happened after this date are left out.
+    through: Option<NaiveDate>,
     applied: u64,
     last_position: u64,
+}
+
+/// A recorded survey wave in force.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct WaveNote {
+    pub(crate) event: Uuid,
+    pub(crate) wave_id: String,
+    pub(crate) on: NaiveDate,
+    pub(crate) fiscal_year: FiscalYear,
+}
+
+/// A survey response in force.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct ResponseNote {
+    pub(crate) event: Uuid,
+    pub(crate) wave_id: String,
+    pub(crate) fiscal_year: FiscalYear,
+}
+
+/// An activity in force whose fiscal year no plan's period covers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct OutsideNote {
+    pub(crate) event: Uuid,
+    #[serde(with = "snapshot::kind_by_name")]
+    pub(crate) kind: EventKind,
+    pub(crate) fiscal_year: FiscalYear,
+}
+
+/// A transferred plan's figures as the log held them at its transfer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Decided {
+    /// Every cell's figures, indexed like `Projection::cells`.
+    pub(crate) figures: Vec<cells::Figures>,
+    /// Every cell's `amended_by` length then: later entries are the adjustment's amendments.
+    pub(crate) amended: Vec<u32>,
+    pub(crate) waves: Vec<WaveNote>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct Notes {
+    pub(crate) waves: Vec<WaveNote>,
+    pub(crate) responses: Vec<ResponseNote>,
+    pub(crate) outside: Vec<OutsideNote>,
+    /// Per plan, once the fold passed its transfer.
+    pub(crate) decided: Vec<Option<Decided>>,
 }
 
 impl Projection {
@@ -349,6 +404,7 @@ impl Projection {
                 });
             }
         }
+        let plan_count = plans.len();
         let late_after = plans
             .iter()
             .map(|plan| plan.transfer.as_ref().map(|transfer| transfer.position))
@@ -369,6 +425,11 @@ impl Projection {
             amendments: HashMap::default(),
             late_after,
             baseline_rows,
+            notes: Notes {
+                decided: vec![None; plan_count],
+                ..Notes::default()
+            },
+            through: None,
             applied: 0,
             last_position: 0,
         }
@@ -393,6 +454,21 @@ impl Projection {
             projection.apply(event);
         }
         projection
+    }
+
+    /// An empty projection that counts only activities that happened on or before `through`
+    /// (valid time: "the table at the end of R6" is through 2025-03-31). An activity's day is
+    /// [`LedgerEvent::occurred_on`]; a corrected one is judged by its replacement.
+    pub fn through(plans: Vec<PlanDefinition>, through: Option<NaiveDate>) -> Projection {
+        Projection {
+            through,
+            ..Projection::new(plans)
+        }
+    }
+
+    /// The valid-time limit this projection was built with.
+    pub fn through_date(&self) -> Option<NaiveDate> {
+        self.through
     }
 
     /// Folds the prefix of the log recorded at or before `at`. The log is in position order
@@ -437,6 +513,7 @@ impl Projection {
     pub fn apply(&mut self, recorded: &RecordedEvent) {
         self.applied += 1;
         self.last_position = self.last_position.max(recorded.position);
+        self.decide_transfers(recorded.position);
         match &recorded.event {
             LedgerEvent::Correction(correction) => {
                 self.record_amendment(correction.target, recorded.id);
@@ -471,6 +548,52 @@ impl Projection {
                 );
             }
         }
+    }
+
+    /// Keeps each transferred plan's figures as they stood at its transfer, before the first
+    /// later event is folded.
+    fn decide_transfers(&mut self, position: u64) {
+        for plan in 0..self.plans.len() {
+            let passed = self.late_after[plan].is_some_and(|transfer| position > transfer);
+            if passed && self.notes.decided[plan].is_none() {
+                self.notes.decided[plan] = Some(self.decided_now());
+            }
+        }
+    }
+
+    pub(crate) fn decided_now(&self) -> Decided {
+        Decided {
+            figures: self.cells.iter().map(|cell| cell.figures.clone()).collect(),
+            amended: self
+                .cells
+                .iter()
+                .map(|cell| cell.amended_by.len() as u32)
+                .collect(),
+            waves: self.notes.waves.clone(),
+        }
+    }
+
+    /// The recorded wave of `wave_id` in force, if any.
+    pub(crate) fn wave_note(&self, wave_id: &str) -> Option<&WaveNote> {
+        self.notes
+            .waves
+            .iter()
+            .rev()
+            .find(|wave| wave.wave_id == wave_id)
+    }
+
+    /// The first cell index of each row of a plan, in row order.
+    pub(crate) fn plan_rows_of(&self, plan_id: &str) -> Vec<usize> {
+        self.plans
+            .iter()
+            .position(|plan| plan.id.as_str() == plan_id)
+            .map(|plan| {
+                self.plan_rows[plan]
+                    .clone()
+                    .map(|row| self.rows[row].cell_base)
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     fn record_amendment(&mut self, target: Uuid, amendment: Uuid) {
@@ -527,12 +650,16 @@ impl Projection {
             }
         }
         let range = state.start as usize..(state.start + state.len) as usize;
+        let mut listed = cells::Listed::default();
         for index in range {
             let contribution = self.contributions[index];
-            self.take_back(contribution, target, amendment);
+            self.take_back(contribution, target, amendment, &mut listed);
         }
         self.scheduled.remove(&target);
         self.declared.retain(|(id, _)| *id != target);
+        self.notes.waves.retain(|note| note.event != target);
+        self.notes.responses.retain(|note| note.event != target);
+        self.notes.outside.retain(|note| note.event != target);
         let new_state = match replacement {
             Some(replacement) => {
                 let start = self.contributions.len() as u32;
@@ -560,9 +687,13 @@ impl Projection {
         amendment: Option<Uuid>,
         position: u64,
     ) {
+        if self.through.is_some_and(|through| event.occurred_on() > through) {
+            return;
+        }
         let year = event.fiscal_year();
         let kind = event.kind();
         let mut counted_in_kpis = false;
+        let mut listed = cells::Listed::default();
         for route_index in 0..self.routes[kind.index()].len() {
             let route = &self.routes[kind.index()][route_index];
             let row = &self.rows[route.row as usize];
@@ -586,20 +717,48 @@ impl Projection {
                 Amount::Share { hit, group } => Contribution::Share {
                     cell,
                     hit,
-                    group: self.group_index(cell, group, event.occurred_on()),
+                    on: event.occurred_on(),
+                    group: self.group_index(cell, group),
                 },
                 Amount::Direct(value) => Contribution::Direct {
                     cell,
                     value,
-                    group: self.group_index(cell, DIRECT_GROUP, event.occurred_on()),
+                    group: self.group_index(cell, DIRECT_GROUP),
                 },
             };
             counted_in_kpis = true;
-            self.put(contribution, id, amendment, late);
+            self.put(contribution, id, amendment, late, &mut listed);
         }
         if let Some((family, label, deltas)) = stat_of(event) {
             let slot = self.stat_slot(family, year, label);
-            self.put(Contribution::Stat { slot, deltas }, id, amendment, false);
+            self.put(
+                Contribution::Stat { slot, deltas },
+                id,
+                amendment,
+                false,
+                &mut listed,
+            );
+        }
+        if !self.plans.iter().any(|plan| plan.period.column(year).is_some()) {
+            self.notes.outside.push(OutsideNote {
+                event: id,
+                kind,
+                fiscal_year: year,
+            });
+        }
+        match event {
+            LedgerEvent::SurveyWave(wave) => self.notes.waves.push(WaveNote {
+                event: id,
+                wave_id: wave.wave_id.to_string(),
+                on: event.occurred_on(),
+                fiscal_year: year,
+            }),
+            LedgerEvent::SurveyResponse(response) => self.notes.responses.push(ResponseNote {
+                event: id,
+                wave_id: response.wave_id.to_string(),
+                fiscal_year: year,
+            }),
+            _ => {}
         }
         match event {
             LedgerEvent::DeclaredTotal(total) => self.declared.push((id, total.clone())),
@@ -619,11 +778,9 @@ impl Projection {
         }
     }
 
-    fn group_index(&mut self, cell: u32, key: &str, occurred_on: NaiveDate) -> u32 {
-        let groups = &mut self.cells[cell as usize].groups;
+    fn group_index(&mut self, cell: u32, key: &str) -> u32 {
+        let groups = &mut self.cells[cell as usize].figures.groups;
         if let Some(index) = groups.iter().position(|group| group.key == key) {
-            let group = &mut groups[index];
-            group.latest_on = group.latest_on.max(occurred_on);
             return index as u32;
         }
         groups.push(RateGroup {
@@ -631,7 +788,7 @@ impl Projection {
             hits: 0,
             answers: 0,
             direct: Vec::new(),
-            latest_on: occurred_on,
+            dates: Vec::new(),
         });
         (groups.len() - 1) as u32
     }

@@ -182,7 +182,7 @@ fn transferred_log() -> (Log, Uuid, Uuid) {
 
 #[test]
 fn the_transfer_gives_hand_computed_baselines() {
-    let (log, _, _) = transferred_log();
+    let (log, _, late) = transferred_log();
     let (registry, projection) = replay_log(vec![roadmap()], &log.events);
     assert!(registry.ignored().is_empty(), "{:?}", registry.ignored());
     let report = projection.transfer_report("telework-roadmap").unwrap();
@@ -197,14 +197,21 @@ fn the_transfer_gives_hand_computed_baselines() {
             })
             .unwrap_or_else(|| panic!("entry {kpi}"))
     };
-    // DX1: roadmap KPI 2 over R3-R8 = 1565 + 50 (R8) + 7 (late R6 seminar) = 1622; skill
+    // DX1 as decided at the transfer: roadmap KPI 2 over R3-R8 = 1565 + 50 (R8) = 1615; skill
     // training events over R3-R8 = the six R6 courses, 176 (the published R6 figure of KPI 4;
-    // R4-R5 were opening totals, not events). Baseline 1622 + 176 = 1798.
+    // R4-R5 were opening totals, not events). Baseline 1615 + 176 = 1791.
     let dx1 = entry("DX1", Series::Main);
     assert_eq!(dx1.history, Some(HistoryRule::Counts));
     let figures: Vec<Option<Decimal>> = dx1.sources.iter().map(|source| source.figure).collect();
-    assert_eq!(figures, [Some(d("1622")), Some(d("176"))]);
-    assert_eq!(dx1.baseline, Some(d("1798")));
+    assert_eq!(figures, [Some(d("1615")), Some(d("176"))]);
+    assert_eq!(dx1.baseline, Some(d("1791")));
+    // The late R6 seminar (7) recorded after the transfer: the predecessor's history now gives
+    // 1622 + 176 = 1798, shown as an adjustment of 7 with its event, never counted.
+    let current: Vec<Option<Decimal>> = dx1.sources.iter().map(|source| source.current).collect();
+    assert_eq!(current, [Some(d("1622")), Some(d("176"))]);
+    assert_eq!(dx1.current_baseline, Some(d("1798")));
+    assert_eq!(dx1.adjustment, Some(d("7")));
+    assert_eq!(dx1.adjustment_event_ids, vec![late]);
     // DX2: the telework rate is ignored; the report still shows the roadmap's latest, 35.8.
     let dx2 = entry("DX2", Series::Main);
     assert_eq!(dx2.history, Some(HistoryRule::Ignored));
@@ -222,11 +229,11 @@ fn the_transfer_gives_hand_computed_baselines() {
 
     let fifth = projection.table("fifth-information-plan").unwrap();
     let dx1_row = fifth.row("DX1", Series::Main).unwrap();
-    // R9: the 30-person seminar. Cumulative 1798 + 30 = 1828; 1828 / 2500 = 73.12 % -> 73.1.
+    // R9: the 30-person seminar. Cumulative 1791 + 30 = 1821; 1821 / 2500 = 72.84 % -> 72.8.
     assert_eq!(dx1_row.cell(r(9)).unwrap().value, Some(d("30")));
-    assert_eq!(dx1_row.baseline, Some(d("1798")));
-    assert_eq!(dx1_row.cumulative, Some(d("1828")));
-    assert_eq!(dx1_row.achievement, Some(d("73.1")));
+    assert_eq!(dx1_row.baseline, Some(d("1791")));
+    assert_eq!(dx1_row.cumulative, Some(d("1821")));
+    assert_eq!(dx1_row.achievement, Some(d("72.8")));
     // DX5: 11 of 15 = 73.33 % -> 73.3, with no partnership after R8.
     let dx5 = fifth.row("DX5", Series::Main).unwrap();
     assert_eq!(dx5.cumulative, Some(d("11")));

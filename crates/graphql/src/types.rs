@@ -129,6 +129,12 @@ pub enum FindingKind {
     SurveyWaveMissing,
     /// More responses than firms asked.
     SurveyResponsesExceedFirmsAsked,
+    /// A survey response counted in another fiscal year than its wave's.
+    SurveyResponseYearMismatch,
+    /// An activity whose fiscal year no plan in force covers: it counts in no KPI.
+    OutsideEveryPlan,
+    /// A sum left the range of exact arithmetic; the cell shows no figure.
+    ArithmeticOverflow,
 }
 
 /// A name in both languages of the city's documents.

@@ -13,8 +13,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use chrono::NaiveDate;
+
 use super::{
-    CellAcc, Contribution, EventIndex, IgnoredAmendment, Projection, ScheduledActivity, StatSlot,
+    CellAcc, Contribution, EventIndex, IgnoredAmendment, Notes, Projection, ScheduledActivity,
+    StatSlot,
 };
 use crate::event::DeclaredTotal;
 use crate::plan::PlanDefinition;
@@ -35,6 +38,8 @@ pub struct ProjectionSnapshot {
     declared: Vec<(Uuid, DeclaredTotal)>,
     ignored_amendments: Vec<IgnoredAmendment>,
     amendments: HashMap<Uuid, Vec<Uuid>, RandomState>,
+    notes: Notes,
+    through: Option<NaiveDate>,
     applied: u64,
     last_position: u64,
 }
@@ -133,6 +138,8 @@ impl Projection {
             // Derived from the plans (transfers), like the routes.
             late_after: _,
             baseline_rows: _,
+            notes,
+            through,
             applied,
             last_position,
         } = self;
@@ -147,6 +154,8 @@ impl Projection {
             declared: declared.clone(),
             ignored_amendments: ignored_amendments.clone(),
             amendments: amendments.clone(),
+            notes: notes.clone(),
+            through: *through,
             applied: *applied,
             last_position: *last_position,
         }
@@ -182,6 +191,8 @@ impl Projection {
             declared,
             ignored_amendments,
             amendments,
+            notes,
+            through,
             applied,
             last_position,
         } = snapshot;
@@ -203,6 +214,8 @@ impl Projection {
             declared,
             ignored_amendments,
             amendments,
+            notes,
+            through,
             applied,
             last_position,
             ..empty
@@ -230,9 +243,17 @@ fn check_references(snapshot: &ProjectionSnapshot) -> Result<(), SnapshotMismatc
         let Some(acc) = snapshot.cells.get(cell as usize) else {
             return inconsistent(format!("contribution {index} names cell {cell}"));
         };
-        if group.is_some_and(|group| group as usize >= acc.groups.len()) {
+        if group.is_some_and(|group| group as usize >= acc.figures.groups.len()) {
             return inconsistent(format!("contribution {index} names a missing rate group"));
         }
+    }
+    if snapshot.notes.decided.len() != snapshot.shape.len()
+        || snapshot.notes.decided.iter().flatten().any(|decided| {
+            decided.figures.len() != snapshot.cells.len()
+                || decided.amended.len() != snapshot.cells.len()
+        })
+    {
+        return inconsistent("the decided baselines do not fit the cells".to_owned());
     }
     let contributions = snapshot.contributions.len() as u64;
     let states = snapshot

@@ -1,10 +1,20 @@
 //! The transfer of a plan into its successor: each successor KPI's baseline from the
 //! predecessor's history, and the report that shows where it came from.
+//!
+//! A baseline is *decided* at the transfer: it is computed from what the log held at the
+//! transfer's position, and that is what the successor counts. Entries recorded later for
+//! the predecessor's years (late entries) and amendments recorded later move the
+//! predecessor's own table, and show here as an *adjustment* with the events behind it; they
+//! never move the successor's baseline.
+
+use chrono::NaiveDate;
+use uuid::Uuid;
 
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use super::Projection;
+use super::cells::Figures;
+use super::{Projection, WaveNote};
 use crate::calendar::FiscalYear;
 use crate::event::EventKind;
 use crate::plan::{
@@ -26,8 +36,10 @@ pub enum BaselineOrigin {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BaselineSource {
     pub origin: BaselineOrigin,
-    /// `None`: the history has no figure for it.
+    /// As decided at the transfer; `None`: the history had no figure for it.
     pub figure: Option<Decimal>,
+    /// As the log holds it now, late entries and later amendments included.
+    pub current: Option<Decimal>,
 }
 
 /// One successor KPI in the transfer report.
@@ -39,8 +51,15 @@ pub struct TransferEntry {
     /// `None`: a new KPI with no predecessor.
     pub history: Option<HistoryRule>,
     pub sources: Vec<BaselineSource>,
-    /// What counts toward the successor's cumulative and achievement.
+    /// The baseline as decided at the transfer: what counts toward the successor's
+    /// cumulative and achievement.
     pub baseline: Option<Decimal>,
+    /// The baseline as the predecessor's history gives it now.
+    pub current_baseline: Option<Decimal>,
+    /// `current_baseline - baseline` when they differ: shown, never counted.
+    pub adjustment: Option<Decimal>,
+    /// The late entries and later amendments behind the adjustment, in id order.
+    pub adjustment_event_ids: Vec<Uuid>,
 }
 
 /// A transfer as the projection sees it: the mapping used and the figures it gives.
@@ -80,16 +99,26 @@ impl Projection {
                     .iter()
                     .enumerate()
                     .find(|(_, mapping)| mapping.successor_kpi == kpi_ref);
-                let (history, sources) = match mapping {
-                    None => (None, Vec::new()),
+                let (history, sources, adjustment_event_ids) = match mapping {
+                    None => (None, Vec::new(), Vec::new()),
                     Some((index, mapping)) => (
                         Some(mapping.history),
                         self.baseline_sources(predecessor_index, index, mapping),
+                        self.adjustment_events(predecessor_index, index, mapping),
                     ),
                 };
-                let baseline = match history {
-                    Some(HistoryRule::Counts) => combine(kpi.aggregation, &sources),
-                    _ => None,
+                let (baseline, current_baseline) = match history {
+                    Some(HistoryRule::Counts) => (
+                        combine(kpi.aggregation, sources.iter().map(|s| s.figure)),
+                        combine(kpi.aggregation, sources.iter().map(|s| s.current)),
+                    ),
+                    _ => (None, None),
+                };
+                let adjustment = match (baseline, current_baseline) {
+                    (decided, current) if decided == current => None,
+                    (decided, current) => current
+                        .unwrap_or_default()
+                        .checked_sub(decided.unwrap_or_default()),
                 };
                 TransferEntry {
                     successor_kpi: kpi_ref,
@@ -98,6 +127,9 @@ impl Projection {
                     history,
                     sources,
                     baseline,
+                    current_baseline,
+                    adjustment,
+                    adjustment_event_ids,
                 }
             })
             .collect();
@@ -133,6 +165,18 @@ impl Projection {
             .unwrap_or_default()
     }
 
+    /// The figures of every cell as decided at `plan_index`'s transfer (the live ones when
+    /// nothing was folded after it yet), with the waves then in force.
+    fn decided_view(&self, plan_index: usize) -> (Vec<&Figures>, &[WaveNote]) {
+        match &self.notes.decided[plan_index] {
+            Some(decided) => (decided.figures.iter().collect(), &decided.waves),
+            None => (
+                self.cells.iter().map(|cell| &cell.figures).collect(),
+                &self.notes.waves,
+            ),
+        }
+    }
+
     fn baseline_sources(
         &self,
         predecessor_index: usize,
@@ -140,6 +184,12 @@ impl Projection {
         mapping: &KpiMapping,
     ) -> Vec<BaselineSource> {
         let plan = &self.plans[predecessor_index];
+        let live: Vec<&Figures> = self.cells.iter().map(|cell| &cell.figures).collect();
+        let (decided, decided_waves) = self.decided_view(predecessor_index);
+        let views: [(&[&Figures], &[WaveNote]); 2] = [
+            (&decided, decided_waves),
+            (&live, &self.notes.waves),
+        ];
         let mut sources: Vec<BaselineSource> = mapping
             .from_kpis
             .iter()
@@ -147,12 +197,16 @@ impl Projection {
                 let kpi = plan
                     .kpi(from.kpi.as_str(), from.series)
                     .expect("the registry checks the mapping against the predecessor");
+                let [figure, current] = views.map(|(figures, waves)| {
+                    self.kpi_figure(plan, predecessor_index, from, figures, waves)
+                });
                 BaselineSource {
                     origin: BaselineOrigin::Kpi {
                         kpi: from.clone(),
                         name: kpi.name.clone(),
                     },
-                    figure: self.kpi_figure(plan, predecessor_index, from),
+                    figure,
+                    current,
                 }
             })
             .collect();
@@ -161,13 +215,17 @@ impl Projection {
             .iter()
             .find(|rows| rows.predecessor == predecessor_index && rows.mapping == mapping_index);
         for (selector, source) in mapping.from_events.iter().enumerate() {
-            let figure = selector_rows.and_then(|rows| {
-                let row = &self.rows[rows.rows[selector]];
-                let cells = &self.cells[row.cell_base..row.cell_base + plan.period.len()];
-                cells
-                    .iter()
-                    .any(|cell| cell.sum_contributions > 0)
-                    .then(|| cells.iter().map(|cell| cell.sum).sum())
+            let [figure, current] = views.map(|(figures, _)| {
+                selector_rows.and_then(|rows| {
+                    let row = &self.rows[rows.rows[selector]];
+                    let cells = &figures[row.cell_base..row.cell_base + plan.period.len()];
+                    if !cells.iter().any(|cell| cell.has_sum()) {
+                        return None;
+                    }
+                    cells
+                        .iter()
+                        .try_fold(Decimal::ZERO, |total, cell| total.checked_add(cell.sum))
+                })
             });
             let measure = match &source.measure {
                 SourceMeasure::Field(field) => format!("sum of {field}"),
@@ -180,9 +238,68 @@ impl Projection {
                     measure,
                 },
                 figure,
+                current,
             });
         }
         sources
+    }
+
+    /// The cells a mapping reads: its predecessor KPIs' and its event selectors'.
+    fn mapping_cells(
+        &self,
+        predecessor_index: usize,
+        mapping_index: usize,
+        mapping: &KpiMapping,
+    ) -> Vec<usize> {
+        let plan = &self.plans[predecessor_index];
+        let mut rows: Vec<usize> = mapping
+            .from_kpis
+            .iter()
+            .filter_map(|from| {
+                self.plan_rows[predecessor_index].clone().find(|row| {
+                    let kpi = &plan.kpis[self.rows[*row].kpi];
+                    kpi.id == from.kpi.as_str() && kpi.series == from.series
+                })
+            })
+            .collect();
+        if let Some(selectors) = self
+            .baseline_rows
+            .iter()
+            .find(|rows| rows.predecessor == predecessor_index && rows.mapping == mapping_index)
+        {
+            rows.extend(&selectors.rows);
+        }
+        rows.iter()
+            .flat_map(|row| {
+                let base = self.rows[*row].cell_base;
+                base..base + plan.period.len()
+            })
+            .collect()
+    }
+
+    /// The events that moved a mapping's figures after the transfer: late entries still in
+    /// force and amendments recorded later.
+    fn adjustment_events(
+        &self,
+        predecessor_index: usize,
+        mapping_index: usize,
+        mapping: &KpiMapping,
+    ) -> Vec<Uuid> {
+        let Some(decided) = &self.notes.decided[predecessor_index] else {
+            return Vec::new();
+        };
+        let mut ids = Vec::new();
+        for cell in self.mapping_cells(predecessor_index, mapping_index, mapping) {
+            let acc = &self.cells[cell];
+            if !acc.late_ids.is_empty() {
+                let live = self.live_event_ids(cell);
+                ids.extend(acc.late_ids.iter().filter(|id| live.contains(id)));
+            }
+            ids.extend(&acc.amended_by[decided.amended[cell] as usize..]);
+        }
+        ids.sort();
+        ids.dedup();
+        ids
     }
 
     /// A predecessor KPI's figure over its period: the cumulative of a sum, the latest
@@ -192,6 +309,8 @@ impl Projection {
         plan: &PlanDefinition,
         plan_index: usize,
         from: &KpiRef,
+        figures: &[&Figures],
+        waves: &[WaveNote],
     ) -> Option<Decimal> {
         let row_index = self.plan_rows[plan_index].clone().find(|row| {
             let kpi = &plan.kpis[self.rows[*row].kpi];
@@ -199,17 +318,30 @@ impl Projection {
         })?;
         let state = &self.rows[row_index];
         let kpi = &plan.kpis[state.kpi];
+        let wave_on = |wave: &str| -> Option<NaiveDate> {
+            waves
+                .iter()
+                .rev()
+                .find(|note| note.wave_id == wave)
+                .map(|note| note.on)
+        };
         let counted: Vec<Decimal> = plan
             .period
             .years()
             .into_iter()
             .enumerate()
-            .map(|(column, year)| self.cell(kpi, state.cell_base + column, year, false))
-            .filter(|cell| cell.counted)
-            .filter_map(|cell| cell.value)
+            .filter_map(|(column, year)| {
+                match figures[state.cell_base + column].value(kpi, year, wave_on) {
+                    (Some(value), None) => Some(value),
+                    _ => None,
+                }
+            })
             .collect();
         match kpi.aggregation {
-            Aggregation::Sum => (!counted.is_empty()).then(|| counted.iter().sum()),
+            Aggregation::Sum if counted.is_empty() => None,
+            Aggregation::Sum => counted
+                .iter()
+                .try_fold(Decimal::ZERO, |total, value| total.checked_add(*value)),
             Aggregation::LatestRate => counted.last().copied(),
         }
     }
@@ -217,12 +349,15 @@ impl Projection {
 
 /// The baseline of a KPI from its sources: a sum adds them up, a rate takes the first rate
 /// the history has.
-fn combine(aggregation: Aggregation, sources: &[BaselineSource]) -> Option<Decimal> {
-    let mut figures = sources.iter().filter_map(|source| source.figure);
+fn combine(
+    aggregation: Aggregation,
+    figures: impl IntoIterator<Item = Option<Decimal>>,
+) -> Option<Decimal> {
+    let mut figures = figures.into_iter().flatten();
     match aggregation {
         Aggregation::Sum => {
             let first = figures.next()?;
-            Some(figures.fold(first, |total, figure| total + figure))
+            figures.try_fold(first, |total, figure| total.checked_add(figure))
         }
         Aggregation::LatestRate => figures.next(),
     }
