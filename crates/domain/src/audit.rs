@@ -10,7 +10,7 @@ use crate::event::EventKind;
 use crate::plan::Series;
 use crate::projection::{AmendmentProblem, Projection, StatFamily};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FindingKind {
     /// An activity still marked scheduled is counted in a KPI as if it had been held.

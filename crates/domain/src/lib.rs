@@ -18,6 +18,7 @@ pub mod lifecycle;
 pub mod plan;
 pub mod projection;
 pub mod recorded;
+pub mod reference;
 pub mod registry;
 pub mod seed;
 pub mod values;

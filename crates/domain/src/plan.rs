@@ -108,7 +108,9 @@ pub struct Pillar {
 }
 
 /// Main row, or the bracketed secondary row (4b, 5b, 9b).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Series {
     #[default]

@@ -687,7 +687,10 @@ impl Projection {
         amendment: Option<Uuid>,
         position: u64,
     ) {
-        if self.through.is_some_and(|through| event.occurred_on() > through) {
+        if self
+            .through
+            .is_some_and(|through| event.occurred_on() > through)
+        {
             return;
         }
         let year = event.fiscal_year();
@@ -704,6 +707,7 @@ impl Projection {
                 continue;
             }
             let late = self.late_after[row.plan].is_some_and(|after| position > after);
+            let of_a_kpi = row.kpi != usize::MAX;
             let cell = (row.cell_base + column) as u32;
             let Some(amount) = route.amount_of(event, row) else {
                 continue;
@@ -726,7 +730,8 @@ impl Projection {
                     group: self.group_index(cell, DIRECT_GROUP),
                 },
             };
-            counted_in_kpis = true;
+            // A transfer's event selectors (rows of no KPI) do not make an event "counted".
+            counted_in_kpis |= of_a_kpi;
             self.put(contribution, id, amendment, late, &mut listed);
         }
         if let Some((family, label, deltas)) = stat_of(event) {
@@ -739,7 +744,11 @@ impl Projection {
                 &mut listed,
             );
         }
-        if !self.plans.iter().any(|plan| plan.period.column(year).is_some()) {
+        if !self
+            .plans
+            .iter()
+            .any(|plan| plan.period.column(year).is_some())
+        {
             self.notes.outside.push(OutsideNote {
                 event: id,
                 kind,

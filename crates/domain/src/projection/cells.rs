@@ -217,7 +217,9 @@ impl Figures {
         if self.overflowed {
             return (None, None);
         }
-        let foreign = || match self.foreign.first() {
+        // Of several other units, the first by name: which one is shown must not depend on
+        // the order amendments left them in.
+        let foreign = || match self.foreign.iter().min_by_key(|(unit, ..)| unit.as_str()) {
             Some((unit, amount, _)) => (Some(*amount), Some(*unit)),
             None => (None, None),
         };
@@ -332,9 +334,7 @@ impl Projection {
         with_ids: bool,
     ) -> Cell {
         let acc = &self.cells[index];
-        let (value, unit) = acc
-            .figures
-            .value(kpi, year, |wave| self.wave_on(wave));
+        let (value, unit) = acc.figures.value(kpi, year, |wave| self.wave_on(wave));
         let event_ids = if with_ids {
             self.live_event_ids(index)
         } else {

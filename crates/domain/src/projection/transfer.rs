@@ -186,10 +186,8 @@ impl Projection {
         let plan = &self.plans[predecessor_index];
         let live: Vec<&Figures> = self.cells.iter().map(|cell| &cell.figures).collect();
         let (decided, decided_waves) = self.decided_view(predecessor_index);
-        let views: [(&[&Figures], &[WaveNote]); 2] = [
-            (&decided, decided_waves),
-            (&live, &self.notes.waves),
-        ];
+        let views: [(&[&Figures], &[WaveNote]); 2] =
+            [(&decided, decided_waves), (&live, &self.notes.waves)];
         let mut sources: Vec<BaselineSource> = mapping
             .from_kpis
             .iter()
