@@ -1127,6 +1127,88 @@ impl LedgerEvent {
         }
     }
 
+    /// The activity's own date and the field that states it: the (first) session, the `date`
+    /// given, or the last day of a tallied period. `None` for kinds placed only in a fiscal
+    /// year, for amendments and for lifecycle events.
+    pub fn stated_date(&self) -> Option<(&'static str, NaiveDate)> {
+        let dated = |date: Option<NaiveDate>| date.map(|date| ("date", date));
+        match self {
+            LedgerEvent::Seminar(e) => Some(("first_date", e.first_date)),
+            LedgerEvent::Consultation(e) => Some(("period.to", e.period.to)),
+            LedgerEvent::CoworkingTally(e) => Some(("period.to", e.period.to)),
+            LedgerEvent::SkillTraining(e) => e.first_date.map(|date| ("first_date", date)),
+            LedgerEvent::SurveyWave(e) => dated(e.date),
+            LedgerEvent::SurveyResponse(e) => dated(e.date),
+            LedgerEvent::SubsidyGrant(e) => dated(e.date),
+            LedgerEvent::ExchangeMeeting(e) => dated(e.date),
+            LedgerEvent::WorkationParticipation(e) => dated(e.date),
+            LedgerEvent::InflowingFirm(e) => dated(e.date),
+            LedgerEvent::Partnership(e) => dated(e.date),
+            LedgerEvent::Publication(e) => dated(e.date),
+            LedgerEvent::CommitteeMeeting(e) => dated(e.date),
+            LedgerEvent::Exhibition(e) => dated(e.date),
+            LedgerEvent::MonitorTour(e) => dated(e.date),
+            _ => None,
+        }
+    }
+
+    /// The field that places an activity in its fiscal year: the date of a seminar, the
+    /// period of a tally, else `fiscal_year`.
+    pub fn year_field(&self) -> &'static str {
+        match self {
+            LedgerEvent::Seminar(_) => "first_date",
+            LedgerEvent::Consultation(_) | LedgerEvent::CoworkingTally(_) => "period.from",
+            _ => "fiscal_year",
+        }
+    }
+
+    /// Refuses a held activity dated after `today` (the caller's date in Japan), or placed in
+    /// a fiscal year that has not begun: what has not happened cannot be counted yet. A
+    /// scheduled activity may lie ahead. A correction is judged by its replacement
+    /// (`replacement.<field>`); lifecycle events and the decision dates of amendments are
+    /// not judged here.
+    pub fn check_not_future(&self, today: NaiveDate) -> Result<(), ValidationError> {
+        if let LedgerEvent::Correction(correction) = self {
+            return correction
+                .replacement
+                .check_not_future(today)
+                .map_err(|error| error.nested_in("replacement"));
+        }
+        let kind = self.kind();
+        if kind.is_lifecycle()
+            || kind.is_amendment()
+            || self.status() == Some(ActivityStatus::Scheduled)
+        {
+            return Ok(());
+        }
+        let remedy = if self.status().is_some() {
+            "a held activity cannot lie in the future: record it as scheduled, or once it has \
+             taken place"
+        } else {
+            "it cannot have happened yet: record it once it has"
+        };
+        if let Some((field, date)) = self.stated_date() {
+            if date > today {
+                return Err(ValidationError::new(
+                    field,
+                    format!("{date} is after today ({today} in Japan); {remedy}"),
+                ));
+            }
+        }
+        let year = self.fiscal_year();
+        if year.first_day() > today {
+            return Err(ValidationError::new(
+                self.year_field(),
+                format!(
+                    "{} begins on {}, after today ({today} in Japan); {remedy}",
+                    year.label(),
+                    year.first_day()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Every kind with its fields.
     pub fn catalogue() -> &'static [EventKindInfo] {
         CATALOGUE

@@ -2,6 +2,7 @@
 //!
 //! - [`calendar`]: fiscal years (April-March) and Reiwa labels, dates read in Japan.
 //! - [`event`]: the event catalogue and THE validation boundary, [`LedgerEvent::parse`].
+//! - [`bounds`]: the plausible maximum of every count field, from the configuration.
 //! - [`plan`]: plan and KPI definitions, parsed from TOML text.
 //! - [`projection`]: the fold of recorded events into KPI tables, with drill-down, as-of
 //!   and audit findings.
@@ -11,6 +12,7 @@
 
 mod amendment;
 pub mod audit;
+pub mod bounds;
 pub mod calendar;
 pub mod error;
 pub mod event;
@@ -24,6 +26,7 @@ pub mod seed;
 pub mod values;
 
 pub use audit::{AuditFinding, FindingKind};
+pub use bounds::Bounds;
 pub use calendar::{FiscalYear, FiscalYearError};
 pub use error::ValidationError;
 pub use event::{EventKind, EventKindInfo, FieldInfo, FieldType, LedgerEvent, StreamRule};

@@ -265,6 +265,57 @@ impl PlanRegistry {
         self.changed(event, u64::MAX).map(|_| ())
     }
 
+    /// Refuses an activity whose fiscal year lies in no period of the plans in force (a
+    /// transferred plan's period still counts, for its late entries): it would count in no
+    /// KPI, so it is recorded only when the recorder says so explicitly (the caller skips
+    /// this check then). The error names the field that places the event in its year and the
+    /// periods in force. A correction is judged by its replacement; retractions and lifecycle
+    /// events always pass.
+    pub fn check_covered(&self, event: &LedgerEvent) -> Result<(), ValidationError> {
+        if let LedgerEvent::Correction(correction) = event {
+            return self
+                .check_covered(&correction.replacement)
+                .map_err(|error| error.nested_in("replacement"));
+        }
+        let kind = event.kind();
+        if kind.is_lifecycle() || kind.is_amendment() {
+            return Ok(());
+        }
+        let year = event.fiscal_year();
+        let covered = self.entries.iter().any(|entry| {
+            let period = entry.definition.period;
+            period.first <= year && year <= period.last
+        });
+        if covered {
+            return Ok(());
+        }
+        let periods = if self.entries.is_empty() {
+            "no plan is in force".to_owned()
+        } else {
+            self.entries
+                .iter()
+                .map(|entry| {
+                    let period = entry.definition.period;
+                    format!(
+                        "{} {}-{}",
+                        entry.definition.id,
+                        period.first.label(),
+                        period.last.label()
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        Err(ValidationError::new(
+            event.year_field(),
+            format!(
+                "{} is outside every plan in force: {periods}; record it with outside_plans = \
+                 true if it is meant to count in no KPI",
+                year.label()
+            ),
+        ))
+    }
+
     fn index_of(&self, plan_id: &str) -> Option<usize> {
         self.entries
             .iter()
