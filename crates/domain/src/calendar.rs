@@ -233,6 +233,14 @@ pub fn parse_as_of(text: &str) -> Result<DateTime<Utc>, String> {
     Ok(end_of_day.with_timezone(&Utc) - chrono::Duration::nanoseconds(1))
 }
 
+/// A "through" date as people write it: a calendar date in Japan, `2025-03-31`, the last day
+/// whose activities count (valid time; `parse_as_of` is the other axis, transaction time).
+pub fn parse_through(text: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").map_err(|_| {
+        format!("`{text}` is not a date; write it as YYYY-MM-DD, e.g. 2025-03-31 for the end of R6")
+    })
+}
+
 #[cfg(test)]
 mod as_of_tests {
     use super::*;
@@ -249,6 +257,18 @@ mod as_of_tests {
         assert!(end < "2025-03-31T15:00:00Z".parse::<DateTime<Utc>>().unwrap());
         assert!(end > "2025-03-31T14:59:59Z".parse::<DateTime<Utc>>().unwrap());
         assert!(parse_as_of("yesterday").unwrap_err().contains("yesterday"));
+    }
+
+    #[test]
+    fn through_reads_plain_dates_only() {
+        assert_eq!(
+            parse_through("2025-03-31").unwrap(),
+            NaiveDate::from_ymd_opt(2025, 3, 31).unwrap()
+        );
+        for bad in ["2025-02-30", "R6", "2025-03-31T00:00:00Z", ""] {
+            let error = parse_through(bad).unwrap_err();
+            assert!(error.contains(&format!("`{bad}`")), "{error}");
+        }
     }
 }
 

@@ -5,8 +5,11 @@
 //! - a cell with no figure is empty (it is not zero);
 //! - a figure measured in another unit than its row (the report's "19社" on a row counted in
 //!   persons) carries its unit, so nobody sums it by mistake;
-//! - b-series rows follow their KPI.
+//! - b-series rows follow their KPI;
+//! - a table cut on either kind of time ([`Axes`]: `as of`, `through`) says so in every form
+//!   but the machine CSV, whose first line stays its header.
 
+mod axes;
 mod council;
 mod xlsx;
 
@@ -15,6 +18,7 @@ use std::fmt::Write;
 use kpi_domain::{Cell, KpiRow, KpiTable, Series, TargetKind, Unit};
 use rust_decimal::Decimal;
 
+pub use axes::Axes;
 pub use council::excel_csv;
 pub use xlsx::xlsx;
 
@@ -73,19 +77,71 @@ pub enum ReportError {
     Xlsx(#[from] rust_xlsxwriter::XlsxError),
 }
 
+/// The current table (every event recorded, every activity counted) in `format`.
 pub fn render(table: &KpiTable, format: Format) -> Result<Vec<u8>, ReportError> {
+    render_for(table, format, &Axes::default())
+}
+
+/// `table`, built on `axes`, in `format`. A table cut on either axis says which: a caption
+/// line under the title (text, Markdown), above the header (Excel CSV), in the title (XLSX),
+/// `as_of` and `through` fields (JSON). The machine CSV is the same either way.
+pub fn render_for(table: &KpiTable, format: Format, axes: &Axes) -> Result<Vec<u8>, ReportError> {
+    let caption = axes.caption();
     Ok(match format {
-        Format::Text => text(table).into_bytes(),
-        Format::Json => json(table).into_bytes(),
+        Format::Text => {
+            let mut out = text(table);
+            if let Some(caption) = caption {
+                let title_end = out.find('\n').map_or(out.len(), |end| end + 1);
+                out.insert_str(title_end, &format!("{caption}\n"));
+            }
+            out.into_bytes()
+        }
+        Format::Json => json_for(table, axes).into_bytes(),
         Format::Csv => csv(table).into_bytes(),
-        Format::ExcelCsv => excel_csv(table),
-        Format::Markdown => markdown(table).into_bytes(),
-        Format::Xlsx => xlsx(table)?,
+        Format::ExcelCsv => {
+            let mut out = excel_csv(table);
+            if caption.is_some() {
+                let line = format!("{}\r\n", csv_field(&axes.ja()));
+                out.splice(
+                    council::UTF8_BOM.len()..council::UTF8_BOM.len(),
+                    line.into_bytes(),
+                );
+            }
+            out
+        }
+        Format::Markdown => {
+            let mut out = markdown(table);
+            if let Some(caption) = caption {
+                let title_end = out.find("\n\n").map_or(out.len(), |end| end + 2);
+                out.insert_str(title_end, &format!("{caption}\n\n"));
+            }
+            out.into_bytes()
+        }
+        Format::Xlsx => xlsx::xlsx_titled(table, (!axes.is_current()).then(|| axes.ja()))?,
     })
 }
 
 pub fn json(table: &KpiTable) -> String {
-    let mut out = serde_json::to_string_pretty(table).expect("a KPI table serializes");
+    json_for(table, &Axes::default())
+}
+
+/// The table's fields, then `as_of` (RFC 3339, UTC) and `through` (a date) when given.
+fn json_for(table: &KpiTable, axes: &Axes) -> String {
+    #[derive(serde::Serialize)]
+    struct Cut<'a> {
+        #[serde(flatten)]
+        table: &'a KpiTable,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        as_of: Option<chrono::DateTime<chrono::Utc>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        through: Option<chrono::NaiveDate>,
+    }
+    let cut = Cut {
+        table,
+        as_of: axes.as_of,
+        through: axes.through,
+    };
+    let mut out = serde_json::to_string_pretty(&cut).expect("a KPI table serializes");
     out.push('\n');
     out
 }

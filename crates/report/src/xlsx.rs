@@ -20,6 +20,11 @@ pub const NO_FIGURE: &str = "—";
 /// year, 累計, 達成度. Figures are numbers whose display format carries the unit (and the
 /// brackets of a b-series row), so the sheet reads like the report and still computes.
 pub fn xlsx(table: &KpiTable) -> Result<Vec<u8>, XlsxError> {
+    xlsx_titled(table, None)
+}
+
+/// The workbook with `note` (which axes the figures are for) in brackets after the title.
+pub(crate) fn xlsx_titled(table: &KpiTable, note: Option<String>) -> Result<Vec<u8>, XlsxError> {
     let mut workbook = Workbook::new();
     let sheet = workbook.add_worksheet();
     sheet.set_name(SHEET_NAME)?;
@@ -36,7 +41,13 @@ pub fn xlsx(table: &KpiTable) -> Result<Vec<u8>, XlsxError> {
     sheet.write_string_with_format(
         0,
         0,
-        format!("{} KPI（重要業績評価指標）一覧", table.plan_name.ja),
+        match note {
+            None => format!("{} KPI（重要業績評価指標）一覧", table.plan_name.ja),
+            Some(note) => format!(
+                "{} KPI（重要業績評価指標）一覧（{note}）",
+                table.plan_name.ja
+            ),
+        },
         &title,
     )?;
     let mut headers = vec![

@@ -163,3 +163,69 @@ fn xlsx_reads_back_like_the_reports_kpi_table() {
     }
     assert_eq!(cell(&range, 2 + 15, 0), Data::Empty, "no row after KPI 12");
 }
+
+/// A table cut on either kind of time says which in every form people read, so a printed R6
+/// table is never mistaken for the current one; the machine CSV keeps its header first.
+#[test]
+fn a_table_cut_on_either_axis_says_which_in_every_human_form() {
+    let table = seed_table();
+    let axes = kpi_report::Axes {
+        as_of: Some(Utc.with_ymd_and_hms(2025, 5, 31, 14, 59, 59).unwrap()),
+        through: chrono::NaiveDate::from_ymd_opt(2025, 3, 31),
+    };
+    let render_for = |format| kpi_report::render_for(&table, format, &axes).unwrap();
+    let ja = "2025-05-31T23:59:59+09:00時点の記録、2025-03-31までの活動";
+    let en = "as of 2025-05-31T23:59:59+09:00 (recorded by then), \
+              through 2025-03-31 (activities up to then)";
+
+    let text = String::from_utf8(render_for(Format::Text)).unwrap();
+    assert_eq!(text.lines().nth(1), Some(format!("{ja} / {en}").as_str()));
+    let markdown = String::from_utf8(render_for(Format::Markdown)).unwrap();
+    assert!(
+        markdown.starts_with(&format!(
+            "# 富士市テレワーク推進ロードマップ KPI一覧\n\n{ja} / {en}\n\n| No. |"
+        )),
+        "{markdown}"
+    );
+    let excel = String::from_utf8(render_for(Format::ExcelCsv)).unwrap();
+    assert!(
+        excel.starts_with(&format!("\u{feff}{ja}\r\nNo.,項目,")),
+        "{excel}"
+    );
+    let json: serde_json::Value = serde_json::from_slice(&render_for(Format::Json)).unwrap();
+    assert_eq!(json["through"], "2025-03-31");
+    assert_eq!(json["as_of"], "2025-05-31T14:59:59Z");
+    assert_eq!(json["plan_id"], "telework-roadmap");
+    let mut workbook: Xlsx<_> =
+        calamine::open_workbook_from_rs(Cursor::new(render_for(Format::Xlsx))).unwrap();
+    let range = workbook.worksheet_range("KPI一覧").unwrap();
+    assert_eq!(
+        cell(&range, 0, 0),
+        s(&format!(
+            "富士市テレワーク推進ロードマップ KPI（重要業績評価指標）一覧（{ja}）"
+        ))
+    );
+    assert_eq!(cell(&range, 1, 0), s("No."), "the header stays on its row");
+    assert_eq!(
+        render_for(Format::Csv),
+        render(Format::Csv),
+        "the machine CSV is the same"
+    );
+
+    // Uncut, every form is the one the golden files hold.
+    for format in [
+        Format::Text,
+        Format::Json,
+        Format::Csv,
+        Format::ExcelCsv,
+        Format::Markdown,
+    ] {
+        assert_eq!(
+            kpi_report::render_for(&table, format, &kpi_report::Axes::default()).unwrap(),
+            render(format),
+            "{format:?}"
+        );
+    }
+    let uncut: serde_json::Value = serde_json::from_slice(&render(Format::Json)).unwrap();
+    assert!(uncut.get("as_of").is_none() && uncut.get("through").is_none());
+}
