@@ -174,3 +174,49 @@ async fn the_same_mutation_sent_twice_runs_twice() {
     assert_ne!(first["id"], second["id"]);
     assert_eq!(server.head(), 2);
 }
+
+/// The table through a date (valid time), with the as-of instant (transaction time).
+const FIGURES_THROUGH: &str = "query Table($plan: ID!, $asOf: DateTime, $through: Date) { \
+    kpiTable(plan: $plan, asOf: $asOf, through: $through) { position through rows { kpi series \
+    cells { label value } } } }";
+
+async fn figures_through(server: &LedgerServer, as_of: Value, through: Value) -> Value {
+    server
+        .data(
+            Who::Reader,
+            FIGURES_THROUGH,
+            json!({ "plan": PLAN_ID, "asOf": as_of, "through": through }),
+        )
+        .await["kpiTable"]
+        .clone()
+}
+
+#[tokio::test]
+async fn through_dates_are_answered_separately() {
+    let server = LedgerServer::start().await;
+    // Both seminars happened on 2024-04-30.
+    let first = record_seminar(&server, 0).await;
+    record_seminar(&server, 1).await;
+    let at_first = first["recordedAt"].clone();
+
+    let before = figures_through(&server, Value::Null, json!("2024-04-29")).await;
+    let on = figures_through(&server, Value::Null, json!("2024-04-30")).await;
+    let on_as_known_first = figures_through(&server, at_first.clone(), json!("2024-04-30")).await;
+    assert_eq!(cell(&before, "2", "MAIN", "R6")["value"], Value::Null);
+    assert_eq!(before["through"], "2024-04-29");
+    assert_eq!(cell(&on, "2", "MAIN", "R6")["value"], "60");
+    assert_eq!(cell(&on_as_known_first, "2", "MAIN", "R6")["value"], "30");
+    // Each repeated, in another order: each its own answer.
+    assert_eq!(
+        figures_through(&server, at_first, json!("2024-04-30")).await,
+        on_as_known_first
+    );
+    assert_eq!(
+        figures_through(&server, Value::Null, json!("2024-04-30")).await,
+        on
+    );
+    assert_eq!(
+        figures_through(&server, Value::Null, json!("2024-04-29")).await,
+        before
+    );
+}

@@ -1,12 +1,12 @@
-//! Queries: plans, KPI tables (now or as of an instant), one KPI's history with drill-down,
-//! the event log as a Relay connection, one event, verification, audit findings and the head.
-//! Every query needs the `reader` role.
+//! Queries: plans, KPI tables (now, as of an instant, through a date), one KPI's history with
+//! drill-down, the event log as a Relay connection, one event, verification, audit findings and
+//! the head. Every query needs the `reader` role.
 
 use std::sync::Arc;
 
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, InputObject, Object, ID};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use kpi_service::auth::Role;
 use kpi_service::{EventFilter, Ledger};
 use uuid::Uuid;
@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::error::{bad_argument, internal, ledger_error, not_found, require};
 use crate::loader::{ledger, load_events};
 use crate::plans::{self, Plan, TransferReport};
-use crate::scalars::FiscalYearValue;
+use crate::scalars::{Date, FiscalYearValue};
 use crate::types::{
     AuditFinding, Event, EventType, Head, KpiRow, KpiTable, Series, Verification,
     VerificationFailure,
@@ -94,15 +94,22 @@ impl QueryRoot {
         plans::transfer_report(ctx, plan.as_str()).await
     }
 
-    /// A plan's KPI table now, or as recorded up to `asOf` (later events, corrections
-    /// included, left out).
+    /// A plan's KPI table now; or as recorded up to `asOf` (transaction time: later events,
+    /// corrections included, left out); or counting only the activities that happened by
+    /// `through` (valid time: "the table at the end of R6" is `through: "2025-03-31"`). The
+    /// two combine.
     async fn kpi_table(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The plan's id, e.g. \"telework-roadmap\".")] plan: ID,
-        #[graphql(desc = "Show the table as it stood at this instant.")] as_of: Option<
-            DateTime<Utc>,
-        >,
+        #[graphql(
+            desc = "Transaction time: the table as it stood at this instant, from the events recorded by then."
+        )]
+        as_of: Option<DateTime<Utc>>,
+        #[graphql(
+            desc = "Valid time: count only activities that happened on or before this date (in Japan), e.g. \"2025-03-31\" for the end of R6."
+        )]
+        through: Option<Date>,
     ) -> async_graphql::Result<KpiTable> {
         require(ctx, Role::Reader)?;
         let cells = ctx.look_ahead().field("rows").field("cells");
@@ -117,8 +124,9 @@ impl QueryRoot {
         ]
         .iter()
         .any(|field| cells.field(field).exists());
-        let (table, position) = table_at(ledger(ctx), &plan, as_of, drill_down).await?;
-        Ok(KpiTable::new(table, position, as_of))
+        let through = parse_through(through.as_ref())?;
+        let (table, position) = table_at(ledger(ctx), &plan, as_of, through, drill_down).await?;
+        Ok(KpiTable::new(table, position, as_of, through))
     }
 
     /// One KPI row over the plan's fiscal years; each cell lists the events behind it.
@@ -132,10 +140,18 @@ impl QueryRoot {
             desc = "The main row, or the bracketed b-series row (4b, 5b, 9b)."
         )]
         series: Series,
-        #[graphql(desc = "Show the row as it stood at this instant.")] as_of: Option<DateTime<Utc>>,
+        #[graphql(
+            desc = "Transaction time: the row as it stood at this instant, from the events recorded by then."
+        )]
+        as_of: Option<DateTime<Utc>>,
+        #[graphql(
+            desc = "Valid time: count only activities that happened on or before this date (in Japan)."
+        )]
+        through: Option<Date>,
     ) -> async_graphql::Result<KpiRow> {
         require(ctx, Role::Reader)?;
-        let (table, _) = table_at(ledger(ctx), &plan, as_of, true).await?;
+        let through = parse_through(through.as_ref())?;
+        let (table, _) = table_at(ledger(ctx), &plan, as_of, through, true).await?;
         let series = kpi_domain::Series::from(series);
         table
             .rows
@@ -272,13 +288,25 @@ pub(crate) fn parse_event_id(field: &str, id: &ID) -> async_graphql::Result<Uuid
     })
 }
 
-/// A plan's table with the log position it reflects. Without `drill_down` the cells carry
-/// figures only: building every cell's event list costs O(events) and most queries do not
-/// select it.
+/// The `through` argument as the domain reads it; a bad date names the argument.
+fn parse_through(through: Option<&Date>) -> async_graphql::Result<Option<NaiveDate>> {
+    through
+        .map(|date| {
+            kpi_domain::calendar::parse_through(&date.0)
+                .map_err(|reason| bad_argument("through", reason))
+        })
+        .transpose()
+}
+
+/// A plan's table with the log position it reflects, recorded up to `as_of` and counting the
+/// activities up to `through` (the live projection when neither is given). Without
+/// `drill_down` the cells carry figures only: building every cell's event list costs
+/// O(events) and most queries do not select it.
 pub(crate) async fn table_at(
     ledger: &Ledger,
     plan: &str,
     as_of: Option<DateTime<Utc>>,
+    through: Option<NaiveDate>,
     drill_down: bool,
 ) -> async_graphql::Result<(kpi_domain::KpiTable, u64)> {
     let build = |projection: &kpi_domain::Projection| {
@@ -288,13 +316,16 @@ pub(crate) async fn table_at(
             projection.table_values(plan)
         }
     };
-    let (table, position) = match as_of {
-        None => {
+    let (table, position) = match (as_of, through) {
+        (None, None) => {
             let projection = ledger.projection();
             (build(&projection), projection.last_position())
         }
-        Some(at) => {
-            let projection = ledger.projection_as_of(at).await.map_err(ledger_error)?;
+        _ => {
+            let projection = ledger
+                .projection_at(as_of, through)
+                .await
+                .map_err(ledger_error)?;
             (build(&projection), projection.last_position())
         }
     };

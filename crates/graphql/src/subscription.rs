@@ -48,7 +48,7 @@ impl SubscriptionRoot {
         let ledger = ledger(ctx).clone();
         // Listening before reading the current table: a change in between is not missed.
         let changes = ledger.table_changes();
-        let (current, _) = table_at(&ledger, &plan, None, true).await?;
+        let (current, _) = table_at(&ledger, &plan, None, None, true).await?;
         let state = TableWatch {
             ledger,
             plan: plan.0,
@@ -93,7 +93,7 @@ impl TableWatch {
                 return None;
             };
             if table != self.last {
-                let answer = KpiTable::new(table.clone(), position, None);
+                let answer = KpiTable::new(table.clone(), position, None, None);
                 self.last = table;
                 return Some((answer, self));
             }

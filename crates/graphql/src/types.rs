@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::error::{internal, require};
 use crate::loader::{ledger, load_envelopes, load_events};
-use crate::scalars::{DecimalValue, FiscalYearValue};
+use crate::scalars::{Date, DecimalValue, FiscalYearValue};
 use kpi_service::auth::Role;
 
 /// Every kind of event the ledger records.
@@ -228,8 +228,12 @@ pub struct KpiTable {
     pub rows: Vec<KpiRow>,
     /// The last log position folded into this table.
     pub position: u64,
-    /// The instant the table was asked for, when it is not the current one.
+    /// Transaction time: the instant the table was asked for (only events recorded by then
+    /// count), when it is not the current one.
     pub as_of: Option<DateTime<Utc>>,
+    /// Valid time: the last day whose activities count, when the table was asked `through`
+    /// a date.
+    pub through: Option<Date>,
 }
 
 impl KpiTable {
@@ -239,6 +243,7 @@ impl KpiTable {
         table: kpi_domain::KpiTable,
         position: u64,
         as_of: Option<DateTime<Utc>>,
+        through: Option<chrono::NaiveDate>,
     ) -> Self {
         Self {
             plan_id: ID(table.plan_id),
@@ -247,6 +252,7 @@ impl KpiTable {
             rows: table.rows.into_iter().map(KpiRow::from).collect(),
             position,
             as_of,
+            through: through.map(|date| Date(date.to_string())),
         }
     }
 }
