@@ -65,10 +65,14 @@ enum Command {
         /// Plan id (default: the first configured plan).
         #[arg(long)]
         plan: Option<String>,
-        /// Project only events recorded up to this time: RFC 3339 (2025-04-01T09:00:00+09:00)
-        /// or a date, meaning the end of that day in Japan.
+        /// Transaction time: only what had been recorded by then. RFC 3339
+        /// (2025-04-01T09:00:00+09:00) or a date, meaning the end of that day in Japan.
         #[arg(long, value_parser = kpi_domain::calendar::parse_as_of)]
         as_of: Option<chrono::DateTime<chrono::Utc>>,
+        /// Valid time: only activities that happened on or before this date (YYYY-MM-DD, in
+        /// Japan); the table at the end of R6 is --through 2025-03-31. Combines with --as-of.
+        #[arg(long, value_name = "DATE", value_parser = kpi_domain::calendar::parse_through)]
+        through: Option<chrono::NaiveDate>,
         /// text, json, csv (machine form), excel-csv (council layout, UTF-8 with BOM),
         /// markdown or xlsx.
         #[arg(long, default_value = "text")]
@@ -204,6 +208,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             data,
             plan,
             as_of,
+            through,
             format,
             output,
         } => {
@@ -219,11 +224,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Some(plan) => plan,
                     None => ledger::default_plan(&ledger)?,
                 };
-                let table = ledger.table(&plan, as_of).await;
+                let table = ledger.table(&plan, as_of, through).await;
                 ledger.close().await;
                 anyhow::Ok(table?)
             })?;
-            let rendered = kpi_report::render(&table, format)?;
+            let axes = kpi_report::Axes { as_of, through };
+            let rendered = kpi_report::render_for(&table, format, &axes)?;
             match output {
                 Some(path) => std::fs::write(&path, rendered)
                     .with_context(|| format!("cannot write {}", path.display()))?,

@@ -159,3 +159,150 @@ fn an_invalid_seed_file_writes_nothing() {
     );
     assert!(!data.exists(), "nothing was written");
 }
+
+/// The fields of the machine CSV's row that starts with `prefix` (`"2,,"` is KPI 2's main row).
+fn csv_row(csv: &str, prefix: &str) -> Vec<String> {
+    csv.lines()
+        .find(|line| line.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no row {prefix} in\n{csv}"))
+        .split(',')
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Columns of the machine CSV: no, series, indicator, unit, target, R3, R4, R5, R6, R7, ...
+const R3: usize = 5;
+const R6: usize = 8;
+const R7: usize = 9;
+
+/// The seed imported into a fresh store in a temporary directory.
+fn seeded_store() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("ledger").to_str().unwrap().to_owned();
+    kpi_ledger(&[
+        "import",
+        "config/seed/fuji-telework-r6.toml",
+        "--data",
+        &data,
+    ]);
+    (dir, data)
+}
+
+/// `--through` is valid time: the activities that happened by a date, whenever they were
+/// recorded. On the seed (recorded at import, long after R6) the table at the end of R5 has
+/// no R6 figures and R3-R5 as published; the table at the end of R6 is the published one.
+#[test]
+fn table_through_the_end_of_a_fiscal_year_counts_the_activities_up_to_it() {
+    let (_dir, data) = seeded_store();
+    let table = |through: &str| {
+        stdout(kpi_ledger(&[
+            "table",
+            "--data",
+            &data,
+            "--format",
+            "csv",
+            "--through",
+            through,
+        ]))
+    };
+
+    let end_of_r6 = table("2025-03-31");
+    assert_eq!(end_of_r6, PUBLISHED_TABLE, "the table at the end of R6");
+    assert_eq!(csv_row(&end_of_r6, "2,,")[R6], "568");
+
+    let end_of_r5 = table("2024-03-31");
+    for (got, published) in end_of_r5.lines().zip(PUBLISHED_TABLE.lines()).skip(1) {
+        let got: Vec<&str> = got.split(',').collect();
+        let published: Vec<&str> = published.split(',').collect();
+        assert_eq!(got[..R6], published[..R6], "R3-R5 as published: {got:?}");
+        assert_eq!(got[R6], "", "no R6 figure through 2024-03-31: {got:?}");
+    }
+    let kpi2 = csv_row(&end_of_r5, "2,,");
+    assert_eq!(
+        kpi2[R3..],
+        ["260", "340", "397", "", "", "997", "99.7"],
+        "the cumulative and achievement at the end of R5"
+    );
+
+    // The text form says which activities it counts; the current table says nothing.
+    let text = stdout(kpi_ledger(&[
+        "table",
+        "--data",
+        &data,
+        "--through",
+        "2025-03-31",
+    ]));
+    let caption = text.lines().nth(1).unwrap();
+    assert!(
+        caption.contains("2025-03-31までの活動") && caption.contains("through 2025-03-31"),
+        "{text}"
+    );
+    let current = stdout(kpi_ledger(&["table", "--data", &data]));
+    assert!(!current.contains("through"), "{current}");
+}
+
+/// A seminar recorded after the seed: one of R6 (2024-10-10) and one of R7 (2025-06-10).
+/// `--through` leaves out what happened later, `--as-of` what was recorded later, and the
+/// two combine.
+#[test]
+fn table_through_and_as_of_combine() {
+    let (dir, data) = seeded_store();
+    let seed_recorded = {
+        let log = stdout(kpi_ledger(&["log", "--data", &data]));
+        let last: serde_json::Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
+        last["recorded_at"].as_str().unwrap().to_owned()
+    };
+    let seminars = dir.path().join("seminar.csv");
+    std::fs::write(
+        &seminars,
+        "title,organiser,first_date,sessions,participants.unique,participants.attendances,status\n\
+         後日登録のR6セミナー,DX・テレワーク推進センター,2024-10-10,1,10,10,held\n\
+         R7のセミナー,DX・テレワーク推進センター,2025-06-10,1,7,7,held\n",
+    )
+    .unwrap();
+    kpi_ledger(&["import", seminars.to_str().unwrap(), "--data", &data]);
+
+    let kpi2 = |args: &[&str]| {
+        let mut all = vec!["table", "--data", &data, "--format", "csv"];
+        all.extend_from_slice(args);
+        csv_row(&stdout(kpi_ledger(&all)), "2,,")
+    };
+    let now = kpi2(&[]);
+    assert_eq!((now[R6].as_str(), now[R7].as_str()), ("578", "7"));
+    let end_of_r6 = kpi2(&["--through", "2025-03-31"]);
+    assert_eq!(
+        (end_of_r6[R6].as_str(), end_of_r6[R7].as_str()),
+        ("578", ""),
+        "the R7 seminar happened after 2025-03-31"
+    );
+    let as_known = kpi2(&["--as-of", &seed_recorded]);
+    assert_eq!(
+        (as_known[R6].as_str(), as_known[R7].as_str()),
+        ("568", ""),
+        "neither seminar had been recorded when the seed was"
+    );
+    let both = kpi2(&["--as-of", &seed_recorded, "--through", "2024-03-31"]);
+    assert_eq!(
+        both[R3..R7 + 1],
+        ["260", "340", "397", "", ""],
+        "recorded by the seed's import, happened by the end of R5"
+    );
+}
+
+#[test]
+fn a_bad_through_date_is_refused_naming_the_argument() {
+    let (_dir, data) = seeded_store();
+    for bad in ["2025-02-30", "R6", "2025-03-31T00:00:00Z"] {
+        let output = Command::new(BIN)
+            .args(["table", "--data", &data, "--through", bad])
+            .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "--through {bad} is refused");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("--through") && stderr.contains(&format!("`{bad}` is not a date")),
+            "{stderr}"
+        );
+    }
+}
