@@ -1,7 +1,8 @@
-//! Who may read, and as of when.
+//! Who may read, and on which axes of time: as of when (recorded), through when (happened).
 
-use chrono::{DateTime, Utc};
-use kpi_domain::calendar::parse_as_of;
+use chrono::{DateTime, NaiveDate, Utc};
+use kpi_domain::calendar::{parse_as_of, parse_through};
+use kpi_report::Axes;
 use kpi_service::auth::{Caller, Role};
 use poem::http::{header, StatusCode};
 use poem::{Request, Response};
@@ -77,42 +78,80 @@ pub fn not_found(what: &str) -> poem::Error {
     )
 }
 
-#[derive(Debug, Default, serde::Deserialize)]
-pub struct AsOfQuery {
+/// The query every route takes: `asOf` (transaction time: only what had been recorded by
+/// then; RFC 3339, or a date meaning the end of that day in Japan), `through` (valid time:
+/// only activities that happened on or before that date), and the CSV `form`.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct TableQuery {
     #[serde(rename = "asOf")]
     pub as_of: Option<String>,
+    pub through: Option<String>,
     pub form: Option<String>,
 }
 
-impl AsOfQuery {
+impl TableQuery {
+    fn given(text: &Option<String>) -> Option<&str> {
+        text.as_deref()
+            .map(str::trim)
+            .filter(|text| !text.is_empty())
+    }
+
     pub fn instant(&self) -> poem::Result<Option<DateTime<Utc>>> {
-        match self.as_of.as_deref().filter(|text| !text.is_empty()) {
-            None => Ok(None),
-            Some(text) => parse_as_of(text)
-                .map(Some)
-                .map_err(|reason| bad_request("asOf", &reason)),
+        Self::given(&self.as_of)
+            .map(|text| parse_as_of(text).map_err(|reason| bad_request("asOf", &reason)))
+            .transpose()
+    }
+
+    pub fn through_date(&self) -> poem::Result<Option<NaiveDate>> {
+        Self::given(&self.through)
+            .map(|text| parse_through(text).map_err(|reason| bad_request("through", &reason)))
+            .transpose()
+    }
+
+    /// Both axes, or a 400 naming the parameter that is not a time or a date.
+    pub fn axes(&self) -> poem::Result<Axes> {
+        Ok(Axes {
+            as_of: self.instant()?,
+            through: self.through_date()?,
+        })
+    }
+
+    /// The same query with another `through` (none: every activity).
+    pub fn with_through(&self, through: Option<NaiveDate>) -> TableQuery {
+        TableQuery {
+            through: through.map(|date| date.to_string()),
+            ..self.clone()
         }
     }
 
-    /// `?asOf=...` to carry into links, or nothing.
+    /// `?asOf=...&through=...` to carry into links (the parameters given), or nothing.
     pub fn suffix(&self) -> String {
-        match self.as_of.as_deref().filter(|text| !text.is_empty()) {
-            None => String::new(),
-            Some(text) => format!(
-                "?asOf={}",
-                text.replace('%', "%25")
-                    .replace('+', "%2B")
-                    .replace(':', "%3A")
-            ),
+        let pairs: Vec<(&str, &str)> = [
+            ("asOf", Self::given(&self.as_of)),
+            ("through", Self::given(&self.through)),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, value?)))
+        .collect();
+        if pairs.is_empty() {
+            return String::new();
         }
+        format!(
+            "?{}",
+            serde_urlencoded::to_string(pairs).expect("text pairs encode")
+        )
     }
 }
 
-/// The table of a plan as of the query, or the response that says why not.
-pub async fn table(web: &Web, plan: &str, query: &AsOfQuery) -> poem::Result<kpi_domain::KpiTable> {
-    let as_of = query.instant()?;
+/// The table of a plan on the query's axes, or the response that says why not.
+pub async fn table(
+    web: &Web,
+    plan: &str,
+    query: &TableQuery,
+) -> poem::Result<kpi_domain::KpiTable> {
+    let axes = query.axes()?;
     web.ledger
-        .table(plan, as_of)
+        .table(plan, axes.as_of, axes.through)
         .await
         .map_err(|error| match error {
             kpi_service::LedgerError::UnknownPlan(plan) => not_found(&format!("no plan `{plan}`")),

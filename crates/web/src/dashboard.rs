@@ -8,7 +8,7 @@ use poem::http::{header, StatusCode};
 use poem::web::{Data, Form, Path, Query};
 use poem::{get, handler, post, Request, Response, Route};
 
-use crate::access::{self, not_found, AsOfQuery, SESSION_COOKIE};
+use crate::access::{self, not_found, TableQuery, SESSION_COOKIE};
 use crate::Web;
 
 pub fn routes() -> Route {
@@ -109,7 +109,7 @@ async fn session(web: Data<&Arc<Web>>, Form(form): Form<TokenForm>) -> Response 
 async fn first_plan(
     req: &Request,
     web: Data<&Arc<Web>>,
-    Query(query): Query<AsOfQuery>,
+    Query(query): Query<TableQuery>,
 ) -> Response {
     if let Err(refusal) = access::reader(&web, req) {
         return login(refusal).into_response();
@@ -131,7 +131,7 @@ async fn plan_page(
     req: &Request,
     web: Data<&Arc<Web>>,
     Path(plan): Path<String>,
-    Query(query): Query<AsOfQuery>,
+    Query(query): Query<TableQuery>,
 ) -> poem::Result<Response> {
     {
         access::reader(&web, req).map_err(login)?;
@@ -142,9 +142,10 @@ async fn plan_page(
             &format!("{} KPI", table.plan_name.ja),
             html! {
                 h1 { (table.plan_name.ja) " KPI一覧" }
+                (axes_line(&query)?)
+                (axes_choice(&plan, &table, &query))
                 p {
-                    "As of: " (query.as_of.as_deref().unwrap_or("now"))
-                    " · Ledger head: position " span #head-position { (head.position) }
+                    "Ledger head: position " span #head-position { (head.position) }
                     " · digest " code #digest { (head.hash) }
                 }
                 (kpi_table(&table, &query))
@@ -178,13 +179,57 @@ async fn plan_page(
     }
 }
 
+/// Which axes the figures are for, in both languages.
+fn axes_line(query: &TableQuery) -> poem::Result<Markup> {
+    let axes = query.axes()?;
+    Ok(html! {
+        p #axes {
+            "集計の基準: " span #axes-ja { (axes.ja()) } br;
+            "Figures: " span #axes-en { (axes.en()) }
+        }
+    })
+}
+
+/// The two axes to choose: a form for any instant and date, and links to the end of each of
+/// the plan's fiscal years (keeping the as-of instant).
+fn axes_choice(plan: &str, table: &KpiTable, query: &TableQuery) -> Markup {
+    html! {
+        form #axes-form method="get" action=(format!("/dashboard/{plan}")) {
+            label {
+                "記録時点 / as of (recorded by): "
+                input type="text" name="asOf" value=(query.as_of.as_deref().unwrap_or(""))
+                    size="26" placeholder="2025-05-31T09:00:00+09:00";
+            }
+            " "
+            label {
+                "活動の期限 / through (activities up to): "
+                input type="date" name="through" value=(query.through.as_deref().unwrap_or(""));
+            }
+            " "
+            button type="submit" { "表示 / Show" }
+        }
+        p #through-links {
+            "年度末まで / Through the end of: "
+            @for year in &table.fiscal_years {
+                a href=(format!("/dashboard/{plan}{}", query.with_through(Some(year.last_day())).suffix())) {
+                    (year.label()) "年度末 (" (year.last_day()) ")"
+                }
+                " · "
+            }
+            a href=(format!("/dashboard/{plan}{}", query.with_through(None).suffix())) {
+                "全期間 / all activities"
+            }
+        }
+    }
+}
+
 fn kpi_ids(table: &KpiTable) -> Vec<&str> {
     let mut ids: Vec<&str> = table.rows.iter().map(|row| row.kpi.as_str()).collect();
     ids.dedup();
     ids
 }
 
-fn kpi_table(table: &KpiTable, query: &AsOfQuery) -> Markup {
+fn kpi_table(table: &KpiTable, query: &TableQuery) -> Markup {
     html! {
         table #kpi-table {
             thead {
@@ -226,7 +271,7 @@ async fn cell_page(
     req: &Request,
     web: Data<&Arc<Web>>,
     Path((plan, kpi, series, year)): Path<(String, String, String, String)>,
-    Query(query): Query<AsOfQuery>,
+    Query(query): Query<TableQuery>,
 ) -> poem::Result<Response> {
     {
         access::reader(&web, req).map_err(login)?;
@@ -274,6 +319,7 @@ async fn cell_page(
             html! {
                 p { a href=(format!("/dashboard/{plan}{}", query.suffix())) { "← " (table.plan_name.ja) } }
                 h1 { "KPI " (fields[0]) " " (row.name.ja) " — " (year) "年度: " span #cell-value { (fields[column]) } }
+                (axes_line(&query)?)
                 p { (events.len()) " contributing events" }
                 table #events {
                     thead { tr { th { "Position" } th { "Recorded" } th { "Actor" } th { "Type" } th { "Provenance" } th { "Payload" } } }

@@ -7,10 +7,13 @@
 //! - `/dashboard` (the first plan), `/dashboard/{plan}` (table, charts, audit findings, ledger
 //!   digest) and `/dashboard/{plan}/cells/{kpi}/{series}/{year}` (the events behind a cell).
 //!
-//! Every route takes `?asOf=` (RFC 3339, or a date meaning the end of that day in Japan) and
-//! needs the reader role: anonymous when anonymous read is on, otherwise a reader token as
-//! `Authorization: Bearer ...` or, for a browser, the session cookie set by the dashboard's
-//! token form. Pages are rendered on the server (maud); there is no front-end build.
+//! Every route takes `?asOf=` (transaction time: what had been recorded by then; RFC 3339, or a
+//! date meaning the end of that day in Japan) and `?through=` (valid time: the activities that
+//! happened on or before that date), alone or together; the dashboard and the human forms of
+//! the downloads say which the figures are for. Every route needs the reader role: anonymous
+//! when anonymous read is on, otherwise a reader token as `Authorization: Bearer ...` or, for
+//! a browser, the session cookie set by the dashboard's token form. Pages are rendered on the
+//! server (maud); there is no front-end build.
 
 mod access;
 mod dashboard;

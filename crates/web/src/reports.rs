@@ -7,7 +7,7 @@ use poem::http::header;
 use poem::web::{Data, Path, Query};
 use poem::{get, handler, Request, Response, Route};
 
-use crate::access::{self, not_found, AsOfQuery};
+use crate::access::{self, not_found, TableQuery};
 use crate::Web;
 
 pub fn routes() -> Route {
@@ -21,7 +21,7 @@ async fn table_file(
     req: &Request,
     web: Data<&Arc<Web>>,
     Path((plan, file)): Path<(String, String)>,
-    Query(query): Query<AsOfQuery>,
+    Query(query): Query<TableQuery>,
 ) -> poem::Result<Response> {
     {
         access::reader(&web, req)?;
@@ -44,7 +44,7 @@ async fn table_file(
             }
         };
         let table = access::table(&web, &plan, &query).await?;
-        let body = kpi_report::render(&table, format).map_err(|error| {
+        let body = kpi_report::render_for(&table, format, &query.axes()?).map_err(|error| {
             tracing::error!(%error, "cannot render the report");
             server_error()
         })?;
@@ -63,7 +63,7 @@ async fn chart(
     req: &Request,
     web: Data<&Arc<Web>>,
     Path((plan, file)): Path<(String, String)>,
-    Query(query): Query<AsOfQuery>,
+    Query(query): Query<TableQuery>,
 ) -> poem::Result<Response> {
     {
         access::reader(&web, req)?;

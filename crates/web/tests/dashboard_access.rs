@@ -209,3 +209,184 @@ async fn the_drill_down_marks_entries_recorded_after_the_transfer_as_late() {
     );
     ledger.close().await;
 }
+
+async fn body(response: poem::test::TestResponse) -> String {
+    response.assert_status_is_ok();
+    response.0.into_body().into_string().await.unwrap()
+}
+
+/// KPI 2's main row of a dashboard page: No., name, target, R3..R7, 累計, 達成度.
+fn kpi2_row(html: &str) -> Vec<String> {
+    let row = html
+        .split("<tr id=\"kpi-2\"")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no KPI 2 row in {html}"))
+        .split("</tr>")
+        .next()
+        .unwrap();
+    row.split("<td")
+        .skip(1)
+        .map(|cell| {
+            // The text of the cell, inside a drill-down link or not.
+            let text = cell
+                .split_once('>')
+                .unwrap()
+                .1
+                .split("</td>")
+                .next()
+                .unwrap();
+            match text.split_once('>') {
+                Some((_, linked)) => linked.split('<').next().unwrap().to_owned(),
+                None => text.to_owned(),
+            }
+        })
+        .collect()
+}
+
+/// `through` (valid time) and `asOf` (transaction time) on the dashboard and the downloads:
+/// the seed (recorded at import) through the end of R5 has no R6 figures and R3-R5 as
+/// published, through the end of R6 the published R6 figures, and a seminar of R7 (2025-06-10)
+/// recorded later counts only when neither axis leaves it out. Every page says which axes
+/// its figures are for.
+#[tokio::test]
+async fn the_dashboard_and_the_downloads_count_activities_through_a_date() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = seeded_ledger(dir.path()).await;
+    let seed_head = ledger.head().position;
+    let seed_recorded = ledger.store().read_from(seed_head, 1).unwrap()[0]
+        .recorded_at
+        .to_rfc3339();
+    ledger
+        .record_payload(
+            "clerk",
+            "seminar",
+            &serde_json::json!({"title": "R7のセミナー", "organiser": "DX・テレワーク推進センター",
+                                "first_date": "2025-06-10", "sessions": 1,
+                                "participants": {"unique": 7, "attendances": 7}, "status": "held"}),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    let client = TestClient::new(app(ledger.clone(), Authenticator::new(&[], true).unwrap()));
+    let page = |query: &'static [(&'static str, &'static str)]| {
+        let mut request = client.get("/dashboard/telework-roadmap");
+        for (name, value) in query {
+            request = request.query(*name, value);
+        }
+        async move { body(request.send().await).await }
+    };
+
+    let now = page(&[]).await;
+    assert_eq!(
+        kpi2_row(&now)[3..9],
+        ["260人", "340人", "397人", "568人", "7人", "1,572人"]
+    );
+    assert!(now.contains("as of now (everything recorded), all activities (no through date)"));
+    assert!(now.contains("現在までの全記録、全期間の活動"), "{now}");
+
+    let end_of_r5 = page(&[("through", "2024-03-31")]).await;
+    assert_eq!(
+        kpi2_row(&end_of_r5)[3..10],
+        ["260人", "340人", "397人", "—", "—", "997人", "99.7%"]
+    );
+    assert!(end_of_r5.contains("2024-03-31までの活動"), "{end_of_r5}");
+    assert!(end_of_r5.contains("through 2024-03-31 (activities up to then)"));
+    assert!(
+        end_of_r5.contains("name=\"through\" value=\"2024-03-31\""),
+        "the form shows the date chosen"
+    );
+    // Drill-downs and downloads keep the date; the links offer the end of each fiscal year.
+    assert!(
+        end_of_r5.contains("/cells/2/main/R5?through=2024-03-31\""),
+        "{end_of_r5}"
+    );
+    assert!(end_of_r5.contains("/reports/telework-roadmap/kpi.csv?through=2024-03-31\""));
+    let r6_link = "/dashboard/telework-roadmap?through=2025-03-31\"";
+    assert!(end_of_r5.contains(r6_link), "{end_of_r5}");
+    assert!(end_of_r5.contains("R6年度末 (2025-03-31)"));
+
+    let end_of_r6 = page(&[("through", "2025-03-31")]).await;
+    assert_eq!(
+        kpi2_row(&end_of_r6)[3..9],
+        ["260人", "340人", "397人", "568人", "—", "1,565人"]
+    );
+
+    let seminar_unknown = client
+        .get("/dashboard/telework-roadmap")
+        .query("asOf", &seed_recorded)
+        .query("through", &"2025-03-31")
+        .send()
+        .await;
+    let seminar_unknown = body(seminar_unknown).await;
+    assert_eq!(kpi2_row(&seminar_unknown)[6..8], ["568人", "—"]);
+    assert!(seminar_unknown.contains("時点の記録、2025-03-31までの活動"));
+    // The fiscal-year links keep the as-of instant.
+    assert!(seminar_unknown.contains("through=2024-03-31"));
+    let as_of_and_r5 =
+        serde_urlencoded::to_string([("asOf", seed_recorded.as_str()), ("through", "2024-03-31")])
+            .unwrap()
+            .replace('&', "&amp;");
+    assert!(
+        seminar_unknown.contains(&format!("/dashboard/telework-roadmap?{as_of_and_r5}\"")),
+        "{seminar_unknown}"
+    );
+
+    let cell = client
+        .get("/dashboard/telework-roadmap/cells/2/main/R7")
+        .query("through", &"2025-03-31")
+        .send()
+        .await;
+    let cell = body(cell).await;
+    assert!(cell.contains("0 contributing events"), "{cell}");
+    assert!(cell.contains("2025-03-31までの活動"), "{cell}");
+
+    let csv = |query: &'static str| {
+        let request = client
+            .get("/reports/telework-roadmap/kpi.csv")
+            .query("form", &"machine")
+            .query("through", &query);
+        async move { body(request.send().await).await }
+    };
+    let kpi2 = |csv: &str| {
+        csv.lines()
+            .find(|line| line.starts_with("2,,"))
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(
+        kpi2(&csv("2024-03-31").await),
+        "2,,Seminar and consultation participants,persons,1000,260,340,397,,,997,99.7"
+    );
+    assert_eq!(
+        kpi2(&csv("2025-03-31").await),
+        "2,,Seminar and consultation participants,persons,1000,260,340,397,568,,1565,156.5"
+    );
+    let markdown = client
+        .get("/reports/telework-roadmap/kpi.md")
+        .query("through", &"2025-03-31")
+        .send()
+        .await;
+    let markdown = body(markdown).await;
+    assert!(
+        markdown.contains(
+            "\n現在までの全記録、2025-03-31までの活動 / as of now (everything recorded), \
+             through 2025-03-31 (activities up to then)\n"
+        ),
+        "{markdown}"
+    );
+
+    for (url, field) in [
+        ("/dashboard/telework-roadmap", "through"),
+        ("/reports/telework-roadmap/kpi.md", "through"),
+        ("/reports/telework-roadmap/charts/overview.svg", "through"),
+    ] {
+        let bad = client.get(url).query(field, &"2025-02-30").send().await;
+        bad.assert_status(poem::http::StatusCode::BAD_REQUEST);
+        bad.assert_text(
+            "through: `2025-02-30` is not a date; write it as YYYY-MM-DD, e.g. 2025-03-31 for \
+             the end of R6\n",
+        )
+        .await;
+    }
+    ledger.close().await;
+}
