@@ -331,6 +331,21 @@ impl EventStore {
         Ok(None)
     }
 
+    /// The position of the event that used the idempotency key `key`, if one acknowledged
+    /// event did. Lets a caller recognise a retry before judging the request again against a
+    /// state that may have moved on since the original: the append then answers the retry
+    /// with the original, or refuses it as a conflict.
+    pub fn idempotency_key_position(&self, key: &str) -> Result<Option<u64>, StoreError> {
+        let Some(value) = self.shared.db.get(codec::idempotency_key(key))? else {
+            return Ok(None);
+        };
+        let position = codec::decode_u64(&value).ok_or_else(|| StoreError::Corrupt {
+            what: format!("idempotency index entry for key {key:?}"),
+            reason: "the position is not 8 bytes".to_owned(),
+        })?;
+        Ok((position <= self.shared.head().position).then_some(position))
+    }
+
     /// The last acknowledged position and hash (position 0 and the genesis hash when empty).
     pub fn head(&self) -> Head {
         self.shared.head()

@@ -410,6 +410,33 @@ async fn reusing_a_key_with_another_provenance_is_a_conflict_that_writes_nothing
 }
 
 #[tokio::test]
+async fn a_used_idempotency_key_names_the_position_of_its_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = stream("seminar:keys");
+    {
+        let store = open(dir.path());
+        assert_eq!(store.idempotency_key_position("k").unwrap(), None);
+        store
+            .append(&s, ExpectedVersion::Any, vec![seminar(1)])
+            .await
+            .unwrap();
+        store
+            .append(
+                &s,
+                ExpectedVersion::Any,
+                vec![seminar(2).with_idempotency_key("k")],
+            )
+            .await
+            .unwrap();
+        assert_eq!(store.idempotency_key_position("k").unwrap(), Some(2));
+        assert_eq!(store.idempotency_key_position("other").unwrap(), None);
+        store.close().await;
+    }
+    let store = open(dir.path());
+    assert_eq!(store.idempotency_key_position("k").unwrap(), Some(2));
+}
+
+#[tokio::test]
 async fn bad_input_gets_a_clear_error_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let config = StoreConfig {
