@@ -156,6 +156,30 @@ async fn record_seminar(server: &LedgerServer, date: &str, unique: u32) -> Value
         .clone()
 }
 
+/// A seminar the recorder states lies outside every plan in force (`outsidePlans`): how an
+/// activity of a year no plan covers yet is recorded.
+async fn record_seminar_outside_plans(server: &LedgerServer, date: &str, unique: u32) -> Value {
+    server
+        .data(
+            Who::Recorder,
+            "mutation($input: SeminarInput!) { recordSeminar(input: $input, outsidePlans: true) \
+               { id position } }",
+            json!({ "input": seminar(date, unique) }),
+        )
+        .await["recordSeminar"]
+        .clone()
+}
+
+/// A seminar announced for `date`: a held one may not lie in the future.
+async fn record_scheduled_seminar(server: &LedgerServer, date: &str, unique: u32) -> Value {
+    let mut input = seminar(date, unique);
+    input["status"] = json!("SCHEDULED");
+    server
+        .data(Who::Recorder, RECORD_SEMINAR, json!({ "input": input }))
+        .await["recordSeminar"]
+        .clone()
+}
+
 async fn admin(server: &LedgerServer, query: &str, variables: Value) -> Value {
     server.data(Who::Admin, query, variables).await
 }
@@ -503,7 +527,23 @@ async fn bad_lifecycle_input_names_the_argument_and_writes_nothing() {
 async fn extend_plan_adds_the_r8_column() {
     let server = LedgerServer::start().await;
     record_seminar(&server, "2024-05-10", 20).await;
-    let r8_seminar = record_seminar(&server, "2026-06-10", 50).await;
+    // R8 is in no plan's period until the extension: recorded only on request.
+    let refused = server
+        .error(
+            Who::Recorder,
+            RECORD_SEMINAR,
+            json!({ "input": seminar("2026-06-10", 50) }),
+        )
+        .await;
+    assert_eq!(refused.code, "BAD_USER_INPUT", "{refused:?}");
+    assert_eq!(refused.field.as_deref(), Some("input.firstDate"));
+    assert!(
+        refused
+            .message
+            .contains("R8 is outside every plan in force: telework-roadmap R3-R7"),
+        "{refused:?}"
+    );
+    let r8_seminar = record_seminar_outside_plans(&server, "2026-06-10", 50).await;
 
     let before = table(&server, PLAN_ID).await;
     assert_eq!(
@@ -685,9 +725,10 @@ async fn the_transfer_report_and_late_entries() {
     assert_eq!(r6_before["value"], "568", "the published R6 figure");
     assert_eq!(r6_before["lateEventIds"], json!([]));
 
-    // Recorded after the transfer: a late R6 seminar and an R9 one.
+    // Recorded after the transfer: a late R6 seminar and an R9 one (announced: R9 has not
+    // begun, so a held one cannot be recorded yet).
     let late = record_seminar(&server, "2024-10-01", 7).await;
-    let r9 = record_seminar(&server, "2027-05-20", 30).await;
+    let r9 = record_scheduled_seminar(&server, "2027-05-20", 30).await;
 
     let after = table(&server, PLAN_ID).await;
     assert_eq!(

@@ -329,6 +329,212 @@ async fn an_idempotent_retry_returns_the_same_event() {
     server.stop().await;
 }
 
+/// The key covers the whole request: the same input from another source is a CONFLICT too.
+#[tokio::test]
+async fn the_same_key_with_another_provenance_is_a_conflict() {
+    let server = LedgerServer::start().await;
+    let seminar = &ALL[0];
+    let mutation = record_mutation(seminar.mutation, seminar.input_type);
+    let sourced = |provenance: &str| {
+        json!({ "input": (seminar.input)(0), "key": "seminar-2024-04-30",
+                "provenance": provenance })
+    };
+    let first = server
+        .data(Who::Recorder, &mutation, sourced("R6 report, table 2"))
+        .await[seminar.mutation]
+        .clone();
+    let retry = server
+        .data(Who::Recorder, &mutation, sourced("R6 report, table 2"))
+        .await[seminar.mutation]
+        .clone();
+    assert_eq!(retry, first);
+    let error = server
+        .error(Who::Recorder, &mutation, sourced("R5 report, table 2"))
+        .await;
+    assert_eq!(error.code, "CONFLICT", "{error:?}");
+    assert_eq!(error.field.as_deref(), Some("idempotencyKey"), "{error:?}");
+    assert!(error.message.contains("provenance"), "{error:?}");
+    assert_eq!(server.head(), 1);
+    server.stop().await;
+}
+
+/// Refused at the boundary, naming the argument, with nothing written: amending a retracted
+/// event, a response in another year than its wave, an implausible count, a held activity in
+/// the future, an activity outside every plan (unless `outsidePlans`).
+#[tokio::test]
+async fn what_no_table_may_count_is_refused_naming_the_argument() {
+    let server = LedgerServer::start().await;
+    let head = |server: &LedgerServer| server.head();
+    let seminar_mutation = record_mutation("recordSeminar", "SeminarInput");
+    let seminar = |first_date: &str, unique: u32, status: &str| {
+        json!({ "title": "DX人材育成セミナー", "organiser": "DX・テレワーク推進センター",
+                "firstDate": first_date, "sessions": 1,
+                "participants": { "unique": unique, "attendances": unique }, "status": status })
+    };
+    let refused = |expected_field: &'static str, message: &'static str| {
+        move |error: graphql_support::GraphqlError| {
+            assert_eq!(error.code, "BAD_USER_INPUT", "{error:?}");
+            assert_eq!(error.field.as_deref(), Some(expected_field), "{error:?}");
+            assert!(error.message.contains(message), "{error:?}");
+        }
+    };
+
+    // Item 5: a retracted event is neither retracted again nor corrected.
+    let target = server
+        .data(
+            Who::Recorder,
+            &seminar_mutation,
+            json!({ "input": seminar("2024-10-10", 10, "HELD") }),
+        )
+        .await["recordSeminar"]["id"]
+        .clone();
+    let retraction = server
+        .data(
+            Who::Recorder,
+            RETRACT_EVENT,
+            json!({ "target": target, "reason": "二重登録", "decidedOn": "2024-11-02" }),
+        )
+        .await["retractEvent"]["id"]
+        .clone();
+    let before = head(&server);
+    let again = server
+        .error(
+            Who::Recorder,
+            RETRACT_EVENT,
+            json!({ "target": target, "reason": "二重登録", "decidedOn": "2024-11-03" }),
+        )
+        .await;
+    refused(
+        "target",
+        "a retracted event cannot be corrected or retracted again",
+    )(again.clone());
+    assert!(
+        again.message.contains(&format!(
+            "was retracted by {} on 2024-11-02",
+            retraction.as_str().unwrap()
+        )),
+        "{again:?}"
+    );
+    let correction = server
+        .error(
+            Who::Recorder,
+            CORRECT_EVENT,
+            json!({ "target": target, "replacement": { "seminar": seminar("2024-10-10", 12, "HELD") },
+                    "reason": "12人", "decidedOn": "2024-11-03" }),
+        )
+        .await;
+    refused("target", "was retracted by")(correction);
+    assert_eq!(head(&server), before);
+
+    // Item 4: a response in another year than its recorded wave.
+    server
+        .data(
+            Who::Recorder,
+            &record_mutation("recordSurveyWave", "SurveyWaveInput"),
+            json!({ "input": { "waveId": "fuji-2023-12", "title": "テレワーク実態調査",
+                               "fiscalYear": "R5", "firmsAsked": 500 } }),
+        )
+        .await;
+    let before = head(&server);
+    let error = server
+        .error(
+            Who::Recorder,
+            &record_mutation("recordSurveyResponse", "SurveyResponseInput"),
+            json!({ "input": { "waveId": "fuji-2023-12", "firmId": "firm-001", "fiscalYear": "R6",
+                               "practisesTelework": true, "jobOpenings": 1 } }),
+        )
+        .await;
+    refused(
+        "input.fiscalYear",
+        "R6 differs from R5, the fiscal year of survey wave `fuji-2023-12`",
+    )(error);
+
+    // Item 6: implausible counts.
+    let error = server
+        .error(
+            Who::Recorder,
+            &seminar_mutation,
+            json!({ "input": seminar("2024-10-10", 1_000_000_000, "HELD") }),
+        )
+        .await;
+    refused(
+        "input.participants.unique",
+        "1000000000 is above the plausible maximum 100000 for a seminar",
+    )(error);
+    let error = server
+        .error(
+            Who::Recorder,
+            &record_mutation("recordConsultation", "ConsultationInput"),
+            json!({ "input": { "provider": "DX相談", "persons": 2_000_000_000,
+                               "period": { "from": "2024-04-01", "to": "2025-03-31" } } }),
+        )
+        .await;
+    refused("input.persons", "maximum 100000 for a consultation")(error);
+
+    // Item 7: a held seminar in 2035, seminars before every plan, a partnership in R30.
+    let error = server
+        .error(
+            Who::Recorder,
+            &seminar_mutation,
+            json!({ "input": seminar("2035-05-10", 10, "HELD") }),
+        )
+        .await;
+    refused("input.firstDate", "2035-05-10 is after today")(error);
+    let error = server
+        .error(
+            Who::Recorder,
+            &seminar_mutation,
+            json!({ "input": seminar("2019-06-01", 10, "HELD") }),
+        )
+        .await;
+    refused(
+        "input.firstDate",
+        "R1 is outside every plan in force: telework-roadmap R3-R7",
+    )(error);
+    let error = server
+        .error(
+            Who::Recorder,
+            &record_mutation("recordPartnership", "PartnershipInput"),
+            json!({ "input": { "organisation": "静岡県立大学", "fiscalYear": "R30" } }),
+        )
+        .await;
+    refused("input.fiscalYear", "R30 begins on 2048-04-01")(error);
+    let error = server
+        .error(
+            Who::Recorder,
+            CORRECT_EVENT,
+            json!({ "target": server.data(
+                        Who::Recorder,
+                        &seminar_mutation,
+                        json!({ "input": seminar("2024-10-11", 5, "HELD") }),
+                    ).await["recordSeminar"]["id"],
+                    "replacement": { "seminar": seminar("2019-06-01", 5, "HELD") },
+                    "reason": "年度", "decidedOn": "2024-11-03" }),
+        )
+        .await;
+    refused("replacement.seminar.firstDate", "R1 is outside every plan")(error);
+    assert_eq!(
+        head(&server),
+        before + 1,
+        "only the seminar to correct was written"
+    );
+
+    // Said explicitly, an activity outside every plan is recorded.
+    let outside = server
+        .data(
+            Who::Recorder,
+            "mutation($input: SeminarInput!) { recordSeminar(input: $input, outsidePlans: true) \
+               { id payload } }",
+            json!({ "input": seminar("2019-06-01", 10, "HELD") }),
+        )
+        .await;
+    assert_eq!(
+        outside["recordSeminar"]["payload"]["first_date"],
+        "2019-06-01"
+    );
+    server.stop().await;
+}
+
 /// The variables of a mutation for a caller numbered `n` (keeps once-only events unique).
 type VariablesFor = Box<dyn Fn(u32) -> Value>;
 
@@ -338,6 +544,11 @@ type VariablesFor = Box<dyn Fn(u32) -> Value>;
 async fn the_auth_matrix_holds_for_every_mutation() {
     let server = LedgerServer::start().await;
     let target = record(&server, Who::Recorder, &ALL[2], 9).await["id"].clone();
+    // Each caller retracts an event of its own: a retracted event is not retracted again.
+    let mut retract_targets = Vec::new();
+    for n in 0..5 {
+        retract_targets.push(record(&server, Who::Recorder, &ALL[2], 10 + n).await["id"].clone());
+    }
 
     let mut mutations: Vec<(String, String, VariablesFor)> = ALL
         .iter()
@@ -362,7 +573,10 @@ async fn the_auth_matrix_holds_for_every_mutation() {
     mutations.push((
         "retractEvent".into(),
         RETRACT_EVENT.into(),
-        Box::new(move |_| json!({ "target": target, "reason": "取消", "decidedOn": "2025-05-01" })),
+        Box::new(move |n| {
+            json!({ "target": retract_targets[n as usize], "reason": "取消",
+                    "decidedOn": "2025-05-01" })
+        }),
     ));
     assert_eq!(mutations.len(), 19);
 

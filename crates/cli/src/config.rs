@@ -141,6 +141,64 @@ mod tests {
         });
     }
 
+    /// `[ledger.bounds]` changes the defaults, from the file (nested or dotted paths) and
+    /// from the environment; an unknown kind or field stops start-up naming it.
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns its own large error
+    fn plausibility_bounds_are_configured_and_unknown_names_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "bounds.toml",
+                "[ledger.bounds.seminar]\nparticipants = { unique = 5000 }\n\
+                 [ledger.bounds.opening_figure]\n\"value.persons\" = 42\n",
+            )?;
+            jail.set_env("KPI_LEDGER_LEDGER__BOUNDS__CONSULTATION__PERSONS", "777");
+            jail.set_env(
+                "KPI_LEDGER_LEDGER__BOUNDS__SEMINAR__PARTICIPANTS__ATTENDANCES",
+                "9000",
+            );
+            let bounds = load(Some(Path::new("bounds.toml")))
+                .map_err(|e| format!("{e:#}"))?
+                .config
+                .ledger
+                .bounds;
+            assert_eq!(bounds.max("seminar", "participants.unique"), Some(5000));
+            assert_eq!(
+                bounds.max("seminar", "participants.attendances"),
+                Some(9000)
+            );
+            assert_eq!(bounds.max("opening_figure", "value.persons"), Some(42));
+            assert_eq!(bounds.max("consultation", "persons"), Some(777));
+            assert_eq!(bounds.max("seminar", "sessions"), Some(1_000), "a default");
+
+            jail.create_file("typo.toml", "[ledger.bounds.seminr]\nsessions = 3\n")?;
+            let err = format!("{:#}", load(Some(Path::new("typo.toml"))).unwrap_err());
+            assert!(err.contains("`seminr` is not an event kind"), "{err}");
+            jail.create_file(
+                "field.toml",
+                "[ledger.bounds.seminar]\nparticipants = { uniq = 3 }\n",
+            )?;
+            let err = format!("{:#}", load(Some(Path::new("field.toml"))).unwrap_err());
+            assert!(
+                err.contains("`participants.uniq` is not a count field of `seminar`"),
+                "{err}"
+            );
+            Ok(())
+        });
+    }
+
+    /// The shipped configuration file loads as it is.
+    #[test]
+    fn the_default_config_file_loads() {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/default.toml");
+        let loaded = load(Some(&file)).unwrap();
+        assert_eq!(
+            loaded.config.ledger.bounds,
+            kpi_domain::Bounds::default(),
+            "the file documents the defaults without changing them"
+        );
+    }
+
     #[test]
     fn missing_explicit_file_is_an_error() {
         let err = load(Some(Path::new("/nonexistent/kpi.toml"))).unwrap_err();

@@ -1,11 +1,16 @@
 //! `kpi-ledger import`: reads a seed TOML, a CSV of one event kind or a JSON-lines file, and
-//! appends its events only once the whole file has been judged. Mapping rows to events is
-//! `kpi_import`'s; this module reads files, prints and drives the ledger.
+//! appends its events only once the whole file has been judged: each row as an event
+//! (`kpi_import`, the domain), then against the ledger (plausibility bounds, dates, the plans
+//! in force, survey waves). Mapping rows to events is `kpi_import`'s, the rules the domain's;
+//! this module reads files, prints and drives the ledger.
 
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use anyhow::Context;
 use kpi_service::{ImportRecord, Ledger};
+
+use crate::config::Loaded;
 
 /// How many events go to the ledger between two progress-bar steps: large enough for group
 /// commit to batch them, small enough for the bar to move.
@@ -29,17 +34,127 @@ pub struct ImportArgs {
     /// Append the valid rows even when some rows are invalid (they are still reported).
     #[arg(long)]
     pub skip_invalid: bool,
+    /// The file's activities lie outside every plan in force on purpose (e.g. years before
+    /// the first plan) and are meant to count in no KPI: record them anyway. Without it such
+    /// rows are refused, naming the plans' periods. Rows inside a plan are recorded as usual.
+    #[arg(long)]
+    pub outside_plans: bool,
 }
 
 /// A file judged row by row.
 pub struct Judged {
     pub records: Vec<ImportRecord>,
-    /// Line of each record, for the dry-run listing.
+    /// Line of each record (0 for a seed file's), for the dry-run listing.
     pub lines: Vec<u64>,
-    pub errors: Vec<kpi_import::RowError>,
+    /// Each refused row: its line (0 for a seed record) and why, without the file name.
+    pub errors: Vec<(u64, String)>,
 }
 
-pub fn read(path: &Path, kind: Option<&str>) -> anyhow::Result<Judged> {
+/// `kpi-ledger import`: judge the whole file, then append it (or only list it).
+pub fn run(args: ImportArgs, dir: &Path, loaded: &Loaded) -> anyhow::Result<ExitCode> {
+    let mut judged = read(&args.file, args.kind.as_deref(), args.outside_plans)?;
+    crate::runtime()?.block_on(async {
+        // Judged against the store at `dir`, or against an empty one when there is none yet,
+        // so that a refused file creates nothing.
+        let scratch = if dir.exists() {
+            None
+        } else {
+            Some(tempfile::tempdir().context("cannot create a scratch directory")?)
+        };
+        let judge_dir = scratch.as_ref().map_or(dir, |scratch| scratch.path());
+        let ledger = crate::ledger::open(judge_dir, loaded).await?;
+        judge(&ledger, &mut judged);
+        judged.errors.sort_by_key(|(line, _)| *line);
+        for (_, error) in &judged.errors {
+            eprintln!("{}: {error}", args.file.display());
+        }
+        let invalid = judged.errors.len();
+        if args.dry_run {
+            ledger.close().await;
+            print_dry_run(&judged)?;
+            eprintln!(
+                "dry run of {}: {} valid, {invalid} invalid; nothing written",
+                args.file.display(),
+                judged.records.len()
+            );
+            return Ok(if invalid == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            });
+        }
+        if invalid > 0 && !args.skip_invalid {
+            ledger.close().await;
+            eprintln!(
+                "{}: {invalid} invalid rows: nothing written (fix them, or give --skip-invalid)",
+                args.file.display()
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+        let ledger = match scratch {
+            Some(_) => {
+                ledger.close().await;
+                crate::ledger::open(dir, loaded).await?
+            }
+            None => ledger,
+        };
+        let report = append(&ledger, &args.actor, judged.records).await;
+        ledger.close().await;
+        let report = report?;
+        println!(
+            "imported {}: {} appended, {} already recorded, {invalid} invalid skipped",
+            args.file.display(),
+            report.appended,
+            report.already_recorded
+        );
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Moves every record the ledger would refuse from `judged.records` to `judged.errors`.
+fn judge(ledger: &Ledger, judged: &mut Judged) {
+    let refused = ledger.judge_import(&judged.records);
+    if refused.is_empty() {
+        return;
+    }
+    let records = std::mem::take(&mut judged.records);
+    let lines = std::mem::take(&mut judged.lines);
+    let mut refused = refused.into_iter().peekable();
+    for (index, (record, line)) in records.into_iter().zip(lines).enumerate() {
+        match refused.next_if(|(at, _)| *at == index) {
+            Some((_, error)) => {
+                let place = if line > 0 {
+                    format!("line {line}")
+                } else {
+                    format!("record `{}`", record.idempotency_key)
+                };
+                let reason = match &error {
+                    kpi_service::RecordError::Invalid(invalid) => invalid.reason.clone(),
+                    other => other.to_string(),
+                };
+                let message = match error.field() {
+                    Some(field) => format!("{place}: {field}: {reason}"),
+                    None => format!("{place}: {reason}"),
+                };
+                judged.errors.push((line, message));
+            }
+            None => {
+                judged.records.push(record);
+                judged.lines.push(line);
+            }
+        }
+    }
+}
+
+pub fn read(path: &Path, kind: Option<&str>, outside_plans: bool) -> anyhow::Result<Judged> {
+    let mut judged = read_file(path, kind)?;
+    for record in &mut judged.records {
+        record.outside_plans = outside_plans;
+    }
+    Ok(judged)
+}
+
+fn read_file(path: &Path, kind: Option<&str>) -> anyhow::Result<Judged> {
     let extension = path
         .extension()
         .and_then(|e| e.to_str())
@@ -93,17 +208,22 @@ pub fn read(path: &Path, kind: Option<&str>) -> anyhow::Result<Judged> {
             idempotency_key: row.idempotency_key,
             provenance: Some(row.provenance),
             event: row.event,
+            outside_plans: false,
         })
         .collect();
     Ok(Judged {
         records,
         lines,
-        errors: parsed.errors,
+        errors: parsed
+            .errors
+            .into_iter()
+            .map(|error| (error.line, error.to_string()))
+            .collect(),
     })
 }
 
 /// Prints each event that would be appended as a JSON line.
-pub fn print_dry_run(judged: &Judged) -> anyhow::Result<()> {
+fn print_dry_run(judged: &Judged) -> anyhow::Result<()> {
     use std::io::Write;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for (record, line) in judged.records.iter().zip(&judged.lines) {
@@ -122,7 +242,7 @@ pub fn print_dry_run(judged: &Judged) -> anyhow::Result<()> {
 }
 
 /// Appends in chunks behind a progress bar (drawn only on a terminal).
-pub async fn append(
+async fn append(
     ledger: &Ledger,
     actor: &str,
     records: Vec<ImportRecord>,

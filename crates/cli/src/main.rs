@@ -164,45 +164,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Import(args) => {
-            let judged = import::read(&args.file, args.kind.as_deref())?;
-            for error in &judged.errors {
-                eprintln!("{}: {error}", args.file.display());
-            }
-            let invalid = judged.errors.len();
-            if args.dry_run {
-                import::print_dry_run(&judged)?;
-                eprintln!(
-                    "dry run of {}: {} valid, {invalid} invalid; nothing written",
-                    args.file.display(),
-                    judged.records.len()
-                );
-                return Ok(if invalid == 0 {
-                    ExitCode::SUCCESS
-                } else {
-                    ExitCode::FAILURE
-                });
-            }
-            if invalid > 0 && !args.skip_invalid {
-                eprintln!(
-                    "{}: {invalid} invalid rows: nothing written (fix them, or give --skip-invalid)",
-                    args.file.display()
-                );
-                return Ok(ExitCode::FAILURE);
-            }
-            let dir = data_dir(args.data);
-            let report = runtime()?.block_on(async {
-                let ledger = ledger::open(&dir, &loaded).await?;
-                let report = import::append(&ledger, &args.actor, judged.records).await;
-                ledger.close().await;
-                report
-            })?;
-            println!(
-                "imported {}: {} appended, {} already recorded, {invalid} invalid skipped",
-                args.file.display(),
-                report.appended,
-                report.already_recorded
-            );
-            Ok(ExitCode::SUCCESS)
+            let dir = data_dir(args.data.clone());
+            import::run(args, &dir, &loaded)
         }
         Command::Table {
             data,

@@ -132,3 +132,73 @@ fn a_csv_whose_kind_cannot_be_told_is_refused_with_the_reason() {
         text(&output.stderr)
     );
 }
+
+/// The ledger's own rules are part of the judgement before anything is written: an
+/// implausible count, a held activity in the future, a survey response in another year than
+/// its wave (defined in the same file), a year outside every plan in force. A refused file
+/// creates no store; `--outside-plans` lets the years no plan covers in.
+#[test]
+fn rows_the_ledger_would_refuse_are_named_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("activities.jsonl");
+    let lines = [
+        r#"{"type":"seminar","payload":{"title":"A","organiser":"DX","first_date":"2024-06-01","sessions":1,"participants":{"unique":1000000000,"attendances":1000000000},"status":"held"}}"#,
+        r#"{"type":"seminar","payload":{"title":"B","organiser":"DX","first_date":"2035-06-01","sessions":1,"participants":{"unique":5,"attendances":5},"status":"held"}}"#,
+        r#"{"type":"survey_wave","payload":{"wave_id":"w","title":"調査","fiscal_year":"R5","firms_asked":10}}"#,
+        r#"{"type":"survey_response","payload":{"wave_id":"w","firm_id":"f","fiscal_year":"R6","practises_telework":true,"job_openings":0}}"#,
+        r#"{"type":"seminar","payload":{"title":"C","organiser":"DX","first_date":"2019-06-01","sessions":1,"participants":{"unique":5,"attendances":5},"status":"held"}}"#,
+        r#"{"type":"seminar","payload":{"title":"D","organiser":"DX","first_date":"2024-06-01","sessions":1,"participants":{"unique":5,"attendances":5},"status":"held"}}"#,
+    ];
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let file = file.to_str().unwrap();
+    let data = dir.path().join("ledger");
+    let data = data.to_str().unwrap();
+
+    let refused = kpi_ledger(&["import", file, "--data", data]);
+    assert!(!refused.status.success());
+    let stderr = text(&refused.stderr);
+    for expected in [
+        "activities.jsonl: line 1: participants.unique: 1000000000 is above the plausible maximum 100000 for a seminar",
+        "activities.jsonl: line 2: first_date: 2035-06-01 is after today",
+        "activities.jsonl: line 4: fiscal_year: R6 differs from R5, the fiscal year of survey wave `w`",
+        "activities.jsonl: line 5: first_date: R1 is outside every plan in force: telework-roadmap R3-R7",
+        "4 invalid rows: nothing written",
+    ] {
+        assert!(stderr.contains(expected), "{expected}\n{stderr}");
+    }
+    assert!(
+        !Path::new(data).exists(),
+        "a refused import creates no store"
+    );
+
+    let dry = kpi_ledger(&[
+        "import",
+        file,
+        "--data",
+        data,
+        "--dry-run",
+        "--outside-plans",
+    ]);
+    assert!(
+        text(&dry.stderr).contains("3 valid, 3 invalid; nothing written"),
+        "{}",
+        text(&dry.stderr)
+    );
+    assert!(!Path::new(data).exists(), "a dry run creates no store");
+
+    let skipped = kpi_ledger(&[
+        "import",
+        file,
+        "--data",
+        data,
+        "--skip-invalid",
+        "--outside-plans",
+    ]);
+    assert!(skipped.status.success(), "{}", text(&skipped.stderr));
+    assert!(
+        text(&skipped.stdout).contains("3 appended, 0 already recorded, 3 invalid skipped"),
+        "{}",
+        text(&skipped.stdout)
+    );
+    assert_eq!(head(data), 3);
+}

@@ -71,6 +71,7 @@ async fn main() {
             idempotency_key: format!("bench/{n}"),
             provenance: None,
             event: seminar(n),
+            outside_plans: false,
         })
         .collect();
     ledger.import("bench", records).await.unwrap();

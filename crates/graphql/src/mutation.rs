@@ -286,10 +286,15 @@ fn drop_nulls(value: &mut serde_json::Value) {
     }
 }
 
-fn options(idempotency_key: Option<String>, provenance: Option<String>) -> RecordOptions {
+fn options(
+    idempotency_key: Option<String>,
+    provenance: Option<String>,
+    outside_plans: Option<bool>,
+) -> RecordOptions {
     RecordOptions {
         idempotency_key,
         provenance,
+        outside_plans: outside_plans.unwrap_or(false),
     }
 }
 
@@ -357,15 +362,16 @@ macro_rules! event_kinds {
                     &self,
                     ctx: &Context<'_>,
                     input: $input,
-                    #[graphql(desc = "Makes a retry harmless: the same key with the same event returns the event first recorded; the same key with another event is a CONFLICT.")] idempotency_key: Option<String>,
+                    #[graphql(desc = "Makes a retry harmless: the same key with the same event and provenance returns the event first recorded; the same key with another event or provenance is a CONFLICT.")] idempotency_key: Option<String>,
                     #[graphql(desc = "Where the figure was taken from, e.g. \"FY2024 report, KPI table\".")] provenance: Option<String>,
+                    #[graphql(desc = "True records an activity whose fiscal year lies outside every plan in force, which counts in no KPI (otherwise refused, naming the plans' periods). Changes nothing for an activity inside a plan.")] outside_plans: Option<bool>,
                 ) -> async_graphql::Result<Event> {
                     record(
                         ctx,
                         Role::Recorder,
                         EventKind::$variant,
                         payload_of(&input),
-                        options(idempotency_key, provenance),
+                        options(idempotency_key, provenance, outside_plans),
                         Arguments::Record,
                     )
                     .await
@@ -430,11 +436,15 @@ impl AmendMutations {
         #[graphql(desc = "Why.")] reason: String,
         #[graphql(desc = "When the correction was decided.")] decided_on: Date,
         #[graphql(
-            desc = "Makes a retry harmless: the same key with the same event returns the event first recorded; the same key with another event is a CONFLICT."
+            desc = "Makes a retry harmless: the same key with the same event and provenance returns the event first recorded; the same key with another event or provenance is a CONFLICT."
         )]
         idempotency_key: Option<String>,
         #[graphql(desc = "Where the figure was taken from, e.g. \"FY2024 report, KPI table\".")]
         provenance: Option<String>,
+        #[graphql(
+            desc = "True records a replacement whose fiscal year lies outside every plan in force, which counts in no KPI (otherwise refused, naming the plans' periods)."
+        )]
+        outside_plans: Option<bool>,
     ) -> async_graphql::Result<Event> {
         let kind = replacement.kind();
         let payload = serde_json::json!({
@@ -449,7 +459,7 @@ impl AmendMutations {
             Role::Recorder,
             EventKind::Correction,
             payload,
-            options(idempotency_key, provenance),
+            options(idempotency_key, provenance, outside_plans),
             Arguments::Correct { replacement: kind },
         )
         .await
@@ -464,7 +474,7 @@ impl AmendMutations {
         #[graphql(desc = "Why.")] reason: String,
         #[graphql(desc = "When the retraction was decided.")] decided_on: Date,
         #[graphql(
-            desc = "Makes a retry harmless: the same key with the same event returns the event first recorded; the same key with another event is a CONFLICT."
+            desc = "Makes a retry harmless: the same key with the same event and provenance returns the event first recorded; the same key with another event or provenance is a CONFLICT."
         )]
         idempotency_key: Option<String>,
         #[graphql(desc = "Where the figure was taken from, e.g. \"FY2024 report, KPI table\".")]
@@ -480,7 +490,7 @@ impl AmendMutations {
             Role::Recorder,
             EventKind::Retraction,
             payload,
-            options(idempotency_key, provenance),
+            options(idempotency_key, provenance, None),
             Arguments::Retract,
         )
         .await

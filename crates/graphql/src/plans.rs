@@ -515,7 +515,7 @@ impl KpiMappingInput {
 fn key(idempotency_key: Option<String>) -> RecordOptions {
     RecordOptions {
         idempotency_key,
-        provenance: None,
+        ..RecordOptions::default()
     }
 }
 

@@ -69,6 +69,7 @@ async fn start_up(dir: &Path, mode: &str) {
         checkpoints: mode != "no-checkpoint",
         // Only the explicit close writes, so the timings hold nothing else.
         checkpoint_every_events: 0,
+        ..LedgerConfig::default()
     };
     let started = Instant::now();
     let ledger = Ledger::open_with_config(dir, StoreConfig::default(), config, plans())

@@ -4,9 +4,10 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, Weak};
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
+use kpi_domain::event::SurveyWave;
 use kpi_domain::{
-    AuditFinding, EventKind, KpiTable, LedgerEvent, PlanDefinition, PlanRegistry, Projection,
-    RecordedEvent, StreamRule, TransferReport, ValidationError,
+    AuditFinding, Bounds, EventKind, KpiTable, LedgerEvent, PlanDefinition, PlanRegistry,
+    Projection, RecordedEvent, StreamRule, TransferReport, ValidationError,
 };
 use kpi_store::{AppendError, Envelope, EventStore, ExpectedVersion, Head, StoreConfig, StreamId};
 use serde::{Deserialize, Serialize};
@@ -26,6 +27,9 @@ pub struct LedgerConfig {
     /// Events the live projection folds between two checkpoints (written in the background);
     /// 0 writes one only at close and after a rebuild. Default 100,000.
     pub checkpoint_every_events: u64,
+    /// The plausible maximum of each count field: a figure above it is refused when recorded
+    /// (`[ledger.bounds.<kind>]`, the changes to [`Bounds::default`]).
+    pub bounds: Bounds,
 }
 
 impl Default for LedgerConfig {
@@ -33,6 +37,7 @@ impl Default for LedgerConfig {
         LedgerConfig {
             checkpoints: true,
             checkpoint_every_events: 100_000,
+            bounds: Bounds::default(),
         }
     }
 }
@@ -81,6 +86,10 @@ pub struct RecordOptions {
     pub idempotency_key: Option<String>,
     /// Where the figure was taken from, e.g. "FY2024 report, KPI table".
     pub provenance: Option<String>,
+    /// The recorder says the activity lies outside every plan in force and is meant to count
+    /// in no KPI: it is recorded although its fiscal year is in no plan's period (otherwise
+    /// refused). Changes nothing for an event inside a plan.
+    pub outside_plans: bool,
 }
 
 /// Sent after the projection has folded events that may have changed a KPI table.
@@ -96,6 +105,18 @@ pub struct ImportRecord {
     pub idempotency_key: String,
     pub provenance: Option<String>,
     pub event: LedgerEvent,
+    /// See [`RecordOptions::outside_plans`].
+    pub outside_plans: bool,
+}
+
+impl ImportRecord {
+    fn options(&self) -> RecordOptions {
+        RecordOptions {
+            idempotency_key: Some(self.idempotency_key.clone()),
+            provenance: self.provenance.clone(),
+            outside_plans: self.outside_plans,
+        }
+    }
 }
 
 impl From<kpi_domain::SeedRecord> for ImportRecord {
@@ -104,6 +125,7 @@ impl From<kpi_domain::SeedRecord> for ImportRecord {
             idempotency_key: record.idempotency_key,
             provenance: record.provenance,
             event: record.event,
+            outside_plans: false,
         }
     }
 }
@@ -356,52 +378,155 @@ impl Ledger {
         if actor.trim().is_empty() {
             return Err(ValidationError::new("actor", "must not be empty").into());
         }
-        self.check_amendment_target(&event)?;
-        if event.kind().is_lifecycle() {
-            // Under the read lock: a copy of the registry would cost every append.
-            self.inner
-                .registry
-                .read()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .check(&event)?;
-        }
         let stream = StreamId::parse(event.stream_id())
             .map_err(|error| ValidationError::new("stream", error.to_string()))?;
-        let expected = match event.stream_rule() {
-            StreamRule::Any => ExpectedVersion::Any,
-            StreamRule::MustBeNew => ExpectedVersion::NoStream,
+        // A retry is not judged again: what it is checked against (plans, the target's
+        // amendments, the configured bounds, today) may have moved on since the original.
+        // The store answers it with the original, or refuses it as a conflict.
+        let retry = match &options.idempotency_key {
+            Some(key) => self
+                .inner
+                .store
+                .idempotency_key_position(key)
+                .map_err(LedgerError::from)?
+                .is_some(),
+            None => false,
         };
-        let mut new = new_event(&event, actor);
-        new.idempotency_key = options.idempotency_key;
-        new.provenance = options.provenance;
-        let started = std::time::Instant::now();
-        let appended = self
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let expected = if retry {
+                default_expected(&event)
+            } else {
+                self.judge(&event, &options, None)?
+            };
+            let mut new = new_event(&event, actor);
+            new.idempotency_key = options.idempotency_key.clone();
+            new.provenance = options.provenance.clone();
+            let started = std::time::Instant::now();
+            let appended = self
+                .inner
+                .store
+                .append_reporting(&stream, expected, vec![new])
+                .await;
+            let (mut envelopes, replayed) = match appended {
+                Ok(appended) => {
+                    if !appended.replayed {
+                        crate::metrics::record_append_latency(started.elapsed());
+                    }
+                    (appended.envelopes, appended.replayed)
+                }
+                Err(AppendError::WrongExpectedVersion { .. })
+                    if event.stream_rule() == StreamRule::MustBeNew =>
+                {
+                    return Err(event.duplicate_error().into());
+                }
+                // Another amendment of the same target came first: judge again against it
+                // (a retraction now refuses this one, naming it).
+                Err(AppendError::WrongExpectedVersion { .. })
+                    if event.amendment_target().is_some() && attempts < AMENDMENT_ATTEMPTS =>
+                {
+                    continue;
+                }
+                Err(error) => return Err(error.into()),
+            };
+            let envelope = envelopes
+                .pop()
+                .expect("one event appended, one envelope back");
+            self.wait_projected(envelope.position).await?;
+            if event.kind().is_lifecycle() {
+                self.wait_definitions(envelope.position).await?;
+            }
+            return Ok((envelope, replayed));
+        }
+    }
+
+    /// Every rule an event must meet before it is appended, with what the domain needs looked
+    /// up; returns the version the append must expect of the event's stream. `waves` are
+    /// survey waves of the same import not recorded yet, which a response may answer.
+    fn judge(
+        &self,
+        event: &LedgerEvent,
+        options: &RecordOptions,
+        waves: Option<&std::collections::HashMap<String, SurveyWave>>,
+    ) -> Result<ExpectedVersion, RecordError> {
+        event.check_bounds(&self.inner.config.bounds)?;
+        event.check_not_future(kpi_domain::calendar::jst_date(Utc::now()))?;
+        {
+            // Under the read lock: a copy of the registry would cost every append.
+            let registry = self
+                .inner
+                .registry
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if event.kind().is_lifecycle() {
+                registry.check(event)?;
+            } else if !options.outside_plans {
+                registry.check_covered(event)?;
+            }
+        }
+        if let Some(wave_id) = event.answered_wave() {
+            let recorded = self.survey_wave(wave_id.as_str())?;
+            let wave = recorded
+                .as_ref()
+                .or_else(|| waves.and_then(|waves| waves.get(wave_id.as_str())));
+            event.check_against_wave(wave)?;
+        }
+        match self.check_amendment_target(event)? {
+            Some(version) => Ok(ExpectedVersion::Exact(version)),
+            None => Ok(default_expected(event)),
+        }
+    }
+
+    /// The recorded survey wave `wave_id`, if any.
+    fn survey_wave(&self, wave_id: &str) -> Result<Option<SurveyWave>, RecordError> {
+        let stream = StreamId::parse(format!("survey-wave/{wave_id}"))
+            .map_err(|error| ValidationError::new("wave_id", error.to_string()))?;
+        for envelope in self
             .inner
             .store
-            .append_reporting(&stream, expected, vec![new])
-            .await;
-        let (mut envelopes, replayed) = match appended {
-            Ok(appended) => {
-                if !appended.replayed {
-                    crate::metrics::record_append_latency(started.elapsed());
-                }
-                (appended.envelopes, appended.replayed)
+            .read_stream(&stream)
+            .map_err(LedgerError::from)?
+        {
+            if let LedgerEvent::SurveyWave(wave) = recorded_event(&envelope)?.event {
+                return Ok(Some(wave));
             }
-            Err(AppendError::WrongExpectedVersion { .. })
-                if event.stream_rule() == StreamRule::MustBeNew =>
-            {
-                return Err(event.duplicate_error().into());
-            }
-            Err(error) => return Err(error.into()),
-        };
-        let envelope = envelopes
-            .pop()
-            .expect("one event appended, one envelope back");
-        self.wait_projected(envelope.position).await?;
-        if event.kind().is_lifecycle() {
-            self.wait_definitions(envelope.position).await?;
         }
-        Ok((envelope, replayed))
+        Ok(None)
+    }
+
+    /// Judges the records of an import as [`Ledger::import`] would record them, without
+    /// writing: each refused record with why, in file order. A survey response may answer a
+    /// wave defined earlier in the same import. Records whose idempotency key is already
+    /// used are left to the append (a retry, or a conflict).
+    pub fn judge_import(&self, records: &[ImportRecord]) -> Vec<(usize, RecordError)> {
+        let mut waves = std::collections::HashMap::new();
+        let mut refused = Vec::new();
+        for (index, record) in records.iter().enumerate() {
+            let used = self
+                .inner
+                .store
+                .idempotency_key_position(&record.idempotency_key)
+                .map_err(|error| RecordError::from(LedgerError::from(error)));
+            let judged = match used {
+                Ok(Some(_)) => Ok(()),
+                Ok(None) => self
+                    .judge(&record.event, &record.options(), Some(&waves))
+                    .map(|_| ()),
+                Err(error) => Err(error),
+            };
+            match judged {
+                Ok(()) => {
+                    if let LedgerEvent::SurveyWave(wave) = &record.event {
+                        waves
+                            .entry(wave.wave_id.as_str().to_owned())
+                            .or_insert_with(|| wave.clone());
+                    }
+                }
+                Err(error) => refused.push((index, error)),
+            }
+        }
+        refused
     }
 
     /// Waits until the live projection is built under the definitions of the lifecycle event
@@ -465,10 +590,13 @@ impl Ledger {
         }
     }
 
-    /// A correction or retraction must name an event that exists, of a suitable kind.
-    fn check_amendment_target(&self, event: &LedgerEvent) -> Result<(), RecordError> {
+    /// A correction or retraction must name an event that exists, of a suitable kind, that
+    /// is not retracted. Returns the version of the target's amendment stream the judgement
+    /// saw (`None` for other events): the append expects it, so an amendment recorded
+    /// meanwhile makes it judge again.
+    fn check_amendment_target(&self, event: &LedgerEvent) -> Result<Option<u64>, RecordError> {
         let Some(target) = event.amendment_target() else {
-            return Ok(());
+            return Ok(None);
         };
         let envelope = self
             .inner
@@ -477,7 +605,20 @@ impl Ledger {
             .map_err(LedgerError::from)?
             .ok_or_else(|| ValidationError::new("target", format!("no event with id {target}")))?;
         event.check_amendment_target(&envelope.event_type)?;
-        Ok(())
+        let stream = StreamId::parse(event.stream_id())
+            .map_err(|error| ValidationError::new("stream", error.to_string()))?;
+        let amendments = self
+            .inner
+            .store
+            .read_stream(&stream)
+            .map_err(LedgerError::from)?;
+        let version = amendments.last().map_or(0, |last| last.stream_version);
+        let earlier = amendments
+            .iter()
+            .map(recorded_event)
+            .collect::<Result<Vec<_>, _>>()?;
+        event.check_target_state(&earlier)?;
+        Ok(Some(version))
     }
 
     /// Appends records idempotently, in file order: a second import writes nothing.
@@ -490,10 +631,7 @@ impl Ledger {
         // stream polls them in order, so positions follow the file.
         let results: Vec<Result<(Envelope, bool), RecordError>> = futures::stream::iter(records)
             .map(|record| {
-                let options = RecordOptions {
-                    idempotency_key: Some(record.idempotency_key),
-                    provenance: record.provenance,
-                };
+                let options = record.options();
                 self.record_reporting(actor, record.event, options)
             })
             .buffered(256)
@@ -591,6 +729,18 @@ impl Ledger {
             Ok(inner) => inner.store.close().await,
             Err(shared) => shared.store.clone().close().await,
         }
+    }
+}
+
+/// How often an amendment is judged again when another amendment of its target was recorded
+/// between its judgement and its append.
+const AMENDMENT_ATTEMPTS: u32 = 5;
+
+/// The version an append expects of the event's stream when nothing else was looked up.
+fn default_expected(event: &LedgerEvent) -> ExpectedVersion {
+    match event.stream_rule() {
+        StreamRule::Any => ExpectedVersion::Any,
+        StreamRule::MustBeNew => ExpectedVersion::NoStream,
     }
 }
 

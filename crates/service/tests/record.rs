@@ -4,8 +4,12 @@
 use kpi_service::{Ledger, RecordError, RecordOptions};
 use serde_json::{json, Value};
 
+const ROADMAP: &str = include_str!("../../../config/plans/telework-roadmap.toml");
+
+/// A ledger under the roadmap (R3-R7), which covers the R6 activities recorded here.
 async fn ledger(dir: &std::path::Path) -> Ledger {
-    Ledger::open(dir, Default::default(), Vec::new())
+    let plan = kpi_domain::PlanDefinition::from_toml(ROADMAP).unwrap();
+    Ledger::open(dir, Default::default(), vec![plan])
         .await
         .unwrap()
 }
@@ -77,7 +81,7 @@ async fn a_firm_answers_a_wave_once_and_retries_are_idempotent() {
     };
     let keyed = || RecordOptions {
         idempotency_key: Some("answer-1".into()),
-        provenance: None,
+        ..RecordOptions::default()
     };
     let first = ledger
         .record_payload("clerk", "survey_response", &response(true), keyed())

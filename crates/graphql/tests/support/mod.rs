@@ -9,7 +9,7 @@ use kpi_service::auth::{Caller, Role};
 use kpi_service::{ImportRecord, Ledger};
 use serde_json::Value;
 
-const PLAN: &str = include_str!("../../../../config/plans/telework-roadmap.toml");
+pub const PLAN: &str = include_str!("../../../../config/plans/telework-roadmap.toml");
 const SEED: &str = include_str!("../../../../config/seed/fuji-telework-r6.toml");
 
 pub struct Fixture {
