@@ -1101,7 +1101,10 @@ fn in_process_costs(runtimes: &Runtimes, served: &Served) {
     let table = runtimes.server.block_on(drive(load, move |_, _| {
         let ledger = ledger.clone();
         async move {
-            let table = ledger.table(PLAN, None).await.expect("the plan exists");
+            let table = ledger
+                .table(PLAN, None, None)
+                .await
+                .expect("the plan exists");
             std::hint::black_box(table);
         }
     }));

@@ -609,7 +609,8 @@ async fn extend_plan_adds_the_r8_column() {
 
 const TRANSFER_REPORT: &str = "query($plan: ID!) { transferReport(plan: $plan) { predecessor \
     successor effectiveFrom predecessorYears entries { successorKpi series history baseline \
-    sources { kind kpi { kpi series } event measure figure } } } }";
+    currentBaseline adjustment adjustmentEventIds \
+    sources { kind kpi { kpi series } event measure figure current } } } }";
 
 fn entry<'a>(report: &'a Value, kpi: &str, series: &str) -> &'a Value {
     report["entries"]
@@ -752,22 +753,26 @@ async fn the_transfer_report_and_late_entries() {
     }
     assert!(!after.to_string().contains(r9["id"].as_str().unwrap()));
 
-    // The late entry reaches the successor's baseline; the R9 seminar counts in R9.
-    // DX1: 1565 + 7 = 1572 from KPI 2, + 176 = 1748; cumulative 1748 + 30 = 1778.
+    // The baseline stays as decided at the transfer: DX1 = 1565 from KPI 2 + 176 = 1741. The
+    // late entry shows as an adjustment (history now 1572 + 176 = 1748), never counted; the
+    // R9 seminar counts in R9: cumulative 1741 + 30 = 1771.
     let report = server
         .data(Who::Reader, TRANSFER_REPORT, json!({ "plan": PLAN_ID }))
         .await["transferReport"]
         .clone();
     let dx1 = entry(&report, "DX1", "MAIN");
-    assert_eq!(figures(dx1), [json!("1572"), json!("176")]);
-    assert_eq!(dx1["baseline"], "1748");
+    assert_eq!(figures(dx1), [json!("1565"), json!("176")]);
+    assert_eq!(dx1["baseline"], "1741");
+    assert_eq!(dx1["currentBaseline"], "1748");
+    assert_eq!(dx1["adjustment"], "7");
+    assert_eq!(dx1["adjustmentEventIds"], json!([late["id"]]));
     let fifth = table(&server, FIFTH_ID).await;
     let dx1_row = row(&fifth, "DX1", "MAIN");
     let r9_cell = cell(dx1_row, "R9");
     assert_eq!(r9_cell["value"], "30");
     assert_eq!(r9_cell["eventIds"], json!([r9["id"]]));
     assert_eq!(r9_cell["lateEventIds"], json!([]));
-    assert_eq!(dx1_row["cumulative"], "1778");
+    assert_eq!(dx1_row["cumulative"], "1771");
     server.stop().await;
 }
 

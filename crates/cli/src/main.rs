@@ -2,6 +2,7 @@
 //! together; every rule lives in the library crates.
 
 mod archive;
+mod audit;
 mod config;
 mod import;
 mod ledger;
@@ -89,9 +90,16 @@ enum Command {
         #[arg(long)]
         demo: bool,
     },
-    /// Rebuild one plan's KPI table from the whole log (progress on a terminal); print it as
-    /// JSON, and its SHA-256 digest on standard error. Deterministic.
+    /// Rebuild one plan's KPI table from the whole log by a fresh fold of every plan in force
+    /// (the fold `serve` and `table` use); print it as JSON, and its SHA-256 digest on standard
+    /// error. Deterministic.
     Replay(replay::ReplayArgs),
+    /// Check the ledger: `audit recompute` compares the live projection with the reference
+    /// fold and prints every difference.
+    Audit {
+        #[command(subcommand)]
+        command: audit::AuditCommand,
+    },
     /// A plan's lifecycle as events (adopt, extend, revise-target, add-kpi, retire-kpi,
     /// transfer) and its views (list, show, transfer-report).
     Plan {
@@ -217,6 +225,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plan { command } => plan::run(command, &loaded),
         Command::Archive { command } => archive::run(command, &loaded),
         Command::Replay(args) => replay::run(args, &loaded),
+        Command::Audit { command } => audit::run(command, &loaded),
         Command::Token {
             command: TokenCommand::New { role, name },
         } => {

@@ -644,7 +644,27 @@ fn render_transfer_report(report: &TransferReport, format: ViewFormat) -> anyhow
         let baseline = entry
             .baseline
             .map_or_else(|| "none".to_owned(), |figure| figure.to_string());
-        out.push_str(&format!("  {rule}; baseline {baseline}\n"));
+        let decided = if entry.baseline.is_some() {
+            " (as decided at the transfer)"
+        } else {
+            ""
+        };
+        out.push_str(&format!("  {rule}; baseline {baseline}{decided}\n"));
+        if let Some(adjustment) = entry.adjustment {
+            let now = entry
+                .current_baseline
+                .map_or_else(|| "none".to_owned(), |figure| figure.to_string());
+            let events: Vec<String> = entry
+                .adjustment_event_ids
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            out.push_str(&format!(
+                "  adjustment {adjustment:+} since the transfer (history now {now}; not counted): \
+                 {}\n",
+                events.join(", ")
+            ));
+        }
         for source in &entry.sources {
             let origin = match &source.origin {
                 BaselineOrigin::Kpi { kpi, name } => {
@@ -654,10 +674,18 @@ fn render_transfer_report(report: &TransferReport, format: ViewFormat) -> anyhow
                     format!("{event} events ({measure})")
                 }
             };
-            let figure = source
-                .figure
-                .map_or_else(|| "no figure".to_owned(), |figure| figure.to_string());
-            out.push_str(&format!("  from {origin}: {figure}\n"));
+            let figure = |figure: Option<_>| {
+                figure.map_or_else(|| "no figure".to_owned(), |figure| format!("{figure}"))
+            };
+            let now = if source.current == source.figure {
+                String::new()
+            } else {
+                format!(" (now {})", figure(source.current))
+            };
+            out.push_str(&format!(
+                "  from {origin}: {}{now}\n",
+                figure(source.figure)
+            ));
         }
     }
     Ok(out)

@@ -8,13 +8,11 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
-use kpi_domain::{PlanDefinition, PlanRegistry, Projection, RecordedEvent};
+use kpi_domain::PlanDefinition;
+use kpi_service::FoldLimits;
 use sha2::{Digest, Sha256};
 
 use crate::config::Loaded;
-
-/// Events folded between two progress-bar steps: the bar costs nothing next to the fold.
-const PROGRESS_STEP: u64 = 4096;
 
 #[derive(Args, Debug)]
 pub struct ReplayArgs {
@@ -38,50 +36,43 @@ pub fn run(args: ReplayArgs, loaded: &Loaded) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| loaded.config.data_dir.clone());
     let store = crate::open_existing_store(&dir, loaded)?;
     let head = store.head();
-    // The plan as the log's lifecycle events left it (extended, revised, transferred).
-    let lifecycle: Vec<_> = kpi_service::read_lifecycle(&store)?
-        .into_iter()
-        .filter(|event| event.position <= head.position)
-        .collect();
-    let plan = choose_plan(&args, loaded, &lifecycle)?;
-    let plan_id = plan.id.to_string();
-    tracing::info!(plan = %plan_id, head = head.position, "replay started");
-
-    let bar = indicatif::ProgressBar::new(head.position).with_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} events {elapsed}")
-            .expect("a valid progress template"),
-    );
-    let mut projection = Projection::new(vec![plan]);
-    // Only up to the head read above, so the table and the printed head agree even while
-    // another process appends.
-    for envelope in store.iter_from(1).take(head.position as usize) {
-        let envelope = envelope?;
-        let recorded = kpi_service::recorded_event(&envelope)?;
-        projection.apply(&recorded);
-        if envelope.position % PROGRESS_STEP == 0 {
-            bar.set_position(envelope.position);
-        }
-    }
-    bar.finish_and_clear();
-
-    let table = projection
-        .table(&plan_id)
-        .expect("the projection holds the plan it was built with");
+    let (plans, wanted) = choose_plans(&args, loaded)?;
+    tracing::info!(plan = %wanted, head = head.position, "replay started");
+    // The same fold as `serve` and `table`, over every plan in force (a successor's baselines
+    // come from its predecessor's history), only up to the head read above, so the table and
+    // the printed head agree even while another process appends.
+    let limits = FoldLimits {
+        position: Some(head.position),
+        ..FoldLimits::default()
+    };
+    let (_, projection) = kpi_service::fold_log(&store, plans, limits)?;
+    let Some(table) = projection.table(&wanted) else {
+        let known: Vec<&str> = projection
+            .plans()
+            .iter()
+            .map(|plan| plan.id.as_str())
+            .collect();
+        anyhow::bail!(
+            "--plan: unknown plan `{wanted}` (known: {}); give --plan-file for another",
+            known.join(", ")
+        );
+    };
     let json = kpi_report::json(&table);
     let digest = hex_digest(json.as_bytes());
     let mut out = std::io::stdout().lock();
     out.write_all(json.as_bytes())?;
     out.flush()?;
-    eprintln!("projection digest: sha256:{digest} (plan {plan_id}, log {head})");
-    tracing::info!(plan = %plan_id, %digest, "replay finished");
+    eprintln!("projection digest: sha256:{digest} (plan {wanted}, log {head})");
+    tracing::info!(plan = %wanted, %digest, "replay finished");
     Ok(ExitCode::SUCCESS)
 }
 
-fn choose_plan(
+/// The configured plans (a `--plan-file` replacing the configured plan of its id) and the id of
+/// the plan to print.
+fn choose_plans(
     args: &ReplayArgs,
     loaded: &Loaded,
-    lifecycle: &[RecordedEvent],
-) -> anyhow::Result<PlanDefinition> {
+) -> anyhow::Result<(Vec<PlanDefinition>, String)> {
     let mut plans = crate::ledger::read_plans(loaded)?;
     let mut from_file = None;
     if let Some(path) = &args.plan_file {
@@ -103,17 +94,7 @@ fn choose_plan(
             .map(|plan| plan.id.to_string())
             .context("no plan is configured (`plans` in the configuration) and no --plan-file")?,
     };
-    let plans = PlanRegistry::from_log(plans, lifecycle).plans();
-    let known: Vec<String> = plans.iter().map(|plan| plan.id.to_string()).collect();
-    plans
-        .into_iter()
-        .find(|plan| plan.id.as_str() == wanted)
-        .with_context(|| {
-            format!(
-                "--plan: unknown plan `{wanted}` (known: {}); give --plan-file for another",
-                known.join(", ")
-            )
-        })
+    Ok((plans, wanted))
 }
 
 fn hex_digest(bytes: &[u8]) -> String {

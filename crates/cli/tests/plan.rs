@@ -9,10 +9,9 @@ use std::path::Path;
 use std::process::Output;
 
 use serde_json::Value;
-use support::{kpi_ledger, seeded, succeed, text};
+use support::{adopt_fifth, extend, kpi_ledger, seeded, succeed, text, transfer_args};
 
-const FIFTH: &str = "config/plans/fifth-information-plan.toml";
-const MAPPING: &str = "config/plans/telework-roadmap-to-fifth.toml";
+use support::{FIFTH, MAPPING};
 
 /// Runs a command that must be refused, and returns its error message.
 fn refused(args: &[&str]) -> String {
@@ -39,54 +38,6 @@ fn head_position(data: &str) -> u64 {
     text(&succeed(&["log", "--data", data]).stdout)
         .lines()
         .count() as u64
-}
-
-fn extend(data: &str, actor: &str) -> Output {
-    succeed(&[
-        "plan",
-        "extend",
-        "telework-roadmap",
-        "--to",
-        "R8",
-        "--decided-on",
-        "2025-06-01",
-        "--reason",
-        "R6 report: the roadmap runs one more year",
-        "--data",
-        data,
-        "--actor",
-        actor,
-    ])
-}
-
-fn adopt_fifth(data: &str) {
-    succeed(&[
-        "plan",
-        "adopt",
-        FIFTH,
-        "--adopted-on",
-        "2027-03-01",
-        "--data",
-        data,
-    ]);
-}
-
-fn transfer_args<'a>(data: &'a str, mapping: &'a str) -> Vec<&'a str> {
-    vec![
-        "plan",
-        "transfer",
-        "telework-roadmap",
-        "--to",
-        "fifth-information-plan",
-        "--effective-from",
-        "R9",
-        "--decided-on",
-        "2027-03-31",
-        "--mapping",
-        mapping,
-        "--data",
-        data,
-    ]
 }
 
 fn csv_header(data: &str) -> String {
@@ -345,7 +296,7 @@ fn the_transfer_to_the_fifth_plan_gives_hand_computed_baselines() {
     );
     for line in [
         "telework-roadmap (Fuji City Telework Promotion Roadmap, R3-R8) -> fifth-information-plan",
-        "  history counts; baseline 1741\n  from telework-roadmap KPI 2 (",
+        "  history counts; baseline 1741 (as decided at the transfer)\n  from telework-roadmap KPI 2 (",
         "): 1565\n  from skill_training events (sum of participants): 176\n",
         "  history ignored (reported only); baseline none\n",
         "DX6 Firms on monitor tours [firms]\n  new KPI: no predecessor, no baseline",

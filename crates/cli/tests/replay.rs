@@ -5,7 +5,7 @@
 mod support;
 
 use std::process::Output;
-use support::{kpi_ledger, seeded, succeed, text};
+use support::{kpi_ledger, seeded, succeed, text, transferred};
 
 use sha2::{Digest, Sha256};
 
@@ -116,4 +116,169 @@ fn bad_input_is_refused_naming_what_is_wrong() {
         text(&output.stderr)
     );
     assert!(!missing.exists(), "replay never creates a store");
+}
+
+fn row<'a>(table: &'a serde_json::Value, kpi: &str, series: &str) -> &'a serde_json::Value {
+    table["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["kpi"] == kpi && row["series"] == series)
+        .unwrap_or_else(|| panic!("no row {kpi} {series} in {table}"))
+}
+
+/// A successor's table comes from the same fold of every plan in force, whichever command
+/// computes it: its baselines come from the predecessor's history.
+#[test]
+fn a_successor_replays_with_its_transfer_baselines() {
+    let (_dir, data) = transferred();
+    let args = [
+        "replay",
+        "--plan",
+        "fifth-information-plan",
+        "--data",
+        &data,
+    ];
+    let replayed = succeed(&args);
+    let table: serde_json::Value = serde_json::from_slice(&replayed.stdout).unwrap();
+    for (kpi, series, baseline) in [
+        ("DX1", "main", "1741"),
+        ("DX3", "main", "131"),
+        ("DX3", "b", "251"),
+        ("DX5", "main", "11"),
+    ] {
+        let row = row(&table, kpi, series);
+        assert_eq!(row["baseline"], baseline, "{kpi} {series}");
+        assert_eq!(
+            row["cumulative"], baseline,
+            "{kpi} {series}: no event after R8 yet"
+        );
+    }
+    let live = succeed(&[
+        "table",
+        "--plan",
+        "fifth-information-plan",
+        "--data",
+        &data,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(text(&replayed.stdout), text(&live.stdout));
+}
+
+/// `audit recompute` checks the live projection against the reference fold.
+#[test]
+fn audit_recompute_agrees_on_the_seed_and_after_a_transfer() {
+    let (_dir, data) = transferred();
+    let output = succeed(&["audit", "recompute", "--data", &data]);
+    let said = text(&output.stdout);
+    assert!(
+        said.starts_with("the live projection agrees with the reference fold: 2 plans,"),
+        "{said}"
+    );
+    let output = succeed(&[
+        "audit",
+        "recompute",
+        "--data",
+        &data,
+        "--through",
+        "2024-03-31",
+    ]);
+    assert!(
+        text(&output.stdout).contains("agrees"),
+        "{}",
+        text(&output.stdout)
+    );
+    let refused = kpi_ledger(&["audit", "recompute", "--data", &data, "--through", "R6"]);
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused.stderr).contains("--through"),
+        "{}",
+        text(&refused.stderr)
+    );
+}
+
+/// A late R8 seminar recorded after the transfer moves the roadmap's own table (marked late)
+/// but not the successor's baseline, which stays as decided; the transfer report shows the
+/// adjustment with its event.
+#[test]
+fn a_late_entry_after_the_transfer_is_an_adjustment_not_a_new_baseline() {
+    let (dir, data) = transferred();
+    let file = dir.path().join("late.jsonl");
+    std::fs::write(
+        &file,
+        concat!(
+            r#"{"type":"seminar","payload":{"title":"DX推進セミナー","organiser":"DX・テレワーク推進センター","first_date":"2026-06-10","sessions":1,"participants":{"unique":7,"attendances":7},"status":"held"}}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    succeed(&["import", file.to_str().unwrap(), "--data", &data]);
+    let late_id = text(&succeed(&["log", "--data", &data]).stdout)
+        .lines()
+        .last()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap()["event_id"].clone())
+        .unwrap();
+
+    let report: serde_json::Value = serde_json::from_slice(
+        &succeed(&[
+            "plan",
+            "transfer-report",
+            "telework-roadmap",
+            "--data",
+            &data,
+            "--format",
+            "json",
+        ])
+        .stdout,
+    )
+    .unwrap();
+    let dx1 = report["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|entry| entry["successor_kpi"]["kpi"] == "DX1")
+        .unwrap();
+    assert_eq!(dx1["baseline"], "1741", "the baseline as decided");
+    assert_eq!(dx1["current_baseline"], "1748");
+    assert_eq!(dx1["adjustment"], "7");
+    assert_eq!(dx1["adjustment_event_ids"], serde_json::json!([late_id]));
+    let text_report = text(
+        &succeed(&[
+            "plan",
+            "transfer-report",
+            "telework-roadmap",
+            "--data",
+            &data,
+        ])
+        .stdout,
+    );
+    assert!(
+        text_report.contains("baseline 1741 (as decided at the transfer)")
+            && text_report.contains("adjustment +7 since the transfer (history now 1748"),
+        "{text_report}"
+    );
+
+    let fifth: serde_json::Value = serde_json::from_slice(
+        &succeed(&[
+            "replay",
+            "--plan",
+            "fifth-information-plan",
+            "--data",
+            &data,
+        ])
+        .stdout,
+    )
+    .unwrap();
+    assert_eq!(row(&fifth, "DX1", "main")["baseline"], "1741");
+    let roadmap: serde_json::Value =
+        serde_json::from_slice(&succeed(&["table", "--data", &data, "--format", "json"]).stdout)
+            .unwrap();
+    let r8 = &row(&roadmap, "2", "main")["cells"][5];
+    assert_eq!(
+        r8["value"], "7",
+        "the roadmap's own R8 counts the late entry"
+    );
+    assert_eq!(r8["late_event_ids"], serde_json::json!([late_id]));
+    succeed(&["audit", "recompute", "--data", &data]);
 }

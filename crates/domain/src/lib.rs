@@ -23,6 +23,8 @@ pub mod recorded;
 pub mod reference;
 pub mod registry;
 pub mod seed;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod values;
 
 pub use audit::{AuditFinding, FindingKind};

@@ -355,14 +355,17 @@ pub struct BaselineSource {
     pub event: Option<EventType>,
     /// What is taken from them, e.g. "sum of participants" (kind `EVENTS`).
     pub measure: Option<String>,
-    /// The figure over the predecessor's period: a cumulative, or a rate's latest figure.
-    /// Null when the history has no figure for it.
+    /// The figure over the predecessor's period as decided at the transfer: a cumulative, or
+    /// a rate's latest figure. Null when the history had no figure for it.
     pub figure: Option<DecimalValue>,
+    /// The same figure as the log holds it now, late entries and later amendments included.
+    pub current: Option<DecimalValue>,
 }
 
 impl From<&kpi_domain::BaselineSource> for BaselineSource {
     fn from(source: &kpi_domain::BaselineSource) -> Self {
         let figure = source.figure.map(Into::into);
+        let current = source.current.map(Into::into);
         match &source.origin {
             BaselineOrigin::Kpi { kpi, name } => Self {
                 kind: BaselineSourceKind::Kpi,
@@ -371,6 +374,7 @@ impl From<&kpi_domain::BaselineSource> for BaselineSource {
                 event: None,
                 measure: None,
                 figure,
+                current,
             },
             BaselineOrigin::Events { event, measure } => Self {
                 kind: BaselineSourceKind::Events,
@@ -379,6 +383,7 @@ impl From<&kpi_domain::BaselineSource> for BaselineSource {
                 event: Some((*event).into()),
                 measure: Some(measure.clone()),
                 figure,
+                current,
             },
         }
     }
@@ -395,9 +400,18 @@ pub struct TransferEntry {
     pub history: Option<HistoryRule>,
     /// What the mapping takes from the predecessor, with the figures.
     pub sources: Vec<BaselineSource>,
-    /// What counts toward the successor's cumulative and achievement; null when the history
-    /// is ignored, the KPI is new, or the history has no figure.
+    /// The baseline as decided at the transfer: what counts toward the successor's cumulative
+    /// and achievement, and never moves afterwards. Null when the history is ignored, the KPI
+    /// is new, or the history had no figure.
     pub baseline: Option<DecimalValue>,
+    /// The baseline the predecessor's history gives now, late entries and later amendments
+    /// included; shown, not counted.
+    pub current_baseline: Option<DecimalValue>,
+    /// `currentBaseline - baseline` when they differ: what late entries and later amendments
+    /// moved; null when nothing did.
+    pub adjustment: Option<DecimalValue>,
+    /// The late entries and later amendments behind the adjustment.
+    pub adjustment_event_ids: Vec<ID>,
 }
 
 /// A transfer as the projection sees it: for each successor KPI, the mapping used, the
@@ -438,6 +452,13 @@ impl From<kpi_domain::TransferReport> for TransferReport {
                     history: entry.history.map(Into::into),
                     sources: entry.sources.iter().map(Into::into).collect(),
                     baseline: entry.baseline.map(Into::into),
+                    current_baseline: entry.current_baseline.map(Into::into),
+                    adjustment: entry.adjustment.map(Into::into),
+                    adjustment_event_ids: entry
+                        .adjustment_event_ids
+                        .iter()
+                        .map(|id| ID(id.to_string()))
+                        .collect(),
                 })
                 .collect(),
         }

@@ -2,7 +2,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, Weak};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use futures::StreamExt;
 use kpi_domain::event::SurveyWave;
 use kpi_domain::{
@@ -671,24 +671,45 @@ impl Ledger {
         self.projection().plans().to_vec()
     }
 
-    /// A plan's KPI table now, or as recorded up to `as_of`.
+    /// A plan's KPI table now, or as recorded up to `as_of` (transaction time), counting
+    /// only activities that happened by `through` (valid time); both may be combined.
     pub async fn table(
         &self,
         plan_id: &str,
         as_of: Option<DateTime<Utc>>,
+        through: Option<NaiveDate>,
     ) -> Result<KpiTable, LedgerError> {
-        let table = match as_of {
-            None => self.projection().table(plan_id),
-            Some(at) => self.projection_as_of(at).await?.table(plan_id),
+        let table = match (as_of, through) {
+            (None, None) => self.projection().table(plan_id),
+            _ => self.projection_at(as_of, through).await?.table(plan_id),
         };
         table.ok_or_else(|| LedgerError::UnknownPlan(plan_id.to_owned()))
     }
 
     /// The projection of the part of the log recorded up to `at`.
     pub async fn projection_as_of(&self, at: DateTime<Utc>) -> Result<Projection, LedgerError> {
+        self.projection_at(Some(at), None).await
+    }
+
+    /// The projection of the log recorded up to `as_of` (all of it when `None`), counting
+    /// the activities that happened by `through` (all when `None`), under the plans in force
+    /// at `as_of`. A fresh fold by [`fold_log`], the path every table takes.
+    pub async fn projection_at(
+        &self,
+        as_of: Option<DateTime<Utc>>,
+        through: Option<NaiveDate>,
+    ) -> Result<Projection, LedgerError> {
         let store = self.inner.store.clone();
-        let plans = self.registry_as_of(at).plans();
-        tokio::task::spawn_blocking(move || fold(&store, plans, Some(at)))
+        let plans = match as_of {
+            Some(at) => self.registry_as_of(at).plans(),
+            None => self.registry().plans(),
+        };
+        let limits = FoldLimits {
+            as_of,
+            through,
+            ..FoldLimits::default()
+        };
+        tokio::task::spawn_blocking(move || fold(&store, plans, limits))
             .await
             .expect("as-of fold panicked")
     }
@@ -752,7 +773,7 @@ fn start(
     checkpoints: Option<&Checkpoints>,
 ) -> Result<(Projection, StartupReport), LedgerError> {
     let full = |plans, checkpoint| {
-        let projection = fold(store, plans, None)?;
+        let projection = fold(store, plans, FoldLimits::default())?;
         let report = StartupReport {
             checkpoint,
             events_folded: projection.applied(),
@@ -789,15 +810,57 @@ fn start(
     full(plans, CheckpointUse::Discarded { reason })
 }
 
-/// Folds the log from the start, stopping at the first event recorded after `until`.
+/// How much of the log a fold reads, and which activities it counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FoldLimits {
+    /// Transaction time: stop at the first event recorded after this instant.
+    pub as_of: Option<DateTime<Utc>>,
+    /// Valid time: count only activities that happened on or before this date.
+    pub through: Option<NaiveDate>,
+    /// Stop after this log position (the head read when the fold starts, if lower).
+    pub position: Option<u64>,
+}
+
+/// The one fold of a whole log that every table comes from: the start-up of `serve`, rebuilds,
+/// as-of and through tables, `kpi-ledger table` and `kpi-ledger replay`. The plans in force are
+/// the configured ones changed by the log's lifecycle events up to the limits (definitions
+/// first), then every event is folded under them.
+pub fn fold_log(
+    store: &EventStore,
+    configured: Vec<PlanDefinition>,
+    limits: FoldLimits,
+) -> Result<(PlanRegistry, Projection), LedgerError> {
+    let position = limits
+        .position
+        .unwrap_or(u64::MAX)
+        .min(store.head().position);
+    let lifecycle = read_lifecycle(store)?.into_iter().filter(|event| {
+        event.position <= position && limits.as_of.is_none_or(|at| event.recorded_at <= at)
+    });
+    let registry = PlanRegistry::from_log(configured, lifecycle.collect::<Vec<_>>().iter());
+    let limits = FoldLimits {
+        position: Some(position),
+        ..limits
+    };
+    let projection = fold(store, registry.plans(), limits)?;
+    Ok((registry, projection))
+}
+
+/// Folds the log from the start under `plans`, within `limits`.
 fn fold(
     store: &EventStore,
     plans: Vec<PlanDefinition>,
-    until: Option<DateTime<Utc>>,
+    limits: FoldLimits,
 ) -> Result<Projection, LedgerError> {
-    let mut projection = Projection::new(plans);
+    let mut projection = Projection::through(plans, limits.through);
     projection.reserve(usize::try_from(store.head().position).unwrap_or(0));
-    fold_range(store, &mut projection, 1, u64::MAX, until)?;
+    fold_range(
+        store,
+        &mut projection,
+        1,
+        limits.position.unwrap_or(u64::MAX),
+        limits.as_of,
+    )?;
     Ok(projection)
 }
 

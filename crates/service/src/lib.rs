@@ -17,7 +17,7 @@ mod query;
 pub use convert::{new_event, recorded_event};
 pub use error::{LedgerError, RecordError};
 pub use ledger::{
-    read_lifecycle, CheckpointUse, ImportRecord, ImportReport, Ledger, LedgerConfig, RebuildReport,
-    RecordOptions, StartupReport, TableChanged,
+    fold_log, read_lifecycle, CheckpointUse, FoldLimits, ImportRecord, ImportReport, Ledger,
+    LedgerConfig, RebuildReport, RecordOptions, StartupReport, TableChanged,
 };
 pub use query::{EventFilter, EventPage};

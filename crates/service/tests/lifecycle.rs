@@ -90,7 +90,7 @@ async fn lifecycle_changes_are_checked_reprojected_and_survive_a_restart() {
     let extended_at = record(&ledger, "plan_extended", extension("R8"))
         .await
         .unwrap();
-    let table = ledger.table("telework-roadmap", None).await.unwrap();
+    let table = ledger.table("telework-roadmap", None, None).await.unwrap();
     assert_eq!(table.fiscal_years.last(), Some(&r(8)));
     assert_eq!(ledger.plans()[0].period.last, r(8));
 
@@ -114,7 +114,10 @@ async fn lifecycle_changes_are_checked_reprojected_and_survive_a_restart() {
         .find(|entry| entry.successor_kpi.kpi.as_str() == "DX1")
         .unwrap();
     assert_eq!(dx1.baseline, Some(d("1741")));
-    let fifth = ledger.table("fifth-information-plan", None).await.unwrap();
+    let fifth = ledger
+        .table("fifth-information-plan", None, None)
+        .await
+        .unwrap();
     // DX1 cumulative = the baseline; 1741 / 2500 = 69.64 % -> 69.6.
     let dx1_row = fifth.row("DX1", Series::Main).unwrap();
     assert_eq!(dx1_row.cumulative, Some(d("1741")));
@@ -128,7 +131,7 @@ async fn lifecycle_changes_are_checked_reprojected_and_survive_a_restart() {
 
     // As of before the extension, the roadmap ran to R7.
     let old = ledger
-        .table("telework-roadmap", Some(before_extension))
+        .table("telework-roadmap", Some(before_extension), None)
         .await
         .unwrap();
     assert_eq!(old.fiscal_years.last(), Some(&r(7)));
@@ -158,7 +161,7 @@ async fn lifecycle_changes_are_checked_reprojected_and_survive_a_restart() {
     assert_eq!(plan_ids, ["telework-roadmap", "fifth-information-plan"]);
     assert_eq!(
         reopened
-            .table("fifth-information-plan", None)
+            .table("fifth-information-plan", None, None)
             .await
             .unwrap(),
         fifth

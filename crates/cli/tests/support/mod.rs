@@ -48,6 +48,70 @@ pub fn seeded() -> (tempfile::TempDir, String) {
     (dir, data)
 }
 
+pub const FIFTH: &str = "config/plans/fifth-information-plan.toml";
+pub const MAPPING: &str = "config/plans/telework-roadmap-to-fifth.toml";
+
+/// `plan extend telework-roadmap --to R8`, recorded by `actor`.
+pub fn extend(data: &str, actor: &str) -> Output {
+    succeed(&[
+        "plan",
+        "extend",
+        "telework-roadmap",
+        "--to",
+        "R8",
+        "--decided-on",
+        "2025-06-01",
+        "--reason",
+        "R6 report: the roadmap runs one more year",
+        "--data",
+        data,
+        "--actor",
+        actor,
+    ])
+}
+
+/// `plan adopt` of the illustrative Fifth Information Plan.
+pub fn adopt_fifth(data: &str) {
+    succeed(&[
+        "plan",
+        "adopt",
+        FIFTH,
+        "--adopted-on",
+        "2027-03-01",
+        "--data",
+        data,
+    ]);
+}
+
+/// The arguments of the README's transfer of the roadmap into the Fifth Information Plan.
+pub fn transfer_args<'a>(data: &'a str, mapping: &'a str) -> Vec<&'a str> {
+    vec![
+        "plan",
+        "transfer",
+        "telework-roadmap",
+        "--to",
+        "fifth-information-plan",
+        "--effective-from",
+        "R9",
+        "--decided-on",
+        "2027-03-31",
+        "--mapping",
+        mapping,
+        "--data",
+        data,
+    ]
+}
+
+/// The seed store after the README's transfer: the fifth plan adopted, the roadmap extended to
+/// R8 and transferred into it from R9.
+pub fn transferred() -> (tempfile::TempDir, String) {
+    let (dir, data) = seeded();
+    adopt_fifth(&data);
+    extend(&data, "clerk");
+    succeed(&transfer_args(&data, MAPPING));
+    (dir, data)
+}
+
 /// `kpi-ledger serve --demo` on 127.0.0.1 (a free port), stopped with SIGTERM when dropped.
 pub struct DemoServer {
     child: std::process::Child,
