@@ -80,8 +80,9 @@ pub fn run(command: AuditCommand, loaded: &Loaded) -> anyhow::Result<ExitCode> {
     let (found, plans, cells, findings, head) = found;
     if found.is_empty() {
         println!(
-            "the live projection agrees with the reference fold: {plans} plans, {cells} cells, \
-             {findings} findings, log position {head}"
+            "the live projection agrees with the reference fold: {plans} plan{}, {cells} cells, \
+             {findings} findings, log position {head}",
+            if plans == 1 { "" } else { "s" }
         );
         Ok(ExitCode::SUCCESS)
     } else {

@@ -83,19 +83,20 @@ impl Recomputed {
     }
 }
 
-/// The content of a finding that the reference fold vouches for (its wording is the
-/// projection's): kind, year, plan, KPI, series and the events, sorted. Use it to order and
-/// compare findings from different folds.
-pub fn finding_key(
-    finding: &AuditFinding,
-) -> (
+/// What [`finding_key`] gives: kind, fiscal year, plan, KPI, series, event ids (sorted).
+pub type FindingKey = (
     FindingKind,
     Option<FiscalYear>,
     Option<String>,
     Option<String>,
     Option<Series>,
     Vec<Uuid>,
-) {
+);
+
+/// The content of a finding that the reference fold vouches for (its wording is the
+/// projection's): kind, year, plan, KPI, series and the events, sorted. Use it to order and
+/// compare findings from different folds.
+pub fn finding_key(finding: &AuditFinding) -> FindingKey {
     let mut ids = finding.event_ids.clone();
     ids.sort();
     (

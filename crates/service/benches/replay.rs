@@ -121,7 +121,7 @@ async fn timed_replay(dir: &Path, plans: Vec<kpi_domain::PlanDefinition>, head: 
     let secs = started.elapsed().as_secs_f64();
     assert_eq!(ledger.projection().last_position(), head);
     for id in &plan_ids {
-        let table = ledger.table(id, None).await.unwrap();
+        let table = ledger.table(id, None, None).await.unwrap();
         assert!(
             table.rows.iter().any(|row| row.cumulative.is_some()),
             "{id}"
