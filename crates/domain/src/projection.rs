@@ -841,10 +841,11 @@ impl Projection {
                 && slot.fiscal_year == year
                 && label.is_none_or(|label| slot.label == label)
         }) {
-            summary.events += slot.totals[0];
-            summary.sessions += slot.totals[1];
-            summary.participants += slot.totals[2];
-            summary.attendances += slot.totals[3];
+            // Saturating: totals of u32 counts cannot reach u64::MAX, and never wrap if so.
+            summary.events = summary.events.saturating_add(slot.totals[0]);
+            summary.sessions = summary.sessions.saturating_add(slot.totals[1]);
+            summary.participants = summary.participants.saturating_add(slot.totals[2]);
+            summary.attendances = summary.attendances.saturating_add(slot.totals[3]);
         }
         summary
     }
