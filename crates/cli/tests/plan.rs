@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Output;
 
 use serde_json::Value;
-use support::{adopt_fifth, extend, kpi_ledger, seeded, succeed, text, transfer_args};
+use support::{adopt_fifth, extend, kpi_ledger, row, seeded, succeed, text, transfer_args};
 
 use support::{FIFTH, MAPPING};
 
@@ -43,15 +43,6 @@ fn head_position(data: &str) -> u64 {
 fn csv_header(data: &str) -> String {
     let csv = succeed(&["table", "--data", data, "--format", "csv"]);
     text(&csv.stdout).lines().next().unwrap().to_owned()
-}
-
-fn row<'a>(table: &'a Value, kpi: &str, series: &str) -> &'a Value {
-    table["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|row| row["kpi"] == kpi && row["series"] == series)
-        .unwrap_or_else(|| panic!("no row {kpi} {series}"))
 }
 
 #[test]

@@ -5,7 +5,7 @@
 mod support;
 
 use std::process::Output;
-use support::{kpi_ledger, seeded, succeed, text, transferred};
+use support::{kpi_ledger, row, seeded, succeed, text, transferred};
 
 use sha2::{Digest, Sha256};
 
@@ -116,15 +116,6 @@ fn bad_input_is_refused_naming_what_is_wrong() {
         text(&output.stderr)
     );
     assert!(!missing.exists(), "replay never creates a store");
-}
-
-fn row<'a>(table: &'a serde_json::Value, kpi: &str, series: &str) -> &'a serde_json::Value {
-    table["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|row| row["kpi"] == kpi && row["series"] == series)
-        .unwrap_or_else(|| panic!("no row {kpi} {series} in {table}"))
 }
 
 /// A successor's table comes from the same fold of every plan in force, whichever command

@@ -241,6 +241,17 @@ pub enum SourceMeasure {
     },
 }
 
+impl SourceMeasure {
+    /// What is taken, in words: "sum of participants", "count", "share of practises_telework".
+    pub fn describe(&self) -> String {
+        match self {
+            SourceMeasure::Field(field) => format!("sum of {field}"),
+            SourceMeasure::Count => "count".to_owned(),
+            SourceMeasure::ShareOf { field, .. } => format!("share of {field}"),
+        }
+    }
+}
+
 /// A condition on a payload field: its value must be one of these.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Filter {

@@ -38,7 +38,9 @@ use uuid::Uuid;
 
 use crate::calendar::FiscalYear;
 use crate::event::{DeclaredTotal, EventKind, LedgerEvent};
-use crate::plan::{Aggregation, LocalizedText, PlanDefinition, Rounding, Series, Target};
+use crate::plan::{
+    Aggregation, KpiDefinition, LocalizedText, PlanDefinition, Rounding, Series, Target,
+};
 use crate::recorded::RecordedEvent;
 use crate::values::{ActivityStatus, Unit};
 
@@ -85,6 +87,32 @@ pub struct KpiRow {
 }
 
 impl KpiRow {
+    /// A row of `kpi` with its computed figures; the rest is the definition's.
+    pub fn of(
+        kpi: &KpiDefinition,
+        cells: Vec<Cell>,
+        cumulative: Option<Decimal>,
+        achievement: Option<Decimal>,
+        baseline: Option<Decimal>,
+    ) -> KpiRow {
+        KpiRow {
+            kpi: kpi.id.clone(),
+            series: kpi.series,
+            pillar: kpi.pillar.clone(),
+            category: kpi.category.clone(),
+            name: kpi.name.clone(),
+            unit: kpi.unit,
+            target: kpi.target,
+            cells,
+            cumulative,
+            achievement,
+            show_cumulative: kpi.show_cumulative,
+            show_achievement: kpi.achievement.show,
+            baseline,
+            last_year: kpi.last_year,
+        }
+    }
+
     pub fn cell(&self, year: FiscalYear) -> Option<&Cell> {
         self.cells.iter().find(|cell| cell.fiscal_year == year)
     }

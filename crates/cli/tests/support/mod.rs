@@ -112,6 +112,16 @@ pub fn transferred() -> (tempfile::TempDir, String) {
     (dir, data)
 }
 
+/// The row `kpi` / `series` ("main" or "b") of a table printed as JSON.
+pub fn row<'a>(table: &'a serde_json::Value, kpi: &str, series: &str) -> &'a serde_json::Value {
+    table["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["kpi"] == kpi && row["series"] == series)
+        .unwrap_or_else(|| panic!("no row {kpi} {series} in {table}"))
+}
+
 /// `kpi-ledger serve --demo` on 127.0.0.1 (a free port), stopped with SIGTERM when dropped.
 pub struct DemoServer {
     child: std::process::Child,

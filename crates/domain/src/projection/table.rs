@@ -64,22 +64,7 @@ impl Projection {
                     })
                     .and_then(|(_, baseline)| *baseline);
                 let (cumulative, achievement) = totals(kpi, &cells, baseline);
-                KpiRow {
-                    kpi: kpi.id.clone(),
-                    series: kpi.series,
-                    pillar: kpi.pillar.clone(),
-                    category: kpi.category.clone(),
-                    name: kpi.name.clone(),
-                    unit: kpi.unit,
-                    target: kpi.target,
-                    cells,
-                    cumulative,
-                    achievement,
-                    show_cumulative: kpi.show_cumulative,
-                    show_achievement: kpi.achievement.show,
-                    baseline,
-                    last_year: kpi.last_year,
-                }
+                KpiRow::of(kpi, cells, cumulative, achievement, baseline)
             })
             .collect();
         Some(KpiTable {

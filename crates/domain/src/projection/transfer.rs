@@ -17,9 +17,7 @@ use super::cells::Figures;
 use super::{Projection, WaveNote};
 use crate::calendar::FiscalYear;
 use crate::event::EventKind;
-use crate::plan::{
-    Aggregation, HistoryRule, KpiMapping, KpiRef, LocalizedText, PlanDefinition, SourceMeasure,
-};
+use crate::plan::{Aggregation, HistoryRule, KpiMapping, KpiRef, LocalizedText, PlanDefinition};
 use crate::values::Unit;
 
 /// Where a part of a baseline came from.
@@ -225,11 +223,7 @@ impl Projection {
                         .try_fold(Decimal::ZERO, |total, cell| total.checked_add(cell.sum))
                 })
             });
-            let measure = match &source.measure {
-                SourceMeasure::Field(field) => format!("sum of {field}"),
-                SourceMeasure::Count => "count".to_owned(),
-                SourceMeasure::ShareOf { field, .. } => format!("share of {field}"),
-            };
+            let measure = source.measure.describe();
             sources.push(BaselineSource {
                 origin: BaselineOrigin::Events {
                     event: source.event,

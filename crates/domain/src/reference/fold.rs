@@ -246,22 +246,7 @@ impl<'a> Fold<'_, 'a> {
                     }
                     _ => None,
                 };
-                KpiRow {
-                    kpi: kpi.id.clone(),
-                    series: kpi.series,
-                    pillar: kpi.pillar.clone(),
-                    category: kpi.category.clone(),
-                    name: kpi.name.clone(),
-                    unit: kpi.unit,
-                    target: kpi.target,
-                    cells,
-                    cumulative,
-                    achievement,
-                    show_cumulative: kpi.show_cumulative,
-                    show_achievement: kpi.achievement.show,
-                    baseline,
-                    last_year: kpi.last_year,
-                }
+                KpiRow::of(kpi, cells, cumulative, achievement, baseline)
             })
             .collect();
         KpiTable {

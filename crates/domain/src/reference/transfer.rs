@@ -6,7 +6,7 @@ use rust_decimal::Decimal;
 use super::amounts::RowRule;
 use super::fold::Fold;
 use super::History;
-use crate::plan::{Aggregation, HistoryRule, PlanDefinition, SourceMeasure};
+use crate::plan::{Aggregation, HistoryRule, PlanDefinition};
 use crate::projection::{BaselineOrigin, BaselineSource, TransferEntry, TransferReport};
 use crate::recorded::RecordedEvent;
 
@@ -85,11 +85,7 @@ impl<'a> Fold<'_, 'a> {
                     sources.push(BaselineSource {
                         origin: BaselineOrigin::Events {
                             event: source.event,
-                            measure: match &source.measure {
-                                SourceMeasure::Field(field) => format!("sum of {field}"),
-                                SourceMeasure::Count => "count".to_owned(),
-                                SourceMeasure::ShareOf { field, .. } => format!("share of {field}"),
-                            },
+                            measure: source.measure.describe(),
                         },
                         figure: decided.selector_figure(row),
                         current: self.selector_figure(row),
