@@ -119,6 +119,11 @@ pub enum VerifyReason {
         "stored hash {stored} does not match the recomputed hash {computed}: the event was changed"
     )]
     HashMismatch { stored: String, computed: String },
+    #[error(
+        "the event's hash {found} is not {expected}, the hash recorded for this position \
+         (by a projection checkpoint)"
+    )]
+    UnexpectedHash { expected: String, found: String },
     #[error("stream `{stream}` jumps from version {previous} to {found}")]
     StreamVersionGap {
         stream: String,

@@ -373,7 +373,47 @@ impl EventStore {
     /// and that the indexes point at each event. Returns the head it proved, or the first
     /// bad position and why.
     pub fn verify(&self) -> Result<Head, VerifyFailure> {
-        self.shared.verify()
+        let head = self.shared.head();
+        self.shared
+            .verify(head, None, &mut |_| true)
+            .expect("a walk that is never stopped ends")
+    }
+
+    /// [`EventStore::verify`] up to `head`, a head this store reported (the log up to it
+    /// never changes), asking `proceed` before each chunk of events with the position the
+    /// chunk starts at: the walk stops as soon as it answers `false`, and returns `None`.
+    /// A walk nobody waits for any more is stopped this way within one chunk (at most 64
+    /// events).
+    pub fn verify_to(
+        &self,
+        head: Head,
+        mut proceed: impl FnMut(u64) -> bool,
+    ) -> Option<Result<Head, VerifyFailure>> {
+        self.shared.verify(head, None, &mut proceed)
+    }
+
+    /// Verifies the events after `position` up to the head: every one is read, its hash
+    /// recomputed and its link to the one before checked, back to the event at `position`,
+    /// whose hash must be `hash` (recorded by the caller, e.g. in a projection checkpoint);
+    /// the indexes of every chunk read are checked too. Stream versions are checked within
+    /// the walk only (the versions before `position` are not read). Position 0 with the
+    /// genesis hash is the whole of [`EventStore::verify`]. Costs the events after
+    /// `position`, not the whole log.
+    pub fn verify_after(&self, position: u64, hash: Hash) -> Result<Head, VerifyFailure> {
+        let head = self.shared.head();
+        let anchor = (position > 0).then_some((position, hash));
+        if anchor.is_none() && hash != Hash::genesis() {
+            return Err(VerifyFailure {
+                position: 0,
+                reason: VerifyReason::UnexpectedHash {
+                    expected: hash.to_hex(),
+                    found: Hash::genesis().to_hex(),
+                },
+            });
+        }
+        self.shared
+            .verify(head, anchor, &mut |_| true)
+            .expect("a walk that is never stopped ends")
     }
 
     /// Stops the writer after it has committed every append already submitted, and flushes.
@@ -427,26 +467,68 @@ impl Shared {
         self.iter_from(from_position).take(limit).collect()
     }
 
-    fn verify(&self) -> Result<Head, VerifyFailure> {
-        let head = self.head();
+    /// Walks the log up to `head`: from position 1 and the genesis hash, or from the chunk
+    /// holding `anchor`'s position, whose event must have `anchor`'s hash. `None` when
+    /// `proceed` stopped it.
+    fn verify(
+        &self,
+        head: Head,
+        anchor: Option<(u64, Hash)>,
+        proceed: &mut dyn FnMut(u64) -> bool,
+    ) -> Option<Result<Head, VerifyFailure>> {
+        let unreadable = |position, error: &dyn std::fmt::Display| VerifyFailure {
+            position,
+            reason: VerifyReason::Unreadable(error.to_string()),
+        };
+        let first = match anchor {
+            None => 1,
+            Some((position, _)) if position > head.position => {
+                return Some(Err(VerifyFailure {
+                    position,
+                    reason: VerifyReason::Missing,
+                }))
+            }
+            Some((position, _)) => match read::chunk_at_or_before(&self.db, position) {
+                Ok(Some((first, _))) => first,
+                Ok(None) => {
+                    return Some(Err(VerifyFailure {
+                        position,
+                        reason: VerifyReason::Missing,
+                    }))
+                }
+                Err(error) => return Some(Err(unreadable(position, &error))),
+            },
+        };
         let mut walk = VerifyWalk {
             db: &self.db,
-            expected_position: 1,
-            prev_hash: Hash::genesis(),
+            expected_position: first,
+            prev_hash: anchor.is_none().then(Hash::genesis),
+            anchor,
+            whole: anchor.is_none(),
             last_event_id: None,
             previous_recorded: None,
             stream_versions: HashMap::new(),
         };
         let chunks = self
             .db
-            .range(codec::event_key(1)..codec::event_key(head.position.saturating_add(1)));
+            .range(codec::event_key(first)..codec::event_key(head.position.saturating_add(1)));
         for entry in chunks {
-            let (key, chunk) = entry.map_err(|e| VerifyFailure {
-                position: walk.expected_position,
-                reason: VerifyReason::Unreadable(e.to_string()),
-            })?;
-            walk.chunk(&key, &chunk)?;
+            if !proceed(walk.expected_position) {
+                return None;
+            }
+            let (key, chunk) = match entry {
+                Ok(entry) => entry,
+                Err(error) => return Some(Err(unreadable(walk.expected_position, &error))),
+            };
+            if let Err(failure) = walk.chunk(&key, &chunk) {
+                return Some(Err(failure));
+            }
         }
+        Some(self.end_of_walk(&walk, head))
+    }
+
+    /// What the walk must have reached: the head, with its hash, and nothing beyond.
+    fn end_of_walk(&self, walk: &VerifyWalk<'_>, head: Head) -> Result<Head, VerifyFailure> {
         let fail = |position, reason| Err(VerifyFailure { position, reason });
         if walk.expected_position <= head.position {
             return fail(walk.expected_position, VerifyReason::Missing);
@@ -457,11 +539,12 @@ impl Shared {
         if let Some(inconsistency) = &self.inconsistency {
             return Err(inconsistency.clone());
         }
-        if walk.prev_hash != head.hash {
+        let reached = walk.prev_hash.unwrap_or_else(Hash::genesis);
+        if reached != head.hash {
             return fail(
                 head.position,
                 VerifyReason::HeadMismatch {
-                    expected: format!("hash {}", walk.prev_hash.to_hex()),
+                    expected: format!("hash {}", reached.to_hex()),
                     found: format!("hash {}", head.hash.to_hex()),
                 },
             );
@@ -474,7 +557,13 @@ impl Shared {
 struct VerifyWalk<'a> {
     db: &'a sled::Db,
     expected_position: u64,
-    prev_hash: Hash,
+    /// The hash the next event must link to; `None` at the start of a walk from an anchor,
+    /// whose chunk's first link is taken as stored (the anchor's own hash is then checked).
+    prev_hash: Option<Hash>,
+    /// The position and hash of an event the caller vouches for.
+    anchor: Option<(u64, Hash)>,
+    /// Whether the walk started at position 1, so every stream's versions are known.
+    whole: bool,
     last_event_id: Option<[u8; 16]>,
     previous_recorded: Option<DateTime<Utc>>,
     stream_versions: HashMap<String, u64>,
@@ -541,9 +630,10 @@ impl VerifyWalk<'_> {
             Ok(raw) => raw,
             Err(reason) => return fail(VerifyReason::Undecodable(reason)),
         };
-        if raw.prev_hash != self.prev_hash {
+        let prev_hash = self.prev_hash.unwrap_or(raw.prev_hash);
+        if raw.prev_hash != prev_hash {
             return fail(VerifyReason::PrevHashMismatch {
-                expected: self.prev_hash.to_hex(),
+                expected: prev_hash.to_hex(),
                 found: raw.prev_hash.to_hex(),
             });
         }
@@ -554,16 +644,26 @@ impl VerifyWalk<'_> {
                 computed: computed.to_hex(),
             });
         }
+        if let Some((_, expected)) = self.anchor.filter(|(at, _)| *at == position) {
+            if raw.hash != expected {
+                return fail(VerifyReason::UnexpectedHash {
+                    expected: expected.to_hex(),
+                    found: raw.hash.to_hex(),
+                });
+            }
+        }
         let body = match codec::decode_body(raw.body_bytes) {
             Ok(body) => body,
             Err(reason) => return fail(VerifyReason::Undecodable(reason)),
         };
-        let previous_version = self
-            .stream_versions
-            .get(body.stream_id.as_ref())
-            .copied()
-            .unwrap_or(0);
-        if body.stream_version != previous_version + 1 {
+        // A walk from an anchor knows a stream's versions from its first event in the walk.
+        let previous_version = match self.stream_versions.get(body.stream_id.as_ref()) {
+            Some(version) => Some(*version),
+            None => self.whole.then_some(0),
+        };
+        if let Some(previous_version) =
+            previous_version.filter(|previous| body.stream_version != previous + 1)
+        {
             return fail(VerifyReason::StreamVersionGap {
                 stream: body.stream_id.to_string(),
                 previous: previous_version,
@@ -592,7 +692,7 @@ impl VerifyWalk<'_> {
             .insert(body.stream_id.to_string(), body.stream_version);
         self.previous_recorded = Some(recorded_at);
         self.last_event_id = Some(body.event_id);
-        self.prev_hash = raw.hash;
+        self.prev_hash = Some(raw.hash);
         Ok(body)
     }
 }

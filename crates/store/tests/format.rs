@@ -233,3 +233,87 @@ fn a_store_open_elsewhere_is_refused_as_in_use() {
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
     drop(first);
 }
+
+/// Changes the attendee count of the event at `position` in `store_with_five_events`
+/// (attendees 20 + position) without fixing its hash.
+fn tamper(dir: &std::path::Path, position: u64) {
+    let text = format!("\"attendees\":{}", 20 + position);
+    rewrite_record(dir, position, |record| {
+        let at = record
+            .windows(text.len())
+            .position(|w| w == text.as_bytes())
+            .expect("payload JSON is stored as text");
+        record[at + text.len() - 1] ^= 0x01;
+    });
+}
+
+/// Start-up checks only what came after its checkpoint: the walk from an anchor reads the
+/// later events and their link back to the anchor's hash, not the events before it.
+#[tokio::test]
+async fn a_walk_from_an_anchor_checks_the_events_after_it_and_the_anchor_hash() {
+    let dir = store_with_five_events().await;
+    let hashes: Vec<kpi_store::Hash> = {
+        let store = open(dir.path());
+        store
+            .read_from(1, 5)
+            .unwrap()
+            .iter()
+            .map(|e| e.hash)
+            .collect()
+    };
+    tamper(dir.path(), 2);
+    let store = open(dir.path());
+    // Damage before the anchor is not this walk's business; the whole walk finds it.
+    assert_eq!(store.verify_after(3, hashes[2]).unwrap().position, 5);
+    assert_eq!(store.verify_after(5, hashes[4]).unwrap().position, 5);
+    let failure = store.verify_after(1, hashes[0]).unwrap_err();
+    assert_eq!(failure.position, 2);
+    assert!(matches!(failure.reason, VerifyReason::HashMismatch { .. }));
+    let failure = store
+        .verify_after(0, kpi_store::Hash::genesis())
+        .unwrap_err();
+    assert_eq!(failure.position, 2);
+    // An anchor whose hash the log does not hold is named.
+    let failure = store.verify_after(3, hashes[3]).unwrap_err();
+    assert_eq!(failure.position, 3);
+    assert!(
+        matches!(failure.reason, VerifyReason::UnexpectedHash { .. }),
+        "{failure:?}"
+    );
+    assert!(failure.to_string().contains("checkpoint"), "{failure}");
+    // An anchor beyond the head is missing from the log.
+    let failure = store.verify_after(6, hashes[4]).unwrap_err();
+    assert_eq!(
+        (failure.position, failure.reason),
+        (6, VerifyReason::Missing)
+    );
+    drop(store);
+
+    tamper(dir.path(), 4);
+    let failure = open(dir.path()).verify_after(3, hashes[2]).unwrap_err();
+    assert_eq!(failure.position, 4);
+    assert!(matches!(failure.reason, VerifyReason::HashMismatch { .. }));
+}
+
+/// A walk asks before each chunk whether to go on, and stops without an answer when told.
+#[tokio::test]
+async fn a_walk_stops_when_told_and_answers_nothing() {
+    let dir = store_with_five_events().await;
+    let store = open(dir.path());
+    let head = store.head();
+    let mut asked = Vec::new();
+    let stopped = store.verify_to(head, |position| {
+        asked.push(position);
+        position < 3
+    });
+    assert!(stopped.is_none());
+    // Each append of the fixture is its own chunk: asked at 1, 2 and 3, stopped at 3.
+    assert_eq!(asked, [1, 2, 3]);
+    let mut asked = 0;
+    let walked = store.verify_to(head, |_| {
+        asked += 1;
+        true
+    });
+    assert_eq!(walked, Some(Ok(head)));
+    assert_eq!(asked, 5);
+}
