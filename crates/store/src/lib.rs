@@ -61,6 +61,7 @@
 //! Event ids are UUID v7 kept strictly increasing in position order (if the clock steps
 //! back, the random bits after the timestamp count up), which `verify` checks too.
 
+mod archive;
 mod codec;
 mod config;
 mod error;
@@ -71,9 +72,12 @@ mod subscription;
 mod types;
 mod writer;
 
+pub use archive::{
+    ArchiveExport, ArchiveReadError, ArchiveReader, ReadFault, Trailer, ARCHIVE_FORMAT,
+};
 pub use config::StoreConfig;
 pub use error::{AppendError, StoreError, VerifyFailure, VerifyReason};
-pub use restore::{ArchiveFault, RestoreError};
+pub use restore::{check_archive, ArchiveFault, RestoreError};
 pub use store::{EventStore, FORMAT_VERSION, MARKER_FILE, MAX_LABEL_BYTES, SLED_DIR};
 pub use types::{
     Appended, Digest, Envelope, ExpectedVersion, Hash, HashParseError, Head, NewEvent, Occurred,

@@ -229,16 +229,7 @@ impl EventStore {
         I: IntoIterator<Item = Result<Envelope, E>>,
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let mut judged = Chain::new();
-        for (index, entry) in archive().into_iter().enumerate() {
-            let envelope = entry.map_err(|source| RestoreError::Unreadable {
-                index,
-                source: source.into(),
-            })?;
-            judged.check(index, &envelope)?;
-        }
-        let head = judged.head();
-        drop(judged);
+        let head = check_archive(archive())?;
         // Checked before sled opens anything: opening an existing store already rewrites
         // some of its files.
         if !directory_is_absent_or_empty(dir)? {
@@ -265,6 +256,25 @@ impl EventStore {
         tracing::info!(dir = %dir.display(), %head, "archive restored");
         Ok(store)
     }
+}
+
+/// Judges a whole archive as [`EventStore::restore_from`] does before writing anything (every
+/// hash recomputed, links, positions, stream versions, `recorded_at`, event ids, idempotency
+/// keys), writing nothing: the head it ends at, or the first entry at fault.
+pub fn check_archive<I, E>(archive: I) -> Result<Head, RestoreError>
+where
+    I: IntoIterator<Item = Result<Envelope, E>>,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut judged = Chain::new();
+    for (index, entry) in archive.into_iter().enumerate() {
+        let envelope = entry.map_err(|source| RestoreError::Unreadable {
+            index,
+            source: source.into(),
+        })?;
+        judged.check(index, &envelope)?;
+    }
+    Ok(judged.head())
 }
 
 fn directory_is_absent_or_empty(dir: &Path) -> Result<bool, StoreError> {
