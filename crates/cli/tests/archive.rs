@@ -1,6 +1,7 @@
 //! `kpi-ledger archive export` / `archive import` through the real binary: a round trip gives
-//! the same digest and the same KPI table; a changed byte, swapped lines or a dropped line
-//! is refused with the line named, and nothing is written.
+//! the same digest and the same KPI table; a changed byte, swapped lines, a dropped line, a
+//! missing trailer or one that does not match is refused with the line named, and nothing is
+//! written.
 
 mod support;
 
@@ -60,16 +61,19 @@ impl Exported {
 
     /// Imports `lines` as an archive; expects a refusal naming `line` and no store written.
     fn refused(&self, lines: &[String], line: usize, why: &str) {
+        self.refused_at(lines, &format!("tampered.jsonl: line {line}: "), why);
+    }
+
+    /// Imports `lines` as an archive; expects a refusal saying `at` and `why`, and no store
+    /// written.
+    fn refused_at(&self, lines: &[String], at: &str, why: &str) {
         let file = self.path("tampered.jsonl");
         std::fs::write(&file, lines.join("\n") + "\n").unwrap();
         let target = self.path("tampered-store");
         let output = kpi_ledger(&["archive", "import", &file, "--data", &target]);
         let stderr = text(&output.stderr);
         assert!(!output.status.success(), "{stderr}");
-        assert!(
-            stderr.contains(&format!("tampered.jsonl: line {line}: ")),
-            "{stderr}"
-        );
+        assert!(stderr.contains(at), "{stderr}");
         assert!(stderr.contains(why), "{stderr}");
         assert!(stderr.contains("nothing written"), "{stderr}");
         assert!(
@@ -88,9 +92,20 @@ fn export_import_and_verify_round_trip_to_the_original_digest_and_table() {
     assert!(out.contains(&format!("ok: {}", exported.digest)), "{out}");
     assert_eq!(digest(&restored), exported.digest);
 
-    // The archive is what `log` prints, line for line.
+    // The archive is what `log` prints, line for line, then the trailer.
     let logged = succeed(&["log", "--data", &restored]);
-    assert_eq!(logged.lines().collect::<Vec<_>>(), exported.lines);
+    let (trailer, events) = exported.lines.split_last().unwrap();
+    assert_eq!(logged.lines().collect::<Vec<_>>(), events);
+    let trailer: serde_json::Value = serde_json::from_str(trailer).unwrap();
+    assert_eq!(
+        format!(
+            "position {} hash {}",
+            trailer["trailer"]["head"]["position"],
+            trailer["trailer"]["head"]["hash"].as_str().unwrap()
+        ),
+        exported.digest
+    );
+    assert_eq!(trailer["trailer"]["events"], events.len());
 
     let original = exported.path("original");
     assert_eq!(
@@ -160,4 +175,111 @@ fn a_line_that_is_not_an_event_is_refused() {
     let half = lines[1].len() / 2;
     lines[1].truncate(half);
     exported.refused(&lines, 2, "not an archived event");
+}
+
+/// The trailer line of an archive as JSON, changed by `change`.
+fn with_trailer(lines: &[String], change: impl Fn(&mut serde_json::Value)) -> Vec<String> {
+    let mut lines = lines.to_vec();
+    let last = lines.len() - 1;
+    let mut trailer: serde_json::Value = serde_json::from_str(&lines[last]).unwrap();
+    change(&mut trailer["trailer"]);
+    lines[last] = trailer.to_string();
+    lines
+}
+
+#[test]
+fn an_archive_cut_by_its_last_line_is_refused_and_taken_only_with_no_trailer() {
+    let exported = Exported::new();
+    let events = exported.lines.len() - 1;
+    // The last line (the trailer) dropped: every event that is left still chains.
+    let cut = &exported.lines[..events];
+    exported.refused_at(
+        cut,
+        "tampered.jsonl: the archive ends early: no trailer after",
+        "--no-trailer",
+    );
+
+    // An archive written before trailers existed is taken when the caller says so, and
+    // restores to the same digest.
+    let file = exported.path("old-format.jsonl");
+    std::fs::write(&file, cut.join("\n") + "\n").unwrap();
+    let restored = exported.path("from-old-format");
+    let out = succeed(&[
+        "archive",
+        "import",
+        &file,
+        "--data",
+        &restored,
+        "--no-trailer",
+    ]);
+    assert!(out.contains(&format!("ok: {}", exported.digest)), "{out}");
+    // A trailer that is there is checked even then.
+    let short = [&exported.lines[..events - 1], &exported.lines[events..]].concat();
+    let file = exported.path("short.jsonl");
+    std::fs::write(&file, short.join("\n") + "\n").unwrap();
+    let target = exported.path("from-short");
+    let output = kpi_ledger(&[
+        "archive",
+        "import",
+        &file,
+        "--data",
+        &target,
+        "--no-trailer",
+    ]);
+    assert!(!output.status.success());
+    assert!(!Path::new(&target).exists());
+}
+
+#[test]
+fn an_archive_missing_its_last_event_is_refused_by_its_trailer() {
+    let exported = Exported::new();
+    let events = exported.lines.len() - 1;
+    let mut lines = exported.lines.clone();
+    lines.remove(events - 1);
+    // 335 events in the seed: "334 of 335", as the "3,334 of 3,335".
+    exported.refused(
+        &lines,
+        events,
+        &format!(
+            "the archive ends early: {} of {} events",
+            events - 1,
+            events
+        ),
+    );
+}
+
+#[test]
+fn a_trailer_that_does_not_match_the_events_is_refused() {
+    let exported = Exported::new();
+    let events = exported.lines.len() - 1;
+    let line = events + 1;
+    let more = with_trailer(&exported.lines, |t| t["events"] = (events + 1).into());
+    exported.refused(
+        &more,
+        line,
+        &format!("the archive ends early: {events} of {} events", events + 1),
+    );
+    let fewer = with_trailer(&exported.lines, |t| t["events"] = (events - 1).into());
+    exported.refused(
+        &fewer,
+        line,
+        &format!(
+            "the archive holds {events} events but its trailer says {}",
+            events - 1
+        ),
+    );
+    let other = "0".repeat(64);
+    let hash = with_trailer(&exported.lines, |t| {
+        t["head"]["hash"] = other.clone().into()
+    });
+    exported.refused(
+        &hash,
+        line,
+        &format!("but the trailer says position {events} hash {other}"),
+    );
+    let sha = with_trailer(&exported.lines, |t| t["sha256"] = other.clone().into());
+    exported.refused(&sha, line, "the file was changed after it was exported");
+    let mut after = exported.lines.clone();
+    after.push(exported.lines[0].clone());
+    exported.refused(&after, line + 1, "a line after the trailer");
 }
