@@ -872,7 +872,17 @@ fn open_sled(dir: &Path, config: &StoreConfig) -> Result<sled::Db, StoreError> {
             .flush_every_ms(None)
             .open();
         match opened {
-            Ok(db) => return Ok(db),
+            Ok(db) => {
+                // sled creates its directory and files (db, conf, blobs/) without syncing
+                // the directories naming them; a power cut soon after a store is created
+                // must not lose them.
+                for synced in [dir.join(SLED_DIR), dir.to_owned()] {
+                    fs::File::open(&synced)
+                        .and_then(|d| d.sync_all())
+                        .map_err(io_error(&synced))?;
+                }
+                return Ok(db);
+            }
             Err(error) if is_lock_conflict(&error) => {
                 if Instant::now() >= deadline {
                     return Err(StoreError::Locked {

@@ -677,6 +677,9 @@ impl Config {
         f.write_all(&*bytes)?;
         io_fail!(self, "write_config crc");
         f.write_all(&crc_arr)?;
+        // kpi-ledger patch: a conf file cut short by a power cut stops the database from
+        // opening; sled 0.34.7 never synced it.
+        f.sync_all()?;
         io_fail!(self, "write_config post");
         Ok(())
     }
