@@ -50,6 +50,8 @@ pub(crate) enum Found {
     Absent,
     Usable {
         position: u64,
+        /// The hash the checkpoint recorded for the event at `position`.
+        hash: Hash,
         snapshot: Box<ProjectionSnapshot>,
     },
     Unusable(String),
@@ -117,11 +119,12 @@ impl Checkpoints {
             Err(error) => return Found::Unusable(format!("cannot read it: {error}")),
         };
         match check(&bytes, store, plans) {
-            Ok((position, snapshot)) => {
+            Ok((position, hash, snapshot)) => {
                 let mut written = self.lock();
                 written.on_disk = Some((position, snapshot.plans_digest()));
                 Found::Usable {
                     position,
+                    hash,
                     snapshot: Box::new(snapshot),
                 }
             }
@@ -213,7 +216,7 @@ fn check(
     bytes: &[u8],
     store: &EventStore,
     plans: &[PlanDefinition],
-) -> Result<(u64, ProjectionSnapshot), String> {
+) -> Result<(u64, Hash, ProjectionSnapshot), String> {
     let rest = bytes
         .strip_prefix(MAGIC)
         .ok_or("not a checkpoint file (bad magic)")?;
@@ -268,7 +271,7 @@ fn check(
             header.position
         ));
     }
-    Ok((header.position, snapshot))
+    Ok((header.position, log_hash, snapshot))
 }
 
 fn split_u32(bytes: &[u8]) -> Option<(u32, &[u8])> {

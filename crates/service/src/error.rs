@@ -34,12 +34,16 @@ impl RecordError {
             RecordError::Append(AppendError::EmptyBatch)
             | RecordError::Append(AppendError::EventTooLarge { .. })
             | RecordError::Append(AppendError::InvalidEvent { .. }) => "BAD_USER_INPUT",
+            RecordError::Ledger(LedgerError::LogDamaged { .. }) => LOG_DAMAGED,
             RecordError::Append(AppendError::Store(_)) | RecordError::Ledger(_) => {
                 "INTERNAL_SERVER_ERROR"
             }
         }
     }
 }
+
+/// The `extensions.code` of a write refused because the log fails verification.
+pub const LOG_DAMAGED: &str = "LOG_DAMAGED";
 
 /// Failures of the ledger itself (not of the caller's input).
 #[derive(Debug, thiserror::Error)]
@@ -61,9 +65,39 @@ pub enum LedgerError {
     ProjectionStopped,
     #[error("a rebuild started later was swapped in first; this one was dropped")]
     RebuildSuperseded,
+    /// The log fails verification: nothing is appended to it, and a ledger is not opened on
+    /// it when the events start-up folds fail.
+    #[error(
+        "the log fails verification at position {position}: {reason}{}; appends are refused \
+         while it does (stop the server, run `kpi-ledger verify`, restore the latest archive)",
+        found_at.map(|at| format!(" (walked {})", at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))).unwrap_or_default()
+    )]
+    LogDamaged {
+        position: u64,
+        reason: String,
+        /// When the walk that found it finished (none at start-up).
+        found_at: Option<chrono::DateTime<chrono::Utc>>,
+    },
+    /// The ledger closed while a verification was asked for.
+    #[error("the verification stopped: the ledger is closing")]
+    VerificationStopped,
     #[error("cannot write the checkpoint {}: {source}", path.display())]
     Checkpoint {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+}
+
+impl LedgerError {
+    /// The refusal for a log that failed verification (`found_at`: when the walk finished).
+    pub fn damaged(
+        failure: &kpi_store::VerifyFailure,
+        found_at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> LedgerError {
+        LedgerError::LogDamaged {
+            position: failure.position,
+            reason: failure.reason.to_string(),
+            found_at,
+        }
+    }
 }

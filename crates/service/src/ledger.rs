@@ -9,13 +9,16 @@ use kpi_domain::{
     AuditFinding, Bounds, EventKind, KpiTable, LedgerEvent, PlanDefinition, PlanRegistry,
     Projection, RecordedEvent, StreamRule, TransferReport, ValidationError,
 };
-use kpi_store::{AppendError, Envelope, EventStore, ExpectedVersion, Head, StoreConfig, StreamId};
+use kpi_store::{
+    AppendError, Envelope, EventStore, ExpectedVersion, Head, StoreConfig, StreamId, VerifyFailure,
+};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::checkpoint::{self, Checkpoints, Found};
 use crate::convert::{new_event, recorded_event, recorded_event_raw};
 use crate::error::{LedgerError, RecordError};
+use crate::verification::{Integrity, Verification, Verifier};
 
 /// Settings of the ledger service; the `[ledger]` section of the configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,6 +33,10 @@ pub struct LedgerConfig {
     /// The plausible maximum of each count field: a figure above it is refused when recorded
     /// (`[ledger.bounds.<kind>]`, the changes to [`Bounds::default`]).
     pub bounds: Bounds,
+    /// Seconds between two walks of the whole hash chain while serving
+    /// ([`Ledger::verify_in_background`]), the first right after start-up; 0 walks only when
+    /// asked (`verification`). Default 3600.
+    pub verify_every_secs: u64,
 }
 
 impl Default for LedgerConfig {
@@ -38,6 +45,7 @@ impl Default for LedgerConfig {
             checkpoints: true,
             checkpoint_every_events: 100_000,
             bounds: Bounds::default(),
+            verify_every_secs: 3600,
         }
     }
 }
@@ -62,6 +70,9 @@ pub struct StartupReport {
     pub checkpoint: CheckpointUse,
     /// Events folded at start-up (after the checkpoint when one was used).
     pub events_folded: u64,
+    /// Events read and hash-checked at start-up before they were folded: those after the
+    /// checkpoint (linked back to the hash it recorded), else the whole log.
+    pub events_verified: u64,
     /// The log position the projection reflected when the ledger opened.
     pub position: u64,
 }
@@ -170,6 +181,15 @@ struct Inner {
     /// Bumped by the follower after every change readers of the projection can see (an
     /// event folded, a rebuilt projection swapped in), before anyone is told of it.
     view_version: AtomicU64,
+    /// Walks of the whole hash chain, and the integrity their answers give the log.
+    verifier: Arc<Verifier>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // A walk still running must not keep the store open for a ledger nobody holds.
+        self.verifier.close_now();
+    }
 }
 
 /// Which lifecycle change the live projection's definitions reflect.
@@ -218,18 +238,22 @@ impl Ledger {
         let dir = dir.to_path_buf();
         let startup_checkpoints = checkpoints.clone();
         let configured = plans.clone();
-        let (store, projection, startup, registry, lifecycle) =
+        let (store, projection, startup, registry, lifecycle, verified) =
             tokio::task::spawn_blocking(move || {
                 let store = EventStore::open(&dir, store_config)?;
                 // Definitions first: the projection is built under the plans the log puts in force.
                 let lifecycle = read_lifecycle(&store)?;
                 let registry = PlanRegistry::from_log(plans, &lifecycle);
-                let (projection, startup) =
+                let (projection, startup, verified) =
                     start(&store, registry.plans(), startup_checkpoints.as_deref())?;
-                Ok::<_, LedgerError>((store, projection, startup, registry, lifecycle))
+                Ok::<_, LedgerError>((store, projection, startup, registry, lifecycle, verified))
             })
             .await
             .expect("opening the ledger panicked")?;
+        let verifier = Verifier::of(store.clone());
+        if let Some(verified) = verified {
+            verifier.seed(verified);
+        }
         let position = projection.last_position();
         tracing::info!(
             position,
@@ -263,6 +287,7 @@ impl Ledger {
                 lifecycle: RwLock::new(lifecycle),
                 definitions_live,
                 view_version: AtomicU64::new(0),
+                verifier,
             }),
         };
         tokio::spawn(follow(
@@ -342,6 +367,68 @@ impl Ledger {
         )
     }
 
+    /// Whether the ledger may be served (`/readyz`), and if not why: the last walk of the
+    /// hash chain failed, or the projection does not reach the head within `within`
+    /// ([`Ledger::catches_up_within`]).
+    pub async fn readiness(&self, within: std::time::Duration) -> Result<(), String> {
+        if let Some(damaged) = self.damaged() {
+            return Err(damaged.to_string());
+        }
+        if !self.catches_up_within(within).await {
+            return Err(format!(
+                "the projection does not reach the log's head within {} ms",
+                within.as_millis()
+            ));
+        }
+        Ok(())
+    }
+
+    /// The refusal of a damaged log: the last walk of the hash chain failed.
+    fn damaged(&self) -> Option<LedgerError> {
+        let integrity = self.inner.verifier.integrity();
+        let last = integrity.last.as_deref()?;
+        let failure = last.result.as_ref().err()?;
+        Some(LedgerError::damaged(failure, Some(last.finished_at)))
+    }
+
+    /// Walks the whole hash chain up to the head, or answers from the walk that did: one walk
+    /// at a time, shared by every caller at the same head, its answer kept for that head,
+    /// stopped when no caller waits any more (see [`crate::Verification`]). The answer's head
+    /// may be later than the head when asked, never earlier.
+    pub async fn verify(&self) -> Result<Arc<Verification>, LedgerError> {
+        self.inner.verifier.verify(None).await
+    }
+
+    /// The log's integrity as the last walk found it.
+    pub fn integrity(&self) -> Integrity {
+        self.inner.verifier.integrity()
+    }
+
+    /// Told of every walk's answer.
+    pub fn integrity_changes(&self) -> watch::Receiver<Integrity> {
+        self.inner.verifier.integrity_changes()
+    }
+
+    /// Walks of the whole hash chain run since the ledger opened (a walk stopped part-way
+    /// counts; start-up's does not).
+    pub fn verification_walks(&self) -> u64 {
+        self.inner.verifier.walks()
+    }
+
+    /// Walks the whole hash chain in the background, right away and then every
+    /// `verify_every_secs` (nothing when it is 0), sharing the walks of
+    /// [`Ledger::verify`]. A failure refuses appends and makes [`Ledger::readiness`] say so
+    /// until a walk passes again. Stops when the ledger closes. `serve` calls it; one-shot
+    /// commands do not.
+    pub fn verify_in_background(&self) {
+        let every = self.inner.config.verify_every_secs;
+        if every == 0 {
+            return;
+        }
+        let verifier = self.inner.verifier.clone();
+        tokio::spawn(verifier.verify_periodically(std::time::Duration::from_secs(every)));
+    }
+
     /// Validates `payload` as an event of `event_type` and records it. The error names the
     /// field when the input is at fault; nothing is written then.
     pub async fn record_payload(
@@ -377,6 +464,10 @@ impl Ledger {
     ) -> Result<(Envelope, bool), RecordError> {
         if actor.trim().is_empty() {
             return Err(ValidationError::new("actor", "must not be empty").into());
+        }
+        if let Some(damaged) = self.damaged() {
+            tracing::warn!(%damaged, "append refused");
+            return Err(damaged.into());
         }
         let stream = StreamId::parse(event.stream_id())
             .map_err(|error| ValidationError::new("stream", error.to_string()))?;
@@ -737,6 +828,7 @@ impl Ledger {
     /// Writes a checkpoint of the projection (when enabled), then stops the store after
     /// in-flight appends are committed, and flushes.
     pub async fn close(self) {
+        self.inner.verifier.close().await;
         if self.inner.checkpoints.is_some() {
             let inner = self.inner.clone();
             let written = tokio::task::spawn_blocking(move || write_checkpoint(&inner)).await;
@@ -747,7 +839,11 @@ impl Ledger {
             }
         }
         match Arc::try_unwrap(self.inner) {
-            Ok(inner) => inner.store.close().await,
+            Ok(inner) => {
+                let store = inner.store.clone();
+                drop(inner);
+                store.close().await
+            }
             Err(shared) => shared.store.clone().close().await,
         }
     }
@@ -766,20 +862,33 @@ fn default_expected(event: &LedgerEvent) -> ExpectedVersion {
 }
 
 /// Builds the projection at start-up: from the checkpoint when it fits the log and the plans,
-/// else from the whole log.
+/// else from the whole log. Every event it folds is read and hash-checked first: those after
+/// the checkpoint, linked back to the hash it recorded, else the whole log (whose walk is
+/// returned as the first verification). A log that fails is refused.
 fn start(
     store: &EventStore,
     plans: Vec<PlanDefinition>,
     checkpoints: Option<&Checkpoints>,
-) -> Result<(Projection, StartupReport), LedgerError> {
+) -> Result<(Projection, StartupReport, Option<Verification>), LedgerError> {
     let full = |plans, checkpoint| {
+        let head = store.head();
+        let result = store
+            .verify_to(head, |_| true)
+            .expect("a walk that is never stopped ends");
+        let verified = startup_check(result)?;
         let projection = fold(store, plans, FoldLimits::default())?;
         let report = StartupReport {
             checkpoint,
             events_folded: projection.applied(),
+            events_verified: verified.position,
             position: projection.last_position(),
         };
-        Ok((projection, report))
+        let verification = Verification {
+            head,
+            result: Ok(verified),
+            finished_at: Utc::now(),
+        };
+        Ok((projection, report, Some(verification)))
     };
     let Some(checkpoints) = checkpoints else {
         return full(plans, CheckpointUse::Disabled);
@@ -787,16 +896,22 @@ fn start(
     let reason = match checkpoints.load(store, &plans) {
         Found::Absent => return full(plans, CheckpointUse::Absent),
         Found::Unusable(reason) => reason,
-        Found::Usable { position, snapshot } => {
+        Found::Usable {
+            position,
+            hash,
+            snapshot,
+        } => {
+            let verified = startup_check(store.verify_after(position, hash))?;
             match Projection::restore(plans.clone(), *snapshot) {
                 Ok(mut projection) => {
                     let events_folded = fold_onto(store, &mut projection, position + 1, None)?;
                     let report = StartupReport {
                         checkpoint: CheckpointUse::Used { position },
                         events_folded,
+                        events_verified: verified.position - position,
                         position: projection.last_position(),
                     };
-                    return Ok((projection, report));
+                    return Ok((projection, report, None));
                 }
                 Err(mismatch) => mismatch.to_string(),
             }
@@ -808,6 +923,19 @@ fn start(
     );
     checkpoints.remove();
     full(plans, CheckpointUse::Discarded { reason })
+}
+
+/// Start-up's verdict on its walk: a log that fails is not opened.
+fn startup_check(result: Result<Head, VerifyFailure>) -> Result<Head, LedgerError> {
+    result.map_err(|failure| {
+        let refused = LedgerError::damaged(&failure, None);
+        tracing::error!(
+            position = failure.position,
+            reason = %failure.reason,
+            "the log fails verification at start-up; the ledger is not opened"
+        );
+        refused
+    })
 }
 
 /// How much of the log a fold reads, and which activities it counts.

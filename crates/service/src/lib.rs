@@ -13,11 +13,13 @@ mod error;
 mod ledger;
 pub mod metrics;
 mod query;
+mod verification;
 
 pub use convert::{new_event, recorded_event};
-pub use error::{LedgerError, RecordError};
+pub use error::{LedgerError, RecordError, LOG_DAMAGED};
 pub use ledger::{
     fold_log, read_lifecycle, CheckpointUse, FoldLimits, ImportRecord, ImportReport, Ledger,
     LedgerConfig, RebuildReport, RecordOptions, StartupReport, TableChanged,
 };
 pub use query::{EventFilter, EventPage};
+pub use verification::{Integrity, Verification};

@@ -21,3 +21,32 @@ pub fn count_appended(events: u64) {
 pub fn record_append_latency(latency: Duration) {
     metrics::histogram!(APPEND_SECONDS).record(latency.as_secs_f64());
 }
+
+/// Gauge: 1 when the last walk of the whole hash chain passed, 0 when it failed (absent
+/// before the first walk).
+pub const VERIFICATION_OK: &str = "kpi_verification_ok";
+/// Gauge: the last position the last walk found intact (its head when it passed, the
+/// position before the first bad one when it failed).
+pub const VERIFIED_POSITION: &str = "kpi_verification_verified_position";
+/// Gauge: when the last walk finished, in Unix seconds.
+pub const VERIFIED_AT: &str = "kpi_verification_last_timestamp_seconds";
+/// Counter of walks of the whole hash chain, labelled `outcome`: `ok`, `failed`, or
+/// `stopped` (nobody waited for it any more, or the ledger closed).
+pub const VERIFICATION_WALKS: &str = "kpi_verification_walks_total";
+
+/// Records the answer of a finished walk.
+pub fn record_verification(verification: &crate::Verification) {
+    let ok = verification.result.is_ok();
+    metrics::gauge!(VERIFICATION_OK).set(if ok { 1.0 } else { 0.0 });
+    // Prometheus values are f64; positions stay exact up to 2^53 events.
+    metrics::gauge!(VERIFIED_POSITION).set(verification.verified_position() as f64);
+    let at = verification.finished_at;
+    metrics::gauge!(VERIFIED_AT)
+        .set(at.timestamp() as f64 + f64::from(at.timestamp_subsec_millis()) / 1e3);
+    count_verification_walk(if ok { "ok" } else { "failed" });
+}
+
+/// Counts one walk that ended with `outcome`.
+pub fn count_verification_walk(outcome: &'static str) {
+    metrics::counter!(VERIFICATION_WALKS, "outcome" => outcome).increment(1);
+}
