@@ -61,6 +61,19 @@ pub struct Limits {
     /// Longest a GraphQL query may run; longer ones are dropped and answer 504. Mutations
     /// are not cut off: an append the store has taken cannot be taken back.
     pub request_timeout_ms: NonZeroU64,
+    /// Longest a client may take to send a request's head (request line and headers), from
+    /// the moment the connection is accepted or the first byte of a later request arrives;
+    /// past it the connection is closed.
+    pub header_read_timeout_ms: NonZeroU64,
+    /// Longest a request's body may take to arrive in full after its head; past it the
+    /// request answers 408 (GraphQL) or fails, and the connection is closed.
+    pub body_read_timeout_ms: NonZeroU64,
+    /// Longest a kept-alive connection may wait, idle, for its next request before it is
+    /// closed. Websockets are not affected: they keep their own ping.
+    pub keep_alive_timeout_ms: NonZeroU64,
+    /// Most connections open at once, websockets included; further ones wait in the
+    /// listening socket's backlog until one closes.
+    pub max_connections: NonZeroUsize,
 }
 
 impl Default for Limits {
@@ -70,6 +83,10 @@ impl Default for Limits {
             max_complexity: NonZeroUsize::new(2_000).expect("non-zero literal"),
             max_body_bytes: NonZeroUsize::new(256 * 1024).expect("non-zero literal"),
             request_timeout_ms: NonZeroU64::new(10_000).expect("non-zero literal"),
+            header_read_timeout_ms: NonZeroU64::new(10_000).expect("non-zero literal"),
+            body_read_timeout_ms: NonZeroU64::new(30_000).expect("non-zero literal"),
+            keep_alive_timeout_ms: NonZeroU64::new(60_000).expect("non-zero literal"),
+            max_connections: NonZeroUsize::new(512).expect("non-zero literal"),
         }
     }
 }
@@ -77,6 +94,18 @@ impl Default for Limits {
 impl Limits {
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms.get())
+    }
+
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_read_timeout_ms.get())
+    }
+
+    pub fn body_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.body_read_timeout_ms.get())
+    }
+
+    pub fn keep_alive_timeout(&self) -> Duration {
+        Duration::from_millis(self.keep_alive_timeout_ms.get())
     }
 
     /// Applies the depth and complexity limits to a schema under construction.

@@ -532,6 +532,13 @@ impl<E: Executor> GraphqlHttp<E> {
             .await
             .map_err(|err| match err {
                 poem::error::ReadBodyError::PayloadTooLarge => too_large(),
+                // The connection loop bounds how long a body may take to arrive.
+                poem::error::ReadBodyError::Io(err)
+                    if err.kind() == std::io::ErrorKind::TimedOut =>
+                {
+                    Refusal::new(StatusCode::REQUEST_TIMEOUT, err.to_string())
+                        .code("TIMEOUT", "timeout")
+                }
                 other => Refusal::bad_request(format!("cannot read the request body: {other}")),
             })?;
         Ok(Vec::from(bytes))

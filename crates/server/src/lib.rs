@@ -7,6 +7,7 @@
 mod auth;
 mod cache;
 mod config;
+mod conn;
 mod http;
 mod metrics;
 mod ws;
@@ -20,8 +21,7 @@ use anyhow::Context as _;
 use async_graphql::http::GraphiQLSource;
 use async_graphql::Executor;
 use poem::http::StatusCode;
-use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
-use poem::{get, Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server};
+use poem::{get, Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
 use tracing::Instrument;
 
 pub use crate::auth::{new_token, AuthFailure, Authenticator, IssuedToken, TokenConfigError};
@@ -258,7 +258,7 @@ fn endpoint_label(path: &str) -> &'static str {
 /// A bound listening socket, not yet serving: lets the caller learn the port (when binding
 /// port 0) before requests arrive.
 pub struct Listening {
-    acceptor: TcpAcceptor,
+    listener: tokio::net::TcpListener,
     config: ServerConfig,
 }
 
@@ -266,19 +266,14 @@ impl Listening {
     pub async fn bind(config: ServerConfig) -> anyhow::Result<Self> {
         // Refuse a bad token list before opening the port.
         Authenticator::new(&config.tokens, config.anonymous_read)?;
-        let acceptor = TcpListener::bind(config.bind)
-            .into_acceptor()
+        let listener = tokio::net::TcpListener::bind(config.bind)
             .await
             .with_context(|| format!("cannot listen on server.bind = {}", config.bind))?;
-        Ok(Self { acceptor, config })
+        Ok(Self { listener, config })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.acceptor
-            .local_addr()
-            .first()
-            .and_then(|addr| addr.as_socket_addr().copied())
-            .unwrap_or(self.config.bind)
+        self.listener.local_addr().unwrap_or(self.config.bind)
     }
 
     /// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests finish
@@ -306,11 +301,8 @@ impl Listening {
             }
         });
         tracing::info!(%addr, "serving GraphQL at http://{addr}/graphql");
-        let result = Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(endpoint, shutdown, Some(grace))
-            .await
-            .context("server failed");
-        // Websocket sessions outlive the HTTP connections poem waited for; they close with
+        conn::serve(self.listener, endpoint, self.config.limits, shutdown, grace).await;
+        // Websocket sessions outlive the HTTP connections the loop waited for; they close with
         // 1001 as soon as the shutdown starts, and are given the same grace to do so.
         stopping.sockets.close();
         if tokio::time::timeout(grace, stopping.sockets.wait())
@@ -324,7 +316,7 @@ impl Listening {
         }
         upkeep.abort();
         tracing::info!("server stopped");
-        result
+        Ok(())
     }
 }
 

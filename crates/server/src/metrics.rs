@@ -23,6 +23,11 @@ pub mod names {
     pub const APPENDS: &str = kpi_service::metrics::APPENDS;
     /// Histogram of append latency in seconds (recorded by kpi-service).
     pub const APPEND_SECONDS: &str = kpi_service::metrics::APPEND_SECONDS;
+    /// Gauge of the HTTP connections open now (websockets included).
+    pub const HTTP_OPEN_CONNECTIONS: &str = "kpi_http_open_connections";
+    /// Counter of connections closed by a timeout, labelled `kind`: `header` (a request head
+    /// too slow to arrive) or `idle` (no next request on a kept-alive connection).
+    pub const HTTP_CONNECTION_TIMEOUTS: &str = "kpi_http_connection_timeouts_total";
     /// Gauge of the store's head position (the last event's position; 0 when empty).
     pub const HEAD_POSITION: &str = "kpi_store_head_position";
 }
@@ -100,6 +105,14 @@ fn describe() {
         names::APPEND_SECONDS,
         Unit::Seconds,
         "append latency, command to durable event"
+    );
+    describe_gauge!(
+        names::HTTP_OPEN_CONNECTIONS,
+        "HTTP connections open, websockets included"
+    );
+    describe_counter!(
+        names::HTTP_CONNECTION_TIMEOUTS,
+        "HTTP connections closed by the header-read or keep-alive timeout"
     );
     describe_gauge!(names::HEAD_POSITION, "position of the last stored event");
 }
