@@ -3,7 +3,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use kpi_domain::calendar::{parse_as_of, parse_through};
 use kpi_report::Axes;
-use kpi_service::auth::{Caller, Role};
+use kpi_service::auth::{AccessDenied, Caller, Role};
 use poem::http::{header, StatusCode};
 use poem::{Request, Response};
 
@@ -30,6 +30,42 @@ pub fn reader(web: &Web, req: &Request) -> poem::Result<Caller> {
         Ok(_) => Ok(caller),
         Err(denial) => Err(denied(StatusCode::UNAUTHORIZED, &denial.to_string())),
     }
+}
+
+/// The caller of an admin request: a bearer token of the admin role, never the session
+/// cookie or anonymous read, so a browser that holds a session cannot be made to ask for it.
+pub fn admin(web: &Web, req: &Request) -> poem::Result<Caller> {
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok());
+    let caller = match header {
+        Some(header) => web.auth.from_header(Some(header)),
+        None => Ok(Caller::Anonymous { may_read: false }),
+    }
+    .map_err(|failure| {
+        denied_admin(
+            StatusCode::UNAUTHORIZED,
+            &format!("{failure}: an admin token is needed"),
+        )
+    })?;
+    match caller.require(Role::Admin) {
+        Ok(_) => Ok(caller),
+        Err(denial @ AccessDenied::Unauthenticated { .. }) => {
+            Err(denied_admin(StatusCode::UNAUTHORIZED, &denial.to_string()))
+        }
+        Err(denial) => Err(denied_admin(StatusCode::FORBIDDEN, &denial.to_string())),
+    }
+}
+
+fn denied_admin(status: StatusCode, reason: &str) -> poem::Error {
+    refusal(
+        Response::builder()
+            .status(status)
+            .header(header::WWW_AUTHENTICATE, "Bearer")
+            .content_type("text/plain; charset=utf-8")
+            .body(format!("{reason}\n")),
+    )
 }
 
 fn session_token(req: &Request) -> Option<String> {

@@ -1,21 +1,24 @@
-//! Report downloads and the read-only dashboard, as poem routes the binary mounts on the
-//! server (`kpi_server::App::with_routes`):
+//! Report downloads, the read-only dashboard and the admin archive export, as poem routes the
+//! binary mounts on the server (`kpi_server::App::with_routes`):
 //!
 //! - `/reports/{plan}/kpi.csv` (Excel form, UTF-8 with BOM; `?form=machine` for the plain
 //!   machine form), `kpi.xlsx`, `kpi.md`, `kpi.json`, `charts/overview.svg`,
 //!   `charts/kpi-{no}.svg`;
 //! - `/dashboard` (the first plan), `/dashboard/{plan}` (table, charts, audit findings, ledger
-//!   digest) and `/dashboard/{plan}/cells/{kpi}/{series}/{year}` (the events behind a cell).
+//!   digest) and `/dashboard/{plan}/cells/{kpi}/{series}/{year}` (the events behind a cell);
+//! - `/admin/archive`: the whole log as an archive (`kpi-ledger archive export --server`),
+//!   streamed, up to the head at the start of the request; an admin bearer token only.
 //!
-//! Every route takes `?asOf=` (transaction time: what had been recorded by then; RFC 3339, or a
-//! date meaning the end of that day in Japan) and `?through=` (valid time: the activities that
-//! happened on or before that date), alone or together; the dashboard and the human forms of
-//! the downloads say which the figures are for. Every route needs the reader role: anonymous
-//! when anonymous read is on, otherwise a reader token as `Authorization: Bearer ...` or, for
-//! a browser, the session cookie set by the dashboard's token form. Pages are rendered on the
-//! server (maud); there is no front-end build.
+//! Every report and dashboard route takes `?asOf=` (transaction time: what had been recorded
+//! by then; RFC 3339, or a date meaning the end of that day in Japan) and `?through=` (valid
+//! time: the activities that happened on or before that date), alone or together; the
+//! dashboard and the human forms of the downloads say which the figures are for. They need the
+//! reader role: anonymous when anonymous read is on, otherwise a reader token as
+//! `Authorization: Bearer ...` or, for a browser, the session cookie set by the dashboard's
+//! token form. Pages are rendered on the server (maud); there is no front-end build.
 
 mod access;
+mod archive;
 mod dashboard;
 mod reports;
 
@@ -36,6 +39,12 @@ pub struct Web {
 /// The `/reports` routes (mount at `/reports`).
 pub fn reports(web: Arc<Web>) -> impl Endpoint<Output = Response> {
     reports::routes().data(web).map_to_response()
+}
+
+/// The `/admin` routes (mount at `/admin`): `GET /admin/archive`, the whole log as an
+/// archive, streamed, for an admin token only.
+pub fn admin(web: Arc<Web>) -> impl Endpoint<Output = Response> {
+    archive::routes().data(web).map_to_response()
 }
 
 /// The `/dashboard` routes (mount at `/dashboard`).
