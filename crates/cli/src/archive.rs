@@ -1,7 +1,8 @@
 //! `kpi-ledger archive`: the whole log as JSON lines (one `Envelope` per line, as `log`
-//! prints them, then a trailer line; the format is `kpi_store::archive`'s), and back into a
-//! new store. The store checks the chain and the reader the trailer; this module reads and
-//! writes files and names lines.
+//! prints them, then a trailer line; the format is `kpi_store::archive`'s), written from a
+//! store directory or streamed from a running server, and back into a new store. The store
+//! checks the chain and the reader the trailer; this module reads and writes files and names
+//! lines.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
@@ -10,18 +11,23 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Subcommand;
-use kpi_store::{ArchiveReadError, ArchiveReader, Envelope, EventStore, RestoreError};
+use kpi_store::{ArchiveReadError, ArchiveReader, Envelope, EventStore, Head, RestoreError};
 
 use crate::config::Loaded;
+use crate::remote::{Server, ServerArgs};
 
 #[derive(Subcommand, Debug)]
 pub enum ArchiveCommand {
     /// Write every event, with its position and hashes, to FILE as JSON lines, then a trailer
     /// line (event count, head, SHA-256). FILE must not exist; it appears only once complete.
+    /// With --server, stream it from the running server (admin token) and check it whole
+    /// before keeping it.
     Export {
         /// Store directory (default: `data_dir` from the configuration).
         #[arg(long)]
         data: Option<PathBuf>,
+        #[command(flatten)]
+        remote: ServerArgs,
         file: PathBuf,
     },
     /// Restore an archive into a new store, refusing it (and writing nothing) if any hash,
@@ -40,7 +46,36 @@ pub enum ArchiveCommand {
 
 pub fn run(command: ArchiveCommand, loaded: &Loaded) -> anyhow::Result<ExitCode> {
     match command {
-        ArchiveCommand::Export { data, file } => {
+        ArchiveCommand::Export {
+            data: _,
+            remote:
+                ServerArgs {
+                    server: Some(url),
+                    token,
+                },
+            file,
+        } => {
+            let server = Server::new(&url, token)?;
+            let runtime = crate::runtime()?;
+            let head = write_new(
+                &file,
+                |out| runtime.block_on(server.download_archive(out)).map(drop),
+                |partial| {
+                    check_whole(partial, false).with_context(|| {
+                        format!("the archive streamed from {url} is not whole; nothing kept")
+                    })
+                },
+            )?;
+            let url = server.url();
+            tracing::info!(file = %file.display(), server = %url, %head, "archive exported");
+            println!(
+                "exported {} events from {url} to {}: {head}",
+                head.position,
+                file.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        ArchiveCommand::Export { data, file, .. } => {
             let dir = data.unwrap_or_else(|| loaded.config.data_dir.clone());
             let store = crate::open_existing_store(&dir, loaded)?;
             // Up to the head when the export starts, so the archive ends exactly at the
@@ -137,6 +172,12 @@ fn write_new<T>(
         let _ = std::fs::remove_file(&tmp);
     }
     written
+}
+
+/// Judges the archive at `file` as `import` does, writing nothing: the head it ends at.
+fn check_whole(file: &Path, no_trailer: bool) -> anyhow::Result<Head> {
+    kpi_store::check_archive(archive_entries(file, no_trailer))
+        .map_err(|error| refused(file, error))
 }
 
 /// A refused archive, naming the file and the line at fault.

@@ -104,7 +104,8 @@ pub fn load(file: Option<&Path>) -> anyhow::Result<Loaded> {
         }
     };
     let config: AppConfig = figment
-        .merge(Env::prefixed("KPI_LEDGER_").split("__"))
+        // KPI_LEDGER_TOKEN is the bearer token of `--server`, not a configuration key.
+        .merge(Env::prefixed("KPI_LEDGER_").ignore(&["token"]).split("__"))
         .extract()
         .context("invalid configuration")?;
     Ok(Loaded { config, base_dir })
@@ -130,6 +131,8 @@ mod tests {
                 "data_dir = \"from-file\"\n[log]\nformat = \"json\"\n",
             )?;
             jail.set_env("KPI_LEDGER_DATA_DIR", "from-env");
+            // The bearer token of `--server`, not a configuration key: not refused as unknown.
+            jail.set_env("KPI_LEDGER_TOKEN", "kpi_secret");
             let loaded = load(Some(Path::new("k.toml"))).map_err(|e| e.to_string())?;
             assert_eq!(loaded.config.data_dir, PathBuf::from("from-env"));
             assert_eq!(loaded.config.log.format, LogFormat::Json);

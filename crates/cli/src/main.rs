@@ -8,6 +8,7 @@ mod import;
 mod ledger;
 mod logging;
 mod plan;
+mod remote;
 mod replay;
 mod serve;
 
@@ -39,10 +40,13 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Walk the whole log, recompute every hash and print the digest (exit 1 on failure).
+    /// With --server, the running server walks its own log.
     Verify {
         /// Store directory (default: `data_dir` from the configuration).
         #[arg(long)]
         data: Option<PathBuf>,
+        #[command(flatten)]
+        remote: remote::ServerArgs,
     },
     /// Print events as JSON lines.
     Log {
@@ -148,7 +152,27 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     logging::init(&loaded.config.log);
     let data_dir = |data: Option<PathBuf>| data.unwrap_or_else(|| loaded.config.data_dir.clone());
     match cli.command {
-        Command::Verify { data } => {
+        Command::Verify {
+            remote:
+                remote::ServerArgs {
+                    server: Some(url),
+                    token,
+                },
+            ..
+        } => {
+            let server = remote::Server::new(&url, token)?;
+            match runtime()?.block_on(server.verification())? {
+                remote::Verification::Ok(digest) => {
+                    println!("ok: {digest}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                remote::Verification::Failed(failure) => {
+                    println!("FAILED: {failure}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        Command::Verify { data, .. } => {
             let store = open_existing_store(&data_dir(data), &loaded)?;
             match store.verify() {
                 Ok(digest) => {

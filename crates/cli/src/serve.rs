@@ -52,6 +52,7 @@ pub async fn run(loaded: &Loaded, dir: &Path, demo: bool) -> anyhow::Result<()> 
             kpi_server::DataVersion(version.view_version(), version.head().position)
         })
         .with_routes("/reports", kpi_web::reports(web.clone()))
+        .with_routes("/admin", kpi_web::admin(web.clone()))
         .with_routes("/dashboard", kpi_web::dashboard(web));
     let served = kpi_server::serve(server, app, kpi_server::shutdown_signal()).await;
     ledger.close().await;
