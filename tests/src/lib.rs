@@ -30,7 +30,11 @@ pub mod crash {
             .expect("the crash_appender binary starts")
     }
 
-    pub fn read_output(stdout: impl std::io::Read) -> ChildOutput {
+    /// Reads the child's output to its end; `on_open` hears when it reports the store open.
+    pub fn read_output(
+        stdout: impl std::io::Read,
+        on_open: Option<std::sync::mpsc::Sender<()>>,
+    ) -> ChildOutput {
         let mut output = ChildOutput {
             opened: false,
             acknowledged: Vec::new(),
@@ -52,6 +56,10 @@ pub mod crash {
             };
             if complete.starts_with("OPEN ") {
                 output.opened = true;
+                if let Some(on_open) = &on_open {
+                    // Nobody listening any more is fine.
+                    let _ = on_open.send(());
+                }
             } else if let Some(json) = complete.strip_prefix("ACK ") {
                 let envelope = serde_json::from_str(json)
                     .unwrap_or_else(|e| panic!("unparsable ACK line {json:?}: {e}"));

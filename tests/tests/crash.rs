@@ -46,7 +46,7 @@ fn acknowledged_events_survive_sigkill() {
         );
         let stdout = child.stdout.take().unwrap();
         let mut stderr = child.stderr.take().unwrap();
-        let reader = std::thread::spawn(move || read_output(stdout));
+        let reader = std::thread::spawn(move || read_output(stdout, None));
         let kill_after = Duration::from_millis(rng.gen_range(KILL_AFTER_MS));
         std::thread::sleep(kill_after);
         if let Some(status) = child.try_wait().unwrap() {
