@@ -640,7 +640,7 @@ async fn graphiql_introspection_fits_the_default_limits() {
     let (status, _, body) = post(
         &server,
         GRAPHQL_RESPONSE_JSON,
-        None,
+        Some(&server.tokens.reader),
         json!({ "query": query, "operationName": "IntrospectionQuery" }),
     )
     .await;

@@ -92,6 +92,15 @@ impl Authenticator {
     }
 }
 
+/// Whether an `Authorization` header carries the bearer token whose SHA-256 is `expected`
+/// (compared in constant time).
+pub(crate) fn bearer_matches(header: Option<&str>, expected: &TokenHash) -> bool {
+    header.and_then(bearer_token).is_some_and(|token| {
+        let presented: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        bool::from(expected.0.ct_eq(&presented))
+    })
+}
+
 /// The token of a `Bearer <token>` value; the scheme is case-insensitive (RFC 7235).
 fn bearer_token(value: &str) -> Option<&str> {
     let (scheme, token) = value.trim().split_once(' ')?;

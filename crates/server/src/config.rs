@@ -20,6 +20,15 @@ pub struct ServerConfig {
     pub bind: SocketAddr,
     /// Whether callers without a token may run queries and subscriptions.
     pub anonymous_read: bool,
+    /// Who may introspect the schema (`__schema`, `__type`) and whether GraphiQL is served.
+    pub introspection: Introspection,
+    /// Browser origins (`https://host[:port]`) allowed to call the server cross-origin:
+    /// CORS and websocket upgrades. Same-origin requests and requests without an `Origin`
+    /// (scripts, probes) are always allowed; any other origin is refused with 403.
+    pub allowed_origins: Vec<AllowedOrigin>,
+    /// When set, `/metrics` answers only `Authorization: Bearer <token>` whose SHA-256 this is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_token_sha256: Option<TokenHash>,
     pub limits: Limits,
     /// How long shutdown waits for open connections (websockets included) before closing them.
     pub shutdown_grace_ms: NonZeroU64,
@@ -32,6 +41,9 @@ impl Default for ServerConfig {
         Self {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             anonymous_read: false,
+            introspection: Introspection::default(),
+            allowed_origins: Vec::new(),
+            metrics_token_sha256: None,
             limits: Limits::default(),
             shutdown_grace_ms: NonZeroU64::new(10_000).expect("non-zero literal"),
             tokens: Vec::new(),
@@ -118,6 +130,80 @@ impl Limits {
         builder
             .limit_depth(self.max_depth.get())
             .limit_complexity(self.max_complexity.get())
+    }
+}
+
+/// Who may introspect the schema: `server.introspection`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Introspection {
+    /// Whoever may read: any token, or anyone when `anonymous_read` is on. GraphiQL's page is
+    /// served to all (it holds no data), but its schema needs a token in its headers.
+    #[default]
+    ReadRule,
+    /// Anyone, token or not.
+    Public,
+    /// No one; GraphiQL is not served.
+    Off,
+}
+
+/// A browser origin allowed to call the server cross-origin, `scheme://host[:port]`, kept in
+/// the form browsers send it (lower case, no default port, no trailing slash).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AllowedOrigin(String);
+
+impl AllowedOrigin {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        Self::normalise(text).map(Self).ok_or_else(|| {
+            format!(
+                "allowed origin `{text}` must be `http://host[:port]` or `https://host[:port]` \
+                 (no path, no wildcard)"
+            )
+        })
+    }
+
+    /// The origin as a browser would send it, or `None` if `text` is not an HTTP(S) origin.
+    pub(crate) fn normalise(text: &str) -> Option<String> {
+        let text = text.trim().trim_end_matches('/');
+        let uri: poem::http::Uri = text.parse().ok()?;
+        let scheme = uri.scheme_str()?.to_ascii_lowercase();
+        let authority = uri.authority()?;
+        let default_port = match scheme.as_str() {
+            "http" => 80,
+            "https" => 443,
+            _ => return None,
+        };
+        if authority.as_str().contains('@')
+            || authority.host().is_empty()
+            || authority.host().contains('*')
+            || uri
+                .path_and_query()
+                .is_some_and(|path| path.as_str() != "/")
+        {
+            return None;
+        }
+        let host = authority.host().to_ascii_lowercase();
+        Some(match authority.port_u16() {
+            Some(port) if port != default_port => format!("{scheme}://{host}:{port}"),
+            _ => format!("{scheme}://{host}"),
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Serialize for AllowedOrigin {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for AllowedOrigin {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        Self::parse(&raw).map_err(de::Error::custom)
     }
 }
 
@@ -299,6 +385,64 @@ mod tests {
     }
 
     #[test]
+    fn connection_limits_and_open_surfaces_parse() {
+        let defaults = ServerConfig::default();
+        assert_eq!(defaults.introspection, Introspection::ReadRule);
+        assert!(defaults.allowed_origins.is_empty());
+        assert_eq!(defaults.metrics_token_sha256, None);
+        assert_eq!(
+            defaults.limits.header_read_timeout(),
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            defaults.limits.keep_alive_timeout(),
+            Duration::from_secs(60)
+        );
+        assert_eq!(defaults.limits.max_connections.get(), 512);
+
+        let hash = "b".repeat(64);
+        let config = parse(&format!(
+            r#"
+            introspection = "off"
+            allowed_origins = ["https://Dashboard.example.org/", "http://localhost:3000"]
+            metrics_token_sha256 = "{hash}"
+            [limits]
+            header_read_timeout_ms = 2000
+            body_read_timeout_ms = 3000
+            keep_alive_timeout_ms = 5000
+            max_connections = 64
+            "#
+        ))
+        .unwrap();
+        assert_eq!(config.introspection, Introspection::Off);
+        let origins: Vec<&str> = config
+            .allowed_origins
+            .iter()
+            .map(AllowedOrigin::as_str)
+            .collect();
+        assert_eq!(
+            origins,
+            ["https://dashboard.example.org", "http://localhost:3000"]
+        );
+        assert_eq!(config.metrics_token_sha256.unwrap().to_hex(), hash);
+        assert_eq!(config.limits.header_read_timeout(), Duration::from_secs(2));
+        assert_eq!(config.limits.body_read_timeout(), Duration::from_secs(3));
+        assert_eq!(config.limits.keep_alive_timeout(), Duration::from_secs(5));
+        assert_eq!(config.limits.max_connections.get(), 64);
+
+        let wildcard = parse(r#"allowed_origins = ["*"]"#).unwrap_err().to_string();
+        assert!(wildcard.contains("allowed origin `*`"), "{wildcard}");
+        let rule = parse(r#"introspection = "anonymous""#)
+            .unwrap_err()
+            .to_string();
+        assert!(rule.contains("read_rule"), "{rule}");
+        let zero = parse("[limits]\nmax_connections = 0")
+            .unwrap_err()
+            .to_string();
+        assert!(zero.contains("max_connections"), "{zero}");
+    }
+
+    #[test]
     fn config_round_trips_through_toml() {
         let mut config = ServerConfig::default();
         config.tokens.push(TokenEntry {
@@ -306,6 +450,8 @@ mod tests {
             role: Role::Admin,
             sha256: TokenHash([7; 32]),
         });
+        config.allowed_origins = vec![AllowedOrigin::parse("https://example.org").unwrap()];
+        config.metrics_token_sha256 = Some(TokenHash([9; 32]));
         let text = toml::to_string(&config).unwrap();
         assert_eq!(parse(&text).unwrap(), config);
     }

@@ -21,7 +21,7 @@ use serde_json::{json, Map, Value};
 
 use crate::auth::{AuthFailure, Authenticator};
 use crate::cache::{DocumentCache, ResponseCache, ResponseKey};
-use crate::config::Limits;
+use crate::config::{Introspection, Limits};
 use crate::metrics::names;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -343,6 +343,7 @@ pub(crate) struct GraphqlHttp<E> {
     pub executor: E,
     pub auth: Arc<Authenticator>,
     pub limits: Limits,
+    pub introspection: Introspection,
     pub documents: DocumentCache,
     /// `None` unless the application said how to tell that its data changed.
     pub answers: Option<ResponseCache>,
@@ -412,6 +413,15 @@ impl<E: Executor> GraphqlHttp<E> {
                 ));
             }
         };
+        if let Err(refused) = self.introspection.check(&caller, &document) {
+            let (status, kind) = match refused {
+                crate::introspection::Refused::Unauthenticated => {
+                    (StatusCode::UNAUTHORIZED, "unauthenticated")
+                }
+                crate::introspection::Refused::Off => (StatusCode::FORBIDDEN, "forbidden"),
+            };
+            return Err(Refusal::new(status, refused.message()).code(refused.code(), kind));
+        }
         let operation = operation_label(&document, params.operation_name.as_deref());
         tracing::Span::current().record("operation", operation.as_str());
         let operation_type = operation_type(&document, params.operation_name.as_deref());

@@ -9,7 +9,9 @@ mod cache;
 mod config;
 mod conn;
 mod http;
+mod introspection;
 mod metrics;
+mod origin;
 mod ws;
 
 use std::future::Future;
@@ -26,7 +28,9 @@ use tracing::Instrument;
 
 pub use crate::auth::{new_token, AuthFailure, Authenticator, IssuedToken, TokenConfigError};
 pub use crate::cache::DataVersion;
-pub use crate::config::{Limits, ServerConfig, TokenEntry, TokenHash, TokenName};
+pub use crate::config::{
+    AllowedOrigin, Introspection, Limits, ServerConfig, TokenEntry, TokenHash, TokenName,
+};
 pub use crate::metrics::{names as metric_names, Metrics};
 
 type Probe<T> = Arc<dyn Fn() -> T + Send + Sync>;
@@ -131,11 +135,13 @@ fn routes_until<E: Executor>(
         .finish();
     let ready = app.ready.clone();
     let head_position = app.head_position.clone();
+    let metrics_token = config.metrics_token_sha256;
 
     let graphql = http::GraphqlHttp {
         executor: app.executor.clone(),
         auth: auth.clone(),
         limits: config.limits,
+        introspection: config.introspection,
         documents: cache::DocumentCache::new(),
         answers: app.data_version.map(cache::ResponseCache::new),
     };
@@ -144,13 +150,16 @@ fn routes_until<E: Executor>(
     for (prefix, endpoint) in app.extra {
         route = route.nest(prefix, endpoint);
     }
-    Ok(route
-        .at(
+    // GraphiQL's page holds no data; the schema it asks for follows `server.introspection`.
+    if config.introspection != Introspection::Off {
+        route = route.at(
             "/",
             get(poem::endpoint::make_sync(move |_| {
                 poem::web::Html(graphiql.clone()).into_response()
             })),
-        )
+        );
+    }
+    let route = route
         .at(
             "/graphql",
             get(ArcEndpoint(graphql.clone())).post(ArcEndpoint(graphql)),
@@ -158,7 +167,10 @@ fn routes_until<E: Executor>(
         .at(
             "/graphql/ws",
             get(ws::Subscriptions {
-                executor: app.executor,
+                executor: introspection::Guarded {
+                    inner: app.executor,
+                    rule: config.introspection,
+                },
                 auth,
                 max_message_bytes: config.limits.max_body_bytes.get(),
                 stopping: stopping.signal.clone(),
@@ -181,7 +193,22 @@ fn routes_until<E: Executor>(
         )
         .at(
             "/metrics",
-            get(poem::endpoint::make_sync(move |_| {
+            get(poem::endpoint::make_sync(move |req| {
+                let authorization = req
+                    .headers()
+                    .get(poem::http::header::AUTHORIZATION)
+                    .and_then(|value| value.to_str().ok());
+                if metrics_token
+                    .is_some_and(|expected| !auth::bearer_matches(authorization, &expected))
+                {
+                    return Response::builder()
+                        .status(StatusCode::UNAUTHORIZED)
+                        .header(
+                            poem::http::header::WWW_AUTHENTICATE,
+                            "Bearer realm=\"kpi-ledger metrics\"",
+                        )
+                        .body("/metrics needs the token of server.metrics_token_sha256\n");
+                }
                 if let Some(head_position) = &head_position {
                     metrics.set_head_position(head_position());
                 }
@@ -189,8 +216,12 @@ fn routes_until<E: Executor>(
                     .content_type("text/plain; version=0.0.4; charset=utf-8")
                     .body(metrics.render())
             })),
-        )
-        .around(observe))
+        );
+    Ok(origin::OriginPolicy {
+        inner: route,
+        allowed: config.allowed_origins.iter().cloned().collect(),
+    }
+    .around(observe))
 }
 
 /// Shares one GraphQL handler between the GET and POST routes.
