@@ -47,6 +47,9 @@ pub(crate) fn ledger_error(error: LedgerError) -> async_graphql::Error {
             "plan",
             format!("plan `{plan}` has not been transferred to a successor"),
         ),
+        // The log fails verification: not the caller's doing, and not to be retried.
+        damaged @ LedgerError::LogDamaged { .. } => async_graphql::Error::new(damaged.to_string())
+            .extend_with(|_, ext| ext.set("code", kpi_service::LOG_DAMAGED)),
         // Another rebuild started later and is live: nothing was lost, the caller may retry.
         LedgerError::RebuildSuperseded => {
             async_graphql::Error::new(LedgerError::RebuildSuperseded.to_string())

@@ -19,7 +19,7 @@
 //! Errors carry `extensions.code`: `UNAUTHENTICATED` / `FORBIDDEN` (role), `BAD_USER_INPUT`
 //! (with `extensions.field`, the argument path such as `input.firstDate`), `CONFLICT`
 //! (duplicate, idempotency clash, a rebuild overtaken by a later one), `NOT_FOUND`,
-//! `INTERNAL_SERVER_ERROR`.
+//! `LOG_DAMAGED` (a write refused because the log fails verification), `INTERNAL_SERVER_ERROR`.
 
 mod error;
 mod loader;

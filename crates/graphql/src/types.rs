@@ -612,6 +612,30 @@ pub struct Verification {
     pub digest: Option<Head>,
     /// The first position found wrong and why; null when ok.
     pub failure: Option<VerificationFailure>,
+    /// When the walk that gave this answer finished: a repeat at the same head is answered
+    /// by the walk already made.
+    pub verified_at: DateTime<Utc>,
+}
+
+impl From<&kpi_service::Verification> for Verification {
+    fn from(verification: &kpi_service::Verification) -> Self {
+        let (digest, failure) = match &verification.result {
+            Ok(head) => (Some(Head::from(*head)), None),
+            Err(failure) => (
+                None,
+                Some(VerificationFailure {
+                    position: failure.position,
+                    reason: failure.reason.to_string(),
+                }),
+            ),
+        };
+        Verification {
+            ok: failure.is_none(),
+            digest,
+            failure,
+            verified_at: verification.finished_at,
+        }
+    }
 }
 
 #[derive(SimpleObject, Debug, Clone)]

@@ -276,11 +276,14 @@ async fn without_a_caller_every_root_field_is_refused() {
     assert_eq!(plan["kpis"][0]["unit"], "PERCENT");
 }
 
+/// A walk of the whole chain names the first bad position of a log damaged before the
+/// checkpoint start-up used (start-up checks only what follows it), and from then on a write
+/// is refused with `LOG_DAMAGED`.
 #[tokio::test]
-async fn verification_names_the_first_bad_position() {
+async fn verification_names_the_first_bad_position_and_writes_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let plan = kpi_domain::PlanDefinition::from_toml(support::PLAN).unwrap();
-    let ledger = kpi_service::Ledger::open(dir.path(), Default::default(), vec![plan])
+    let ledger = kpi_service::Ledger::open(dir.path(), Default::default(), vec![plan.clone()])
         .await
         .unwrap();
     for n in 0..3 {
@@ -301,13 +304,25 @@ async fn verification_names_the_first_bad_position() {
         intact["data"]["verification"],
         json!({ "ok": true, "digest": { "position": 3 }, "failure": null })
     );
+    drop(schema);
+    // Closing writes the checkpoint at position 3.
+    ledger.close().await;
 
-    // Each record above was its own commit group, so position 2 is alone under its key.
-    ledger
-        .store()
-        .__sled()
-        .remove(kpi_store::raw::event_key(2))
+    // Each record above was its own commit group, so position 2 is alone under its key. On
+    // a blocking thread: the closed ledger's follower lets go of the store meanwhile.
+    let path = dir.path().to_owned();
+    tokio::task::spawn_blocking(move || {
+        let store = kpi_store::EventStore::open(&path, Default::default()).unwrap();
+        let db = store.__sled();
+        db.remove(kpi_store::raw::event_key(2)).unwrap();
+        db.flush().unwrap();
+    })
+    .await
+    .unwrap();
+    let ledger = kpi_service::Ledger::open(dir.path(), Default::default(), vec![plan])
+        .await
         .unwrap();
+    let schema = kpi_graphql::build_schema(ledger.clone());
     let broken = run(&schema, Some(reader()), query, json!({})).await;
     let verification = &broken["data"]["verification"];
     assert_eq!(verification["ok"], false, "{broken}");
@@ -320,6 +335,31 @@ async fn verification_names_the_first_bad_position() {
             .contains("missing"),
         "{broken}"
     );
+
+    let recorder = kpi_service::auth::Caller::Token {
+        name: "clerk".into(),
+        role: kpi_service::auth::Role::Recorder,
+    };
+    let refused = run(
+        &schema,
+        Some(recorder),
+        r#"mutation { recordSeminar(input: {
+            title: "damaged", organiser: "DX・テレワーク推進センター", firstDate: "2024-05-01",
+            sessions: 1, participants: { unique: 1, attendances: 1 }, status: HELD
+        }) { position } }"#,
+        json!({}),
+    )
+    .await;
+    let error = &refused["errors"][0];
+    assert_eq!(error["extensions"]["code"], "LOG_DAMAGED", "{refused}");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("fails verification at position 2"),
+        "{refused}"
+    );
+    assert_eq!(ledger.head().position, 3, "nothing was appended");
 }
 
 #[tokio::test]
