@@ -200,6 +200,41 @@ mod tests {
             kpi_domain::Bounds::default(),
             "the file documents the defaults without changing them"
         );
+        assert_eq!(
+            loaded.config.server,
+            kpi_server::ServerConfig::default(),
+            "[server] documents the defaults without changing them"
+        );
+    }
+
+    /// The connection limits and the origin list are set from the environment too.
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns its own large error
+    fn server_limits_and_origins_come_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("s.toml", "[server]\nintrospection = \"off\"\n")?;
+            jail.set_env(
+                "KPI_LEDGER_SERVER__ALLOWED_ORIGINS",
+                "[\"https://dashboard.example.org\"]",
+            );
+            jail.set_env("KPI_LEDGER_SERVER__LIMITS__MAX_CONNECTIONS", "64");
+            jail.set_env("KPI_LEDGER_SERVER__LIMITS__HEADER_READ_TIMEOUT_MS", "2000");
+            let server = load(Some(Path::new("s.toml")))
+                .map_err(|e| format!("{e:#}"))?
+                .config
+                .server;
+            assert_eq!(server.introspection, kpi_server::Introspection::Off);
+            assert_eq!(
+                server.allowed_origins,
+                [kpi_server::AllowedOrigin::parse("https://dashboard.example.org").unwrap()]
+            );
+            assert_eq!(server.limits.max_connections.get(), 64);
+            assert_eq!(
+                server.limits.header_read_timeout(),
+                std::time::Duration::from_secs(2)
+            );
+            Ok(())
+        });
     }
 
     #[test]
