@@ -869,11 +869,14 @@ impl Served {
         oneshot::Sender<()>,
         tokio::task::JoinHandle<anyhow::Result<()>>,
     ) {
-        let config = ServerConfig {
+        let mut config = ServerConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             tokens: vec![issued.entry.clone()],
             ..ServerConfig::default()
         };
+        // Clients keep their connections from phase to phase, and some phases leave most of
+        // them idle for longer than the default keep-alive timeout.
+        config.limits.keep_alive_timeout_ms = std::num::NonZeroU64::new(3_600_000).unwrap();
         let schema = config
             .limits
             .apply(kpi_graphql::schema_builder(ledger.clone()))
