@@ -68,9 +68,8 @@ pub enum LedgerError {
     /// The log fails verification: nothing is appended to it, and a ledger is not opened on
     /// it when the events start-up folds fail.
     #[error(
-        "the log fails verification at position {position}: {reason}{}; appends are refused \
-         while it does (stop the server, run `kpi-ledger verify`, restore the latest archive)",
-        found_at.map(|at| format!(" (walked {})", at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))).unwrap_or_default()
+        "the log fails verification at position {position}: {reason}; {}",
+        damage_consequence(found_at)
     )]
     LogDamaged {
         position: u64,
@@ -99,5 +98,16 @@ impl LedgerError {
             reason: failure.reason.to_string(),
             found_at,
         }
+    }
+}
+
+/// What a damaged log means where it was found: at start-up, or by a walk while serving.
+fn damage_consequence(found_at: &Option<chrono::DateTime<chrono::Utc>>) -> String {
+    match found_at {
+        None => "the ledger is not opened".to_owned(),
+        Some(at) => format!(
+            "nothing is appended while it does (found by the walk of {})",
+            at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ),
     }
 }

@@ -121,9 +121,15 @@ pub enum VerifyReason {
     HashMismatch { stored: String, computed: String },
     #[error(
         "the event's hash {found} is not {expected}, the hash recorded for this position \
-         (by a projection checkpoint)"
+         (by a projection checkpoint, or when the store was last closed)"
     )]
     UnexpectedHash { expected: String, found: String },
+    #[error(
+        "the log ends before this position, but it held {closed_at} events when the store was \
+         last closed: sled drops what follows a damaged part of its file when it reopens it \
+         (restore the latest archive)"
+    )]
+    Truncated { closed_at: u64 },
     #[error("stream `{stream}` jumps from version {previous} to {found}")]
     StreamVersionGap {
         stream: String,

@@ -78,7 +78,9 @@ pub use archive::{
 pub use config::StoreConfig;
 pub use error::{AppendError, StoreError, VerifyFailure, VerifyReason};
 pub use restore::{check_archive, ArchiveFault, RestoreError};
-pub use store::{EventStore, FORMAT_VERSION, MARKER_FILE, MAX_LABEL_BYTES, SLED_DIR};
+pub use store::{
+    EventStore, CLOSED_HEAD_FILE, FORMAT_VERSION, MARKER_FILE, MAX_LABEL_BYTES, SLED_DIR,
+};
 pub use types::{
     Appended, Digest, Envelope, ExpectedVersion, Hash, HashParseError, Head, NewEvent, Occurred,
     OccurredError, RawEnvelope, StreamId, StreamIdError, GENESIS_SEED, MAX_STREAM_ID_BYTES,

@@ -27,6 +27,11 @@ pub const FORMAT_VERSION: u32 = 1;
 pub const MARKER_FILE: &str = "kpi-ledger-store.toml";
 /// The sled database inside a store directory.
 pub const SLED_DIR: &str = "log";
+/// The head of the log when the store was last closed, written after the final flush: a log
+/// that opens shorter than this, or with another event there, lost or changed events (sled
+/// drops whatever follows a damaged part of its file when it recovers it).
+pub const CLOSED_HEAD_FILE: &str = "kpi-ledger-closed-head.toml";
+const CLOSED_HEAD_TMP: &str = ".kpi-ledger-closed-head.toml.tmp";
 const MARKER_TMP: &str = ".kpi-ledger-store.toml.tmp";
 
 /// Longest event type, actor and idempotency key, in bytes: they are index keys or
@@ -43,6 +48,8 @@ pub struct EventStore {
 /// What readers need; subscriptions keep this alive without keeping the writer alive.
 pub(crate) struct Shared {
     db: sled::Db,
+    /// The store directory, where the head is written at close.
+    dir: std::path::PathBuf,
     head: Arc<RwLock<Head>>,
     config: StoreConfig,
     /// Found at open: the metadata disagrees with the log. Appends are refused and
@@ -97,9 +104,14 @@ impl EventStore {
     pub fn open(dir: &Path, config: StoreConfig) -> Result<EventStore, StoreError> {
         config.check()?;
         claim_directory(dir)?;
+        let closed_head = read_closed_head(dir)?;
         let db = open_sled(dir, &config)?;
         check_inner_format(dir, &db)?;
-        let loaded = load_state(&db)?;
+        let mut loaded = load_state(&db)?;
+        if loaded.inconsistency.is_none() {
+            loaded.inconsistency = closed_head
+                .and_then(|closed| check_closed_head(&db, closed, loaded.state.position));
+        }
         let head = Arc::new(RwLock::new(Head {
             position: loaded.state.position,
             hash: loaded.state.hash,
@@ -130,6 +142,7 @@ impl EventStore {
         Ok(EventStore {
             shared: Arc::new(Shared {
                 db,
+                dir: dir.to_owned(),
                 head,
                 config,
                 inconsistency: loaded.inconsistency,
@@ -425,7 +438,14 @@ impl EventStore {
         drop(self);
         let joined = tokio::task::spawn_blocking(move || {
             writer.shut_down();
-            shared.db.flush()
+            let flushed = shared.db.flush()?;
+            // A store found inconsistent keeps the evidence: its head is not written.
+            if shared.inconsistency.is_none() {
+                if let Err(error) = write_closed_head(&shared.dir, shared.head()) {
+                    tracing::warn!(%error, "the head at close was not written");
+                }
+            }
+            Ok::<_, sled::Error>(flushed)
         })
         .await;
         match joined {
@@ -854,6 +874,86 @@ fn write_marker(dir: &Path) -> Result<(), StoreError> {
         .map_err(io_error(dir))?;
     tracing::info!(dir = %dir.display(), "created a new event store");
     Ok(())
+}
+
+/// The head written at the last close, if any.
+fn read_closed_head(dir: &Path) -> Result<Option<Head>, StoreError> {
+    let path = dir.join(CLOSED_HEAD_FILE);
+    let text = match fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(io_error(&path)(error)),
+    };
+    let value = |name: &str| {
+        text.lines().find_map(|line| {
+            let (key, value) = line.split_once('=')?;
+            (key.trim() == name).then(|| value.trim().trim_matches('"').to_owned())
+        })
+    };
+    let position = value("position").and_then(|position| position.parse().ok());
+    let hash = value("hash").and_then(|hash| hash.parse().ok());
+    match (position, hash) {
+        (Some(position), Some(hash)) => Ok(Some(Head { position, hash })),
+        _ => Err(StoreError::Corrupt {
+            what: path.display().to_string(),
+            reason: "expected the lines `position = N` and `hash = \"HEX\"` (delete the file \
+                     to open the store without this check)"
+                .to_owned(),
+        }),
+    }
+}
+
+/// Whether the log still holds the head it had when it was last closed.
+fn check_closed_head(db: &sled::Db, closed: Head, position: u64) -> Option<VerifyFailure> {
+    if closed.position > position {
+        return Some(VerifyFailure {
+            position: position + 1,
+            reason: VerifyReason::Truncated {
+                closed_at: closed.position,
+            },
+        });
+    }
+    if closed.position == 0 {
+        return None;
+    }
+    let stored = read::record_at(db, closed.position)
+        .map_err(|error| VerifyReason::Unreadable(error.to_string()))
+        .and_then(|record| record.ok_or(VerifyReason::Missing))
+        .and_then(|record| {
+            codec::split_record(&record)
+                .map(|raw| raw.hash)
+                .map_err(VerifyReason::Undecodable)
+        });
+    let reason = match stored {
+        Ok(hash) if hash == closed.hash => return None,
+        Ok(hash) => VerifyReason::UnexpectedHash {
+            expected: closed.hash.to_hex(),
+            found: hash.to_hex(),
+        },
+        Err(reason) => reason,
+    };
+    Some(VerifyFailure {
+        position: closed.position,
+        reason,
+    })
+}
+
+/// Written through a temporary file and a rename, both synced.
+fn write_closed_head(dir: &Path, head: Head) -> io::Result<()> {
+    let tmp = dir.join(CLOSED_HEAD_TMP);
+    let text = format!(
+        "# The head of the log when this store was last closed. A log that opens shorter, or\n\
+         # with another event at this position, is refused as damaged (appends, verify).\n\
+         position = {}\nhash = \"{}\"\n",
+        head.position,
+        head.hash.to_hex()
+    );
+    let mut file = fs::File::create(&tmp)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    drop(file);
+    fs::rename(&tmp, dir.join(CLOSED_HEAD_FILE))?;
+    fs::File::open(dir)?.sync_all()
 }
 
 /// How long `open` waits for sled's lock on the database file.

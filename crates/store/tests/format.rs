@@ -317,3 +317,53 @@ async fn a_walk_stops_when_told_and_answers_nothing() {
     assert_eq!(walked, Some(Ok(head)));
     assert_eq!(asked, 5);
 }
+
+/// sled drops whatever follows a damaged part of its file when it reopens it, and its own
+/// head goes with it: the head written at the last close is what tells. A log that opens
+/// shorter, or with another event at that position, refuses appends and fails verify.
+#[tokio::test]
+async fn a_log_shorter_than_at_its_last_close_is_refused() {
+    let dir = store_with_five_events().await;
+    let closed = dir.path().join(kpi_store::CLOSED_HEAD_FILE);
+    let text = std::fs::read_to_string(&closed).expect("written at close");
+    assert!(text.contains("position = 5"), "{text}");
+    let store = open(dir.path());
+    assert_eq!(store.verify().unwrap().position, 5);
+    drop(store);
+
+    // As if sled had recovered only the first five of seven events.
+    std::fs::write(&closed, text.replace("position = 5", "position = 7")).unwrap();
+    let store = open(dir.path());
+    let failure = store.verify().unwrap_err();
+    assert_eq!(failure.position, 6);
+    assert_eq!(failure.reason, VerifyReason::Truncated { closed_at: 7 });
+    assert!(failure.to_string().contains("held 7 events"), "{failure}");
+    let refused = store
+        .append(&stream("seminar:t"), ExpectedVersion::Any, vec![seminar(1)])
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("position 6"), "{refused}");
+    // Closing it keeps the evidence.
+    store.close().await;
+    assert!(std::fs::read_to_string(&closed)
+        .unwrap()
+        .contains("position = 7"));
+
+    // Another event at the position it was closed at.
+    let other = kpi_store::Hash::genesis().to_hex();
+    let replaced = text
+        .lines()
+        .map(|line| match line.starts_with("hash") {
+            true => format!("hash = \"{other}\""),
+            false => line.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&closed, replaced).unwrap();
+    let failure = open(dir.path()).verify().unwrap_err();
+    assert_eq!(failure.position, 5);
+    assert!(
+        matches!(failure.reason, VerifyReason::UnexpectedHash { .. }),
+        "{failure:?}"
+    );
+}
