@@ -30,6 +30,9 @@ pub async fn run(loaded: &Loaded, dir: &Path, demo: bool) -> anyhow::Result<()> 
             "demo: Fuji seed imported; anonymous read is on"
         );
     }
+    // Walks the whole hash chain now and every `ledger.verify_every_secs`: a damaged log
+    // makes `/readyz` 503 and refuses appends.
+    ledger.verify_in_background();
     let schema = server
         .limits
         .apply(kpi_graphql::schema_builder(ledger.clone()))
@@ -44,7 +47,7 @@ pub async fn run(loaded: &Loaded, dir: &Path, demo: bool) -> anyhow::Result<()> 
     let app = kpi_server::App::new(schema)
         .with_ready_check(move || {
             let ready = ready.clone();
-            async move { ready.catches_up_within(READY_WAIT).await }
+            async move { ready.readiness(READY_WAIT).await }
         })
         .with_head_position(move || head.head().position)
         // What a query reads: the projection (view version) and the store (head).

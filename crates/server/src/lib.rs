@@ -37,11 +37,35 @@ type Probe<T> = Arc<dyn Fn() -> T + Send + Sync>;
 /// A probe that may wait (readiness: whether the projection reaches the head).
 type AsyncProbe<T> = Arc<dyn Fn() -> futures::future::BoxFuture<'static, T> + Send + Sync>;
 
+/// What the readiness probe answers: `/readyz` is 200, or 503 with the reason (if any) in its
+/// body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readiness {
+    Ready,
+    NotReady(String),
+}
+
+impl From<bool> for Readiness {
+    fn from(ready: bool) -> Self {
+        if ready {
+            Readiness::Ready
+        } else {
+            Readiness::NotReady(String::new())
+        }
+    }
+}
+
+impl From<Result<(), String>> for Readiness {
+    fn from(ready: Result<(), String>) -> Self {
+        ready.map_or_else(Readiness::NotReady, |()| Readiness::Ready)
+    }
+}
+
 /// What the server serves: the GraphQL executor, the probes only the caller can answer, and
 /// any further routes the binary mounts (downloads, dashboard), which keep their own auth.
 pub struct App<E> {
     executor: E,
-    ready: AsyncProbe<bool>,
+    ready: AsyncProbe<Readiness>,
     head_position: Option<Probe<u64>>,
     data_version: Option<Probe<DataVersion>>,
     extra: Vec<(String, poem::endpoint::BoxEndpoint<'static, Response>)>,
@@ -52,7 +76,7 @@ impl<E: Executor> App<E> {
     pub fn new(executor: E) -> Self {
         Self {
             executor,
-            ready: Arc::new(|| Box::pin(async { true })),
+            ready: Arc::new(|| Box::pin(async { Readiness::Ready })),
             head_position: None,
             data_version: None,
             extra: Vec::new(),
@@ -70,14 +94,19 @@ impl<E: Executor> App<E> {
         self
     }
 
-    /// `/readyz` answers 200 only when `ready` resolves to true (store open, projections
-    /// caught up). The check may wait, e.g. for an event being folded right now.
-    pub fn with_ready_check<F, Fut>(mut self, ready: F) -> Self
+    /// `/readyz` answers 200 only when `ready` resolves to ready (true, `Ok`: store open and
+    /// intact, projections caught up), else 503 with the reason. The check may wait, e.g.
+    /// for an event being folded right now.
+    pub fn with_ready_check<F, Fut, R>(mut self, ready: F) -> Self
     where
         F: Fn() -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = bool> + Send + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+        R: Into<Readiness>,
     {
-        self.ready = Arc::new(move || Box::pin(ready()));
+        self.ready = Arc::new(move || {
+            let ready = ready();
+            Box::pin(async move { ready.await.into() })
+        });
         self
     }
 
@@ -183,10 +212,15 @@ fn routes_until<E: Executor>(
             get(poem::endpoint::make(move |_| {
                 let ready = ready();
                 async move {
-                    if ready.await {
-                        (StatusCode::OK, "ready")
-                    } else {
-                        (StatusCode::SERVICE_UNAVAILABLE, "not ready")
+                    match ready.await {
+                        Readiness::Ready => (StatusCode::OK, "ready".to_owned()),
+                        Readiness::NotReady(reason) if reason.is_empty() => {
+                            (StatusCode::SERVICE_UNAVAILABLE, "not ready".to_owned())
+                        }
+                        Readiness::NotReady(reason) => (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            format!("not ready: {reason}\n"),
+                        ),
                     }
                 }
             })),

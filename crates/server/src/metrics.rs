@@ -30,6 +30,14 @@ pub mod names {
     pub const HTTP_CONNECTION_TIMEOUTS: &str = "kpi_http_connection_timeouts_total";
     /// Gauge of the store's head position (the last event's position; 0 when empty).
     pub const HEAD_POSITION: &str = "kpi_store_head_position";
+    /// Gauge: 1 when the last walk of the hash chain passed, 0 when it failed (kpi-service).
+    pub const VERIFICATION_OK: &str = kpi_service::metrics::VERIFICATION_OK;
+    /// Gauge: the last position the last walk found intact (kpi-service).
+    pub const VERIFIED_POSITION: &str = kpi_service::metrics::VERIFIED_POSITION;
+    /// Gauge: when the last walk finished, in Unix seconds (kpi-service).
+    pub const VERIFIED_AT: &str = kpi_service::metrics::VERIFIED_AT;
+    /// Counter of walks of the hash chain by `outcome` (kpi-service).
+    pub const VERIFICATION_WALKS: &str = kpi_service::metrics::VERIFICATION_WALKS;
 }
 
 // Appends are group-committed with an fsync, so latencies span from sub-millisecond (batched)
@@ -115,4 +123,21 @@ fn describe() {
         "HTTP connections closed by the header-read or keep-alive timeout"
     );
     describe_gauge!(names::HEAD_POSITION, "position of the last stored event");
+    describe_gauge!(
+        names::VERIFICATION_OK,
+        "1 when the last walk of the hash chain passed, 0 when it failed"
+    );
+    describe_gauge!(
+        names::VERIFIED_POSITION,
+        "last position the last walk of the hash chain found intact"
+    );
+    describe_gauge!(
+        names::VERIFIED_AT,
+        Unit::Seconds,
+        "when the last walk of the hash chain finished (Unix time)"
+    );
+    describe_counter!(
+        names::VERIFICATION_WALKS,
+        "walks of the hash chain, by outcome (ok, failed, stopped)"
+    );
 }
