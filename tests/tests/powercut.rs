@@ -14,8 +14,8 @@
 //! loses unsynced data, so that the store test can fail.
 //!
 //! Needs root and `/dev/fuse`; without them both tests say so and skip (they fail instead when
-//! `KPI_LEDGER_POWERCUT_REQUIRED` is set, as `.ci/run` does). 20 cycles by default;
-//! `KPI_LEDGER_POWERCUT_CYCLES=200 cargo nextest run -p kpi-tests --test powercut` for more.
+//! `KPI_POWERCUT_REQUIRED` is set, as `.ci/run` does). 20 cycles by default;
+//! `KPI_POWERCUT_CYCLES=200 cargo nextest run -p kpi-tests --test powercut` for more.
 //! Results: docs/reliability.md.
 
 use std::collections::BTreeMap;
@@ -48,10 +48,10 @@ const OPEN_TIMEOUT: Duration = Duration::from_secs(120);
 const LARGE_EVERY: &str = "25";
 
 fn cycles() -> usize {
-    match std::env::var("KPI_LEDGER_POWERCUT_CYCLES") {
+    match std::env::var("KPI_POWERCUT_CYCLES") {
         Ok(text) => text
             .parse()
-            .unwrap_or_else(|_| panic!("KPI_LEDGER_POWERCUT_CYCLES={text:?} is not a count")),
+            .unwrap_or_else(|_| panic!("KPI_POWERCUT_CYCLES={text:?} is not a count")),
         Err(_) => DEFAULT_CYCLES,
     }
 }
@@ -68,14 +68,14 @@ fn fuse_unavailable() -> Option<&'static str> {
     None
 }
 
-/// Skips the test, saying why, when FUSE is unavailable, unless `KPI_LEDGER_POWERCUT_REQUIRED`
+/// Skips the test, saying why, when FUSE is unavailable, unless `KPI_POWERCUT_REQUIRED`
 /// is set (CI sets it: there the test must run).
 macro_rules! require_fuse {
     ($test:literal) => {
         if let Some(reason) = fuse_unavailable() {
-            if std::env::var_os("KPI_LEDGER_POWERCUT_REQUIRED").is_some() {
+            if std::env::var_os("KPI_POWERCUT_REQUIRED").is_some() {
                 panic!(
-                    "{}: FUSE is unavailable ({reason}) but KPI_LEDGER_POWERCUT_REQUIRED is set",
+                    "{}: FUSE is unavailable ({reason}) but KPI_POWERCUT_REQUIRED is set",
                     $test
                 );
             }
