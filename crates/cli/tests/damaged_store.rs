@@ -65,21 +65,8 @@ struct Serving {
 
 impl Serving {
     fn start(data: &str) -> Result<Serving, String> {
-        let issued = support::text(
-            &support::succeed(&["token", "new", "--role", "recorder", "--name", "clerk"]).stdout,
-        );
-        let token = issued
-            .lines()
-            .find(|line| line.starts_with("kpi_"))
-            .expect("a token line")
-            .to_owned();
-        let sha256 = issued
-            .lines()
-            .find_map(|line| line.strip_prefix("sha256 = "))
-            .expect("the config line with the hash")
-            .trim_matches('"')
-            .to_owned();
-        let tokens = format!(r#"[{{name="clerk",role="recorder",sha256="{sha256}"}}]"#);
+        let (token, entry) = support::token("recorder", "clerk");
+        let tokens = format!("[{entry}]");
         let mut child = Command::new(BIN)
             .args(["serve", "--data", data])
             .current_dir(root())

@@ -11,27 +11,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use support::{kpi_ledger, succeed, text, DemoServer, BIN};
-
-/// A fresh token of `role`: the secret, and the `{name, role, sha256}` entry that admits it.
-fn token(role: &str, name: &str) -> (String, String) {
-    let issued = text(&succeed(&["token", "new", "--role", role, "--name", name]).stdout);
-    let secret = issued
-        .lines()
-        .find(|line| line.starts_with("kpi_"))
-        .expect("a token line")
-        .to_owned();
-    let sha256 = issued
-        .lines()
-        .find_map(|line| line.strip_prefix("sha256 = "))
-        .expect("the config line with the hash")
-        .trim_matches('"')
-        .to_owned();
-    (
-        secret,
-        format!(r#"{{name="{name}",role="{role}",sha256="{sha256}"}}"#),
-    )
-}
+use support::{kpi_ledger, succeed, text, token, DemoServer, BIN};
 
 /// `kpi-ledger ARGS` with `KPI_LEDGER_TOKEN` set, as a backup job would run it.
 fn with_token_env(args: &[&str], token: &str) -> Output {

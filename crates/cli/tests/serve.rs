@@ -56,29 +56,8 @@ async fn sigterm_during_appends_keeps_every_acknowledged_event() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let issued = support::text(
-        &support::succeed(&[
-            "token",
-            "new",
-            "--role",
-            "recorder",
-            "--name",
-            "night-clerk",
-        ])
-        .stdout,
-    );
-    let token = issued
-        .lines()
-        .find(|line| line.starts_with("kpi_"))
-        .expect("a token line")
-        .to_owned();
-    let sha256 = issued
-        .lines()
-        .find_map(|line| line.strip_prefix("sha256 = "))
-        .expect("the config line with the hash")
-        .trim_matches('"')
-        .to_owned();
-    let tokens = format!(r#"[{{name="night-clerk",role="recorder",sha256="{sha256}"}}]"#);
+    let (token, entry) = support::token("recorder", "night-clerk");
+    let tokens = format!("[{entry}]");
     let mut server =
         DemoServer::start_with_env(&data, &[("KPI_LEDGER_SERVER__TOKENS", tokens.as_str())]);
     let url = server.url("/graphql");

@@ -112,6 +112,27 @@ pub fn transferred() -> (tempfile::TempDir, String) {
     (dir, data)
 }
 
+/// A fresh bearer token of `role` from `kpi-ledger token new`: the secret, and the
+/// `{name, role, sha256}` entry of `server.tokens` that admits it.
+pub fn token(role: &str, name: &str) -> (String, String) {
+    let issued = text(&succeed(&["token", "new", "--role", role, "--name", name]).stdout);
+    let secret = issued
+        .lines()
+        .find(|line| line.starts_with("kpi_"))
+        .expect("a token line")
+        .to_owned();
+    let sha256 = issued
+        .lines()
+        .find_map(|line| line.strip_prefix("sha256 = "))
+        .expect("the config line with the hash")
+        .trim_matches('"')
+        .to_owned();
+    (
+        secret,
+        format!(r#"{{name="{name}",role="{role}",sha256="{sha256}"}}"#),
+    )
+}
+
 /// The row `kpi` / `series` ("main" or "b") of a table printed as JSON.
 pub fn row<'a>(table: &'a serde_json::Value, kpi: &str, series: &str) -> &'a serde_json::Value {
     table["rows"]
