@@ -26,7 +26,7 @@ th, td { border: 1px solid #aaa; padding: 0.3rem 0.5rem; }
 th { background: #ddebf7; }
 tr.late td { background: #fff4d6; }
 .late-mark { font-size: 0.8em; color: #8a5a00; border: 1px solid #8a5a00; padding: 0 0.2em; }
-td.n { text-align: right; }
+td.n { text-align: right; white-space: nowrap; }
 tr.b td { color: #555; }
 .charts img { max-width: 48%; margin: 0.3rem; border: 1px solid #ddd; }
 code { font-size: 0.85rem; word-break: break-all; }
