@@ -109,18 +109,31 @@ pub(crate) enum Contribution {
 
 /// The cells one event's contributions (or take-backs) already listed it in during one step,
 /// so it is listed once per cell per step, however many routes lead there.
+///
+/// An event reaches a handful of cells (one per row that selects its kind), so they are kept
+/// inline: folding an event allocates nothing for this; more than `INLINE` spill to a vector.
 #[derive(Default)]
-pub(crate) struct Listed(Vec<u32>);
+pub(crate) struct Listed {
+    inline: [u32; Listed::INLINE],
+    len: usize,
+    spilled: Vec<u32>,
+}
 
 impl Listed {
+    const INLINE: usize = 8;
+
     /// Whether `cell` is new in this step (and marks it).
     fn first(&mut self, cell: u32) -> bool {
-        if self.0.contains(&cell) {
-            false
-        } else {
-            self.0.push(cell);
-            true
+        if self.inline[..self.len].contains(&cell) || self.spilled.contains(&cell) {
+            return false;
         }
+        if self.len < Self::INLINE {
+            self.inline[self.len] = cell;
+            self.len += 1;
+        } else {
+            self.spilled.push(cell);
+        }
+        true
     }
 }
 
