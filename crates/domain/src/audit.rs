@@ -78,7 +78,7 @@ impl Projection {
         let mut mismatched: Vec<_> = self
             .notes
             .responses
-            .iter()
+            .values()
             .filter_map(|response| {
                 let wave = self.wave_note(&response.wave_id)?;
                 (wave.fiscal_year != response.fiscal_year).then_some((response, wave))
@@ -114,7 +114,7 @@ impl Projection {
                 )
             })
             .collect();
-        let mut outside: Vec<_> = self.notes.outside.iter().collect();
+        let mut outside: Vec<_> = self.notes.outside.values().collect();
         outside.sort_by_key(|note| note.event);
         for note in outside {
             let mut finding = AuditFinding::about(

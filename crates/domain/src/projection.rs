@@ -358,8 +358,10 @@ pub(crate) struct Decided {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct Notes {
     pub(crate) waves: Vec<WaveNote>,
-    pub(crate) responses: Vec<ResponseNote>,
-    pub(crate) outside: Vec<OutsideNote>,
+    /// By event id: an amendment removes its target's note without a scan (responses can be a
+    /// large share of the log).
+    pub(crate) responses: HashMap<Uuid, ResponseNote, RandomState>,
+    pub(crate) outside: HashMap<Uuid, OutsideNote, RandomState>,
     /// Per plan, once the fold passed its transfer.
     pub(crate) decided: Vec<Option<Decided>>,
 }
@@ -686,8 +688,8 @@ impl Projection {
         self.scheduled.remove(&target);
         self.declared.retain(|(id, _)| *id != target);
         self.notes.waves.retain(|note| note.event != target);
-        self.notes.responses.retain(|note| note.event != target);
-        self.notes.outside.retain(|note| note.event != target);
+        self.notes.responses.remove(&target);
+        self.notes.outside.remove(&target);
         let new_state = match replacement {
             Some(replacement) => {
                 let start = self.contributions.len() as u32;
@@ -777,11 +779,14 @@ impl Projection {
             .iter()
             .any(|plan| plan.period.column(year).is_some())
         {
-            self.notes.outside.push(OutsideNote {
-                event: id,
-                kind,
-                fiscal_year: year,
-            });
+            self.notes.outside.insert(
+                id,
+                OutsideNote {
+                    event: id,
+                    kind,
+                    fiscal_year: year,
+                },
+            );
         }
         match event {
             LedgerEvent::SurveyWave(wave) => self.notes.waves.push(WaveNote {
@@ -790,11 +795,16 @@ impl Projection {
                 on: event.occurred_on(),
                 fiscal_year: year,
             }),
-            LedgerEvent::SurveyResponse(response) => self.notes.responses.push(ResponseNote {
-                event: id,
-                wave_id: response.wave_id.to_string(),
-                fiscal_year: year,
-            }),
+            LedgerEvent::SurveyResponse(response) => {
+                self.notes.responses.insert(
+                    id,
+                    ResponseNote {
+                        event: id,
+                        wave_id: response.wave_id.to_string(),
+                        fiscal_year: year,
+                    },
+                );
+            }
             _ => {}
         }
         match event {
@@ -825,7 +835,7 @@ impl Projection {
             hits: 0,
             answers: 0,
             direct: Vec::new(),
-            dates: Vec::new(),
+            dates: std::collections::BTreeMap::new(),
         });
         (groups.len() - 1) as u32
     }

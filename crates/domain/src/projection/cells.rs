@@ -4,7 +4,7 @@
 //! A cell keeps its *figures* (sums, rate groups) apart from its drill-down lists, so the
 //! figures alone can be copied cheaply when a plan's baseline is decided (its transfer).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::NaiveDate;
 use foldhash::fast::RandomState;
@@ -27,7 +27,7 @@ pub(crate) struct RateGroup {
     pub(crate) direct: Vec<(Uuid, Decimal)>,
     /// The dates of the answers in force, with their counts: the group's date when its wave
     /// is not recorded is the latest of them.
-    pub(crate) dates: Vec<(NaiveDate, u32)>,
+    pub(crate) dates: BTreeMap<NaiveDate, u32>,
 }
 
 impl RateGroup {
@@ -36,17 +36,14 @@ impl RateGroup {
     }
 
     fn add_date(&mut self, on: NaiveDate) {
-        match self.dates.iter_mut().find(|(date, _)| *date == on) {
-            Some(entry) => entry.1 += 1,
-            None => self.dates.push((on, 1)),
-        }
+        *self.dates.entry(on).or_default() += 1;
     }
 
     fn remove_date(&mut self, on: NaiveDate) {
-        if let Some(index) = self.dates.iter().position(|(date, _)| *date == on) {
-            self.dates[index].1 -= 1;
-            if self.dates[index].1 == 0 {
-                self.dates.swap_remove(index);
+        if let Some(count) = self.dates.get_mut(&on) {
+            *count -= 1;
+            if *count == 0 {
+                self.dates.remove(&on);
             }
         }
     }
@@ -245,7 +242,7 @@ impl Figures {
                         Some(year.last_day())
                     } else {
                         wave_on(&group.key)
-                            .or_else(|| group.dates.iter().map(|(date, _)| *date).max())
+                            .or_else(|| group.dates.last_key_value().map(|(date, _)| *date))
                     }
                 };
                 let latest = self
@@ -358,11 +355,12 @@ impl Projection {
         let late_event_ids = if acc.late_ids.is_empty() || !with_ids {
             Vec::new()
         } else {
-            let mut live: std::collections::HashSet<&Uuid, RandomState> =
-                event_ids.iter().collect();
-            acc.late_ids
+            // In the drill-down's order: an event listed late once is late in every later
+            // listing (its versions only get later), so membership is enough.
+            let late: std::collections::HashSet<&Uuid, RandomState> = acc.late_ids.iter().collect();
+            event_ids
                 .iter()
-                .filter(|id| live.remove(id))
+                .filter(|id| late.contains(id))
                 .copied()
                 .collect()
         };
