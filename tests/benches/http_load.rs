@@ -39,6 +39,8 @@
 //! server threads to the tail latencies. No tracing subscriber is installed: request logging
 //! is off, as with `RUST_LOG=warn`. The process runs on mimalloc, as the binary does.
 
+#![allow(unsafe_code)] // the per-thread and per-process CPU clocks are libc calls.
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

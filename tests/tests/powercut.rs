@@ -18,6 +18,8 @@
 //! `KPI_POWERCUT_CYCLES=200 cargo nextest run -p kpi-tests --test powercut` for more.
 //! Results: docs/reliability.md.
 
+#![allow(unsafe_code)] // geteuid, umount2 and kill are libc calls.
+
 use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::fs::{self, File, OpenOptions};

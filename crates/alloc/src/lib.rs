@@ -10,6 +10,8 @@
 //! memory, reused for later allocations. `MIMALLOC_PURGE_DELAY` (milliseconds; `-1` never)
 //! in the environment overrides this default.
 
+#![allow(unsafe_code)] // mimalloc's options are set and read through its C API.
+
 /// Install with `#[global_allocator] static ALLOCATOR: kpi_alloc::Allocator = kpi_alloc::Allocator;`
 pub use mimalloc::MiMalloc as Allocator;
 
