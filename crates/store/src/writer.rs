@@ -125,7 +125,7 @@ impl Writer {
             // group. A second thread flushing while this one applied the next group gained
             // nothing: sled's `apply_batch` waits for a running `flush` (both take its
             // concurrency-control lock), and the hand-off cost a wake-up per group (see
-            // docs/benchmarks.md, "One writer thread").
+            // docs/benchmarks.md, "Patched sled thread pool, one writer thread").
             if let Some(applied) = self.apply_group(group) {
                 self.flush_and_answer(applied);
             }
