@@ -16,6 +16,7 @@ pub async fn run(loaded: &Loaded, dir: &Path, demo: bool) -> anyhow::Result<()> 
     let mut server = loaded.config.server.clone();
     // Installed before anything is appended, so `/metrics` counts the demo seed's appends.
     kpi_server::Metrics::global();
+    kpi_service::metrics::describe();
     let ledger = ledger::open(dir, loaded).await?;
     if demo {
         server.anonymous_read = true;

@@ -5,7 +5,6 @@ use async_graphql::{Context, ErrorExtensions};
 use kpi_domain::EventKind;
 use kpi_service::auth::{AccessDenied, Caller, Role};
 use kpi_service::{LedgerError, RecordError};
-use kpi_store::AppendError;
 
 /// The role check of every resolver. A request the server did not authenticate (no caller in
 /// the request data, as when the schema is executed directly) is anonymous without read access.
@@ -85,13 +84,8 @@ pub(crate) enum Arguments {
 pub(crate) fn record_error(error: RecordError, arguments: Arguments) -> async_graphql::Error {
     let code = error.code();
     let field = error.field().map(|field| argument_path(field, arguments));
-    let message = match (&error, &field) {
-        (RecordError::Invalid(invalid), Some(field)) => {
-            format!("field `{field}`: {}", invalid.reason)
-        }
-        (RecordError::Append(AppendError::InvalidEvent { reason, .. }), Some(field)) => {
-            format!("field `{field}`: {reason}")
-        }
+    let message = match (error.field_reason(), &field) {
+        (Some(reason), Some(field)) => format!("field `{field}`: {reason}"),
         _ => error.to_string(),
     };
     if code == "INTERNAL_SERVER_ERROR" {

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::Context;
+use kpi_service::Envelope;
 use kpi_service::Ledger;
-use kpi_store::Envelope;
 use uuid::Uuid;
 
 use crate::error::internal;

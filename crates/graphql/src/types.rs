@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use kpi_domain::plan::{
     LocalizedText as DomainText, Pillar as DomainPillar, Target as DomainTarget,
 };
-use kpi_store::Envelope;
+use kpi_service::Envelope;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -594,8 +594,8 @@ pub struct Head {
     pub hash: String,
 }
 
-impl From<kpi_store::Head> for Head {
-    fn from(head: kpi_store::Head) -> Self {
+impl From<kpi_service::Head> for Head {
+    fn from(head: kpi_service::Head) -> Self {
         Self {
             position: head.position,
             hash: head.hash.to_hex(),

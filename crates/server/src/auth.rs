@@ -1,10 +1,10 @@
 //! Bearer-token authentication: turns an `Authorization` header (or a websocket
 //! `connection_init` payload) into a [`Caller`]. What each role may do is decided elsewhere
-//! (`kpi_service::auth`); this module only establishes who is calling.
+//! (`kpi_access`); this module only establishes who is calling.
 
 use std::collections::HashSet;
 
-use kpi_service::auth::{Caller, Role};
+use kpi_access::{Caller, Role};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;

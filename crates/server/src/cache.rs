@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_graphql::parser::types::ExecutableDocument;
 use bytes::Bytes;
-use kpi_service::auth::Role;
+use kpi_access::Role;
 
 type Hasher = foldhash::fast::RandomState;
 

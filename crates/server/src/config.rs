@@ -8,7 +8,7 @@ use std::num::{NonZeroU64, NonZeroUsize};
 use std::time::Duration;
 
 use async_graphql::{ObjectType, SchemaBuilder, SubscriptionType};
-use kpi_service::auth::Role;
+use kpi_access::Role;
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
 

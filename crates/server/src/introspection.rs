@@ -9,7 +9,7 @@ use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{Data, ErrorExtensions, Executor};
 use futures::stream::BoxStream;
 use futures::StreamExt;
-use kpi_service::auth::Caller;
+use kpi_access::Caller;
 
 use crate::config::Introspection;
 
@@ -178,11 +178,11 @@ mod tests {
         let anonymous_reader = Caller::Anonymous { may_read: true };
         let reader = Caller::Token {
             name: "viewer".into(),
-            role: kpi_service::auth::Role::Reader,
+            role: kpi_access::Role::Reader,
         };
         let admin = Caller::Token {
             name: "ops".into(),
-            role: kpi_service::auth::Role::Admin,
+            role: kpi_access::Role::Admin,
         };
         assert_eq!(
             check(Introspection::ReadRule, &nobody, query),

@@ -1,7 +1,7 @@
 //! Prometheus metrics. Recording goes through the `metrics` facade, so the service records
-//! appends (`kpi_service::metrics`, whose names [`names`] repeats) without depending on this
-//! crate; this crate installs the process-wide recorder and renders
-//! it at `/metrics`.
+//! and describes its own metrics (appends, walks of the hash chain: `kpi_service::metrics`)
+//! without either crate depending on the other; this crate installs the process-wide
+//! recorder, describes the HTTP metrics it records, and renders them all at `/metrics`.
 
 use std::sync::OnceLock;
 
@@ -19,10 +19,6 @@ pub mod names {
     /// Counter of GraphQL-over-HTTP requests looked up in the answer cache, labelled
     /// `outcome` (`hit`, `miss`).
     pub const GRAPHQL_CACHE: &str = "kpi_graphql_cache_lookups_total";
-    /// Counter of events appended to the store (recorded by kpi-service).
-    pub const APPENDS: &str = kpi_service::metrics::APPENDS;
-    /// Histogram of append latency in seconds (recorded by kpi-service).
-    pub const APPEND_SECONDS: &str = kpi_service::metrics::APPEND_SECONDS;
     /// Gauge of the HTTP connections open now (websockets included).
     pub const HTTP_OPEN_CONNECTIONS: &str = "kpi_http_open_connections";
     /// Counter of connections closed by a timeout, labelled `kind`: `header` (a request head
@@ -30,14 +26,6 @@ pub mod names {
     pub const HTTP_CONNECTION_TIMEOUTS: &str = "kpi_http_connection_timeouts_total";
     /// Gauge of the store's head position (the last event's position; 0 when empty).
     pub const HEAD_POSITION: &str = "kpi_store_head_position";
-    /// Gauge: 1 when the last walk of the hash chain passed, 0 when it failed (kpi-service).
-    pub const VERIFICATION_OK: &str = kpi_service::metrics::VERIFICATION_OK;
-    /// Gauge: the last position the last walk found intact (kpi-service).
-    pub const VERIFIED_POSITION: &str = kpi_service::metrics::VERIFIED_POSITION;
-    /// Gauge: when the last walk finished, in Unix seconds (kpi-service).
-    pub const VERIFIED_AT: &str = kpi_service::metrics::VERIFIED_AT;
-    /// Counter of walks of the hash chain by `outcome` (kpi-service).
-    pub const VERIFICATION_WALKS: &str = kpi_service::metrics::VERIFICATION_WALKS;
 }
 
 // Appends are group-committed with an fsync, so latencies span from sub-millisecond (batched)
@@ -108,12 +96,6 @@ fn describe() {
         names::GRAPHQL_CACHE,
         "GraphQL query answers looked up in the answer cache"
     );
-    describe_counter!(names::APPENDS, "events appended to the store");
-    describe_histogram!(
-        names::APPEND_SECONDS,
-        Unit::Seconds,
-        "append latency, command to durable event"
-    );
     describe_gauge!(
         names::HTTP_OPEN_CONNECTIONS,
         "HTTP connections open, websockets included"
@@ -123,21 +105,4 @@ fn describe() {
         "HTTP connections closed by the header-read or keep-alive timeout"
     );
     describe_gauge!(names::HEAD_POSITION, "position of the last stored event");
-    describe_gauge!(
-        names::VERIFICATION_OK,
-        "1 when the last walk of the hash chain passed, 0 when it failed"
-    );
-    describe_gauge!(
-        names::VERIFIED_POSITION,
-        "last position the last walk of the hash chain found intact"
-    );
-    describe_gauge!(
-        names::VERIFIED_AT,
-        Unit::Seconds,
-        "when the last walk of the hash chain finished (Unix time)"
-    );
-    describe_counter!(
-        names::VERIFICATION_WALKS,
-        "walks of the hash chain, by outcome (ok, failed, stopped)"
-    );
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_graphql::{Data, Executor};
 use async_graphql_poem::{GraphQLProtocol, GraphQLWebSocket};
 use futures::{SinkExt, StreamExt};
-use kpi_service::auth::Caller;
+use kpi_access::Caller;
 use poem::http::{header, StatusCode};
 use poem::web::websocket::{Message, WebSocket, WebSocketConfig};
 use poem::{Endpoint, FromRequest, IntoResponse, Request, Response};

@@ -25,6 +25,16 @@ impl RecordError {
         }
     }
 
+    /// Why the field named by [`field`](Self::field) was refused, when one field is at fault
+    /// and the reason is about its value (not a conflict with earlier appends).
+    pub fn field_reason(&self) -> Option<&str> {
+        match self {
+            RecordError::Invalid(error) => Some(&error.reason),
+            RecordError::Append(AppendError::InvalidEvent { reason, .. }) => Some(reason),
+            _ => None,
+        }
+    }
+
     /// A stable machine-readable code for clients.
     pub fn code(&self) -> &'static str {
         match self {

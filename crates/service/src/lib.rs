@@ -6,7 +6,6 @@
 //! projection, so concurrent appends are always projected in log order; `record` returns only
 //! once its own event is both on disk and projected (read-your-writes).
 
-pub mod auth;
 mod checkpoint;
 mod convert;
 mod error;
@@ -17,6 +16,11 @@ mod verification;
 
 pub use convert::{new_event, recorded_event};
 pub use error::{LedgerError, RecordError, LOG_DAMAGED};
+/// Who is calling and what each role may do (kpi-access), as the front-ends check it.
+pub use kpi_access as auth;
+/// The store's types the front-ends read (a stored event, the log's head), so they need not
+/// depend on the store.
+pub use kpi_store::{Envelope, Head};
 pub use ledger::{
     fold_log, read_lifecycle, CheckpointUse, FoldLimits, ImportRecord, ImportReport, Ledger,
     LedgerConfig, RebuildReport, RecordOptions, StartupReport, TableChanged,

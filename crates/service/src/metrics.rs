@@ -1,6 +1,6 @@
-//! Metrics the service records through the `metrics` facade. kpi-server installs the
-//! process-wide recorder, describes these names and renders them at `/metrics`; without a
-//! recorder (the CLI's one-shot commands) recording costs nothing.
+//! Metrics the service records through the `metrics` facade. The binary installs the
+//! process-wide recorder (kpi-server's, which renders them at `/metrics`) and then calls
+//! [`describe`]; without a recorder (the CLI's one-shot commands) recording costs nothing.
 
 use std::time::Duration;
 
@@ -49,4 +49,32 @@ pub fn record_verification(verification: &crate::Verification) {
 /// Counts one walk that ended with `outcome`.
 pub fn count_verification_walk(outcome: &'static str) {
     metrics::counter!(VERIFICATION_WALKS, "outcome" => outcome).increment(1);
+}
+
+/// Gives the installed recorder each metric's help text and unit; call once after installing it.
+pub fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_counter!(APPENDS, "events appended to the store");
+    describe_histogram!(
+        APPEND_SECONDS,
+        Unit::Seconds,
+        "append latency, command to durable event"
+    );
+    describe_gauge!(
+        VERIFICATION_OK,
+        "1 when the last walk of the hash chain passed, 0 when it failed"
+    );
+    describe_gauge!(
+        VERIFIED_POSITION,
+        "last position the last walk of the hash chain found intact"
+    );
+    describe_gauge!(
+        VERIFIED_AT,
+        Unit::Seconds,
+        "when the last walk of the hash chain finished (Unix time)"
+    );
+    describe_counter!(
+        VERIFICATION_WALKS,
+        "walks of the hash chain, by outcome (ok, failed, stopped)"
+    );
 }

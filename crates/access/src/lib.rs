@@ -1,5 +1,7 @@
-//! Who is calling and what they may do. The HTTP shell authenticates (token -> `Caller`);
-//! the rules of what each role may do live here, once.
+//! kpi-access: who is calling and what they may do. The HTTP shell (kpi-server)
+//! authenticates (token -> [`Caller`]); the service, GraphQL and the web pages check it with
+//! [`Caller::require`]. The rules of what each role may do live here, once, in a crate that
+//! depends on neither side, so the shell need not depend on the ledger to name a role.
 
 use std::fmt;
 use std::str::FromStr;
