@@ -308,6 +308,11 @@ async fn damage_before_the_checkpoint_makes_serve_unready_and_refuse_appends() {
     );
 
     let (_, metrics) = server.get("/metrics").await;
+    // The service describes its own metrics to the recorder the binary installs.
+    assert!(
+        metrics.contains("# HELP kpi_verification_ok 1 when the last walk"),
+        "{metrics}"
+    );
     assert_eq!(
         metric(&metrics, "kpi_verification_ok"),
         Some(0.0),
