@@ -1,13 +1,20 @@
-//! Plans compiled into routes: for each event kind, the rows that select it, with their
-//! filters and field accessors resolved once, so folding an event reads nothing twice.
+//! Plans compiled into rows and routes: [`Projection::new`] gives every KPI (and every event
+//! selector of a transfer mapping) a row and its cells, and for each event kind the routes
+//! of the rows that select it, with their filters and field accessors resolved once, so
+//! folding an event reads nothing twice.
+
+use std::collections::HashMap;
 
 use rust_decimal::Decimal;
 
-use crate::event::{FieldGetter, FieldValue, LedgerEvent};
-use crate::plan::{getter, Aggregation, SourceDefinition, SourceMeasure};
+use crate::event::{EventKind, FieldGetter, FieldValue, LedgerEvent};
+use crate::plan::{getter, Aggregation, PlanDefinition, SourceDefinition, SourceMeasure};
 use crate::values::Unit;
 
-use super::RowState;
+use super::cells::CellAcc;
+use super::fold::EventIndex;
+use super::notes::Notes;
+use super::{BaselineRows, Projection, RowState};
 
 #[derive(Debug, Clone)]
 pub(crate) struct CompiledFilter {
@@ -145,5 +152,105 @@ pub(crate) fn unit_of(value: Option<FieldValue<'_>>) -> Option<Unit> {
     match value {
         Some(FieldValue::Str(text)) => Unit::from_name(text),
         _ => None,
+    }
+}
+
+impl Projection {
+    /// An empty projection computing the tables of `plans`.
+    pub fn new(plans: Vec<PlanDefinition>) -> Projection {
+        let mut rows = Vec::new();
+        let mut plan_rows = Vec::new();
+        let mut routes: Vec<Vec<Route>> = vec![Vec::new(); EventKind::COUNT];
+        let mut cell_count = 0;
+        for (plan_index, plan) in plans.iter().enumerate() {
+            let first_row = rows.len();
+            for (kpi_index, kpi) in plan.kpis.iter().enumerate() {
+                let row = rows.len() as u32;
+                rows.push(RowState {
+                    plan: plan_index,
+                    kpi: kpi_index,
+                    cell_base: cell_count,
+                    unit: kpi.unit,
+                    aggregation: kpi.aggregation,
+                    last_year: kpi.last_year,
+                });
+                cell_count += plan.period.len();
+                for source in &kpi.sources {
+                    routes[source.event.index()].push(Route::compile(source, row));
+                }
+            }
+            plan_rows.push(first_row..rows.len());
+        }
+        let mut baseline_rows = Vec::new();
+        for (predecessor, plan) in plans.iter().enumerate() {
+            let Some(transfer) = &plan.transfer else {
+                continue;
+            };
+            let successor = plans
+                .iter()
+                .find(|candidate| candidate.id == transfer.successor);
+            for (mapping_index, mapping) in transfer.mapping.iter().enumerate() {
+                let unit = successor
+                    .and_then(|successor| {
+                        successor.kpi(
+                            mapping.successor_kpi.kpi.as_str(),
+                            mapping.successor_kpi.series,
+                        )
+                    })
+                    .map(|kpi| kpi.unit);
+                let (Some(unit), false) = (unit, mapping.from_events.is_empty()) else {
+                    continue;
+                };
+                let mut selector_rows = Vec::new();
+                for source in &mapping.from_events {
+                    let row = rows.len();
+                    rows.push(RowState {
+                        plan: predecessor,
+                        kpi: usize::MAX,
+                        cell_base: cell_count,
+                        unit,
+                        aggregation: Aggregation::Sum,
+                        last_year: None,
+                    });
+                    cell_count += plan.period.len();
+                    routes[source.event.index()].push(Route::compile(source, row as u32));
+                    selector_rows.push(row);
+                }
+                baseline_rows.push(BaselineRows {
+                    predecessor,
+                    mapping: mapping_index,
+                    rows: selector_rows,
+                });
+            }
+        }
+        let plan_count = plans.len();
+        let late_after = plans
+            .iter()
+            .map(|plan| plan.transfer.as_ref().map(|transfer| transfer.position))
+            .collect();
+        Projection {
+            plans,
+            rows,
+            plan_rows,
+            cells: vec![CellAcc::default(); cell_count],
+            routes,
+            events: EventIndex::default(),
+            contributions: Vec::new(),
+            stat_index: HashMap::default(),
+            stats: Vec::new(),
+            scheduled: HashMap::new(),
+            declared: Vec::new(),
+            ignored_amendments: Vec::new(),
+            amendments: HashMap::default(),
+            late_after,
+            baseline_rows,
+            notes: Notes {
+                decided: vec![None; plan_count],
+                ..Notes::default()
+            },
+            through: None,
+            applied: 0,
+            last_position: 0,
+        }
     }
 }

@@ -15,10 +15,11 @@ use uuid::Uuid;
 
 use chrono::NaiveDate;
 
-use super::{
-    CellAcc, Contribution, EventIndex, IgnoredAmendment, Notes, Projection, ScheduledActivity,
-    StatSlot,
-};
+use super::cells::{CellAcc, Contribution};
+use super::fold::EventIndex;
+use super::notes::{IgnoredAmendment, Notes, ScheduledActivity};
+use super::summaries::StatSlot;
+use super::Projection;
 use crate::event::DeclaredTotal;
 use crate::plan::PlanDefinition;
 

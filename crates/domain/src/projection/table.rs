@@ -82,6 +82,20 @@ impl Projection {
             .filter_map(|plan| self.table(plan.id.as_str()))
             .collect()
     }
+
+    /// The first cell index of each row of a plan, in row order.
+    pub(crate) fn plan_rows_of(&self, plan_id: &str) -> Vec<usize> {
+        self.plans
+            .iter()
+            .position(|plan| plan.id.as_str() == plan_id)
+            .map(|plan| {
+                self.plan_rows[plan]
+                    .clone()
+                    .map(|row| self.rows[row].cell_base)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
 }
 
 /// Cumulative and achievement of a row from its cells.

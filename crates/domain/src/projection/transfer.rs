@@ -13,8 +13,11 @@ use uuid::Uuid;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
+use serde::Deserialize;
+
 use super::cells::Figures;
-use super::{Projection, WaveNote};
+use super::notes::WaveNote;
+use super::Projection;
 use crate::calendar::FiscalYear;
 use crate::event::EventKind;
 use crate::plan::{Aggregation, HistoryRule, KpiMapping, KpiRef, LocalizedText, PlanDefinition};
@@ -73,7 +76,40 @@ pub struct TransferReport {
     pub entries: Vec<TransferEntry>,
 }
 
+/// A transferred plan's figures as the log held them at its transfer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Decided {
+    /// Every cell's figures, indexed like `Projection::cells`.
+    pub(crate) figures: Vec<Figures>,
+    /// Every cell's `amended_by` length then: later entries are the adjustment's amendments.
+    pub(crate) amended: Vec<u32>,
+    pub(crate) waves: Vec<WaveNote>,
+}
+
 impl Projection {
+    /// Keeps each transferred plan's figures as they stood at its transfer, before the first
+    /// later event is folded.
+    pub(super) fn decide_transfers(&mut self, position: u64) {
+        for plan in 0..self.plans.len() {
+            let passed = self.late_after[plan].is_some_and(|transfer| position > transfer);
+            if passed && self.notes.decided[plan].is_none() {
+                self.notes.decided[plan] = Some(self.decided_now());
+            }
+        }
+    }
+
+    fn decided_now(&self) -> Decided {
+        Decided {
+            figures: self.cells.iter().map(|cell| cell.figures.clone()).collect(),
+            amended: self
+                .cells
+                .iter()
+                .map(|cell| cell.amended_by.len() as u32)
+                .collect(),
+            waves: self.notes.waves.clone(),
+        }
+    }
+
     /// The report of `predecessor`'s transfer; `None` when the plan is unknown, not
     /// transferred, or its successor is not projected here.
     pub fn transfer_report(&self, predecessor: &str) -> Option<TransferReport> {
