@@ -52,8 +52,9 @@ pub async fn run(loaded: &Loaded, dir: &Path, demo: bool) -> anyhow::Result<()> 
         })
         .with_head_position(move || head.head().position)
         // What a query reads: the projection (view version) and the store (head).
-        .with_query_cache(move || {
-            kpi_server::DataVersion(version.view_version(), version.head().position)
+        .with_query_cache(move || kpi_server::DataVersion {
+            view: version.view_version(),
+            log: version.head().position,
         })
         .with_routes("/reports", kpi_web::reports(web.clone()))
         .with_routes("/admin", kpi_web::admin(web.clone()))

@@ -18,18 +18,23 @@ use kpi_access::Role;
 
 type Hasher = foldhash::fast::RandomState;
 
-/// Two counters that, together, change whenever anything a query answer depends on changes
-/// (for kpi-ledger: the projection's view version and the store's head position). Each only
-/// grows. The application must move them after a change becomes visible to queries and before
-/// the change is acknowledged to anyone, so an answer computed after reading a version is
-/// never older than that version.
+/// Two counters that, together, change whenever anything a query answer depends on changes.
+/// Each only grows. The application must move them after a change becomes visible to queries
+/// and before the change is acknowledged to anyone, so an answer computed after reading a
+/// version is never older than that version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct DataVersion(pub u64, pub u64);
+pub struct DataVersion {
+    /// The version of what queries read (for kpi-ledger: the projection's view version,
+    /// moved by every fold and every swap of a rebuilt projection).
+    pub view: u64,
+    /// The position of the source of truth (for kpi-ledger: the store's head position).
+    pub log: u64,
+}
 
 impl DataVersion {
     /// Whether `self` is at least as new as `other` in both counters.
     fn covers(self, other: DataVersion) -> bool {
-        self.0 >= other.0 && self.1 >= other.1
+        self.view >= other.view && self.log >= other.log
     }
 }
 
@@ -212,7 +217,7 @@ mod tests {
     #[test]
     fn answers_are_served_only_at_the_version_they_were_computed_at() {
         let cache = ResponseCache::new(Arc::new(DataVersion::default));
-        let v1 = DataVersion(1, 1);
+        let v1 = DataVersion { view: 1, log: 1 };
         let reader = Some(Role::Reader);
         cache.insert(key("{a}", reader), v1, answer("one"));
         assert_eq!(&cache.get(&key("{a}", reader), v1).unwrap()[..], b"one");
@@ -221,17 +226,29 @@ mod tests {
         assert!(cache.get(&key("{a}", None), v1).is_none());
         assert!(cache.get(&key("{ a }", reader), v1).is_none());
         // Either counter moving makes every older entry unreachable.
-        assert!(cache.get(&key("{a}", reader), DataVersion(1, 2)).is_none());
+        assert!(cache
+            .get(&key("{a}", reader), DataVersion { view: 1, log: 2 })
+            .is_none());
         assert_eq!(cache.len(), 0);
         // A request that read the older version does not get, nor store, answers.
         cache.insert(key("{a}", reader), v1, answer("stale"));
         assert!(cache.get(&key("{a}", reader), v1).is_none());
-        assert!(cache.get(&key("{a}", reader), DataVersion(1, 2)).is_none());
+        assert!(cache
+            .get(&key("{a}", reader), DataVersion { view: 1, log: 2 })
+            .is_none());
         // Versions read in a race can be incomparable; neither serves the other's entries.
-        cache.insert(key("{a}", reader), DataVersion(2, 2), answer("two"));
-        assert!(cache.get(&key("{a}", reader), DataVersion(3, 1)).is_none());
+        cache.insert(
+            key("{a}", reader),
+            DataVersion { view: 2, log: 2 },
+            answer("two"),
+        );
+        assert!(cache
+            .get(&key("{a}", reader), DataVersion { view: 3, log: 1 })
+            .is_none());
         assert_eq!(
-            &cache.get(&key("{a}", reader), DataVersion(2, 2)).unwrap()[..],
+            &cache
+                .get(&key("{a}", reader), DataVersion { view: 2, log: 2 })
+                .unwrap()[..],
             b"two"
         );
     }
@@ -240,8 +257,9 @@ mod tests {
     fn the_cache_stays_within_its_bounds() {
         let version = Arc::new(AtomicU64::new(0));
         let probe = version.clone();
-        let cache = ResponseCache::new(Arc::new(move || {
-            DataVersion(probe.load(Ordering::SeqCst), 0)
+        let cache = ResponseCache::new(Arc::new(move || DataVersion {
+            view: probe.load(Ordering::SeqCst),
+            log: 0,
         }));
         let now = cache.version();
         for n in 0..RESPONSE_ENTRIES + 10 {
@@ -252,7 +270,7 @@ mod tests {
         cache.insert(key("{huge}", None), now, answer(&huge));
         assert!(cache.get(&key("{huge}", None), now).is_none());
         version.store(5, Ordering::SeqCst);
-        assert_eq!(cache.version(), DataVersion(5, 0));
+        assert_eq!(cache.version(), DataVersion { view: 5, log: 0 });
     }
 
     #[test]

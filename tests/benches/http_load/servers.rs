@@ -73,8 +73,9 @@ impl Served {
         if cached {
             // As `kpi-ledger serve` wires it.
             let version = ledger.clone();
-            app = app.with_query_cache(move || {
-                DataVersion(version.view_version(), version.head().position)
+            app = app.with_query_cache(move || DataVersion {
+                view: version.view_version(),
+                log: version.head().position,
             });
         }
         let listening = Listening::bind(config).await.expect("bind a loopback port");

@@ -96,7 +96,10 @@ impl LedgerServer {
         // the answers.
         let app = App::new(schema)
             .with_head_position(move || head.head().position)
-            .with_query_cache(move || DataVersion(version.view_version(), version.head().position));
+            .with_query_cache(move || DataVersion {
+                view: version.view_version(),
+                log: version.head().position,
+            });
         let listening = Listening::bind(config).await.unwrap();
         let addr = listening.local_addr();
         let (shutdown, signal) = oneshot::channel::<()>();
