@@ -8,11 +8,16 @@ use kpi_server::{new_token, ServerConfig, TokenHash};
 use kpi_service::auth::Role;
 use serde_json::{json, Value};
 use server_support::ws::{connect, init, receive, send, ticks, Socket};
-use server_support::{client, TestServer};
+use server_support::TestServer;
 
-/// POSTs `query` with `token` (if any): the status and the JSON answer.
-async fn post(server: &TestServer, token: Option<&str>, query: &str) -> (u16, Value) {
-    let mut request = client()
+/// POSTs `query` with `token` (if any) through `http`: the status and the JSON answer.
+async fn post(
+    server: &TestServer,
+    http: &reqwest::Client,
+    token: Option<&str>,
+    query: &str,
+) -> (u16, Value) {
+    let mut request = http
         .post(server.graphql_url())
         .json(&json!({ "query": query }));
     if let Some(token) = token {
@@ -53,11 +58,17 @@ fn without(config: &ServerConfig, name: &str) -> ServerConfig {
 #[tokio::test]
 async fn added_and_revoked_tokens_take_effect_on_the_next_request() {
     let server = TestServer::start().await;
+    // One client throughout: its kept-alive connection does not keep the old settings.
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(1)
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .unwrap();
     let reader = server.tokens.reader.clone();
     let night = new_token(Role::Recorder, "night").unwrap();
-    let (status, body) = post(&server, Some(&reader), "{ head }").await;
+    let (status, body) = post(&server, &http, Some(&reader), "{ head }").await;
     assert_eq!((status, &body["data"]["head"]), (200, &json!(0)), "{body}");
-    let (status, body) = post(&server, Some(&night.token), "{ head }").await;
+    let (status, body) = post(&server, &http, Some(&night.token), "{ head }").await;
     assert_eq!(status, 401, "{body}");
 
     let mut next = without(&server.config, "viewer");
@@ -68,11 +79,12 @@ async fn added_and_revoked_tokens_take_effect_on_the_next_request() {
         "added night (recorder); revoked viewer"
     );
 
-    let (status, body) = post(&server, Some(&reader), "{ head }").await;
+    let (status, body) = post(&server, &http, Some(&reader), "{ head }").await;
     assert_eq!(status, 401, "{body}");
     assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
     let (status, body) = post(
         &server,
+        &http,
         Some(&night.token),
         "mutation { record(title: \"after the reload\") { position actor } }",
     )
@@ -86,7 +98,7 @@ async fn added_and_revoked_tokens_take_effect_on_the_next_request() {
     let changes = server.auth.reload(&next).unwrap();
     assert!(changes.metrics_token, "{changes}");
     let scrape = |token: Option<String>| {
-        let mut request = client().get(server.url("/metrics"));
+        let mut request = http.get(server.url("/metrics"));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
