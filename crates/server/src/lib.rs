@@ -1,5 +1,6 @@
 //! The HTTP shell: GraphQL over HTTP and websocket, bearer-token auth, limits, health and
-//! Prometheus metrics, on poem.
+//! Prometheus metrics, on poem. The token settings can be replaced while serving
+//! ([`AuthHandle`]): requests read them as they arrive, websockets are re-judged.
 //!
 //! The server is generic over any async-graphql [`Executor`] (a `Schema<Q, M, S>` is one), so
 //! it knows nothing of the ledger's schema; the binary wires the real schema in.
