@@ -32,6 +32,8 @@ pub async fn run(loaded: &Loaded, dir: &Path, demo: bool) -> anyhow::Result<()> 
     let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .context("cannot listen for SIGHUP")?;
     let server = server_config(loaded, demo);
+    // Bad token settings stop start-up before the ledger opens, which can take a while.
+    kpi_server::Authenticator::from_config(&server)?;
     // Installed before anything is appended, so `/metrics` counts the demo seed's appends.
     kpi_server::Metrics::global();
     let ledger = ledger::open(dir, loaded).await?;
@@ -57,8 +59,15 @@ pub async fn run(loaded: &Loaded, dir: &Path, demo: bool) -> anyhow::Result<()> 
     let ready = ledger.clone();
     let head = ledger.clone();
     let version = ledger.clone();
-    // Binding reads the token settings (and refuses bad ones) before the port opens.
-    let listening = kpi_server::Listening::bind(server).await?;
+    // Binding reads the token settings (and refuses bad ones) before the port opens. On a
+    // refusal the ledger is still closed properly, as after serving.
+    let listening = match kpi_server::Listening::bind(server).await {
+        Ok(listening) => listening,
+        Err(err) => {
+            ledger.close().await;
+            return Err(err);
+        }
+    };
     let auth = listening.auth();
     #[cfg(unix)]
     let reloading = tokio::spawn(

@@ -200,3 +200,27 @@ async fn the_first_admin_and_tokens_added_and_revoked_while_serving() {
     assert!(status.success(), "{status:?}");
     assert!(Path::new(&data).is_dir());
 }
+
+/// A tokens file that cannot be read stops `serve` before it opens (or creates) the store,
+/// naming the file and the field.
+#[test]
+fn a_broken_tokens_file_stops_start_up_before_the_store_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let file = dir.path().join("tokens.toml");
+    std::fs::write(&file, "[[tokens]]\nname = \"admin\"\nrole = \"admin\"\n").unwrap();
+    let output = support::kpi_ledger_with_env(
+        &["serve", "--data", data.to_str().unwrap()],
+        &[
+            ("KPI_LEDGER_SERVER__TOKENS_FILE", file.to_str().unwrap()),
+            ("KPI_LEDGER_SERVER__BIND", "127.0.0.1:0"),
+        ],
+    );
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("server.tokens_file") && stderr.contains("missing field `sha256`"),
+        "{stderr}"
+    );
+    assert!(!data.exists(), "no store is created");
+}
