@@ -1,8 +1,8 @@
 //! The container files: docker-compose.yml must validate with Debian's `docker-compose` (no
 //! Docker engine runs here, so validation is what CI can do), and must keep what the
 //! deployment relies on: the serve command, the data volume, the read-only config mount, the
-//! published port and the /healthz check. The Dockerfile's runtime stage must have curl for
-//! that check.
+//! tokens file on a volume of its own, the published port and the /healthz check. The
+//! Dockerfile's runtime stage must have curl for that check.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -46,7 +46,8 @@ fn compose_keeps_what_the_deployment_relies_on() {
     assert_eq!(services.trim(), "kpi-ledger");
     let (ok, volumes, stderr) = compose(&["config", "--volumes"]);
     assert!(ok, "{stderr}");
-    assert_eq!(volumes.trim(), "ledger-data");
+    let volumes: Vec<&str> = volumes.lines().collect();
+    assert_eq!(volumes, ["ledger-data", "ledger-tokens"]);
 
     let (ok, resolved, stderr) = compose(&["config"]);
     assert!(ok, "{stderr}");
@@ -58,6 +59,9 @@ fn compose_keeps_what_the_deployment_relies_on() {
         "http://127.0.0.1:8080/healthz",
         "KPI_LEDGER_SERVER__BIND: 0.0.0.0:8080",
         "KPI_LEDGER_DATA_DIR: /var/lib/kpi-ledger",
+        // Tokens added while serving, outside the read-only config and the store's directory.
+        "KPI_LEDGER_SERVER__TOKENS_FILE: /var/lib/kpi-ledger-tokens/tokens.toml",
+        "ledger-tokens:/var/lib/kpi-ledger-tokens",
     ] {
         assert!(
             resolved.contains(expected),
@@ -81,6 +85,13 @@ fn dockerfile_builds_in_one_stage_and_runs_in_a_slim_one() {
     assert!(runtime.contains("COPY --from=builder"));
     assert!(runtime
         .contains(r#"CMD ["kpi-ledger", "serve", "--config", "/etc/kpi-ledger/default.toml"]"#));
+    // `kpi-ledger token add` in the container writes here, outside the store's directory.
+    assert!(
+        runtime.contains("KPI_LEDGER_SERVER__TOKENS_FILE=/var/lib/kpi-ledger-tokens/tokens.toml")
+    );
+    assert!(
+        runtime.contains("install -d -o kpi -g kpi /var/lib/kpi-ledger /var/lib/kpi-ledger-tokens")
+    );
     // The image bakes in, and the compose file mounts, the config directory.
     assert!(dockerfile.contains("COPY config /etc/kpi-ledger"));
     assert!(repo_root().join("config").is_dir());

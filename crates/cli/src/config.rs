@@ -69,6 +69,8 @@ impl Default for LogConfig {
 pub struct Loaded {
     pub config: AppConfig,
     pub base_dir: PathBuf,
+    /// The `--config` file it was loaded from, if one was given, so a reload reads the same.
+    pub file: Option<PathBuf>,
 }
 
 impl Loaded {
@@ -108,7 +110,11 @@ pub fn load(file: Option<&Path>) -> anyhow::Result<Loaded> {
         .merge(Env::prefixed("KPI_LEDGER_").ignore(&["token"]).split("__"))
         .extract()
         .context("invalid configuration")?;
-    Ok(Loaded { config, base_dir })
+    Ok(Loaded {
+        config,
+        base_dir,
+        file: file.map(Path::to_path_buf),
+    })
 }
 
 fn parent_dir(file: &Path) -> PathBuf {

@@ -8,9 +8,11 @@ mod import;
 mod ledger;
 mod logging;
 mod plan;
+mod reload;
 mod remote;
 mod replay;
 mod serve;
+mod token;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -115,23 +117,11 @@ enum Command {
         #[command(subcommand)]
         command: archive::ArchiveCommand,
     },
-    /// Bearer tokens for the server.
+    /// Bearer tokens for the server: new (a config block), add / revoke (the tokens file),
+    /// list.
     Token {
         #[command(subcommand)]
-        command: TokenCommand,
-    },
-}
-
-#[derive(Subcommand, Debug)]
-enum TokenCommand {
-    /// Print a fresh token and the config block (holding only its SHA-256) that admits it.
-    New {
-        /// reader, recorder or admin.
-        #[arg(long)]
-        role: kpi_service::auth::Role,
-        /// Recorded as the actor of every event recorded with this token.
-        #[arg(long)]
-        name: String,
+        command: token::TokenCommand,
     },
 }
 
@@ -250,17 +240,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Archive { command } => archive::run(command, &loaded),
         Command::Replay(args) => replay::run(args, &loaded),
         Command::Audit { command } => audit::run(command, &loaded),
-        Command::Token {
-            command: TokenCommand::New { role, name },
-        } => {
-            let issued = kpi_server::new_token(role, &name).map_err(anyhow::Error::msg)?;
-            println!(
-                "token (give it to {name}; it is shown only once):\n{}\n",
-                issued.token
-            );
-            println!("add to the configuration file:\n{}", issued.config_entry);
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Token { command } => token::run(command, &loaded),
     }
 }
 

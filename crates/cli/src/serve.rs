@@ -1,10 +1,13 @@
 //! `kpi-ledger serve`: open the ledger, optionally import the demo seed, serve until SIGINT or
-//! SIGTERM, then close the store (which commits in-flight appends and flushes).
+//! SIGTERM, then close the store (which commits in-flight appends and flushes). SIGHUP reloads
+//! the token settings (`reload`).
 
 use std::path::Path;
 
+use anyhow::Context;
+
 use crate::config::Loaded;
-use crate::ledger;
+use crate::{ledger, reload};
 
 /// How long `/readyz` waits for the projection to reach the head before answering 503: far
 /// longer than a fold in progress under load takes (milliseconds), and shorter than
@@ -12,14 +15,30 @@ use crate::ledger;
 /// timing the probe out.
 const READY_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
-pub async fn run(loaded: &Loaded, dir: &Path, demo: bool) -> anyhow::Result<()> {
+/// The server's settings: the `[server]` section, with anonymous read on for `--demo`. Start-up
+/// and every reload read them here.
+pub fn server_config(loaded: &Loaded, demo: bool) -> kpi_server::ServerConfig {
     let mut server = loaded.config.server.clone();
+    if demo {
+        server.anonymous_read = true;
+    }
+    server
+}
+
+pub async fn run(loaded: &Loaded, dir: &Path, demo: bool) -> anyhow::Result<()> {
+    // Listening from the start: SIGHUP's default action would end the process, and one that
+    // arrives while the ledger opens is handled once the server serves.
+    #[cfg(unix)]
+    let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("cannot listen for SIGHUP")?;
+    let server = server_config(loaded, demo);
+    // Bad token settings stop start-up before the ledger opens, which can take a while.
+    kpi_server::Authenticator::from_config(&server)?;
     // Installed before anything is appended, so `/metrics` counts the demo seed's appends.
     kpi_server::Metrics::global();
     kpi_service::metrics::describe();
     let ledger = ledger::open(dir, loaded).await?;
     if demo {
-        server.anonymous_read = true;
         let seed = loaded.resolve(&loaded.config.seed);
         let report = ledger
             .import("demo-seed", ledger::read_seed(&seed)?)
@@ -41,9 +60,28 @@ pub async fn run(loaded: &Loaded, dir: &Path, demo: bool) -> anyhow::Result<()> 
     let ready = ledger.clone();
     let head = ledger.clone();
     let version = ledger.clone();
+    // Binding reads the token settings (and refuses bad ones) before the port opens. On a
+    // refusal the ledger is still closed properly, as after serving.
+    let listening = match kpi_server::Listening::bind(server).await {
+        Ok(listening) => listening,
+        Err(err) => {
+            ledger.close().await;
+            return Err(err);
+        }
+    };
+    let auth = listening.auth();
+    #[cfg(unix)]
+    let reloading = tokio::spawn(
+        reload::Reloader {
+            started: loaded.clone(),
+            demo,
+            auth: auth.clone(),
+        }
+        .on_sighup(hangup),
+    );
     let web = std::sync::Arc::new(kpi_web::Web {
         ledger: ledger.clone(),
-        auth: kpi_server::Authenticator::new(&server.tokens, server.anonymous_read)?,
+        auth,
     });
     let app = kpi_server::App::new(schema)
         .with_ready_check(move || {
@@ -59,7 +97,9 @@ pub async fn run(loaded: &Loaded, dir: &Path, demo: bool) -> anyhow::Result<()> 
         .with_routes("/reports", kpi_web::reports(web.clone()))
         .with_routes("/admin", kpi_web::admin(web.clone()))
         .with_routes("/dashboard", kpi_web::dashboard(web));
-    let served = kpi_server::serve(server, app, kpi_server::shutdown_signal()).await;
+    let served = listening.serve(app, kpi_server::shutdown_signal()).await;
+    #[cfg(unix)]
+    reloading.abort();
     ledger.close().await;
     tracing::info!("store closed");
     served

@@ -5,6 +5,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::num::{NonZeroU64, NonZeroUsize};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use async_graphql::{ObjectType, SchemaBuilder, SubscriptionType};
@@ -34,6 +35,11 @@ pub struct ServerConfig {
     pub shutdown_grace_ms: NonZeroU64,
     /// Bearer tokens; only their SHA-256 hashes are ever configured.
     pub tokens: Vec<TokenEntry>,
+    /// A file of further `[[tokens]]` entries (hashes only) outside the configuration, written
+    /// by `kpi-ledger token add|revoke`, so tokens can change where the configuration is
+    /// read-only. Relative to the working directory; a missing file holds no token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens_file: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -47,6 +53,7 @@ impl Default for ServerConfig {
             limits: Limits::default(),
             shutdown_grace_ms: NonZeroU64::new(10_000).expect("non-zero literal"),
             tokens: Vec::new(),
+            tokens_file: None,
         }
     }
 }

@@ -5,7 +5,6 @@
 //! so this handler owns the HTTP side and hands async-graphql only a well-formed request.
 
 use std::future::Future;
-use std::sync::Arc;
 
 use async_graphql::parser::types::{
     DocumentOperations, ExecutableDocument, OperationType, Selection,
@@ -19,10 +18,11 @@ use poem::web::Accept;
 use poem::{Endpoint, FromRequest, Request, Response};
 use serde_json::{json, Map, Value};
 
-use crate::auth::{AuthFailure, Authenticator};
+use crate::auth::AuthFailure;
 use crate::cache::{DocumentCache, ResponseCache, ResponseKey};
 use crate::config::{Introspection, Limits};
 use crate::metrics::names;
+use crate::reload::AuthHandle;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 const APPLICATION_JSON: &str = "application/json";
@@ -341,7 +341,8 @@ fn operation_label(document: &ExecutableDocument, name: Option<&str>) -> String 
 /// POST and GET `/graphql`.
 pub(crate) struct GraphqlHttp<E> {
     pub executor: E,
-    pub auth: Arc<Authenticator>,
+    /// Read once per request: a reload takes effect on the next request.
+    pub auth: AuthHandle,
     pub limits: Limits,
     pub introspection: Introspection,
     pub documents: DocumentCache,
@@ -387,6 +388,7 @@ impl<E: Executor> GraphqlHttp<E> {
 
         let caller = self
             .auth
+            .current()
             .from_header(
                 req.headers()
                     .get(header::AUTHORIZATION)

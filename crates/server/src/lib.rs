@@ -1,5 +1,6 @@
 //! The HTTP shell: GraphQL over HTTP and websocket, bearer-token auth, limits, health and
-//! Prometheus metrics, on poem.
+//! Prometheus metrics, on poem. The token settings can be replaced while serving
+//! ([`AuthHandle`]): requests read them as they arrive, websockets are re-judged.
 //!
 //! The server is generic over any async-graphql [`Executor`] (a `Schema<Q, M, S>` is one), so
 //! it knows nothing of the ledger's schema; the binary wires the real schema in.
@@ -12,6 +13,8 @@ mod http;
 mod introspection;
 mod metrics;
 mod origin;
+mod reload;
+pub mod tokens_file;
 mod ws;
 
 use std::future::Future;
@@ -26,12 +29,15 @@ use poem::http::StatusCode;
 use poem::{get, Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
 use tracing::Instrument;
 
-pub use crate::auth::{new_token, AuthFailure, Authenticator, IssuedToken, TokenConfigError};
+pub use crate::auth::{
+    new_token, AuthFailure, Authenticator, IssuedToken, TokenConfigError, NO_TOKEN_HINT,
+};
 pub use crate::cache::DataVersion;
 pub use crate::config::{
     AllowedOrigin, Introspection, Limits, ServerConfig, TokenEntry, TokenHash, TokenName,
 };
 pub use crate::metrics::{names as metric_names, Metrics};
+pub use crate::reload::{AuthHandle, TokenChanges};
 
 type Probe<T> = Arc<dyn Fn() -> T + Send + Sync>;
 /// A probe that may wait (readiness: whether the projection reaches the head).
@@ -134,12 +140,14 @@ impl<E: Executor> App<E> {
     }
 }
 
-/// The routes, for serving or for in-process tests. Fails if the token list is ambiguous.
+/// The routes, for serving or for in-process tests. Fails if the token list is ambiguous or
+/// the tokens file cannot be read.
 pub fn routes<E: Executor>(
     config: &ServerConfig,
     app: App<E>,
 ) -> Result<impl Endpoint<Output = Response>, TokenConfigError> {
-    routes_until(config, app, &Stopping::default())
+    let auth = AuthHandle::new(Authenticator::from_config(config)?);
+    Ok(routes_until(config, app, auth, &Stopping::default()))
 }
 
 /// What the routes need to know of a shutdown: when it starts, and which websocket sessions
@@ -150,12 +158,13 @@ struct Stopping {
     sockets: tokio_util::task::TaskTracker,
 }
 
+/// The routes, reading the token settings in force from `auth` on every request.
 fn routes_until<E: Executor>(
     config: &ServerConfig,
     app: App<E>,
+    auth: AuthHandle,
     stopping: &Stopping,
-) -> Result<impl Endpoint<Output = Response>, TokenConfigError> {
-    let auth = Arc::new(Authenticator::new(&config.tokens, config.anonymous_read)?);
+) -> impl Endpoint<Output = Response> {
     let metrics = Metrics::global();
     let graphiql = GraphiQLSource::build()
         .endpoint("/graphql")
@@ -164,7 +173,7 @@ fn routes_until<E: Executor>(
         .finish();
     let ready = app.ready.clone();
     let head_position = app.head_position.clone();
-    let metrics_token = config.metrics_token_sha256;
+    let metrics_auth = auth.clone();
 
     let graphql = http::GraphqlHttp {
         executor: app.executor.clone(),
@@ -232,8 +241,10 @@ fn routes_until<E: Executor>(
                     .headers()
                     .get(poem::http::header::AUTHORIZATION)
                     .and_then(|value| value.to_str().ok());
-                if metrics_token
-                    .is_some_and(|expected| !auth::bearer_matches(authorization, &expected))
+                if metrics_auth
+                    .current()
+                    .metrics_token()
+                    .is_some_and(|expected| !auth::bearer_matches(authorization, expected))
                 {
                     return Response::builder()
                         .status(StatusCode::UNAUTHORIZED)
@@ -251,11 +262,11 @@ fn routes_until<E: Executor>(
                     .body(metrics.render())
             })),
         );
-    Ok(origin::OriginPolicy {
+    origin::OriginPolicy {
         inner: route,
         allowed: config.allowed_origins.iter().cloned().collect(),
     }
-    .around(observe))
+    .around(observe)
 }
 
 /// Shares one GraphQL handler between the GET and POST routes.
@@ -325,16 +336,31 @@ fn endpoint_label(path: &str) -> &'static str {
 pub struct Listening {
     listener: tokio::net::TcpListener,
     config: ServerConfig,
+    auth: AuthHandle,
 }
 
 impl Listening {
+    /// Reads the token settings (the tokens file too) and binds `config.bind`. A bad token
+    /// list is refused before the port is opened.
     pub async fn bind(config: ServerConfig) -> anyhow::Result<Self> {
-        // Refuse a bad token list before opening the port.
-        Authenticator::new(&config.tokens, config.anonymous_read)?;
+        let auth = Authenticator::from_config(&config)?;
+        if auth.admits_no_one() {
+            tracing::warn!("{NO_TOKEN_HINT}");
+        }
         let listener = tokio::net::TcpListener::bind(config.bind)
             .await
             .with_context(|| format!("cannot listen on server.bind = {}", config.bind))?;
-        Ok(Self { listener, config })
+        Ok(Self {
+            listener,
+            config,
+            auth: AuthHandle::new(auth),
+        })
+    }
+
+    /// The token settings the server will serve with; [`AuthHandle::reload`] changes them
+    /// while it serves.
+    pub fn auth(&self) -> AuthHandle {
+        self.auth.clone()
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -351,7 +377,7 @@ impl Listening {
         let addr = self.local_addr();
         let grace = self.config.shutdown_grace();
         let stopping = Stopping::default();
-        let endpoint = routes_until(&self.config, app, &stopping)?;
+        let endpoint = routes_until(&self.config, app, self.auth.clone(), &stopping);
         let signal = stopping.signal.clone();
         let shutdown = async move {
             shutdown.await;

@@ -19,10 +19,11 @@ pub fn reader(web: &Web, req: &Request) -> poem::Result<Caller> {
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok());
+    let auth = web.auth.current();
     let caller = match (header, session_token(req)) {
-        (Some(header), _) => web.auth.from_header(Some(header)),
-        (None, Some(token)) => web.auth.from_token(&token),
-        (None, None) => Ok(web.auth.anonymous()),
+        (Some(header), _) => auth.from_header(Some(header)),
+        (None, Some(token)) => auth.from_token(&token),
+        (None, None) => Ok(auth.anonymous()),
     };
     let caller =
         caller.map_err(|failure| denied(StatusCode::UNAUTHORIZED, &failure.to_string()))?;
@@ -40,7 +41,7 @@ pub fn admin(web: &Web, req: &Request) -> poem::Result<Caller> {
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok());
     let caller = match header {
-        Some(header) => web.auth.from_header(Some(header)),
+        Some(header) => web.auth.current().from_header(Some(header)),
         None => Ok(Caller::Anonymous { may_read: false }),
     }
     .map_err(|failure| {

@@ -86,6 +86,7 @@ async fn session(web: Data<&Arc<Web>>, Form(form): Form<TokenForm>) -> Response 
     let token = form.token.trim();
     let allowed = web
         .auth
+        .current()
         .from_token(token)
         .ok()
         .is_some_and(|caller| caller.require(kpi_service::auth::Role::Reader).is_ok());

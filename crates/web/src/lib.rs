@@ -24,7 +24,7 @@ mod reports;
 
 use std::sync::Arc;
 
-use kpi_server::Authenticator;
+use kpi_server::AuthHandle;
 use kpi_service::Ledger;
 use poem::{Endpoint, EndpointExt, Response};
 
@@ -33,7 +33,8 @@ pub use access::SESSION_COOKIE;
 /// What the routes share.
 pub struct Web {
     pub ledger: Ledger,
-    pub auth: Authenticator,
+    /// The token settings in force, read per request (a reload takes effect on the next one).
+    pub auth: AuthHandle,
 }
 
 /// The `/reports` routes (mount at `/reports`).

@@ -32,7 +32,10 @@ async fn seeded_ledger(dir: &std::path::Path) -> Ledger {
 }
 
 fn app(ledger: Ledger, auth: Authenticator) -> impl poem::Endpoint<Output = poem::Response> {
-    let web = Arc::new(kpi_web::Web { ledger, auth });
+    let web = Arc::new(kpi_web::Web {
+        ledger,
+        auth: kpi_server::AuthHandle::new(auth),
+    });
     Route::new()
         .nest("/admin", kpi_web::admin(web.clone()))
         .nest("/dashboard", kpi_web::dashboard(web))

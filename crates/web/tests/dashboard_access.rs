@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use kpi_domain::PlanDefinition;
-use kpi_server::Authenticator;
+use kpi_server::{AuthHandle, Authenticator};
 use kpi_service::auth::Role;
 use kpi_service::{ImportRecord, Ledger};
 use poem::test::TestClient;
@@ -28,6 +28,11 @@ async fn seeded_ledger(dir: &std::path::Path) -> Ledger {
 }
 
 fn app(ledger: Ledger, auth: Authenticator) -> impl poem::Endpoint<Output = poem::Response> {
+    app_with(ledger, AuthHandle::new(auth))
+}
+
+/// The routes with token settings the test may replace, as a reload does.
+fn app_with(ledger: Ledger, auth: AuthHandle) -> impl poem::Endpoint<Output = poem::Response> {
     let web = Arc::new(kpi_web::Web { ledger, auth });
     Route::new()
         .nest("/reports", kpi_web::reports(web.clone()))
@@ -40,8 +45,9 @@ async fn without_anonymous_read_a_reader_token_is_needed() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = seeded_ledger(dir.path()).await;
     let reader = kpi_server::new_token(Role::Reader, "council").unwrap();
-    let auth = Authenticator::new(std::slice::from_ref(&reader.entry), false).unwrap();
-    let client = TestClient::new(app(ledger.clone(), auth));
+    let auth =
+        AuthHandle::new(Authenticator::new(std::slice::from_ref(&reader.entry), false).unwrap());
+    let client = TestClient::new(app_with(ledger.clone(), auth.clone()));
 
     let refused = client.get("/reports/telework-roadmap/kpi.csv").send().await;
     refused.assert_status(poem::http::StatusCode::UNAUTHORIZED);
@@ -91,12 +97,29 @@ async fn without_anonymous_read_a_reader_token_is_needed() {
     let pair = cookie.split(';').next().unwrap().to_owned();
     let dashboard = client
         .get("/dashboard/telework-roadmap")
-        .header("cookie", pair)
+        .header("cookie", pair.clone())
         .send()
         .await;
     dashboard.assert_status_is_ok();
     let html = dashboard.0.into_body().into_string().await.unwrap();
     assert!(html.contains("156.5%"));
+
+    // A reload that revokes the token ends the browser's session on its next request.
+    let changes = auth.replace(Authenticator::new(&[], false).unwrap());
+    assert_eq!(changes.to_string(), "revoked council");
+    for request in [
+        client
+            .get("/dashboard/telework-roadmap")
+            .header("cookie", pair),
+        client
+            .get("/reports/telework-roadmap/kpi.md")
+            .header("authorization", format!("Bearer {}", reader.token)),
+    ] {
+        request
+            .send()
+            .await
+            .assert_status(poem::http::StatusCode::UNAUTHORIZED);
+    }
     ledger.close().await;
 }
 

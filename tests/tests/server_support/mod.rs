@@ -9,10 +9,12 @@ use std::time::{Duration, Instant};
 
 use async_graphql::{Context, ErrorExtensions, Object, Schema, SimpleObject, Subscription};
 use futures::Stream;
-use kpi_server::{new_token, App, Listening, ServerConfig};
+use kpi_server::{new_token, App, AuthHandle, Listening, ServerConfig};
 use kpi_service::auth::{Caller, Role};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+
+pub mod ws;
 
 /// How kpi-graphql resolvers check roles: the caller the server put into the request data
 /// (none at all counts as anonymous without read access), refused with a typed code.
@@ -121,6 +123,12 @@ impl Subscription {
         require(ctx, Role::Reader)?;
         Ok(futures::stream::iter(1..=count))
     }
+
+    /// Stays open and sends nothing: an open subscription for tests of what closes sockets.
+    async fn silence(&self, ctx: &Context<'_>) -> async_graphql::Result<impl Stream<Item = u32>> {
+        require(ctx, Role::Reader)?;
+        Ok(futures::stream::pending())
+    }
 }
 
 pub type TestSchema = Schema<Query, Mutation, Subscription>;
@@ -134,6 +142,10 @@ pub struct Tokens {
 
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The configuration it was started with.
+    pub config: ServerConfig,
+    /// Its token settings, which a test may reload as SIGHUP does in the binary.
+    pub auth: AuthHandle,
     pub ledger: Arc<Ledger>,
     pub ready: Arc<AtomicBool>,
     pub tokens: Tokens,
@@ -176,14 +188,17 @@ impl TestServer {
                 .with_ready_check(move || std::future::ready(ready.load(Ordering::SeqCst)))
                 .with_head_position(move || ledger.head.load(Ordering::SeqCst))
         };
-        let listening = Listening::bind(config).await.unwrap();
+        let listening = Listening::bind(config.clone()).await.unwrap();
         let addr = listening.local_addr();
+        let auth = listening.auth();
         let (shutdown, signal) = oneshot::channel::<()>();
         let task = tokio::spawn(listening.serve(app, async {
             let _ = signal.await;
         }));
         Self {
             addr,
+            config,
+            auth,
             ledger,
             ready,
             tokens: Tokens {

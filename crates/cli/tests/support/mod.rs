@@ -9,11 +9,17 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_kpi-ledger");
 
 /// Runs `kpi-ledger ARGS` from the workspace root, quiet logs; the caller judges the outcome.
 pub fn kpi_ledger(args: &[&str]) -> Output {
+    kpi_ledger_with_env(args, &[])
+}
+
+/// [`kpi_ledger`] with `KPI_LEDGER_*` configuration overrides.
+pub fn kpi_ledger_with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     Command::new(BIN)
         .args(args)
         .current_dir(root)
         .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
         .output()
         .expect("kpi-ledger runs")
 }
@@ -24,7 +30,12 @@ pub fn text(bytes: &[u8]) -> String {
 
 /// Runs `kpi-ledger ARGS`, which must succeed; a failure shows what it printed.
 pub fn succeed(args: &[&str]) -> Output {
-    let output = kpi_ledger(args);
+    succeed_with_env(args, &[])
+}
+
+/// [`succeed`] with `KPI_LEDGER_*` configuration overrides.
+pub fn succeed_with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let output = kpi_ledger_with_env(args, env);
     assert!(
         output.status.success(),
         "{args:?}: {}{}",
@@ -144,9 +155,11 @@ pub fn row<'a>(table: &'a serde_json::Value, kpi: &str, series: &str) -> &'a ser
 }
 
 /// `kpi-ledger serve --demo` on 127.0.0.1 (a free port), stopped with SIGTERM when dropped.
+/// Its log (JSON lines on standard error) is kept for the test to read.
 pub struct DemoServer {
     child: std::process::Child,
     addr: String,
+    logs: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl DemoServer {
@@ -156,10 +169,20 @@ impl DemoServer {
 
     /// [`DemoServer::start`] with further `KPI_LEDGER_*` configuration overrides.
     pub fn start_with_env(data: &Path, env: &[(&str, &str)]) -> DemoServer {
+        Self::spawn(&["serve", "--demo", "--data", data.to_str().unwrap()], env)
+    }
+
+    /// `kpi-ledger serve` without `--demo`: no seed, no anonymous read, only the tokens
+    /// configured (here, by `env`).
+    pub fn start_serving(data: &Path, env: &[(&str, &str)]) -> DemoServer {
+        Self::spawn(&["serve", "--data", data.to_str().unwrap()], env)
+    }
+
+    fn spawn(args: &[&str], env: &[(&str, &str)]) -> DemoServer {
         use std::io::{BufRead, BufReader};
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let mut child = Command::new(BIN)
-            .args(["serve", "--demo", "--data", data.to_str().unwrap()])
+            .args(args)
             .current_dir(&root)
             .env("KPI_LEDGER_SERVER__BIND", "127.0.0.1:0")
             .env("KPI_LEDGER_LOG__FORMAT", "json")
@@ -171,6 +194,8 @@ impl DemoServer {
         // The server logs its address once it listens (port 0 picks a free one).
         let stderr = child.stderr.take().unwrap();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = logs.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(at) = line.find("http://") {
@@ -178,12 +203,47 @@ impl DemoServer {
                     let addr: String = rest.chars().take_while(|c| *c != '/').collect();
                     let _ = addr_tx.send(addr);
                 }
+                kept.lock().unwrap().push(line);
             }
         });
         let addr = addr_rx
             .recv_timeout(std::time::Duration::from_secs(60))
             .expect("the server announces its address");
-        DemoServer { child, addr }
+        DemoServer { child, addr, logs }
+    }
+
+    /// Every log line so far.
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// Sends SIGHUP and waits (at most 10 s) for the server to log the outcome of the reload;
+    /// that log line.
+    pub fn reload(&self) -> String {
+        let seen = self.logs().len();
+        assert!(self.signal("HUP"), "the server takes SIGHUP");
+        let started = std::time::Instant::now();
+        while started.elapsed() < std::time::Duration::from_secs(10) {
+            let outcome = self.logs().into_iter().skip(seen).find(|line| {
+                line.contains("token settings reloaded") || line.contains("not reloaded")
+            });
+            if let Some(line) = outcome {
+                return line;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        panic!(
+            "no reload logged within 10 s of SIGHUP: {:?}",
+            &self.logs()[seen..]
+        );
+    }
+
+    /// Sends the signal `name` (`HUP`, `TERM`); whether it was delivered.
+    fn signal(&self, name: &str) -> bool {
+        Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .is_ok_and(|status| status.success())
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -209,9 +269,7 @@ impl DemoServer {
         if let Ok(Some(status)) = self.child.try_wait() {
             return Some(status);
         }
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
+        let _ = self.signal("TERM");
         let started = std::time::Instant::now();
         while started.elapsed() < std::time::Duration::from_secs(20) {
             if let Ok(Some(status)) = self.child.try_wait() {
