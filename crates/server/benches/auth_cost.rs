@@ -6,8 +6,8 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Instant;
 
+use kpi_access::Role;
 use kpi_server::{new_token, AuthHandle, Authenticator};
-use kpi_service::auth::Role;
 
 const CALLS: u32 = 2_000_000;
 

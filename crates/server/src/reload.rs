@@ -5,7 +5,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use kpi_service::auth::Role;
+use kpi_access::Role;
 use tokio::sync::watch;
 
 use crate::auth::{Authenticator, TokenConfigError};

@@ -148,7 +148,7 @@ fn parent(path: &Path) -> Option<&Path> {
 mod tests {
     use super::*;
     use crate::auth::new_token;
-    use kpi_service::auth::Role;
+    use kpi_access::Role;
 
     #[test]
     fn a_missing_file_holds_no_token_and_add_creates_it() {
