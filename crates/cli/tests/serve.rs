@@ -17,6 +17,21 @@ async fn serve_demo_shows_the_fuji_figures_and_stops_cleanly_on_sigterm() {
     let data = dir.path().join("data");
     let mut server = DemoServer::start(&data);
 
+    // The start-up log says where to point the browser, not only where GraphQL is.
+    let serving = server
+        .logs()
+        .into_iter()
+        .find(|line| line.contains("serving "))
+        .expect("a start-up line saying where the server serves");
+    for place in ["/", "/graphql", "/dashboard", "/reports", "/healthz"] {
+        let url = server.url(place);
+        assert!(
+            serving.contains(&format!(" at {url}")),
+            "{url} in {serving}"
+        );
+    }
+    assert!(serving.contains("GraphiQL at "), "{serving}");
+
     let response = server
         .query(
             "{ kpiTable(plan: \"telework-roadmap\") { rows { kpi series cumulative achievement } } }",

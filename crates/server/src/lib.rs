@@ -158,6 +158,25 @@ struct Stopping {
     sockets: tokio_util::task::TaskTracker,
 }
 
+/// Where the start-up log says each page and endpoint is, e.g. "GraphiQL at
+/// http://127.0.0.1:8080/, GraphQL at .../graphql (subscriptions .../graphql/ws), /dashboard
+/// at ...": a newcomer's first question after `serve` is where to point the browser.
+fn served_at<E: Executor>(config: &ServerConfig, app: &App<E>, addr: SocketAddr) -> String {
+    let base = format!("http://{addr}");
+    let mut parts = Vec::new();
+    if config.introspection != Introspection::Off {
+        parts.push(format!("GraphiQL at {base}/"));
+    }
+    parts.push(format!(
+        "GraphQL at {base}/graphql (subscriptions at ws://{addr}/graphql/ws)"
+    ));
+    for (prefix, _) in &app.extra {
+        parts.push(format!("{prefix} at {base}{prefix}"));
+    }
+    parts.push(format!("health at {base}/healthz and {base}/readyz"));
+    parts.join(", ")
+}
+
 /// The routes, reading the token settings in force from `auth` on every request.
 fn routes_until<E: Executor>(
     config: &ServerConfig,
@@ -375,6 +394,7 @@ impl Listening {
         shutdown: impl Future<Output = ()> + Send,
     ) -> anyhow::Result<()> {
         let addr = self.local_addr();
+        let where_ = served_at(&self.config, &app, addr);
         let grace = self.config.shutdown_grace();
         let stopping = Stopping::default();
         let endpoint = routes_until(&self.config, app, self.auth.clone(), &stopping);
@@ -391,7 +411,7 @@ impl Listening {
                 metrics.run_upkeep();
             }
         });
-        tracing::info!(%addr, "serving GraphQL at http://{addr}/graphql");
+        tracing::info!(%addr, "serving {where_}");
         conn::serve(self.listener, endpoint, self.config.limits, shutdown, grace).await;
         // Websocket sessions outlive the HTTP connections the loop waited for; they close with
         // 1001 as soon as the shutdown starts, and are given the same grace to do so.
