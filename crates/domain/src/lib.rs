@@ -15,6 +15,7 @@ pub mod audit;
 pub mod bounds;
 pub mod calendar;
 pub mod error;
+#[macro_use]
 pub mod event;
 pub mod lifecycle;
 pub mod plan;
