@@ -30,6 +30,19 @@ fn is_hex_hash(value: &Value) -> bool {
         .is_some_and(|hash| hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
+/// The examples cover every activity kind of the domain's list, in its order: a kind added to
+/// the list but not to `graphql_support/kinds.rs` fails here.
+#[test]
+fn there_is_an_example_for_every_activity_kind() {
+    let examples: Vec<&str> = ALL.iter().map(|kind| kind.event_type).collect();
+    let activities: Vec<String> = kpi_domain::EventKind::ALL
+        .into_iter()
+        .filter(|kind| kind.family() == kpi_domain::event::Family::Activity)
+        .map(|kind| kind.name().to_uppercase())
+        .collect();
+    assert_eq!(examples, activities);
+}
+
 #[tokio::test]
 async fn every_mutation_round_trips_to_a_stored_event_and_the_table() {
     let server = LedgerServer::start().await;
