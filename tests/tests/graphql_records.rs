@@ -47,7 +47,7 @@ fn there_is_an_example_for_every_activity_kind() {
 async fn every_mutation_round_trips_to_a_stored_event_and_the_table() {
     let server = LedgerServer::start().await;
     let mut recorded = Vec::new();
-    for kind in &ALL {
+    for kind in ALL {
         let head_before = server.head();
         let event = record(&server, Who::Recorder, kind, 0).await;
         assert_eq!(event["type"], kind.event_type, "{}", kind.mutation);
@@ -192,7 +192,7 @@ async fn corrections_and_retractions_round_trip_and_change_the_table() {
 #[tokio::test]
 async fn bad_input_names_the_field_and_writes_nothing() {
     let server = LedgerServer::start().await;
-    for kind in &ALL {
+    for kind in ALL {
         let (input, field) = (kind.bad)(0);
         let head_before = server.head();
         let error = server
