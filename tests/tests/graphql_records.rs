@@ -591,7 +591,7 @@ async fn the_auth_matrix_holds_for_every_mutation() {
                     "decidedOn": "2025-05-01" })
         }),
     ));
-    assert_eq!(mutations.len(), 19);
+    assert_eq!(mutations.len(), ALL.len() + 2);
 
     for (name, query, variables) in &mutations {
         for (who, n, expected, actor) in [

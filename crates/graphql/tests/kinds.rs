@@ -174,12 +174,12 @@ fn every_activity_kind_has_a_record_mutation_taking_its_catalogue_fields() {
             "{input} against the catalogue"
         );
     }
+    assert!(activities > 0);
     assert_eq!(
         one_of.len(),
         activities,
         "EventInput has only activity kinds"
     );
-    assert_eq!(activities, 17);
 }
 
 #[test]
