@@ -213,6 +213,45 @@ mod tests {
         );
     }
 
+    /// The bounds `config/default.toml` shows (commented out) are exactly the defaults: every
+    /// kind and count field with its maximum. A count field added to the catalogue gets a
+    /// default bound (a domain test makes sure) and must be shown here.
+    #[test]
+    fn the_default_config_file_shows_every_default_bound() {
+        fn paths(prefix: &str, value: &toml::Value, into: &mut Vec<(String, u64)>) {
+            match value {
+                toml::Value::Table(table) => {
+                    for (key, value) in table {
+                        paths(&format!("{prefix}{key}."), value, into);
+                    }
+                }
+                toml::Value::Integer(max) => into.push((
+                    prefix.trim_end_matches('.').to_owned(),
+                    u64::try_from(*max).unwrap(),
+                )),
+                other => panic!("{prefix}: {other}"),
+            }
+        }
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/default.toml");
+        let text = std::fs::read_to_string(file).unwrap();
+        let section = text.split("[ledger.bounds]\n").nth(1).unwrap();
+        let mut shown = Vec::new();
+        for line in section.lines().take_while(|line| line.starts_with('#')) {
+            // `# kind = { ... }      # remark`
+            let entry = line.trim_start_matches('#').trim();
+            let entry = &entry[..=entry.rfind('}').unwrap()];
+            let table: toml::Table = toml::from_str(entry).unwrap();
+            paths("", &toml::Value::Table(table), &mut shown);
+        }
+        let mut defaults: Vec<(String, u64)> = kpi_domain::Bounds::default()
+            .iter()
+            .map(|(kind, field, max)| (format!("{kind}.{field}"), max))
+            .collect();
+        shown.sort();
+        defaults.sort();
+        assert_eq!(shown, defaults);
+    }
+
     /// The connection limits and the origin list are set from the environment too.
     #[test]
     #[allow(clippy::result_large_err)] // figment's Jail API returns its own large error

@@ -1,15 +1,19 @@
 //! `kpi-ledger plan ...`: a plan's lifecycle as events (adopt, extend, revise a target, add or
 //! retire a KPI, transfer to a successor) and the views of it (list, show, transfer report).
 //!
-//! Each write turns its flags into the event's JSON payload and lets the domain parse it and
-//! the service check it against the plans in force, so every rule lives there; this module
-//! only translates the field the domain names back into the flag the user typed.
+//! Each write turns its flags into a domain command (`kpi_domain::command`) and lets the
+//! domain parse it and the service check it against the plans in force, so every rule lives
+//! there; this module only translates the field the domain names back into the flag the user
+//! typed.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
+use kpi_domain::command::{
+    AddKpi, AdoptPlan, Command, ExtendPlan, NewTarget, RetireKpi, ReviseKpiTarget, TransferPlan,
+};
 use kpi_domain::{
     BaselineOrigin, HistoryRule, LedgerEvent, PlanDefinition, PlanEntry, TargetKind,
     TransferReport, ValidationError,
@@ -164,10 +168,10 @@ pub enum ViewFormat {
     Json,
 }
 
-/// A lifecycle event ready to record, with the flag behind each payload field.
+/// A lifecycle event ready to record (or refused by the domain), with the flag behind each
+/// payload field.
 struct Draft {
-    event_type: &'static str,
-    payload: Value,
+    event: Result<LedgerEvent, ValidationError>,
     /// Payload field (or the head of a field path) and the flag or argument that set it.
     flags: Vec<(&'static str, String)>,
 }
@@ -206,8 +210,11 @@ pub fn run(command: PlanCommand, loaded: &Loaded) -> anyhow::Result<ExitCode> {
         } => {
             let definition = read_text(&file)?;
             let draft = Draft {
-                event_type: "plan_adopted",
-                payload: json!({"definition": definition, "adopted_on": adopted_on}),
+                event: AdoptPlan {
+                    definition,
+                    adopted_on,
+                }
+                .parse(),
                 flags: vec![
                     ("definition", format!("FILE {}", file.display())),
                     ("adopted_on", "--adopted-on".to_owned()),
@@ -223,9 +230,13 @@ pub fn run(command: PlanCommand, loaded: &Loaded) -> anyhow::Result<ExitCode> {
             write,
         } => {
             let draft = Draft {
-                event_type: "plan_extended",
-                payload: json!({"plan_id": id, "last": to, "decided_on": decided_on,
-                                "reason": reason}),
+                event: ExtendPlan {
+                    plan_id: id,
+                    last: to.into(),
+                    decided_on,
+                    reason,
+                }
+                .parse(),
                 flags: decision_flags(vec![("last", "--to".to_owned())]),
             };
             (write, draft)
@@ -240,15 +251,19 @@ pub fn run(command: PlanCommand, loaded: &Loaded) -> anyhow::Result<ExitCode> {
             reason,
             write,
         } => {
-            let mut payload = json!({"plan_id": id, "kpi": kpi,
-                "target": {"value": value, "kind": kind},
-                "decided_on": decided_on, "reason": reason});
-            if let Some(series) = series {
-                payload["series"] = json!(series);
-            }
+            let revise = ReviseKpiTarget {
+                plan_id: id,
+                kpi,
+                series: series.map(Into::into),
+                target: NewTarget {
+                    value: value.into(),
+                    kind: kind.into(),
+                },
+                decided_on,
+                reason,
+            };
             let draft = Draft {
-                event_type: "kpi_target_revised",
-                payload,
+                event: revise.parse(),
                 flags: decision_flags(vec![
                     ("kpi", "--kpi/--series".to_owned()),
                     ("series", "--series".to_owned()),
@@ -267,14 +282,14 @@ pub fn run(command: PlanCommand, loaded: &Loaded) -> anyhow::Result<ExitCode> {
             write,
         } => {
             let definition = read_text(&file)?;
-            let mut payload =
-                json!({"plan_id": id, "definition": definition, "decided_on": decided_on});
-            if let Some(reason) = reason {
-                payload["reason"] = json!(reason);
-            }
+            let add = AddKpi {
+                plan_id: id,
+                definition,
+                decided_on,
+                reason,
+            };
             let draft = Draft {
-                event_type: "kpi_added",
-                payload,
+                event: add.parse(),
                 flags: decision_flags(vec![("definition", format!("FILE {}", file.display()))]),
             };
             (write, draft)
@@ -288,14 +303,16 @@ pub fn run(command: PlanCommand, loaded: &Loaded) -> anyhow::Result<ExitCode> {
             reason,
             write,
         } => {
-            let mut payload = json!({"plan_id": id, "kpi": kpi, "last_year": last_year,
-                                     "decided_on": decided_on, "reason": reason});
-            if let Some(series) = series {
-                payload["series"] = json!(series);
-            }
+            let retire = RetireKpi {
+                plan_id: id,
+                kpi,
+                series: series.map(Into::into),
+                last_year: last_year.into(),
+                decided_on,
+                reason,
+            };
             let draft = Draft {
-                event_type: "kpi_retired",
-                payload,
+                event: retire.parse(),
                 flags: decision_flags(vec![
                     ("kpi", "--kpi/--series".to_owned()),
                     ("series", "--series".to_owned()),
@@ -313,11 +330,15 @@ pub fn run(command: PlanCommand, loaded: &Loaded) -> anyhow::Result<ExitCode> {
             write,
         } => {
             let entries = read_mapping(&mapping)?;
+            let transfer = TransferPlan {
+                plan_id: id,
+                successor: to,
+                effective_from: effective_from.into(),
+                decided_on,
+                mapping: entries.into(),
+            };
             let draft = Draft {
-                event_type: "plan_transferred",
-                payload: json!({"plan_id": id, "successor": to,
-                    "effective_from": effective_from, "decided_on": decided_on,
-                    "mapping": entries}),
+                event: transfer.parse(),
                 flags: decision_flags(vec![
                     ("successor", "--to".to_owned()),
                     ("effective_from", "--effective-from".to_owned()),
@@ -344,9 +365,11 @@ fn decision_flags(mut own: Vec<(&'static str, String)>) -> Vec<(&'static str, St
 /// it came from; the service writes nothing then.
 fn record(mut draft: Draft, write: WriteArgs, loaded: &Loaded) -> anyhow::Result<ExitCode> {
     draft.flags.push(("actor", "--actor".to_owned()));
-    let event = LedgerEvent::parse(draft.event_type, &draft.payload)
-        .map_err(|error| refused(&error, &draft.flags))?;
-    let plan_id = plan_of(&event);
+    let event = draft.event.map_err(|error| refused(&error, &draft.flags))?;
+    let plan_id = event
+        .plan_id()
+        .expect("plan commands record lifecycle events, which name a plan")
+        .to_string();
     let dir = write.data.unwrap_or_else(|| loaded.config.data_dir.clone());
     let (envelope, step) = crate::runtime()?.block_on(async {
         let ledger = crate::ledger::open(&dir, loaded).await?;
@@ -380,18 +403,6 @@ fn record(mut draft: Draft, write: WriteArgs, loaded: &Loaded) -> anyhow::Result
         None => println!("{plan_id}: no change to the plans in force; see `plan show {plan_id}`"),
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn plan_of(event: &LedgerEvent) -> String {
-    match event {
-        LedgerEvent::PlanAdopted(adopted) => adopted.plan.id.to_string(),
-        LedgerEvent::PlanExtended(extended) => extended.plan_id.to_string(),
-        LedgerEvent::KpiTargetRevised(revised) => revised.plan_id.to_string(),
-        LedgerEvent::KpiAdded(added) => added.plan_id.to_string(),
-        LedgerEvent::KpiRetired(retired) => retired.plan_id.to_string(),
-        LedgerEvent::PlanTransferred(transfer) => transfer.plan_id.to_string(),
-        other => unreachable!("plan commands build lifecycle events, not {}", other.kind()),
-    }
 }
 
 /// The domain's error, told with the flag the user typed.

@@ -2,6 +2,7 @@
 //!
 //! - [`calendar`]: fiscal years (April-March) and Reiwa labels, dates read in Japan.
 //! - [`event`]: the event catalogue and THE validation boundary, [`LedgerEvent::parse`].
+//! - [`command`]: corrections, retractions and plan changes as front-ends state them.
 //! - [`bounds`]: the plausible maximum of every count field, from the configuration.
 //! - [`plan`]: plan and KPI definitions, parsed from TOML text.
 //! - [`projection`]: the fold of recorded events into KPI tables, with drill-down, as-of
@@ -14,7 +15,9 @@ mod amendment;
 pub mod audit;
 pub mod bounds;
 pub mod calendar;
+pub mod command;
 pub mod error;
+#[macro_use]
 pub mod event;
 pub mod lifecycle;
 pub mod plan;

@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::calendar::FiscalYear;
 use crate::error::ValidationError;
+use crate::event::payload::EventPayload;
+use crate::event::rules::in_valid_year;
+use crate::event::{FieldInfo, StreamRule};
 use crate::plan::{
     HistoryRule, KpiDefinition, KpiMapping, KpiRef, PlanDefinition, PlanError, Series,
     SourceDefinition, Target, TargetKind,
@@ -67,6 +70,41 @@ impl PlanAdopted {
     }
 }
 
+impl EventPayload for PlanAdopted {
+    const SUMMARY: &'static str =
+        "Adopts a plan with its whole definition (plan TOML); once per plan.";
+    #[rustfmt::skip]
+    const FIELDS: &'static [FieldInfo] = &[
+        field!("definition", Text, true, "The plan definition as TOML (format of config/plans/*.toml)."),
+        field!("adopted_on", Date, true, "When the plan was adopted."),
+    ];
+
+    fn check(&self) -> Result<(), ValidationError> {
+        in_valid_year("adopted_on", self.adopted_on).map(|_| ())
+    }
+
+    fn occurred_on(&self) -> NaiveDate {
+        self.adopted_on
+    }
+
+    fn title(&self) -> Option<&str> {
+        Some(self.plan.name.ja.as_str())
+    }
+
+    fn plan_id(&self) -> Option<&Code> {
+        Some(&self.plan.id)
+    }
+
+    fn stream_id(&self) -> Option<String> {
+        Some(format!("plan-adoption/{}", self.plan.id))
+    }
+
+    /// A plan is adopted once.
+    fn stream_rule(&self) -> StreamRule {
+        StreamRule::MustBeNew
+    }
+}
+
 /// A plan's period moved to a later last fiscal year (the roadmap extended to R8).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -76,6 +114,33 @@ pub struct PlanExtended {
     #[serde(with = "iso_date")]
     pub decided_on: NaiveDate,
     pub reason: Text,
+}
+
+impl EventPayload for PlanExtended {
+    const SUMMARY: &'static str = "Moves a plan's last fiscal year later.";
+    #[rustfmt::skip]
+    const FIELDS: &'static [FieldInfo] = &[
+        field!("plan_id", Code, true, "The plan extended."),
+        field!("last", FiscalYear, true, "The new last fiscal year, after the current one."),
+        field!("decided_on", Date, true, "When the extension was decided."),
+        field!("reason", Text, true, "Why."),
+    ];
+
+    fn check(&self) -> Result<(), ValidationError> {
+        in_valid_year("decided_on", self.decided_on).map(|_| ())
+    }
+
+    fn occurred_on(&self) -> NaiveDate {
+        self.decided_on
+    }
+
+    fn title(&self) -> Option<&str> {
+        Some(self.reason.as_str())
+    }
+
+    fn plan_id(&self) -> Option<&Code> {
+        Some(&self.plan_id)
+    }
 }
 
 /// A target as a lifecycle event states it.
@@ -118,6 +183,38 @@ impl KpiTargetRevised {
     }
 }
 
+impl EventPayload for KpiTargetRevised {
+    const SUMMARY: &'static str = "Replaces a KPI's target.";
+    #[rustfmt::skip]
+    const FIELDS: &'static [FieldInfo] = &[
+        field!("plan_id", Code, true, "The plan of the KPI."),
+        field!("kpi", Code, true, "The KPI's id in its plan."),
+        field!("series", Code, false, "main (default) or b."),
+        field!("target", Payload, true, "The new target: { value: \"1500\", kind: cumulative|annual|annual_minimum|rate }."),
+        field!("decided_on", Date, true, "When the revision was decided."),
+        field!("reason", Text, true, "Why."),
+    ];
+
+    fn check(&self) -> Result<(), ValidationError> {
+        in_valid_year("decided_on", self.decided_on)?;
+        crate::plan::Target::checked(self.target.value.get(), self.target.kind)
+            .map(|_| ())
+            .map_err(|reason| ValidationError::new("target.value", reason))
+    }
+
+    fn occurred_on(&self) -> NaiveDate {
+        self.decided_on
+    }
+
+    fn title(&self) -> Option<&str> {
+        Some(self.reason.as_str())
+    }
+
+    fn plan_id(&self) -> Option<&Code> {
+        Some(&self.plan_id)
+    }
+}
+
 /// A KPI added to a plan in force, written as the body of a `[[kpis]]` table.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct KpiAdded {
@@ -157,6 +254,34 @@ impl KpiAdded {
     }
 }
 
+impl EventPayload for KpiAdded {
+    const SUMMARY: &'static str =
+        "Adds a KPI to a plan in force; the definition is the body of a [[kpis]] table.";
+    #[rustfmt::skip]
+    const FIELDS: &'static [FieldInfo] = &[
+        field!("plan_id", Code, true, "The plan the KPI joins."),
+        field!("definition", Text, true, "The KPI as TOML (the keys of a [[kpis]] entry)."),
+        field!("decided_on", Date, true, "When the addition was decided."),
+        field!("reason", Text, false, "Why."),
+    ];
+
+    fn check(&self) -> Result<(), ValidationError> {
+        in_valid_year("decided_on", self.decided_on).map(|_| ())
+    }
+
+    fn occurred_on(&self) -> NaiveDate {
+        self.decided_on
+    }
+
+    fn title(&self) -> Option<&str> {
+        Some(self.kpi.name.ja.as_str())
+    }
+
+    fn plan_id(&self) -> Option<&Code> {
+        Some(&self.plan_id)
+    }
+}
+
 /// A KPI retired: it counts up to `last_year` and shows no figure after it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -177,6 +302,36 @@ impl KpiRetired {
             kpi: self.kpi.clone(),
             series: self.series,
         }
+    }
+}
+
+impl EventPayload for KpiRetired {
+    const SUMMARY: &'static str =
+        "Retires a KPI: it counts up to last_year and shows no figure after it.";
+    #[rustfmt::skip]
+    const FIELDS: &'static [FieldInfo] = &[
+        field!("plan_id", Code, true, "The plan of the KPI."),
+        field!("kpi", Code, true, "The KPI's id in its plan."),
+        field!("series", Code, false, "main (default) or b."),
+        field!("last_year", FiscalYear, true, "The last fiscal year the KPI counts."),
+        field!("decided_on", Date, true, "When the retirement was decided."),
+        field!("reason", Text, true, "Why."),
+    ];
+
+    fn check(&self) -> Result<(), ValidationError> {
+        in_valid_year("decided_on", self.decided_on).map(|_| ())
+    }
+
+    fn occurred_on(&self) -> NaiveDate {
+        self.decided_on
+    }
+
+    fn title(&self) -> Option<&str> {
+        Some(self.reason.as_str())
+    }
+
+    fn plan_id(&self) -> Option<&Code> {
+        Some(&self.plan_id)
     }
 }
 
@@ -289,16 +444,40 @@ impl PlanTransferred {
     }
 }
 
-/// The plan a lifecycle event changes (the adopted plan's own id for an adoption).
-pub(crate) fn plan_of(event: &crate::LedgerEvent) -> Option<&Code> {
-    use crate::LedgerEvent as E;
-    match event {
-        E::PlanAdopted(e) => Some(&e.plan.id),
-        E::PlanExtended(e) => Some(&e.plan_id),
-        E::KpiTargetRevised(e) => Some(&e.plan_id),
-        E::KpiAdded(e) => Some(&e.plan_id),
-        E::KpiRetired(e) => Some(&e.plan_id),
-        E::PlanTransferred(e) => Some(&e.plan_id),
-        _ => None,
+impl EventPayload for PlanTransferred {
+    const SUMMARY: &'static str =
+        "Hands a plan over to its successor with a KPI mapping; once per plan.";
+    #[rustfmt::skip]
+    const FIELDS: &'static [FieldInfo] = &[
+        field!("plan_id", Code, true, "The plan handed over (predecessor)."),
+        field!("successor", Code, true, "The successor plan, already adopted or configured."),
+        field!("effective_from", FiscalYear, true, "First fiscal year under the successor."),
+        field!("decided_on", Date, true, "When the transfer was decided."),
+        field!("mapping", Payload, true, "[{ successor_kpi, series?, from_kpis: [{kpi, series?}], from_events: [source], history: counts|ignored }]."),
+    ];
+
+    fn check(&self) -> Result<(), ValidationError> {
+        in_valid_year("decided_on", self.decided_on).map(|_| ())
+    }
+
+    fn occurred_on(&self) -> NaiveDate {
+        self.decided_on
+    }
+
+    fn title(&self) -> Option<&str> {
+        Some(self.successor.as_str())
+    }
+
+    fn plan_id(&self) -> Option<&Code> {
+        Some(&self.plan_id)
+    }
+
+    fn stream_id(&self) -> Option<String> {
+        Some(format!("plan-transfer/{}", self.plan_id))
+    }
+
+    /// A plan is handed over once.
+    fn stream_rule(&self) -> StreamRule {
+        StreamRule::MustBeNew
     }
 }

@@ -6,11 +6,15 @@
 //! Cases: `PROPTEST_CASES` (default 256 here; CI runs the default). A longer run:
 //! `PROPTEST_CASES=20000 cargo nextest run -p kpi-domain --test reference`.
 
+use std::collections::BTreeSet;
+
 use chrono::{Duration, NaiveDate};
+use kpi_domain::event::Family;
 use kpi_domain::reference::{self, finding_key, Limits, Recomputed};
 use kpi_domain::testing::{activity, configured, history, log_of, start, through_date, Op};
 use kpi_domain::{
-    replay_log, AuditFinding, LedgerEvent, PlanRegistry, Projection, RecordedEvent, TransferReport,
+    replay_log, AuditFinding, EventKind, LedgerEvent, PlanRegistry, Projection, RecordedEvent,
+    TransferReport,
 };
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
@@ -162,20 +166,37 @@ proptest! {
     }
 }
 
-/// The generator's payloads are valid events: a history that silently dropped a kind would
-/// test nothing about it.
+/// The generator's payloads are valid events of every kind of the list: a history that
+/// silently dropped a kind would test nothing about it, and a kind added to the list but not
+/// to `kpi_domain::testing` fails here.
 #[test]
 fn every_kind_of_op_makes_an_event() {
     let mut runner = proptest::test_runner::TestRunner::deterministic();
-    let mut kinds: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    let mut kinds: BTreeSet<String> = BTreeSet::new();
+    let mut last = None;
     for _ in 0..2000 {
         let (kind, payload): (String, Value) = activity().new_tree(&mut runner).unwrap().current();
         LedgerEvent::parse(&kind, &payload)
             .unwrap_or_else(|error| panic!("{kind} {payload}: {error}"));
-        kinds.insert(kind);
+        kinds.insert(kind.clone());
+        last = Some((kind, payload));
     }
-    assert_eq!(kinds.len(), 17, "{kinds:?}");
+    let of_family = |family: Family| -> BTreeSet<EventKind> {
+        EventKind::ALL
+            .into_iter()
+            .filter(|kind| kind.family() == family)
+            .collect()
+    };
+    let activities: BTreeSet<String> = of_family(Family::Activity)
+        .into_iter()
+        .map(|kind| kind.name().to_owned())
+        .collect();
+    assert_eq!(kinds, activities);
+    let (kind, payload) = last.expect("2000 activities");
     let ops = [
+        Op::Record(kind.clone(), payload.clone()),
+        Op::Correct(0, kind, payload),
+        Op::Retract(0),
         Op::Extend,
         Op::ReviseTarget(2000),
         Op::AddKpi,
@@ -184,7 +205,11 @@ fn every_kind_of_op_makes_an_event() {
         Op::Transfer,
     ];
     let log = log_of(&ops);
-    assert_eq!(log.len(), ops.len(), "every lifecycle op parses");
+    assert_eq!(log.len(), ops.len(), "every op parses");
+    let made: BTreeSet<EventKind> = log[1..].iter().map(|record| record.event.kind()).collect();
+    let mut others = of_family(Family::Amendment);
+    others.extend(of_family(Family::Lifecycle));
+    assert_eq!(made, others);
     let registry = PlanRegistry::from_log(configured(), &log);
     assert!(registry.ignored().is_empty(), "{:?}", registry.ignored());
     assert!(registry.plans()[0].transfer.is_some());

@@ -5,9 +5,12 @@
 //! parses. Fields are typed only as far as GraphQL must (strings, integers, enums): every
 //! rule (dates inside the fiscal year, unique <= attendances, non-empty text...) is checked
 //! by `LedgerEvent::parse`, whose error names the field. All kinds share one code path,
-//! [`record`].
+//! [`record`]. An input object and its line in `record_mutations!` are the only things written
+//! here per kind; tests hold the list to the domain's activity kinds and each input object to
+//! its kind's catalogue entry (`tests/kinds.rs`).
 
 use async_graphql::{Context, InputObject, MergedObject, Object, OneofObject, ID};
+use kpi_domain::command::{Command, CorrectEvent, RetractEvent};
 use kpi_domain::EventKind;
 use kpi_service::auth::Role;
 use kpi_service::RecordOptions;
@@ -326,7 +329,8 @@ pub(crate) async fn record(
     Ok(envelope.into())
 }
 
-macro_rules! event_kinds {
+/// The GraphQL face of each activity kind: its input object and mutation.
+macro_rules! record_mutations {
     ($( $(#[$doc:meta])* $variant:ident($input:ident) => $mutation:ident; )*) => {
         /// Exactly one event, given under the field of its kind.
         #[derive(OneofObject, Debug, Clone)]
@@ -335,6 +339,10 @@ macro_rules! event_kinds {
         }
 
         impl EventInput {
+            /// The kinds recorded by a mutation here, in list order.
+            #[cfg(test)]
+            const KINDS: &'static [EventKind] = &[$( EventKind::$variant, )*];
+
             fn kind(&self) -> EventKind {
                 match self {
                     $( EventInput::$variant(_) => EventKind::$variant, )*
@@ -381,7 +389,7 @@ macro_rules! event_kinds {
     };
 }
 
-event_kinds! {
+record_mutations! {
     /// Records a seminar or a multi-session course.
     Seminar(SeminarInput) => record_seminar;
     /// Records consultations given by one provider over a period.
@@ -447,18 +455,18 @@ impl AmendMutations {
         outside_plans: Option<bool>,
     ) -> async_graphql::Result<Event> {
         let kind = replacement.kind();
-        let payload = serde_json::json!({
-            "target": target.0,
-            "target_type": kind.name(),
-            "replacement": replacement.payload(),
-            "reason": reason,
-            "decided_on": decided_on,
-        });
+        let correction = CorrectEvent {
+            target: target.0,
+            replacement_kind: kind,
+            replacement: replacement.payload(),
+            reason,
+            decided_on: decided_on.0,
+        };
         record(
             ctx,
             Role::Recorder,
-            EventKind::Correction,
-            payload,
+            CorrectEvent::KIND,
+            correction.payload(),
             options(idempotency_key, provenance, outside_plans),
             Arguments::Correct { replacement: kind },
         )
@@ -480,16 +488,16 @@ impl AmendMutations {
         #[graphql(desc = "Where the figure was taken from, e.g. \"FY2024 report, KPI table\".")]
         provenance: Option<String>,
     ) -> async_graphql::Result<Event> {
-        let payload = serde_json::json!({
-            "target": target.0,
-            "reason": reason,
-            "decided_on": decided_on,
-        });
+        let retraction = RetractEvent {
+            target: target.0,
+            reason,
+            decided_on: decided_on.0,
+        };
         record(
             ctx,
             Role::Recorder,
-            EventKind::Retraction,
-            payload,
+            RetractEvent::KIND,
+            retraction.payload(),
             options(idempotency_key, provenance, None),
             Arguments::Retract,
         )
@@ -533,6 +541,17 @@ mod tests {
             })
         );
         kpi_domain::LedgerEvent::parse("seminar", &payload).expect("the domain accepts it");
+    }
+
+    /// Every activity kind of the domain's list has its input object and mutation here, in
+    /// the same order; amendments and lifecycle events have their own mutations.
+    #[test]
+    fn every_activity_kind_has_a_record_mutation() {
+        let activities: Vec<EventKind> = EventKind::ALL
+            .into_iter()
+            .filter(|kind| kind.family() == kpi_domain::event::Family::Activity)
+            .collect();
+        assert_eq!(EventInput::KINDS, activities.as_slice());
     }
 
     #[test]

@@ -1,20 +1,24 @@
 //! Plans over GraphQL: the plans in force with their definition history and transfer, the
 //! transfer report, the `admin` mutations of the plan lifecycle, and the live rebuild.
 //!
-//! Like every mutation, a lifecycle mutation only writes the domain's payload JSON: whether a
-//! definition parses, a KPI exists or a mapping fits the plans in force is decided by the
-//! service (`LedgerEvent::parse`, then the plan registry), whose error names the field.
+//! Like every mutation, a lifecycle mutation only hands the domain what it was given, as a
+//! domain command (`kpi_domain::command`): whether a definition parses, a KPI exists or a
+//! mapping fits the plans in force is decided by the service (`LedgerEvent::parse`, then the
+//! plan registry), whose error names the field.
 
 use std::time::Instant;
 
 use async_graphql::{ComplexObject, Context, Enum, InputObject, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
+use kpi_domain::command::{
+    AddKpi, AdoptPlan, Command, ExtendPlan, FromKpi, Given, MappingEntry, NewTarget, RetireKpi,
+    ReviseKpiTarget, TransferPlan,
+};
 use kpi_domain::plan::SourceMeasure;
 use kpi_domain::registry::PlanEntry;
-use kpi_domain::{BaselineOrigin, Change, EventKind, PlanDefinition, PlanRegistry};
+use kpi_domain::{BaselineOrigin, Change, PlanDefinition, PlanRegistry};
 use kpi_service::auth::Role;
 use kpi_service::RecordOptions;
-use serde_json::json;
 use uuid::Uuid;
 
 use crate::error::{ledger_error, require, Arguments};
@@ -510,27 +514,28 @@ pub struct KpiMappingInput {
     pub history: HistoryRule,
 }
 
-fn series_json(series: Series) -> serde_json::Value {
-    serde_json::to_value(kpi_domain::Series::from(series))
-        .expect("a series serialises to a JSON string")
+impl KpiMappingInput {
+    fn entry(&self) -> MappingEntry {
+        MappingEntry {
+            successor_kpi: self.successor_kpi.to_string(),
+            series: kpi_domain::Series::from(self.series).into(),
+            from_kpis: self
+                .from_kpis
+                .iter()
+                .map(|from| FromKpi {
+                    kpi: from.kpi.to_string(),
+                    series: kpi_domain::Series::from(from.series).into(),
+                })
+                .collect(),
+            from_events: self.from_events.clone(),
+            history: kpi_domain::HistoryRule::from(self.history).into(),
+        }
+    }
 }
 
-impl KpiMappingInput {
-    fn payload(&self) -> serde_json::Value {
-        let from_kpis: Vec<serde_json::Value> = self
-            .from_kpis
-            .iter()
-            .map(|from| json!({ "kpi": from.kpi.as_str(), "series": series_json(from.series) }))
-            .collect();
-        json!({
-            "successor_kpi": self.successor_kpi.as_str(),
-            "series": series_json(self.series),
-            "from_kpis": from_kpis,
-            "from_events": self.from_events,
-            "history": serde_json::to_value(kpi_domain::HistoryRule::from(self.history))
-                .expect("a history rule serialises to a JSON string"),
-        })
-    }
+/// A series argument: the main row when not given.
+fn series_given(series: Option<Series>) -> Given {
+    kpi_domain::Series::from(series.unwrap_or_default()).into()
 }
 
 fn key(idempotency_key: Option<String>) -> RecordOptions {
@@ -542,18 +547,17 @@ fn key(idempotency_key: Option<String>) -> RecordOptions {
 
 /// Records a lifecycle event: `admin` only; a refusal names the argument (`whole` when the
 /// event as a whole is at fault, e.g. recorded twice).
-async fn change(
+async fn change<C: Command>(
     ctx: &Context<'_>,
-    kind: EventKind,
-    payload: serde_json::Value,
+    command: C,
     idempotency_key: Option<String>,
     whole: &'static str,
 ) -> async_graphql::Result<Event> {
     record(
         ctx,
         Role::Admin,
-        kind,
-        payload,
+        C::KIND,
+        command.payload(),
         key(idempotency_key),
         Arguments::Lifecycle { whole },
     )
@@ -594,15 +598,11 @@ impl PlanMutations {
         )]
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<Event> {
-        let payload = json!({ "definition": definition, "adopted_on": adopted_on });
-        change(
-            ctx,
-            EventKind::PlanAdopted,
-            payload,
-            idempotency_key,
-            "definition",
-        )
-        .await
+        let adopt = AdoptPlan {
+            definition,
+            adopted_on: adopted_on.0,
+        };
+        change(ctx, adopt, idempotency_key, "definition").await
     }
 
     /// Moves a plan's last fiscal year later; the table gains the new years' columns.
@@ -618,20 +618,13 @@ impl PlanMutations {
         )]
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<Event> {
-        let payload = json!({
-            "plan_id": plan_id.as_str(),
-            "last": last,
-            "decided_on": decided_on,
-            "reason": reason,
-        });
-        change(
-            ctx,
-            EventKind::PlanExtended,
-            payload,
-            idempotency_key,
-            "planId",
-        )
-        .await
+        let extend = ExtendPlan {
+            plan_id: plan_id.0,
+            last: last.0.into(),
+            decided_on: decided_on.0,
+            reason,
+        };
+        change(ctx, extend, idempotency_key, "planId").await
     }
 
     /// Replaces a KPI's target.
@@ -652,24 +645,18 @@ impl PlanMutations {
         )]
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<Event> {
-        let kind = serde_json::to_value(kpi_domain::TargetKind::from(target.kind))
-            .expect("a target kind serialises to a JSON string");
-        let payload = json!({
-            "plan_id": plan_id.as_str(),
-            "kpi": kpi.as_str(),
-            "series": series_json(series.unwrap_or_default()),
-            "target": { "value": target.value, "kind": kind },
-            "decided_on": decided_on,
-            "reason": reason,
-        });
-        change(
-            ctx,
-            EventKind::KpiTargetRevised,
-            payload,
-            idempotency_key,
-            "planId",
-        )
-        .await
+        let revise = ReviseKpiTarget {
+            plan_id: plan_id.0,
+            kpi: kpi.0,
+            series: Some(series_given(series)),
+            target: NewTarget {
+                value: target.value.0.into(),
+                kind: kpi_domain::TargetKind::from(target.kind).into(),
+            },
+            decided_on: decided_on.0,
+            reason,
+        };
+        change(ctx, revise, idempotency_key, "planId").await
     }
 
     /// Adds a KPI to a plan in force.
@@ -686,15 +673,13 @@ impl PlanMutations {
         )]
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<Event> {
-        let mut payload = json!({
-            "plan_id": plan_id.as_str(),
-            "definition": definition,
-            "decided_on": decided_on,
-        });
-        if let Some(reason) = reason {
-            payload["reason"] = json!(reason);
-        }
-        change(ctx, EventKind::KpiAdded, payload, idempotency_key, "planId").await
+        let add = AddKpi {
+            plan_id: plan_id.0,
+            definition,
+            decided_on: decided_on.0,
+            reason,
+        };
+        change(ctx, add, idempotency_key, "planId").await
     }
 
     /// Retires a KPI: it counts up to `lastYear` and shows no figure after it.
@@ -716,22 +701,15 @@ impl PlanMutations {
         )]
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<Event> {
-        let payload = json!({
-            "plan_id": plan_id.as_str(),
-            "kpi": kpi.as_str(),
-            "series": series_json(series.unwrap_or_default()),
-            "last_year": last_year,
-            "decided_on": decided_on,
-            "reason": reason,
-        });
-        change(
-            ctx,
-            EventKind::KpiRetired,
-            payload,
-            idempotency_key,
-            "planId",
-        )
-        .await
+        let retire = RetireKpi {
+            plan_id: plan_id.0,
+            kpi: kpi.0,
+            series: Some(series_given(series)),
+            last_year: last_year.0.into(),
+            decided_on: decided_on.0,
+            reason,
+        };
+        change(ctx, retire, idempotency_key, "planId").await
     }
 
     /// Hands a plan over to its successor (adopted first) from the year after the plan's
@@ -753,23 +731,18 @@ impl PlanMutations {
         )]
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<Event> {
-        let mapping: Vec<serde_json::Value> =
-            mapping.iter().map(KpiMappingInput::payload).collect();
-        let payload = json!({
-            "plan_id": plan_id.as_str(),
-            "successor": successor.as_str(),
-            "effective_from": effective_from,
-            "decided_on": decided_on,
-            "mapping": mapping,
-        });
-        change(
-            ctx,
-            EventKind::PlanTransferred,
-            payload,
-            idempotency_key,
-            "planId",
-        )
-        .await
+        let transfer = TransferPlan {
+            plan_id: plan_id.0,
+            successor: successor.0,
+            effective_from: effective_from.0.into(),
+            decided_on: decided_on.0,
+            mapping: mapping
+                .iter()
+                .map(KpiMappingInput::entry)
+                .collect::<Vec<_>>()
+                .into(),
+        };
+        change(ctx, transfer, idempotency_key, "planId").await
     }
 
     /// Replays the whole log under the plans in force into a new projection beside the live

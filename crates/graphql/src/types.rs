@@ -17,37 +17,20 @@ use crate::loader::{ledger, load_envelopes, load_events};
 use crate::scalars::{Date, DecimalValue, FiscalYearValue};
 use kpi_service::auth::Role;
 
-/// Every kind of event the ledger records.
-#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[graphql(remote = "kpi_domain::EventKind")]
-#[serde(rename_all = "snake_case")]
-pub enum EventType {
-    Seminar,
-    Consultation,
-    SkillTraining,
-    SurveyWave,
-    SurveyResponse,
-    SubsidyGrant,
-    CoworkingTally,
-    ExchangeMeeting,
-    WorkationParticipation,
-    InflowingFirm,
-    Partnership,
-    Publication,
-    CommitteeMeeting,
-    Exhibition,
-    MonitorTour,
-    OpeningFigure,
-    DeclaredTotal,
-    Correction,
-    Retraction,
-    PlanAdopted,
-    PlanExtended,
-    KpiTargetRevised,
-    KpiAdded,
-    KpiRetired,
-    PlanTransferred,
+/// `EventType`, one value per kind of the domain's list (`kpi_domain::with_event_kinds!`),
+/// serialised as the kind's wire name.
+macro_rules! event_type {
+    ($( $variant:ident = $name:literal, $family:ident $(, read via $wire:ty)? ; )*) => {
+        /// Every kind of event the ledger records.
+        #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+        #[graphql(remote = "kpi_domain::EventKind")]
+        pub enum EventType {
+            $( #[serde(rename = $name)] $variant, )*
+        }
+    };
 }
+
+kpi_domain::with_event_kinds!(event_type);
 
 /// What a KPI or a figure is counted in.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Serialize)]

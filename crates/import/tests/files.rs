@@ -118,3 +118,36 @@ fn json_lines_report_each_bad_line() {
         parsed.errors
     );
 }
+
+/// The README's table of CSV headers is the catalogue's: one row per activity kind, in kind
+/// order, with every field (`?` marking an optional one). A kind added to the list but not to
+/// the README fails here.
+#[test]
+fn the_readme_lists_every_activity_kind_with_its_catalogue_columns() {
+    let readme = include_str!("../../../README.md");
+    let table = readme
+        .split("| kind (file name) | header columns |\n|---|---|\n")
+        .nth(1)
+        .expect("README.md has the import table");
+    let rows: Vec<(String, String)> = table
+        .lines()
+        .take_while(|line| line.starts_with('|'))
+        .map(|line| {
+            let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+            (cells[0].trim_matches('`').to_owned(), cells[1].to_owned())
+        })
+        .collect();
+    let expected: Vec<(String, String)> = LedgerEvent::catalogue()
+        .iter()
+        .filter(|info| info.kind.family() == kpi_domain::event::Family::Activity)
+        .map(|info| {
+            let columns: Vec<String> = info
+                .fields
+                .iter()
+                .map(|field| format!("{}{}", field.name, if field.required { "" } else { "?" }))
+                .collect();
+            (info.name.to_owned(), columns.join(","))
+        })
+        .collect();
+    assert_eq!(rows, expected);
+}

@@ -35,7 +35,7 @@ fn without(mut value: Value, key: &str) -> Value {
     value
 }
 
-pub const ALL: [Kind; 17] = [
+pub const ALL: &[Kind] = &[
     Kind {
         mutation: "recordSeminar",
         input_type: "SeminarInput",
