@@ -1,13 +1,30 @@
 //! kpi-domain: the pure core of kpi-ledger.
 //!
+//! Values and the event boundary:
 //! - [`calendar`]: fiscal years (April-March) and Reiwa labels, dates read in Japan.
-//! - [`event`]: the event catalogue and THE validation boundary, [`LedgerEvent::parse`].
-//! - [`command`]: corrections, retractions and plan changes as front-ends state them.
+//! - [`values`]: small value types of payloads (counts, codes, text), valid by construction.
+//! - [`event`]: the event kinds (listed once), the catalogue and THE validation boundary,
+//!   [`LedgerEvent::parse`].
+//! - [`error`]: the boundary's one error type, naming the field and the reason.
 //! - [`bounds`]: the plausible maximum of every count field, from the configuration.
+//! - `amendment` (private): rules relating an event to others in the log (what a correction
+//!   may target, a survey response's wave), looked up by the caller, decided here.
+//! - [`command`]: corrections, retractions and plan changes as front-ends state them.
+//! - [`recorded`]: an event as the log holds it (position, time, actor) for the folds.
+//!
+//! Plans:
 //! - [`plan`]: plan and KPI definitions, parsed from TOML text.
-//! - [`projection`]: the fold of recorded events into KPI tables, with drill-down, as-of
-//!   and audit findings.
+//! - [`lifecycle`]: plan lifecycle events (adopt, extend, revise a target, add or retire a
+//!   KPI, transfer).
+//! - [`registry`]: the plans in force, folded from the configured plans and the lifecycle.
+//!
+//! Folds:
+//! - [`projection`]: the incremental fold of recorded events into KPI tables, with
+//!   drill-down, as-of, through and transfer baselines.
+//! - [`audit`]: findings a reader of the published table should know, computed from the log.
+//! - [`reference`](mod@reference): the plain definition of every figure, which the projection is held to.
 //! - [`seed`]: the seed file format and its deterministic expansion into events.
+//! - `testing` (feature `testing`): random histories for property tests.
 //!
 //! No I/O happens here: callers hand in text and events.
 
