@@ -68,3 +68,38 @@ fn graphiql_loads_offline_and_runs_a_typed_query() {
         "the query went to the server: {requests:?}"
     );
 }
+
+/// The dashboard on a 420 px screen: Japanese, no sideways scroll of the page (the KPI table
+/// scrolls in its own box), every chart within the width.
+#[test]
+fn the_dashboard_fits_a_420_px_screen() {
+    let Some(browser) = Browser::available() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let server = DemoServer::start(&dir.path().join("data"));
+    let run = browser.run(
+        "dashboard-narrow",
+        &server.url(""),
+        json!({ "kpi2Cumulative": "1,565人" }),
+    );
+    run.assert_passed();
+    run.file("dashboard-420.png");
+}
+
+/// The dashboard printed: only the title, the axes, the table and the ledger head; the table
+/// within A4 landscape's printable width; Chromium's PDF one A4 landscape page.
+#[test]
+fn the_dashboard_prints_as_one_a4_landscape_page() {
+    let Some(browser) = Browser::available() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let server = DemoServer::start(&dir.path().join("data"));
+    let run = browser.run("dashboard-print", &server.url(""), json!({}));
+    run.assert_passed();
+    run.file("dashboard.png");
+    run.file("dashboard-print.png");
+    let pdf = std::fs::read(run.file("dashboard-a4.pdf")).unwrap();
+    assert!(pdf.starts_with(b"%PDF-"), "a PDF file");
+}
