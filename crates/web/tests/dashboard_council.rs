@@ -174,3 +174,38 @@ async fn the_page_carries_its_print_and_narrow_screen_rules() {
     assert!(page.contains("<div class=\"table-wrap\"><table id=\"kpi-table\">"));
     ledger.close().await;
 }
+
+/// The XLSX download names, in its printed footer, the log head the table was read at (the
+/// head the dashboard shows), and the axes it was cut on in its header.
+#[tokio::test]
+async fn the_xlsx_download_prints_the_log_head_and_the_axes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ledger, client) = client(dir.path()).await;
+    let response = client
+        .get("/reports/telework-roadmap/kpi.xlsx")
+        .query("through", &"2025-03-31")
+        .send()
+        .await;
+    response.assert_status_is_ok();
+    let bytes = response.0.into_body().into_vec().await.unwrap();
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    let mut sheet = String::new();
+    std::io::Read::read_to_string(
+        &mut archive.by_name("xl/worksheets/sheet1.xml").unwrap(),
+        &mut sheet,
+    )
+    .unwrap();
+    let head = ledger.head();
+    assert!(
+        sheet.contains(&format!(
+            "<oddFooter>&amp;L台帳の位置 {}・ダイジェスト {}&amp;R&amp;P / &amp;N</oddFooter>",
+            head.position, head.hash
+        )),
+        "{sheet}"
+    );
+    assert!(
+        sheet.contains("&amp;R現在までの全記録、2025-03-31までの活動</oddHeader>"),
+        "{sheet}"
+    );
+    ledger.close().await;
+}
