@@ -517,11 +517,71 @@ async fn probes_and_graphiql() {
 
     let graphiql = http.get(server.url("/")).send().await.unwrap();
     assert_eq!(graphiql.status(), StatusCode::OK);
+    assert_eq!(graphiql.headers()["cache-control"], "no-cache");
+    let csp = graphiql.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("script-src 'self';") && csp.contains("connect-src 'self';"),
+        "{csp}"
+    );
     let page = graphiql.text().await.unwrap();
     assert!(
-        page.contains("graphiql") && page.contains("/graphql/ws"),
+        page.contains("id=\"graphiql\"") && page.contains("/graphql/ws"),
         "{page}"
     );
+
+    // Every asset the page loads comes from this server, embedded in the binary, with its
+    // type and a year's cache (its URL carries its hash).
+    let assets: Vec<&str> = page
+        .split(['"', '\''])
+        .filter(|part| part.starts_with("/graphiql/"))
+        .collect();
+    assert!(
+        !page.contains("unpkg") && !page.contains("https:"),
+        "{page}"
+    );
+    let mut kinds = Vec::new();
+    for path in &assets {
+        let response = http.get(server.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let headers = response.headers().clone();
+        assert_eq!(
+            headers["cache-control"], "public, max-age=31536000, immutable",
+            "{path}"
+        );
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        let content_type = headers["content-type"].to_str().unwrap().to_owned();
+        let expected = match path.rsplit('.').next() {
+            Some("js") => "text/javascript; charset=utf-8",
+            Some("css") => "text/css; charset=utf-8",
+            _ => "text/plain; charset=utf-8",
+        };
+        assert_eq!(content_type, expected, "{path}");
+        assert!(!response.bytes().await.unwrap().is_empty(), "{path}");
+        kinds.push(path.rsplit('/').next().unwrap().to_owned());
+    }
+    for name in [
+        "react.production.min.js",
+        "react-dom.production.min.js",
+        "graphiql.min.js",
+        "graphiql.min.css",
+        "init.js",
+    ] {
+        assert!(kinds.iter().any(|kind| kind == name), "{name} in {kinds:?}");
+    }
+    // Another build's hash, or a file that is not embedded, is not found.
+    let stale = assets[0].replacen("/graphiql/", "/graphiql/0", 1);
+    let stale = http.get(server.url(&stale)).send().await.unwrap();
+    assert_eq!(stale.status(), StatusCode::NOT_FOUND);
+    let hash = assets[0].split('/').nth(2).unwrap();
+    let other = http
+        .get(server.url(&format!("/graphiql/{hash}/Cargo.toml")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), StatusCode::NOT_FOUND);
     server.stop().await.unwrap();
 }
 

@@ -117,6 +117,20 @@ async fn introspection_public_and_off() {
     assert_eq!(status, StatusCode::OK, "{body}");
     let page = client().get(off.url("/")).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::NOT_FOUND);
+    // Nor are its assets, whatever their hash.
+    let served = TestServer::start().await;
+    let page = client().get(served.url("/")).send().await.unwrap();
+    let page = page.text().await.unwrap();
+    let asset = page
+        .split('"')
+        .find(|part| part.starts_with("/graphiql/"))
+        .expect("the page links its assets")
+        .to_owned();
+    let found = client().get(served.url(&asset)).send().await.unwrap();
+    assert_eq!(found.status(), StatusCode::OK, "{asset}");
+    let missing = client().get(off.url(&asset)).send().await.unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND, "{asset}");
+    served.stop().await.unwrap();
     off.stop().await.unwrap();
 }
 

@@ -19,6 +19,15 @@ fn seed_table() -> KpiTable {
 
 /// The text content of every `<text>` element, and whether each names the CJK font.
 fn texts(svg: &str) -> Vec<String> {
+    placed_texts(svg)
+        .into_iter()
+        .map(|(text, _)| text)
+        .collect()
+}
+
+/// Each `<text>` element's content and its y position; every one asks for the CJK font
+/// first, then the Japanese fonts of other systems.
+fn placed_texts(svg: &str) -> Vec<(String, f64)> {
     let document = roxmltree::Document::parse(svg).unwrap_or_else(|error| panic!("{error}"));
     let root = document.root_element();
     assert_eq!(root.tag_name().name(), "svg");
@@ -28,17 +37,27 @@ fn texts(svg: &str) -> Vec<String> {
         .collect();
     for text in &texts {
         let family = text.attribute("font-family").unwrap_or_default();
-        assert!(family.contains(kpi_charts::FONT_FAMILY), "{family}");
+        assert!(
+            family.starts_with(&format!("'{}'", kpi_charts::FONT_FAMILY))
+                && family.ends_with("'Hiragino Sans', 'Yu Gothic', Meiryo, sans-serif"),
+            "{family}"
+        );
     }
     texts
         .iter()
         .map(|node| {
-            node.descendants()
+            let text = node
+                .descendants()
                 .filter(|n| n.is_text())
                 .filter_map(|n| n.text())
                 .collect::<String>()
                 .trim()
-                .to_owned()
+                .to_owned();
+            let y = node
+                .attribute("y")
+                .and_then(|y| y.parse().ok())
+                .unwrap_or(0.0);
+            (text, y)
         })
         .collect()
 }
@@ -88,7 +107,10 @@ fn a_cumulative_kpi_shows_its_running_total_against_the_target() {
     let svg = kpi_charts::kpi_chart(&table, "2").unwrap().unwrap();
     let texts = texts(&svg);
     assert!(texts.iter().any(|t| t == "累計"), "{texts:?}");
-    assert!(texts.iter().any(|t| t == "目標 (累計) 1000人"), "{texts:?}");
+    assert!(
+        texts.iter().any(|t| t == "目標 (累計) 1,000人"),
+        "{texts:?}"
+    );
     // The running total reaches 1,565 and the axis goes past it.
     assert!(
         texts.iter().any(|t| t == "1,600" || t == "1,750"),
@@ -109,7 +131,50 @@ fn the_overview_names_every_kpi_with_its_achievement() {
         "146.8%",
         "12 情報発信回数",
         "100%",
+        "(下段) b系列",
+        "目標 100%",
     ] {
         assert!(texts.iter().any(|t| t == expected), "{expected}: {texts:?}");
     }
+}
+
+/// The legend is below the plot, under the fiscal years of the x axis, never over the bars;
+/// its figures are grouped in thousands like the axis ticks.
+#[test]
+fn the_legend_sits_below_the_plot_and_shares_the_axis_number_format() {
+    let table = seed_table();
+    let svg = kpi_charts::kpi_chart(&table, "5").unwrap().unwrap();
+    keep("kpi-5.svg", &svg);
+    let placed = placed_texts(&svg);
+    let axis_bottom = placed
+        .iter()
+        .filter(|(text, _)| text.starts_with("R3 (FY"))
+        .map(|(_, y)| *y)
+        .fold(f64::MIN, f64::max);
+    assert!(axis_bottom > 0.0, "{placed:?}");
+    let legend: Vec<&(String, f64)> = placed
+        .iter()
+        .filter(|(text, _)| {
+            text.starts_with("年度実績") || text.starts_with("目標") || text.starts_with("(下段)")
+        })
+        .collect();
+    assert_eq!(legend.len(), 3, "bars, b-series and target: {placed:?}");
+    for (text, y) in &legend {
+        assert!(
+            *y > axis_bottom,
+            "{text} at {y} is not below the axis at {axis_bottom}"
+        );
+    }
+    assert!(
+        legend
+            .iter()
+            .any(|(text, _)| text == "目標 (年間) 10,000人"),
+        "{legend:?}"
+    );
+    assert!(
+        placed
+            .iter()
+            .any(|(text, _)| text == "10,000" || text == "15,000"),
+        "the axis groups thousands as the legend does: {placed:?}"
+    );
 }

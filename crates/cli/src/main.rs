@@ -203,18 +203,23 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "no store at {}: the directory does not exist",
                 dir.display()
             );
-            let table = runtime()?.block_on(async {
+            let (table, head) = runtime()?.block_on(async {
                 let ledger = ledger::open(&dir, &loaded).await?;
                 let plan = match plan {
                     Some(plan) => plan,
                     None => ledger::default_plan(&ledger)?,
                 };
                 let table = ledger.table(&plan, as_of, through).await;
+                let head = ledger.head();
                 ledger.close().await;
-                anyhow::Ok(table?)
+                anyhow::Ok((table?, head))
             })?;
             let axes = kpi_report::Axes { as_of, through };
-            let rendered = kpi_report::render_for(&table, format, &axes)?;
+            let head = kpi_report::LogHead {
+                position: head.position,
+                digest: head.hash.to_string(),
+            };
+            let rendered = kpi_report::render_at(&table, format, &axes, Some(&head))?;
             match output {
                 Some(path) => std::fs::write(&path, rendered)
                     .with_context(|| format!("cannot write {}", path.display()))?,

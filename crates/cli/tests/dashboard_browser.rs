@@ -168,7 +168,7 @@ async fn the_dashboard_in_headless_chromium_shows_kpi_2_and_drills_down() {
     let link = &kpi2[link_start..link_start + kpi2[link_start..].find('"').unwrap()];
     let cell = browse(&profile, &["--dump-dom"], &server.url(link));
     assert!(cell.contains("568人"), "{cell}");
-    assert!(cell.contains("contributing events"), "{cell}");
+    assert!(cell.contains("この数値に寄与した記録: "), "{cell}");
     assert!(cell.contains("<td>seminar</td>"), "{cell}");
 
     let output = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-output");

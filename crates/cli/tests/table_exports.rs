@@ -1,5 +1,6 @@
 //! `kpi-ledger table --format excel-csv|xlsx|markdown` through the real binary: the export
-//! forms reach the user intact (BOM kept, workbook bytes written to the named file).
+//! forms reach the user intact (BOM kept, workbook bytes written to the named file, its page
+//! footer naming the log head `verify` names).
 
 mod support;
 
@@ -60,6 +61,26 @@ fn table_exports_for_excel_and_the_council() {
     assert!(printed.is_empty(), "the workbook goes to the file only");
     let bytes = std::fs::read(&workbook).unwrap();
     assert_eq!(&bytes[..2], b"PK", "an XLSX file is a zip archive");
+    // The printed page's footer names the log head the table was read at, as `verify` does.
+    let verified = String::from_utf8(ok(kpi_ledger(&["verify", "--data", data]))).unwrap();
+    let (position, digest) = verified
+        .trim()
+        .strip_prefix("ok: position ")
+        .and_then(|rest| rest.split_once(" hash "))
+        .unwrap_or_else(|| panic!("verify printed {verified}"));
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    let mut sheet = String::new();
+    std::io::Read::read_to_string(
+        &mut archive.by_name("xl/worksheets/sheet1.xml").unwrap(),
+        &mut sheet,
+    )
+    .unwrap();
+    assert!(
+        sheet.contains(&format!(
+            "台帳の位置 {position}・ダイジェスト {digest}&amp;R"
+        )),
+        "the footer names position {position} and digest {digest}:\n{sheet}"
+    );
 
     let refused = kpi_ledger(&["table", "--data", data, "--format", "xls"]);
     assert!(!refused.status.success());

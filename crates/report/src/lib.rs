@@ -20,7 +20,7 @@ use rust_decimal::Decimal;
 
 pub use axes::Axes;
 pub use council::excel_csv;
-pub use xlsx::xlsx;
+pub use xlsx::{xlsx, LogHead};
 
 /// The output forms of `kpi-ledger table` and of the server's downloads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +86,17 @@ pub fn render(table: &KpiTable, format: Format) -> Result<Vec<u8>, ReportError> 
 /// line under the title (text, Markdown), above the header (Excel CSV), in the title (XLSX),
 /// `as_of` and `through` fields (JSON). The machine CSV is the same either way.
 pub fn render_for(table: &KpiTable, format: Format, axes: &Axes) -> Result<Vec<u8>, ReportError> {
+    render_at(table, format, axes, None)
+}
+
+/// [`render_for`], for a table read at the log's `head`, which the XLSX prints in its page
+/// footer (the other forms are unchanged by it).
+pub fn render_at(
+    table: &KpiTable,
+    format: Format,
+    axes: &Axes,
+    head: Option<&LogHead>,
+) -> Result<Vec<u8>, ReportError> {
     let caption = axes.caption();
     Ok(match format {
         Format::Text => {
@@ -117,7 +128,7 @@ pub fn render_for(table: &KpiTable, format: Format, axes: &Axes) -> Result<Vec<u
             }
             out.into_bytes()
         }
-        Format::Xlsx => xlsx::xlsx_titled(table, (!axes.is_current()).then(|| axes.ja()))?,
+        Format::Xlsx => xlsx::xlsx_for(table, axes, head)?,
     })
 }
 

@@ -9,6 +9,7 @@ mod auth;
 mod cache;
 mod config;
 mod conn;
+mod graphiql;
 mod http;
 mod introspection;
 mod metrics;
@@ -23,10 +24,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use async_graphql::http::GraphiQLSource;
 use async_graphql::Executor;
 use poem::http::StatusCode;
-use poem::{get, Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
+use poem::{get, Endpoint, EndpointExt, Request, Response, Route};
 use tracing::Instrument;
 
 pub use crate::auth::{
@@ -185,11 +185,6 @@ fn routes_until<E: Executor>(
     stopping: &Stopping,
 ) -> impl Endpoint<Output = Response> {
     let metrics = Metrics::global();
-    let graphiql = GraphiQLSource::build()
-        .endpoint("/graphql")
-        .subscription_endpoint("/graphql/ws")
-        .title("kpi-ledger")
-        .finish();
     let ready = app.ready.clone();
     let head_position = app.head_position.clone();
     let metrics_auth = auth.clone();
@@ -208,12 +203,11 @@ fn routes_until<E: Executor>(
         route = route.nest(prefix, endpoint);
     }
     // GraphiQL's page holds no data; the schema it asks for follows `server.introspection`.
+    // Its assets are embedded in the binary (no CDN) and go with it.
     if config.introspection != Introspection::Off {
-        route = route.at(
-            "/",
-            get(poem::endpoint::make_sync(move |_| {
-                poem::web::Html(graphiql.clone()).into_response()
-            })),
+        route = route.at("/", get(graphiql::serve_page)).at(
+            format!("{}:hash/:name", graphiql::ASSET_PREFIX),
+            get(graphiql::serve_asset),
         );
     }
     let route = route
@@ -339,6 +333,7 @@ async fn observe<E: Endpoint<Output = Response>>(
 fn endpoint_label(path: &str) -> &'static str {
     match path {
         "/" => "graphiql",
+        path if path.starts_with(graphiql::ASSET_PREFIX) => "graphiql",
         "/graphql" => "graphql",
         "/graphql/ws" => "graphql_ws",
         "/healthz" => "healthz",

@@ -7,6 +7,7 @@ use kpi_service::auth::{AccessDenied, Caller, Role};
 use poem::http::{header, StatusCode};
 use poem::{Request, Response};
 
+use crate::words::Lang;
 use crate::Web;
 
 /// The cookie holding a reader token for a browser, set by the dashboard's token form.
@@ -117,13 +118,15 @@ pub fn not_found(what: &str) -> poem::Error {
 
 /// The query every route takes: `asOf` (transaction time: only what had been recorded by
 /// then; RFC 3339, or a date meaning the end of that day in Japan), `through` (valid time:
-/// only activities that happened on or before that date), and the CSV `form`.
+/// only activities that happened on or before that date), the CSV `form`, and the
+/// dashboard's `lang` (`ja`, the default, or `en`).
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 pub struct TableQuery {
     #[serde(rename = "asOf")]
     pub as_of: Option<String>,
     pub through: Option<String>,
     pub form: Option<String>,
+    pub lang: Option<String>,
 }
 
 impl TableQuery {
@@ -161,23 +164,53 @@ impl TableQuery {
         }
     }
 
-    /// `?asOf=...&through=...` to carry into links (the parameters given), or nothing.
+    /// The same query in another language.
+    pub fn with_lang(&self, lang: Lang) -> TableQuery {
+        TableQuery {
+            lang: lang.param().map(str::to_owned),
+            ..self.clone()
+        }
+    }
+
+    /// The dashboard's language, or a 400 naming `lang`.
+    pub fn lang(&self) -> poem::Result<Lang> {
+        Lang::parse(self.lang.as_deref()).map_err(|reason| bad_request("lang", &reason))
+    }
+
+    /// `?asOf=...&through=...` to carry into links to downloads and charts (the parameters
+    /// given), or nothing.
     pub fn suffix(&self) -> String {
-        let pairs: Vec<(&str, &str)> = [
+        encode(&[
             ("asOf", Self::given(&self.as_of)),
             ("through", Self::given(&self.through)),
-        ]
-        .into_iter()
-        .filter_map(|(name, value)| Some((name, value?)))
-        .collect();
-        if pairs.is_empty() {
-            return String::new();
-        }
-        format!(
-            "?{}",
-            serde_urlencoded::to_string(pairs).expect("text pairs encode")
-        )
+        ])
     }
+
+    /// [`TableQuery::suffix`] for links between dashboard pages, which also keep `lang` when
+    /// it is not the default.
+    pub fn page_suffix(&self) -> String {
+        let lang = self.lang().ok().and_then(Lang::param);
+        encode(&[
+            ("asOf", Self::given(&self.as_of)),
+            ("through", Self::given(&self.through)),
+            ("lang", lang),
+        ])
+    }
+}
+
+/// `?name=value&...` of the pairs that have a value, or nothing.
+fn encode(pairs: &[(&str, Option<&str>)]) -> String {
+    let pairs: Vec<(&str, &str)> = pairs
+        .iter()
+        .filter_map(|(name, value)| Some((*name, (*value)?)))
+        .collect();
+    if pairs.is_empty() {
+        return String::new();
+    }
+    format!(
+        "?{}",
+        serde_urlencoded::to_string(pairs).expect("text pairs encode")
+    )
 }
 
 /// The table of a plan on the query's axes, or the response that says why not.

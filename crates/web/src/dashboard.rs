@@ -1,14 +1,20 @@
 //! `/dashboard`: the read-only HTML dashboard, rendered here with maud (escaping included).
+//! Japanese by default, English with `?lang=en` (the words: `words.rs`); one stylesheet
+//! (`dashboard.css`) for screens from 420 px wide up and for printing the KPI table as the
+//! council's A4 landscape handout.
 
 use std::sync::Arc;
 
-use kpi_domain::{KpiTable, Series};
+use kpi_domain::calendar::jst;
+use kpi_domain::{KpiRow, KpiTable, Series};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use poem::http::{header, StatusCode};
 use poem::web::{Data, Form, Path, Query};
 use poem::{get, handler, post, Request, Response, Route};
 
 use crate::access::{self, not_found, TableQuery, SESSION_COOKIE};
+use crate::findings;
+use crate::words::{Lang, Words};
 use crate::Web;
 
 pub fn routes() -> Route {
@@ -19,27 +25,23 @@ pub fn routes() -> Route {
         .at("/:plan/cells/:kpi/:series/:year", get(cell_page))
 }
 
-const STYLE: &str = "
-body { font-family: 'Noto Sans CJK JP', sans-serif; margin: 1.5rem; color: #222; }
-table { border-collapse: collapse; margin: 1rem 0; }
-th, td { border: 1px solid #aaa; padding: 0.3rem 0.5rem; }
-th { background: #ddebf7; }
-tr.late td { background: #fff4d6; }
-.late-mark { font-size: 0.8em; color: #8a5a00; border: 1px solid #8a5a00; padding: 0 0.2em; }
-td.n { text-align: right; white-space: nowrap; }
-tr.b td { color: #555; }
-.charts img { max-width: 48%; margin: 0.3rem; border: 1px solid #ddd; }
-code { font-size: 0.85rem; word-break: break-all; }
-";
+/// The stylesheet, naming the fonts the charts name.
+fn style() -> &'static str {
+    static STYLE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        include_str!("dashboard.css").replace("FONT_FALLBACKS", kpi_charts::FONT_FALLBACKS)
+    });
+    &STYLE
+}
 
-fn page(title: &str, body: Markup) -> Markup {
+fn page(words: &Words, title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
-        html lang="ja" {
+        html lang=(words.html_lang) {
             head {
                 meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) }
-                style { (PreEscaped(STYLE)) }
+                style { (PreEscaped(style())) }
             }
             body { (body) }
         }
@@ -54,20 +56,26 @@ fn html_response(status: StatusCode, markup: Markup) -> Response {
 }
 
 /// The token form shown instead of a page the caller may not read.
-fn login(refusal: poem::Error) -> poem::Error {
+fn login(refusal: poem::Error, lang: Lang) -> poem::Error {
     if refusal.status() != StatusCode::UNAUTHORIZED {
         return refusal;
     }
+    let words = lang.words();
     access::refusal(html_response(
         StatusCode::UNAUTHORIZED,
         page(
-            "kpi-ledger: reader token",
+            words,
+            &format!("kpi-ledger: {}", words.token_title),
             html! {
-                h1 { "読み取りトークン / Reader token" }
-                p { "This dashboard needs a reader token." }
+                h1 { (words.token_title) }
+                p { (words.token_needed) }
                 form method="post" action="/dashboard/session" {
-                    input type="password" name="token" autocomplete="off";
-                    button type="submit" { "Open" }
+                    label {
+                        (words.token_label) " "
+                        input type="password" name="token" autocomplete="off" required;
+                    }
+                    " "
+                    button type="submit" { (words.open) }
                 }
             },
         ),
@@ -91,9 +99,14 @@ async fn session(web: Data<&Arc<Web>>, Form(form): Form<TokenForm>) -> Response 
         .ok()
         .is_some_and(|caller| caller.require(kpi_service::auth::Role::Reader).is_ok());
     if !allowed || token.contains([';', ',', ' ']) {
+        let words = Lang::Ja.words();
         return html_response(
             StatusCode::UNAUTHORIZED,
-            page("kpi-ledger", html! { p { "token: not a reader token" } }),
+            page(
+                words,
+                "kpi-ledger",
+                html! { p { (words.not_a_reader_token) } },
+            ),
         );
     }
     Response::builder()
@@ -112,15 +125,16 @@ async fn first_plan(
     web: Data<&Arc<Web>>,
     Query(query): Query<TableQuery>,
 ) -> Response {
+    let lang = query.lang().unwrap_or_default();
     if let Err(refusal) = access::reader(&web, req) {
-        return login(refusal).into_response();
+        return login(refusal, lang).into_response();
     }
     match web.ledger.plans().first() {
         Some(plan) => Response::builder()
             .status(StatusCode::SEE_OTHER)
             .header(
                 header::LOCATION,
-                format!("/dashboard/{}{}", plan.id, query.suffix()),
+                format!("/dashboard/{}{}", plan.id, query.page_suffix()),
             )
             .finish(),
         None => not_found("no plan is configured").into_response(),
@@ -134,91 +148,125 @@ async fn plan_page(
     Path(plan): Path<String>,
     Query(query): Query<TableQuery>,
 ) -> poem::Result<Response> {
-    {
-        access::reader(&web, req).map_err(login)?;
-        let table = access::table(&web, &plan, &query).await?;
-        let head = web.ledger.head();
-        let findings = web.ledger.audit_findings();
-        let markup = page(
-            &format!("{} KPI", table.plan_name.ja),
-            html! {
-                h1 { (table.plan_name.ja) " KPI一覧" }
-                (axes_line(&query)?)
-                (axes_choice(&plan, &table, &query))
-                p {
-                    "Ledger head: position " span #head-position { (head.position) }
-                    " · digest " code #digest { (head.hash) }
-                }
-                (kpi_table(&table, &query))
-                p {
-                    "Downloads: "
-                    a href=(format!("/reports/{plan}/kpi.csv{}", query.suffix())) { "CSV (Excel)" } " · "
-                    a href=(format!("/reports/{plan}/kpi.xlsx{}", query.suffix())) { "XLSX" } " · "
-                    a href=(format!("/reports/{plan}/kpi.md{}", query.suffix())) { "Markdown" } " · "
-                    a href=(format!("/reports/{plan}/kpi.json{}", query.suffix())) { "JSON" }
-                }
-                h2 { "グラフ / Charts" }
+    let lang = query.lang()?;
+    let words = lang.words();
+    access::reader(&web, req).map_err(|refusal| login(refusal, lang))?;
+    let table = access::table(&web, &plan, &query).await?;
+    let head = web.ledger.head();
+    let findings = web.ledger.audit_findings();
+    let axes = query.axes()?;
+    let data = query.suffix();
+    let plan_name = match lang {
+        Lang::Ja => &table.plan_name.ja,
+        Lang::En => &table.plan_name.en,
+    };
+    let markup = page(
+        words,
+        &format!("{plan_name} {}", words.table_title),
+        html! {
+            (language_switch(&format!("/dashboard/{plan}"), &query, words))
+            h1 { (plan_name) " " (words.table_title) }
+            p #axes { (words.figures_for) ": " span #axes-text { (words.axes(&axes)) } }
+            div.no-print {
+                (axes_choice(&plan, &table, &query, words))
+            }
+            div.table-wrap { (kpi_table(&table, &query, words)) }
+            p #head {
+                (words.ledger_head) ": " (words.position) " " span #head-position { (head.position) }
+                " · " (words.digest) " " code #digest { (head.hash) }
+            }
+            p.help.no-print { (words.print_hint) }
+            p #downloads .no-print {
+                (words.downloads) ": "
+                a href=(format!("/reports/{plan}/kpi.csv{data}")) { (words.csv_for_excel) } " · "
+                a href=(format!("/reports/{plan}/kpi.xlsx{data}")) { "XLSX" } " · "
+                a href=(format!("/reports/{plan}/kpi.md{data}")) { "Markdown" } " · "
+                a href=(format!("/reports/{plan}/kpi.json{data}")) { "JSON" }
+            }
+            section.no-print {
+                h2 { (words.charts) }
                 div.charts {
-                    img src=(format!("/reports/{plan}/charts/overview.svg{}", query.suffix())) alt="overview";
+                    img src=(format!("/reports/{plan}/charts/overview.svg{data}")) alt=(words.overview_alt);
                     @for kpi in kpi_ids(&table) {
-                        img loading="lazy" src=(format!("/reports/{plan}/charts/kpi-{kpi}.svg{}", query.suffix())) alt=(format!("KPI {kpi}"));
+                        img loading="lazy" src=(format!("/reports/{plan}/charts/kpi-{kpi}.svg{data}"))
+                            alt=(format!("KPI {kpi} {}", words.kpi_chart_alt));
                     }
                 }
-                h2 { "監査所見 / Audit findings" }
+            }
+            section.no-print {
+                h2 { (words.findings) }
                 @if findings.is_empty() {
-                    p { "None." }
+                    p { (words.no_findings) }
                 } @else {
                     ul #findings {
                         @for finding in &findings {
-                            li { code { (format!("{:?}", finding.kind)) } " " (finding.message) }
+                            @let (title, sentence) = findings::explain(finding.kind, lang);
+                            li {
+                                span.finding-title { (title) }
+                                span.finding-code { (findings::code(finding.kind)) }
+                                br;
+                                (sentence)
+                                br;
+                                span.finding-detail {
+                                    (words.finding_detail) ": "
+                                    @if let Some(place) = findings::place(finding, lang) {
+                                        (place) " — "
+                                    }
+                                    (finding.message)
+                                }
+                            }
                         }
                     }
                 }
-            },
-        );
-        Ok(html_response(StatusCode::OK, markup))
+            }
+        },
+    );
+    Ok(html_response(StatusCode::OK, markup))
+}
+
+/// The link to the same page in the other language.
+fn language_switch(path: &str, query: &TableQuery, words: &Words) -> Markup {
+    let other = words.other;
+    html! {
+        p.lang.no-print {
+            a href=(format!("{path}{}", query.with_lang(other).page_suffix()))
+                lang=(other.words().html_lang) { (words.other_language) }
+        }
     }
 }
 
-/// Which axes the figures are for, in both languages.
-fn axes_line(query: &TableQuery) -> poem::Result<Markup> {
-    let axes = query.axes()?;
-    Ok(html! {
-        p #axes {
-            "集計の基準: " span #axes-ja { (axes.ja()) } br;
-            "Figures: " span #axes-en { (axes.en()) }
-        }
-    })
-}
-
-/// The two axes to choose: a form for any instant and date, and links to the end of each of
-/// the plan's fiscal years (keeping the as-of instant).
-fn axes_choice(plan: &str, table: &KpiTable, query: &TableQuery) -> Markup {
+/// The two axes to choose, with what they mean: a form for any instant and date, and links
+/// to the end of each of the plan's fiscal years (keeping the as-of instant).
+fn axes_choice(plan: &str, table: &KpiTable, query: &TableQuery, words: &Words) -> Markup {
     html! {
         form #axes-form method="get" action=(format!("/dashboard/{plan}")) {
             label {
-                "記録時点 / as of (recorded by): "
+                (words.as_of_label) " "
                 input type="text" name="asOf" value=(query.as_of.as_deref().unwrap_or(""))
                     size="26" placeholder="2025-05-31T09:00:00+09:00";
             }
-            " "
             label {
-                "活動の期限 / through (activities up to): "
+                (words.through_label) " "
                 input type="date" name="through" value=(query.through.as_deref().unwrap_or(""));
             }
-            " "
-            button type="submit" { "表示 / Show" }
+            @if let Some(lang) = words.lang.param() {
+                input type="hidden" name="lang" value=(lang);
+            }
+            button type="submit" { (words.show) }
+        }
+        div.help #axes-help {
+            @for sentence in words.axes_help { p { (sentence) } }
         }
         p #through-links {
-            "年度末まで / Through the end of: "
+            (words.through_end_of) ": "
             @for year in &table.fiscal_years {
-                a href=(format!("/dashboard/{plan}{}", query.with_through(Some(year.last_day())).suffix())) {
-                    (year.label()) "年度末 (" (year.last_day()) ")"
+                a href=(format!("/dashboard/{plan}{}", query.with_through(Some(year.last_day())).page_suffix())) {
+                    (words.year_end(*year))
                 }
                 " · "
             }
-            a href=(format!("/dashboard/{plan}{}", query.with_through(None).suffix())) {
-                "全期間 / all activities"
+            a href=(format!("/dashboard/{plan}{}", query.with_through(None).page_suffix())) {
+                (words.all_activities)
             }
         }
     }
@@ -230,22 +278,32 @@ fn kpi_ids(table: &KpiTable) -> Vec<&str> {
     ids
 }
 
-fn kpi_table(table: &KpiTable, query: &TableQuery) -> Markup {
+/// A row's fields as the report prints them, with the indicator's name in the page's
+/// language.
+fn row_fields(row: &KpiRow, words: &Words) -> Vec<String> {
+    let mut fields = kpi_report::human_row(row);
+    if words.lang == Lang::En {
+        fields[1] = row.name.en.clone();
+    }
+    fields
+}
+
+fn kpi_table(table: &KpiTable, query: &TableQuery, words: &Words) -> Markup {
     html! {
         table #kpi-table {
             thead {
                 tr {
-                    th { "No." } th { "重要業績評価指標" } th { "目標" }
-                    @for year in &table.fiscal_years { th { (year.label()) "年度" } }
-                    th { "累計" } th { "達成度" }
+                    th { "No." } th { (words.col_indicator) } th { (words.col_target) }
+                    @for year in &table.fiscal_years { th { (words.year(*year)) } }
+                    th { (words.col_cumulative) } th { (words.col_achievement) }
                 }
             }
             tbody {
                 @for row in &table.rows {
-                    @let fields = kpi_report::human_row(row);
+                    @let fields = row_fields(row, words);
                     @let id = format!("kpi-{}{}", row.kpi, if row.series == Series::B { "b" } else { "" });
                     tr #(id) class=(if row.series == Series::B { "b" } else { "main" }) {
-                        td { (fields[0]) } td { (fields[1]) } td { (fields[2]) }
+                        td { (fields[0]) } td.name { (fields[1]) } td { (fields[2]) }
                         @for (cell, text) in row.cells.iter().zip(&fields[3..]) {
                             td.n {
                                 @if cell.event_ids.is_empty() {
@@ -253,7 +311,7 @@ fn kpi_table(table: &KpiTable, query: &TableQuery) -> Markup {
                                 } @else {
                                     a.cell href=(format!(
                                         "/dashboard/{}/cells/{}/{}/{}{}",
-                                        table.plan_id, row.kpi, row.series.as_str(), cell.fiscal_year.label(), query.suffix()
+                                        table.plan_id, row.kpi, row.series.as_str(), cell.fiscal_year.label(), query.page_suffix()
                                     )) { (text) }
                                 }
                             }
@@ -274,63 +332,80 @@ async fn cell_page(
     Path((plan, kpi, series, year)): Path<(String, String, String, String)>,
     Query(query): Query<TableQuery>,
 ) -> poem::Result<Response> {
-    {
-        access::reader(&web, req).map_err(login)?;
-        let series = match series.as_str() {
-            "main" => Series::Main,
-            "b" => Series::B,
-            other => {
-                return Err(access::bad_request(
-                    "series",
-                    &format!("`{other}` is neither main nor b"),
-                ))
-            }
-        };
-        let table = access::table(&web, &plan, &query).await?;
-        let row = table.row(&kpi, series).ok_or_else(|| {
-            not_found(&format!(
-                "no KPI {kpi} ({}) in plan `{plan}`",
-                series.as_str()
+    let lang = query.lang()?;
+    let words = lang.words();
+    access::reader(&web, req).map_err(|refusal| login(refusal, lang))?;
+    let series = match series.as_str() {
+        "main" => Series::Main,
+        "b" => Series::B,
+        other => {
+            return Err(access::bad_request(
+                "series",
+                &format!("`{other}` is neither main nor b"),
             ))
-        })?;
-        let cell = row
-            .cells
-            .iter()
-            .find(|cell| cell.fiscal_year.label() == year)
-            .ok_or_else(|| not_found(&format!("no fiscal year {year} in plan `{plan}`")))?;
-        let mut events = Vec::new();
-        for id in &cell.event_ids {
-            match web.ledger.event(*id) {
-                Ok(Some((envelope, _))) => events.push(envelope),
-                Ok(None) => {}
-                Err(error) => {
-                    tracing::error!(%error, %id, "cannot read a contributing event");
-                    return Err(not_found("cannot read a contributing event"));
-                }
+        }
+    };
+    let table = access::table(&web, &plan, &query).await?;
+    let row = table.row(&kpi, series).ok_or_else(|| {
+        not_found(&format!(
+            "no KPI {kpi} ({}) in plan `{plan}`",
+            series.as_str()
+        ))
+    })?;
+    let cell = row
+        .cells
+        .iter()
+        .find(|cell| cell.fiscal_year.label() == year)
+        .ok_or_else(|| not_found(&format!("no fiscal year {year} in plan `{plan}`")))?;
+    let mut events = Vec::new();
+    for id in &cell.event_ids {
+        match web.ledger.event(*id) {
+            Ok(Some((envelope, _))) => events.push(envelope),
+            Ok(None) => {}
+            Err(error) => {
+                tracing::error!(%error, %id, "cannot read a contributing event");
+                return Err(not_found("cannot read a contributing event"));
             }
         }
-        let fields = kpi_report::human_row(row);
-        let column = 3 + row
-            .cells
-            .iter()
-            .position(|c| c.fiscal_year == cell.fiscal_year)
-            .unwrap_or(0);
-        let markup = page(
-            &format!("KPI {kpi} {year}"),
-            html! {
-                p { a href=(format!("/dashboard/{plan}{}", query.suffix())) { "← " (table.plan_name.ja) } }
-                h1 { "KPI " (fields[0]) " " (row.name.ja) " — " (year) "年度: " span #cell-value { (fields[column]) } }
-                (axes_line(&query)?)
-                p { (events.len()) " contributing events" }
+    }
+    let fields = row_fields(row, words);
+    let column = 3 + row
+        .cells
+        .iter()
+        .position(|c| c.fiscal_year == cell.fiscal_year)
+        .unwrap_or(0);
+    let plan_name = match lang {
+        Lang::Ja => &table.plan_name.ja,
+        Lang::En => &table.plan_name.en,
+    };
+    let axes = query.axes()?;
+    let markup = page(
+        words,
+        &format!("KPI {} {}", fields[0], words.year(cell.fiscal_year)),
+        html! {
+            (language_switch(&format!("/dashboard/{plan}/cells/{kpi}/{}/{year}", series.as_str()), &query, words))
+            p.no-print { a href=(format!("/dashboard/{plan}{}", query.page_suffix())) { "← " (plan_name) } }
+            h1 {
+                "KPI " (fields[0]) " " (fields[1]) " — " (words.year(cell.fiscal_year)) ": "
+                span #cell-value { (fields[column]) }
+            }
+            p #axes { (words.figures_for) ": " span #axes-text { (words.axes(&axes)) } }
+            p #contributing { (words.contributing(events.len())) }
+            div.table-wrap {
                 table #events {
-                    thead { tr { th { "Position" } th { "Recorded" } th { "Actor" } th { "Type" } th { "Provenance" } th { "Payload" } } }
+                    thead {
+                        tr {
+                            th { (words.col_position) } th { (words.col_recorded) } th { (words.col_actor) }
+                            th { (words.col_type) } th { (words.col_provenance) } th { (words.col_payload) }
+                        }
+                    }
                     tbody {
                         @for envelope in &events {
                             // Recorded after the plan's transfer, for one of its years.
                             @let late = cell.late_event_ids.contains(&envelope.event_id);
                             tr.late[late] {
-                                td.n { (envelope.position) @if late { " " span.late-mark title="recorded after the plan was transferred" { "late" } } }
-                                td { (envelope.recorded_at.to_rfc3339()) }
+                                td.n { (envelope.position) @if late { " " span.late-mark title=(words.late_title) { (words.late) } } }
+                                td.n { (envelope.recorded_at.with_timezone(&jst()).format("%Y-%m-%d %H:%M:%S")) }
                                 td { (envelope.actor) }
                                 td { (envelope.event_type) }
                                 td { (envelope.provenance.as_deref().unwrap_or("")) }
@@ -339,11 +414,11 @@ async fn cell_page(
                         }
                     }
                 }
-                @if !cell.amended_by.is_empty() {
-                    p { "Amended by: " @for id in &cell.amended_by { code { (id) } " " } }
-                }
-            },
-        );
-        Ok(html_response(StatusCode::OK, markup))
-    }
+            }
+            @if !cell.amended_by.is_empty() {
+                p { (words.amended_by) ": " @for id in &cell.amended_by { code { (id) } " " } }
+            }
+        },
+    );
+    Ok(html_response(StatusCode::OK, markup))
 }

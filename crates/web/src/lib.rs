@@ -15,12 +15,15 @@
 //! dashboard and the human forms of the downloads say which the figures are for. They need the
 //! reader role: anonymous when anonymous read is on, otherwise a reader token as
 //! `Authorization: Bearer ...` or, for a browser, the session cookie set by the dashboard's
-//! token form. Pages are rendered on the server (maud); there is no front-end build.
+//! token form. Pages are rendered on the server (maud); there is no front-end build. The
+//! dashboard is in Japanese, or English with `?lang=en`.
 
 mod access;
 mod archive;
 mod dashboard;
+mod findings;
 mod reports;
+mod words;
 
 use std::sync::Arc;
 

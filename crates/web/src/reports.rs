@@ -44,10 +44,18 @@ async fn table_file(
             }
         };
         let table = access::table(&web, &plan, &query).await?;
-        let body = kpi_report::render_for(&table, format, &query.axes()?).map_err(|error| {
-            tracing::error!(%error, "cannot render the report");
-            server_error()
-        })?;
+        // Read after the table: no event it counts lies beyond this head.
+        let head = web.ledger.head();
+        let head = kpi_report::LogHead {
+            position: head.position,
+            digest: head.hash.to_string(),
+        };
+        let body = kpi_report::render_at(&table, format, &query.axes()?, Some(&head)).map_err(
+            |error| {
+                tracing::error!(%error, "cannot render the report");
+                server_error()
+            },
+        )?;
         Ok(Response::builder()
             .content_type(format.content_type())
             .header(

@@ -166,7 +166,7 @@ async fn with_anonymous_read_anyone_reads_and_bad_queries_are_named() {
         .await;
     early.assert_status_is_ok();
     let html = early.0.into_body().into_string().await.unwrap();
-    assert!(html.contains("0 contributing events"), "{html}");
+    assert!(html.contains("この数値に寄与した記録: 0件"), "{html}");
     ledger.close().await;
 }
 
@@ -304,8 +304,8 @@ async fn the_dashboard_and_the_downloads_count_activities_through_a_date() {
         kpi2_row(&now)[3..9],
         ["260人", "340人", "397人", "568人", "7人", "1,572人"]
     );
-    assert!(now.contains("as of now (everything recorded), all activities (no through date)"));
     assert!(now.contains("現在までの全記録、全期間の活動"), "{now}");
+    assert!(!now.contains("as of now"), "Japanese only by default");
 
     let end_of_r5 = page(&[("through", "2024-03-31")]).await;
     assert_eq!(
@@ -313,7 +313,6 @@ async fn the_dashboard_and_the_downloads_count_activities_through_a_date() {
         ["260人", "340人", "397人", "—", "—", "997人", "99.7%"]
     );
     assert!(end_of_r5.contains("2024-03-31までの活動"), "{end_of_r5}");
-    assert!(end_of_r5.contains("through 2024-03-31 (activities up to then)"));
     assert!(
         end_of_r5.contains("name=\"through\" value=\"2024-03-31\""),
         "the form shows the date chosen"
@@ -327,6 +326,32 @@ async fn the_dashboard_and_the_downloads_count_activities_through_a_date() {
     let r6_link = "/dashboard/telework-roadmap?through=2025-03-31\"";
     assert!(end_of_r5.contains(r6_link), "{end_of_r5}");
     assert!(end_of_r5.contains("R6年度末 (2025-03-31)"));
+
+    // In English, the links between pages keep the language; downloads do not need it.
+    let english = page(&[("through", "2024-03-31"), ("lang", "en")]).await;
+    assert!(english.contains("<html lang=\"en\">"), "{english}");
+    assert!(english
+        .contains("as of now (everything recorded), through 2024-03-31 (activities up to then)"));
+    assert!(
+        english.contains("/cells/2/main/R5?through=2024-03-31&amp;lang=en\""),
+        "{english}"
+    );
+    assert!(english.contains("/dashboard/telework-roadmap?through=2025-03-31&amp;lang=en\""));
+    assert!(
+        english.contains("name=\"lang\" value=\"en\""),
+        "the form keeps it"
+    );
+    assert!(english.contains("/reports/telework-roadmap/kpi.csv?through=2024-03-31\""));
+    assert!(
+        english.contains(">Seminar and consultation participants<"),
+        "{english}"
+    );
+    assert_eq!(
+        kpi2_row(&english)[3..10],
+        ["260人", "340人", "397人", "—", "—", "997人", "99.7%"]
+    );
+    let back = "/dashboard/telework-roadmap?through=2024-03-31\" lang=\"ja\">日本語</a>";
+    assert!(english.contains(back), "{english}");
 
     let end_of_r6 = page(&[("through", "2025-03-31")]).await;
     assert_eq!(
@@ -360,7 +385,7 @@ async fn the_dashboard_and_the_downloads_count_activities_through_a_date() {
         .send()
         .await;
     let cell = body(cell).await;
-    assert!(cell.contains("0 contributing events"), "{cell}");
+    assert!(cell.contains("この数値に寄与した記録: 0件"), "{cell}");
     assert!(cell.contains("2025-03-31までの活動"), "{cell}");
 
     let csv = |query: &'static str| {
@@ -398,6 +423,14 @@ async fn the_dashboard_and_the_downloads_count_activities_through_a_date() {
         "{markdown}"
     );
 
+    let bad = client
+        .get("/dashboard/telework-roadmap")
+        .query("lang", &"fr")
+        .send()
+        .await;
+    bad.assert_status(poem::http::StatusCode::BAD_REQUEST);
+    bad.assert_text("lang: `fr` is not a language of the dashboard; expected ja or en\n")
+        .await;
     for (url, field) in [
         ("/dashboard/telework-roadmap", "through"),
         ("/reports/telework-roadmap/kpi.md", "through"),

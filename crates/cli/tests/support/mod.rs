@@ -2,6 +2,8 @@
 //! and seed files resolve. Shared by the integration tests of this package.
 #![allow(dead_code)] // each test file uses its own subset
 
+pub mod browser;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
