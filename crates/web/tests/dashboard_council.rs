@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use kpi_domain::PlanDefinition;
-use kpi_server::Authenticator;
+use kpi_server::{AuthHandle, Authenticator};
 use kpi_service::{ImportRecord, Ledger};
 use poem::test::TestClient;
 use poem::{EndpointExt, Route};
@@ -27,7 +27,7 @@ async fn client(dir: &std::path::Path) -> (Ledger, TestClient<impl poem::Endpoin
     ledger.import("seed", records).await.unwrap();
     let web = Arc::new(kpi_web::Web {
         ledger: ledger.clone(),
-        auth: Authenticator::new(&[], true).unwrap(),
+        auth: AuthHandle::new(Authenticator::new(&[], true).unwrap()),
     });
     let app = Route::new()
         .nest("/reports", kpi_web::reports(web.clone()))
