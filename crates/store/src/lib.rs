@@ -65,11 +65,13 @@ mod archive;
 mod codec;
 mod config;
 mod error;
+mod open;
 mod read;
 mod restore;
 mod store;
 mod subscription;
 mod types;
+mod walk;
 mod writer;
 
 pub use archive::{
