@@ -238,7 +238,7 @@ impl EventStore {
             });
         }
         let store = EventStore::open(dir, config.clone())?;
-        write_chunks(store.__sled(), archive)?;
+        write_chunks(&store.__sled(), archive)?;
         // The writer thread loaded its state (an empty log) at open: reopen so it starts
         // from the restored head. Dropping the only handle joins its threads.
         drop(store);

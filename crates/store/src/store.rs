@@ -15,6 +15,7 @@ use crate::open::{
     read_closed_head, write_closed_head,
 };
 use crate::read::{self, EventIter};
+use crate::storage::{Storage, StorageStatus};
 use crate::subscription;
 use crate::types::{
     Appended, Envelope, ExpectedVersion, Hash, Head, NewEvent, RawEnvelope, StreamId,
@@ -46,14 +47,12 @@ pub struct EventStore {
 
 /// What readers need; subscriptions keep this alive without keeping the writer alive.
 pub(crate) struct Shared {
-    db: sled::Db,
+    /// The database (taken away while the storage has failed) and what is known of it.
+    pub(crate) storage: Arc<Storage>,
     /// The store directory, where the head is written at close.
     dir: std::path::PathBuf,
     head: Arc<RwLock<Head>>,
     config: StoreConfig,
-    /// Found at open: the metadata disagrees with the log. Appends are refused and
-    /// `verify` reports it if the walk finds nothing earlier.
-    inconsistency: Option<VerifyFailure>,
 }
 
 struct WriterHandle {
@@ -110,17 +109,20 @@ impl EventStore {
         }));
         let (requests, receiver) = mpsc::channel();
         let (published, _) = broadcast::channel(config.subscriber_buffer);
-        let poisoned = Arc::new(Mutex::new(
-            loaded.inconsistency.as_ref().map(|f| f.to_string()),
-        ));
+        if let Some(inconsistency) = &loaded.inconsistency {
+            tracing::error!(%inconsistency, "event store is inconsistent; appends are refused");
+        }
+        let storage = Storage::new(db.clone(), loaded.inconsistency);
         let writer = Writer {
             requests: receiver,
-            db: db.clone(),
+            db: Some(db),
+            dir: dir.to_owned(),
+            config: config.clone(),
             state: loaded.state,
-            max_group_events: config.max_group_events,
             head: head.clone(),
             published: published.clone(),
-            poisoned,
+            storage: storage.clone(),
+            outage: None,
         };
         let writer = std::thread::Builder::new()
             .name("kpi-store-writer".to_owned())
@@ -128,16 +130,12 @@ impl EventStore {
             .map_err(io_error(dir))?;
         let position = lock_read(&head).position;
         tracing::info!(dir = %dir.display(), head = position, "event store opened");
-        if let Some(inconsistency) = &loaded.inconsistency {
-            tracing::error!(%inconsistency, "event store is inconsistent; appends are refused");
-        }
         Ok(EventStore {
             shared: Arc::new(Shared {
-                db,
+                storage,
                 dir: dir.to_owned(),
                 head,
                 config,
-                inconsistency: loaded.inconsistency,
             }),
             writer: Arc::new(WriterHandle {
                 requests: Mutex::new(Some(requests)),
@@ -178,6 +176,14 @@ impl EventStore {
         events: Vec<NewEvent>,
     ) -> Result<Appended, AppendError> {
         let events = prepare(events, self.shared.config.max_event_bytes)?;
+        // Refused here without a wait while the storage is out; the writer refuses whatever
+        // reaches it meanwhile too.
+        if let Some(outage) = self.shared.storage.outage() {
+            return Err(AppendError::Unavailable {
+                retry_in_secs: outage.retry_in_secs(chrono::Utc::now()),
+                reason: outage.reason,
+            });
+        }
         let (reply, answer) = oneshot::channel();
         {
             let requests = lock(&self.writer.requests);
@@ -216,7 +222,7 @@ impl EventStore {
         from_position: u64,
     ) -> impl Iterator<Item = Result<RawEnvelope, StoreError>> + Send + 'static {
         EventIter::raw(
-            &self.shared.db,
+            self.shared.source(),
             from_position,
             self.shared.head().position + 1,
         )
@@ -225,9 +231,10 @@ impl EventStore {
     /// Every event of `stream` in stream-version order; empty for an unknown stream.
     pub fn read_stream(&self, stream: &StreamId) -> Result<Vec<Envelope>, StoreError> {
         let head = self.shared.head().position;
+        let (db, lease) = self.shared.storage.lease()?;
         let prefix = codec::stream_index_prefix(stream.as_str());
         let mut envelopes = Vec::new();
-        for entry in self.shared.db.scan_prefix(&prefix) {
+        for entry in db.scan_prefix(&prefix) {
             let (key, value) = entry?;
             let run = codec::StreamRun::decode(prefix.len(), &key, &value).ok_or_else(|| {
                 StoreError::Corrupt {
@@ -239,7 +246,8 @@ impl EventStore {
                 break;
             }
             let end = (run.first_position + run.count).min(head + 1);
-            for envelope in EventIter::new(&self.shared.db, run.first_position, end) {
+            let source = lease.check().map(|()| (db.clone(), None));
+            for envelope in EventIter::new(source, run.first_position, end) {
                 envelopes.push(envelope?);
             }
         }
@@ -253,7 +261,7 @@ impl EventStore {
         from_position: u64,
         limit: usize,
     ) -> Result<Vec<Envelope>, StoreError> {
-        let db = &self.shared.db;
+        let db = &self.shared.storage.db()?;
         let head = self.shared.head().position;
         let from = from_position.max(1);
         if from > head || limit == 0 {
@@ -299,7 +307,7 @@ impl EventStore {
 
     /// The event with this id, if it exists.
     pub fn get(&self, event_id: Uuid) -> Result<Option<Envelope>, StoreError> {
-        let db = &self.shared.db;
+        let db = &self.shared.storage.db()?;
         // Ids increase with position, so the chunk that may hold this id is the last one
         // whose first id is at or below it.
         let floor = db
@@ -341,7 +349,7 @@ impl EventStore {
     /// state that may have moved on since the original: the append then answers the retry
     /// with the original, or refuses it as a conflict.
     pub fn idempotency_key_position(&self, key: &str) -> Result<Option<u64>, StoreError> {
-        let Some(value) = self.shared.db.get(codec::idempotency_key(key))? else {
+        let Some(value) = self.shared.storage.db()?.get(codec::idempotency_key(key))? else {
             return Ok(None);
         };
         let position = codec::decode_u64(&value).ok_or_else(|| StoreError::Corrupt {
@@ -430,9 +438,14 @@ impl EventStore {
         drop(self);
         let joined = tokio::task::spawn_blocking(move || {
             writer.shut_down();
-            let flushed = shared.db.flush()?;
+            // Without a database (the storage failed and was not reopened) every
+            // acknowledged event was flushed already, and the head is theirs.
+            let flushed = match shared.storage.db() {
+                Ok(db) => db.flush()?,
+                Err(_) => 0,
+            };
             // A store found inconsistent keeps the evidence: its head is not written.
-            if shared.inconsistency.is_none() {
+            if shared.storage.inconsistency().is_none() {
                 if let Err(error) = write_closed_head(&shared.dir, shared.head()) {
                     tracing::warn!(%error, "the head at close was not written");
                 }
@@ -447,11 +460,36 @@ impl EventStore {
         }
     }
 
+    /// Whether the storage takes writes now, and its failures and recoveries since the
+    /// store opened.
+    pub fn storage(&self) -> StorageStatus {
+        self.shared.storage.status()
+    }
+
+    /// Told of every change of [`EventStore::storage`].
+    pub fn storage_changes(&self) -> tokio::sync::watch::Receiver<StorageStatus> {
+        self.shared.storage.changes()
+    }
+
     /// Direct access to the underlying sled database, for tests that damage a store on
-    /// purpose. Not part of the API.
+    /// purpose. Not part of the API. Panics while the storage is unavailable.
     #[doc(hidden)]
-    pub fn __sled(&self) -> &sled::Db {
-        &self.shared.db
+    pub fn __sled(&self) -> sled::Db {
+        self.shared.storage.db().expect("the storage is available")
+    }
+
+    /// Makes the next flush fail with the OS error `os_error` (as a full disk would: 28),
+    /// for tests of the storage's failure and recovery. Not part of the API.
+    #[doc(hidden)]
+    pub fn __inject_flush_failure(&self, os_error: i32) {
+        self.shared.storage.inject_flush_failure(os_error);
+    }
+
+    /// Makes the next `attempts` attempts to reopen the database fail, for tests. Not part
+    /// of the API.
+    #[doc(hidden)]
+    pub fn __inject_reopen_failures(&self, attempts: u32) {
+        self.shared.storage.inject_reopen_failures(attempts);
     }
 }
 
@@ -468,7 +506,12 @@ impl Shared {
         &self,
         from_position: u64,
     ) -> impl Iterator<Item = Result<Envelope, StoreError>> + Send + 'static {
-        EventIter::new(&self.db, from_position, self.head().position + 1)
+        EventIter::new(self.source(), from_position, self.head().position + 1)
+    }
+
+    /// The database for an iterator, under a lease.
+    fn source(&self) -> read::Source {
+        self.storage.lease().map(|(db, lease)| (db, Some(lease)))
     }
 
     pub(crate) fn read_from(
@@ -480,14 +523,50 @@ impl Shared {
     }
 
     /// Walks the log up to `head` (see [`walk::walk`]), failing with the inconsistency
-    /// found at open when the walk finds nothing earlier.
+    /// found at open when the walk finds nothing earlier. A walk the storage's failure
+    /// stopped or made unreadable fails with [`VerifyReason::StorageUnavailable`]: it proves
+    /// nothing about the log.
     fn verify(
         &self,
         head: Head,
         anchor: Option<(u64, Hash)>,
         proceed: &mut dyn FnMut(u64) -> bool,
     ) -> Option<Result<Head, VerifyFailure>> {
-        walk::walk(&self.db, head, anchor, self.inconsistency.as_ref(), proceed)
+        let storage_failure = |position, error: StoreError| VerifyFailure {
+            position,
+            reason: VerifyReason::StorageUnavailable(error.to_string()),
+        };
+        let first = anchor.map_or(1, |(position, _)| position);
+        let (db, lease) = match self.storage.lease() {
+            Ok(leased) => leased,
+            Err(error) => return Some(Err(storage_failure(first, error))),
+        };
+        let inconsistency = self.storage.inconsistency();
+        let mut lost_at = None;
+        let walked = walk::walk(&db, head, anchor, inconsistency.as_ref(), &mut |position| {
+            if !lease.current() {
+                lost_at = Some(position);
+                return false;
+            }
+            proceed(position)
+        });
+        // The failed database is let go of before anything else.
+        drop(db);
+        if let Some(position) = lost_at {
+            return Some(Err(storage_failure(position, self.storage.unavailable())));
+        }
+        match walked {
+            Some(Err(failure))
+                if matches!(failure.reason, VerifyReason::Unreadable(_))
+                    && lease.lost_to_storage_failure() =>
+            {
+                Some(Err(storage_failure(
+                    failure.position,
+                    self.storage.unavailable(),
+                )))
+            }
+            other => other,
+        }
     }
 }
 
