@@ -50,6 +50,12 @@ pub(crate) fn ledger_error(error: LedgerError) -> async_graphql::Error {
         // The log fails verification: not the caller's doing, and not to be retried.
         damaged @ LedgerError::LogDamaged { .. } => async_graphql::Error::new(damaged.to_string())
             .extend_with(|_, ext| ext.set("code", kpi_service::LOG_DAMAGED)),
+        // The storage failed and the store has not reopened it yet: the caller may retry
+        // later. Not logged here: the store logs the outage once, not once per request.
+        unavailable if unavailable.is_storage_failure() => {
+            async_graphql::Error::new(unavailable.to_string())
+                .extend_with(|_, ext| ext.set("code", kpi_service::STORAGE_UNAVAILABLE))
+        }
         // Another rebuild started later and is live: nothing was lost, the caller may retry.
         LedgerError::RebuildSuperseded => {
             async_graphql::Error::new(LedgerError::RebuildSuperseded.to_string())

@@ -38,6 +38,14 @@ pub mod names {
     pub const VERIFIED_AT: &str = kpi_service::metrics::VERIFIED_AT;
     /// Counter of walks of the hash chain by `outcome` (kpi-service).
     pub const VERIFICATION_WALKS: &str = kpi_service::metrics::VERIFICATION_WALKS;
+    /// Gauge: 1 while the storage takes writes, 0 during a storage outage (kpi-service).
+    pub const STORAGE_AVAILABLE: &str = kpi_service::metrics::STORAGE_AVAILABLE;
+    /// Counter of storage failures (kpi-service).
+    pub const STORAGE_FAILURES: &str = kpi_service::metrics::STORAGE_FAILURES;
+    /// Gauge: when the storage last failed, in Unix seconds (kpi-service).
+    pub const STORAGE_LAST_FAILURE: &str = kpi_service::metrics::STORAGE_LAST_FAILURE;
+    /// Counter of attempts to reopen the database by `outcome` (kpi-service).
+    pub const STORAGE_REOPENS: &str = kpi_service::metrics::STORAGE_REOPENS;
 }
 
 // Appends are group-committed with an fsync, so latencies span from sub-millisecond (batched)
@@ -138,6 +146,23 @@ fn describe() {
     );
     describe_counter!(
         names::VERIFICATION_WALKS,
-        "walks of the hash chain, by outcome (ok, failed, stopped)"
+        "walks of the hash chain, by outcome (ok, failed, stopped, unavailable)"
+    );
+    describe_gauge!(
+        names::STORAGE_AVAILABLE,
+        "1 while the storage takes writes, 0 from a storage failure until the store reopened it"
+    );
+    describe_counter!(
+        names::STORAGE_FAILURES,
+        "storage failures (a full disk, an I/O error)"
+    );
+    describe_gauge!(
+        names::STORAGE_LAST_FAILURE,
+        Unit::Seconds,
+        "when the storage last failed (Unix time)"
+    );
+    describe_counter!(
+        names::STORAGE_REOPENS,
+        "attempts to reopen the database after a storage failure, by outcome (failed, recovered)"
     );
 }

@@ -13,10 +13,11 @@ mod error;
 mod ledger;
 pub mod metrics;
 mod query;
+mod storage;
 mod verification;
 
 pub use convert::{new_event, recorded_event};
-pub use error::{LedgerError, RecordError, LOG_DAMAGED};
+pub use error::{LedgerError, RecordError, LOG_DAMAGED, STORAGE_UNAVAILABLE};
 pub use ledger::{
     fold_log, read_lifecycle, CheckpointUse, FoldLimits, ImportRecord, ImportReport, Ledger,
     LedgerConfig, RebuildReport, RecordOptions, StartupReport, TableChanged,

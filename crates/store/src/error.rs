@@ -208,8 +208,9 @@ pub enum VerifyReason {
     #[error("the store could not be read: {0}")]
     Unreadable(String),
     /// Not a finding about the log: the storage failed while the walk ran (or before it),
-    /// so the walk proves nothing either way.
-    #[error("the walk could not be made: {0}")]
+    /// so the walk proves nothing either way. Holds the storage's error, e.g. "No space left
+    /// on device".
+    #[error("the storage is unavailable ({0}): the walk proves nothing about the log")]
     StorageUnavailable(String),
     #[error(
         "the log reopened after a storage failure ends before this position, but events up \

@@ -534,7 +534,10 @@ impl Shared {
     ) -> Option<Result<Head, VerifyFailure>> {
         let storage_failure = |position, error: StoreError| VerifyFailure {
             position,
-            reason: VerifyReason::StorageUnavailable(error.to_string()),
+            reason: VerifyReason::StorageUnavailable(match error {
+                StoreError::Unavailable { reason, .. } => reason,
+                other => other.to_string(),
+            }),
         };
         let first = anchor.map_or(1, |(position, _)| position);
         let (db, lease) = match self.storage.lease() {

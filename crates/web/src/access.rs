@@ -191,6 +191,14 @@ pub async fn table(
         .await
         .map_err(|error| match error {
             kpi_service::LedgerError::UnknownPlan(plan) => not_found(&format!("no plan `{plan}`")),
+            // A table as of a time or through a date reads the log; the store logs the
+            // outage itself.
+            unavailable if unavailable.is_storage_failure() => refusal(
+                Response::builder()
+                    .status(StatusCode::SERVICE_UNAVAILABLE)
+                    .header("Retry-After", "5")
+                    .body(format!("{unavailable}\n")),
+            ),
             other => {
                 tracing::error!(error = %other, "cannot build the KPI table");
                 refusal(
