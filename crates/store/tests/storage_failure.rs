@@ -57,6 +57,12 @@ async fn a_failed_flush_refuses_appends_and_reads_until_the_store_reopens_its_da
     for position in 1..=3 {
         assert_eq!(follower.next().await.unwrap().unwrap().position, position);
     }
+    // Caught up, it now waits for live events.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(100), follower.next())
+            .await
+            .is_err()
+    );
 
     store.__inject_flush_failure(NO_SPACE);
     store.__inject_reopen_failures(2);
@@ -98,6 +104,14 @@ async fn a_failed_flush_refuses_appends_and_reads_until_the_store_reopens_its_da
     let walk = store.verify().unwrap_err();
     assert!(walk.is_storage_failure(), "{walk:?}");
     assert_eq!(store.head(), acknowledged, "nothing acknowledged meanwhile");
+    // A subscriber that starts now cannot read the log yet: it waits, and misses nothing.
+    let late = store.subscribe(1);
+    let late = tokio::spawn(async move {
+        late.take(4)
+            .map(|event| event.unwrap().position)
+            .collect::<Vec<_>>()
+            .await
+    });
 
     wait_until_available(&store).await;
     let status = store.storage();
@@ -115,6 +129,8 @@ async fn a_failed_flush_refuses_appends_and_reads_until_the_store_reopens_its_da
     assert_eq!(adopted.position, 4);
     assert_eq!(adopted.idempotency_key.as_deref(), Some("k3"));
     assert_eq!(store.head().position, 4);
+    let late = tokio::time::timeout(BOUND, late).await.unwrap().unwrap();
+    assert_eq!(late, [1, 2, 3, 4]);
 
     // The retry with the same key returns it; the refused one is written now, once.
     let retried = store
