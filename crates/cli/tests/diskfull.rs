@@ -476,12 +476,20 @@ async fn a_full_disk_refuses_writes_until_space_is_freed_then_the_server_recover
         failed_lines,
         "other errors logged: {errors:#?}"
     );
-    let recovered_lines = server
-        .logged("WARN")
+    let recovered: Vec<Value> = server
+        .log
+        .lock()
+        .unwrap()
         .iter()
-        .filter(|message| message.starts_with("the storage is available again"))
-        .count();
-    assert_eq!(recovered_lines, recoveries);
+        .filter(|line| {
+            line["fields"]["message"]
+                .as_str()
+                .is_some_and(|message| message.starts_with("the storage is available again"))
+        })
+        .map(|line| line["fields"].clone())
+        .collect();
+    assert_eq!(recovered.len(), recoveries);
+    let outage = recovered.last().expect("a recovery was logged");
 
     server.assert_running("before the stop");
     let stopped = server.stop();
@@ -529,11 +537,15 @@ async fn a_full_disk_refuses_writes_until_space_is_freed_then_the_server_recover
     eprintln!(
         "diskfull: {} events acknowledged before the disk filled ({fill_time:?} of recording), \
          {} refused and sent again, {} acknowledged in all, 0 lost, 0 twice; {failures} \
-         outage(s); ready {recovery_time:?} after space was freed; log ends at {last}; \
-         whole test {:?}",
+         outage(s); ready {recovery_time:?} after space was freed (down for {} ms, {} attempts, \
+         the last took {} ms, {} failed events taken in); log ends at {last}; whole test {:?}",
         acknowledged_before,
         pending.len(),
         checked.len(),
+        outage["down_for_ms"],
+        outage["attempts"],
+        outage["reopen_ms"],
+        outage["adopted_events"],
         started.elapsed()
     );
 }

@@ -151,6 +151,7 @@ impl Writer {
 
     fn attempt_recovery(&mut self) {
         let acknowledged = *self.head.read().unwrap_or_else(|e| e.into_inner());
+        let started = Instant::now();
         let reopened = if self.storage.reopen_fault() {
             Err("injected failure".to_owned())
         } else {
@@ -161,7 +162,9 @@ impl Writer {
         };
         clock.attempts += 1;
         match reopened {
-            Ok(Reopened::Intact { db, state, adopted }) => self.recovered(db, state, adopted),
+            Ok(Reopened::Intact { db, state, adopted }) => {
+                self.recovered(db, state, adopted, started.elapsed())
+            }
             Ok(Reopened::Damaged { db, failure }) => self.damaged(db, failure),
             Err(reason) => {
                 let attempts = clock.attempts;
@@ -201,7 +204,14 @@ impl Writer {
         }
     }
 
-    fn recovered(&mut self, db: sled::Db, state: WriterState, adopted: Vec<Envelope>) {
+    /// `took`: how long the attempt that succeeded took.
+    fn recovered(
+        &mut self,
+        db: sled::Db,
+        state: WriterState,
+        adopted: Vec<Envelope>,
+        took: Duration,
+    ) {
         let Some(clock) = self.outage.take() else {
             return;
         };
@@ -227,6 +237,7 @@ impl Writer {
             head = head.position,
             down_for_ms = clock.started.elapsed().as_millis() as u64,
             attempts = clock.attempts,
+            reopen_ms = took.as_millis() as u64,
             adopted_events,
             "the storage is available again: the store reopened its database, found every \
              acknowledged event and accepts appends"

@@ -15,7 +15,7 @@ use crate::open::{
     read_closed_head, write_closed_head,
 };
 use crate::read::{self, EventIter};
-use crate::storage::{Storage, StorageStatus};
+use crate::storage::{Lease, Storage, StorageStatus};
 use crate::subscription;
 use crate::types::{
     Appended, Envelope, ExpectedVersion, Hash, Head, NewEvent, RawEnvelope, StreamId,
@@ -230,8 +230,17 @@ impl EventStore {
 
     /// Every event of `stream` in stream-version order; empty for an unknown stream.
     pub fn read_stream(&self, stream: &StreamId) -> Result<Vec<Envelope>, StoreError> {
+        self.shared
+            .read(|db, lease| self.read_stream_of(db, lease, stream))
+    }
+
+    fn read_stream_of(
+        &self,
+        db: &sled::Db,
+        lease: &Lease,
+        stream: &StreamId,
+    ) -> Result<Vec<Envelope>, StoreError> {
         let head = self.shared.head().position;
-        let (db, lease) = self.shared.storage.lease()?;
         let prefix = codec::stream_index_prefix(stream.as_str());
         let mut envelopes = Vec::new();
         for entry in db.scan_prefix(&prefix) {
@@ -261,7 +270,17 @@ impl EventStore {
         from_position: u64,
         limit: usize,
     ) -> Result<Vec<Envelope>, StoreError> {
-        let db = &self.shared.storage.db()?;
+        self.shared
+            .read(|db, _| self.read_by_type_of(db, event_type, from_position, limit))
+    }
+
+    fn read_by_type_of(
+        &self,
+        db: &sled::Db,
+        event_type: &str,
+        from_position: u64,
+        limit: usize,
+    ) -> Result<Vec<Envelope>, StoreError> {
         let head = self.shared.head().position;
         let from = from_position.max(1);
         if from > head || limit == 0 {
@@ -307,7 +326,10 @@ impl EventStore {
 
     /// The event with this id, if it exists.
     pub fn get(&self, event_id: Uuid) -> Result<Option<Envelope>, StoreError> {
-        let db = &self.shared.storage.db()?;
+        self.shared.read(|db, _| self.get_from(db, event_id))
+    }
+
+    fn get_from(&self, db: &sled::Db, event_id: Uuid) -> Result<Option<Envelope>, StoreError> {
         // Ids increase with position, so the chunk that may hold this id is the last one
         // whose first id is at or below it.
         let floor = db
@@ -349,7 +371,10 @@ impl EventStore {
     /// state that may have moved on since the original: the append then answers the retry
     /// with the original, or refuses it as a conflict.
     pub fn idempotency_key_position(&self, key: &str) -> Result<Option<u64>, StoreError> {
-        let Some(value) = self.shared.storage.db()?.get(codec::idempotency_key(key))? else {
+        let value = self
+            .shared
+            .read(|db, _| Ok(db.get(codec::idempotency_key(key))?))?;
+        let Some(value) = value else {
             return Ok(None);
         };
         let position = codec::decode_u64(&value).ok_or_else(|| StoreError::Corrupt {
@@ -507,6 +532,20 @@ impl Shared {
         from_position: u64,
     ) -> impl Iterator<Item = Result<Envelope, StoreError>> + Send + 'static {
         EventIter::new(self.source(), from_position, self.head().position + 1)
+    }
+
+    /// Runs a short read of the database. An error that the storage's failure caused (the
+    /// database was taken away before the read could end) is the storage's `Unavailable`,
+    /// not the database's error.
+    fn read<T>(
+        &self,
+        read: impl FnOnce(&sled::Db, &Lease) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let (db, lease) = self.storage.lease()?;
+        read(&db, &lease).map_err(|error| match error {
+            StoreError::Sled(_) if lease.lost_to_storage_failure() => self.storage.unavailable(),
+            other => other,
+        })
     }
 
     /// The database for an iterator, under a lease.
