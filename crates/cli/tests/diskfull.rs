@@ -365,6 +365,17 @@ async fn a_full_disk_refuses_writes_until_space_is_freed_then_the_server_recover
         verification["errors"][0]["extensions"]["code"], "STORAGE_UNAVAILABLE",
         "{verification}"
     );
+    // What needs events read from the log waits for the storage; the code says so.
+    let event = query(
+        &http,
+        &graphql,
+        &format!("{{ event(id: \"{}\") {{ position }} }}", acknowledged[0].id),
+    )
+    .await;
+    assert_eq!(
+        event["errors"][0]["extensions"]["code"], "STORAGE_UNAVAILABLE",
+        "{event}"
+    );
     // The KPI table is still served, from the projection.
     let table = query(&http, &graphql, table_query).await;
     assert!(table.get("errors").is_none(), "{table}");

@@ -53,8 +53,7 @@ pub(crate) fn ledger_error(error: LedgerError) -> async_graphql::Error {
         // The storage failed and the store has not reopened it yet: the caller may retry
         // later. Not logged here: the store logs the outage once, not once per request.
         unavailable if unavailable.is_storage_failure() => {
-            async_graphql::Error::new(unavailable.to_string())
-                .extend_with(|_, ext| ext.set("code", kpi_service::STORAGE_UNAVAILABLE))
+            storage_unavailable(unavailable.to_string())
         }
         // Another rebuild started later and is live: nothing was lost, the caller may retry.
         LedgerError::RebuildSuperseded => {
@@ -63,6 +62,12 @@ pub(crate) fn ledger_error(error: LedgerError) -> async_graphql::Error {
         }
         other => internal(other),
     }
+}
+
+/// A read or write refused because the storage failed and the store has not reopened it yet.
+pub(crate) fn storage_unavailable(message: String) -> async_graphql::Error {
+    async_graphql::Error::new(message)
+        .extend_with(|_, ext| ext.set("code", kpi_service::STORAGE_UNAVAILABLE))
 }
 
 pub(crate) fn internal(error: impl std::fmt::Display) -> async_graphql::Error {
