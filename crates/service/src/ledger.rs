@@ -36,7 +36,8 @@ pub struct LedgerConfig {
     pub bounds: Bounds,
     /// Seconds between two walks of the whole hash chain while serving
     /// ([`Ledger::verify_in_background`]), the first right after start-up; 0 walks only when
-    /// asked (`verification`). Default 3600.
+    /// asked (`verification`), and once after the store recovers from a storage failure
+    /// (which happens whatever this is). Default 3600.
     pub verify_every_secs: u64,
 }
 

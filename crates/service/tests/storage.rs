@@ -109,6 +109,22 @@ async fn a_storage_outage_refuses_writes_says_why_and_ends_by_itself() {
         .unwrap();
     assert_eq!(ledger.storage().failed_attempts, 3);
     ledger.readiness(READY_WAIT).await.unwrap();
+    // The whole chain is walked again by itself, up to the event taken in at the reopen.
+    let mut integrity = ledger.integrity_changes();
+    let walked = tokio::time::timeout(
+        BOUND,
+        integrity.wait_for(|integrity| {
+            integrity
+                .last
+                .as_ref()
+                .is_some_and(|walk| walk.head.position == 4)
+        }),
+    )
+    .await
+    .expect("a walk after the recovery")
+    .unwrap()
+    .clone();
+    assert!(walked.failure().is_none());
     // The failed append reached the file and was taken in: the retry returns it, once.
     let retried = record(&ledger, 4).await.unwrap();
     assert_eq!(retried.position, 4);
