@@ -76,6 +76,7 @@ mod codec;
 mod config;
 mod error;
 mod open;
+mod prepare;
 mod read;
 mod recovery;
 mod restore;

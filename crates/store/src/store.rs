@@ -1,4 +1,3 @@
-use std::collections::HashSet;
 use std::path::Path;
 use std::sync::{mpsc, Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
@@ -14,6 +13,7 @@ use crate::open::{
     check_closed_head, check_inner_format, claim_directory, io_error, load_state, open_sled,
     read_closed_head, write_closed_head,
 };
+use crate::prepare::prepare;
 use crate::read::{self, EventIter};
 use crate::storage::{Lease, Storage, StorageStatus};
 use crate::subscription;
@@ -21,7 +21,7 @@ use crate::types::{
     Appended, Envelope, ExpectedVersion, Hash, Head, NewEvent, RawEnvelope, StreamId,
 };
 use crate::walk;
-use crate::writer::{AppendRequest, PreparedEvent, Writer};
+use crate::writer::{AppendRequest, Writer};
 
 /// The on-disk format this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
@@ -34,9 +34,7 @@ pub const SLED_DIR: &str = "log";
 /// drops whatever follows a damaged part of its file when it recovers it).
 pub const CLOSED_HEAD_FILE: &str = "kpi-ledger-closed-head.toml";
 
-/// Longest event type, actor and idempotency key, in bytes: they are index keys or
-/// short labels, and a bound keeps keys small.
-pub const MAX_LABEL_BYTES: usize = 200;
+pub use crate::prepare::MAX_LABEL_BYTES;
 
 /// The append-only event store. Cheap to clone: clones share one database and one writer.
 #[derive(Clone)]
@@ -610,79 +608,4 @@ impl Shared {
             other => other,
         }
     }
-}
-
-/// Checks each event's envelope fields and serializes its payload once; nothing here
-/// touches the store, so a rejection writes nothing.
-fn prepare(
-    events: Vec<NewEvent>,
-    max_event_bytes: usize,
-) -> Result<Vec<PreparedEvent>, AppendError> {
-    if events.is_empty() {
-        return Err(AppendError::EmptyBatch);
-    }
-    let mut keys = HashSet::new();
-    let mut prepared = Vec::with_capacity(events.len());
-    for (index, event) in events.into_iter().enumerate() {
-        let invalid = |field: &str, reason: String| AppendError::InvalidEvent {
-            field: format!("events[{index}].{field}"),
-            reason,
-        };
-        check_label(&event.event_type).map_err(|r| invalid("event_type", r))?;
-        check_label(&event.actor).map_err(|r| invalid("actor", r))?;
-        if event.schema_version == 0 {
-            return Err(invalid("schema_version", "must be at least 1".to_owned()));
-        }
-        if let Some(provenance) = &event.provenance {
-            check_text(provenance).map_err(|r| invalid("provenance", r))?;
-        }
-        if let Some(key) = &event.idempotency_key {
-            check_label(key).map_err(|r| invalid("idempotency_key", r))?;
-            if !keys.insert(key.clone()) {
-                return Err(invalid(
-                    "idempotency_key",
-                    format!("{key:?} appears twice in the batch"),
-                ));
-            }
-        }
-        let payload_json = serde_json::to_vec(&event.payload)
-            .map_err(|e| invalid("payload", format!("cannot be serialized: {e}")))?;
-        let size = payload_json.len()
-            + event.event_type.len()
-            + event.actor.len()
-            + event.provenance.as_ref().map_or(0, String::len)
-            + event.idempotency_key.as_ref().map_or(0, String::len);
-        if size > max_event_bytes {
-            return Err(AppendError::EventTooLarge {
-                index,
-                size,
-                limit: max_event_bytes,
-            });
-        }
-        prepared.push(PreparedEvent {
-            event,
-            payload_json,
-        });
-    }
-    Ok(prepared)
-}
-
-pub(crate) fn check_label(value: &str) -> Result<(), String> {
-    if value.len() > MAX_LABEL_BYTES {
-        return Err(format!(
-            "is {} bytes long, the limit is {MAX_LABEL_BYTES}",
-            value.len()
-        ));
-    }
-    check_text(value)
-}
-
-pub(crate) fn check_text(value: &str) -> Result<(), String> {
-    if value.trim().is_empty() {
-        return Err("must not be empty or blank".to_owned());
-    }
-    if let Some(c) = value.chars().find(|c| c.is_control()) {
-        return Err(format!("must not contain the control character {c:?}"));
-    }
-    Ok(())
 }
