@@ -211,6 +211,28 @@ mod tests {
             kpi_server::ServerConfig::default(),
             "[server] documents the defaults without changing them"
         );
+        assert_eq!(
+            loaded.config.store,
+            kpi_store::StoreConfig::default(),
+            "[store] documents the defaults without changing them"
+        );
+    }
+
+    /// How the store retries after a storage failure is set from the environment too.
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns its own large error
+    fn storage_retries_come_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("s.toml", "[store]\nretry_initial_ms = 500\n")?;
+            jail.set_env("KPI_LEDGER_STORE__RETRY_MAX_MS", "30000");
+            let store = load(Some(Path::new("s.toml")))
+                .map_err(|e| format!("{e:#}"))?
+                .config
+                .store;
+            assert_eq!(store.retry_initial_ms, 500);
+            assert_eq!(store.retry_max_ms, 30_000);
+            Ok(())
+        });
     }
 
     /// The bounds `config/default.toml` shows (commented out) are exactly the defaults: every

@@ -49,6 +49,11 @@ pub(crate) fn ledger_error(error: LedgerError) -> async_graphql::Error {
         // The log fails verification: not the caller's doing, and not to be retried.
         damaged @ LedgerError::LogDamaged { .. } => async_graphql::Error::new(damaged.to_string())
             .extend_with(|_, ext| ext.set("code", kpi_service::LOG_DAMAGED)),
+        // The storage failed and the store has not reopened it yet: the caller may retry
+        // later. Not logged here: the store logs the outage once, not once per request.
+        unavailable if unavailable.is_storage_failure() => {
+            storage_unavailable(unavailable.to_string())
+        }
         // Another rebuild started later and is live: nothing was lost, the caller may retry.
         LedgerError::RebuildSuperseded => {
             async_graphql::Error::new(LedgerError::RebuildSuperseded.to_string())
@@ -56,6 +61,12 @@ pub(crate) fn ledger_error(error: LedgerError) -> async_graphql::Error {
         }
         other => internal(other),
     }
+}
+
+/// A read or write refused because the storage failed and the store has not reopened it yet.
+pub(crate) fn storage_unavailable(message: String) -> async_graphql::Error {
+    async_graphql::Error::new(message)
+        .extend_with(|_, ext| ext.set("code", kpi_service::STORAGE_UNAVAILABLE))
 }
 
 pub(crate) fn internal(error: impl std::fmt::Display) -> async_graphql::Error {

@@ -19,7 +19,10 @@
 //! Errors carry `extensions.code`: `UNAUTHENTICATED` / `FORBIDDEN` (role), `BAD_USER_INPUT`
 //! (with `extensions.field`, the argument path such as `input.firstDate`), `CONFLICT`
 //! (duplicate, idempotency clash, a rebuild overtaken by a later one), `NOT_FOUND`,
-//! `LOG_DAMAGED` (a write refused because the log fails verification), `INTERNAL_SERVER_ERROR`.
+//! `LOG_DAMAGED` (a write refused because the log fails verification), `STORAGE_UNAVAILABLE`
+//! (the storage failed, e.g. a full disk: a write not acknowledged or refused, or a read of
+//! the log refused, until the store has reopened its database; send it again later, a write
+//! with the same `idempotencyKey`), `INTERNAL_SERVER_ERROR`.
 
 mod error;
 mod loader;

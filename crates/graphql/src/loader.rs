@@ -13,7 +13,7 @@ use kpi_service::Envelope;
 use kpi_service::Ledger;
 use uuid::Uuid;
 
-use crate::error::internal;
+use crate::error::{internal, storage_unavailable};
 use crate::types::Event;
 
 /// Counts the store reads of the event loader: how many batches, and how many events in
@@ -52,11 +52,33 @@ pub(crate) fn event_data_loader(ledger: Ledger, loads: EventLoads) -> EventDataL
     DataLoader::new(EventLoader { ledger, loads }, tokio::spawn)
 }
 
+/// Why a batch of events could not be read.
+#[derive(Debug)]
+pub(crate) enum LoadFailure {
+    Store(kpi_service::StoreError),
+    Task(String),
+}
+
+impl From<kpi_service::StoreError> for LoadFailure {
+    fn from(error: kpi_service::StoreError) -> Self {
+        LoadFailure::Store(error)
+    }
+}
+
+impl std::fmt::Display for LoadFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoadFailure::Store(error) => error.fmt(f),
+            LoadFailure::Task(error) => write!(f, "the reading task failed: {error}"),
+        }
+    }
+}
+
 impl Loader<Uuid> for EventLoader {
     type Value = Arc<Envelope>;
-    type Error = Arc<String>;
+    type Error = Arc<LoadFailure>;
 
-    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Arc<Envelope>>, Arc<String>> {
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Arc<Envelope>>, Arc<LoadFailure>> {
         self.loads.inner.batches.fetch_add(1, Ordering::Relaxed);
         self.loads
             .inner
@@ -67,14 +89,14 @@ impl Loader<Uuid> for EventLoader {
         tokio::task::spawn_blocking(move || {
             let mut found = HashMap::with_capacity(keys.len());
             for id in keys {
-                if let Some(envelope) = ledger.store().get(id).map_err(|e| e.to_string())? {
+                if let Some(envelope) = ledger.store().get(id)? {
                     found.insert(id, Arc::new(envelope));
                 }
             }
             Ok(found)
         })
         .await
-        .map_err(|error| error.to_string())
+        .map_err(|error| LoadFailure::Task(error.to_string()))
         .and_then(|result| result)
         .map_err(Arc::new)
     }
@@ -110,5 +132,10 @@ pub(crate) async fn load_envelopes(
     loader
         .load_many(ids.iter().copied())
         .await
-        .map_err(|error| internal(error.as_str()))
+        .map_err(|error| match &*error {
+            LoadFailure::Store(store) if store.is_storage_failure() => {
+                storage_unavailable(store.to_string())
+            }
+            other => internal(other),
+        })
 }

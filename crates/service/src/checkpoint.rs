@@ -174,14 +174,21 @@ impl Checkpoints {
         let header = postcard::to_allocvec(&header).map_err(io::Error::other)?;
         std::fs::create_dir_all(&self.directory)?;
         let temp = self.directory.join(TEMP_NAME);
-        let mut file = File::create(&temp)?;
-        file.write_all(MAGIC)?;
-        file.write_all(&FORMAT_VERSION.to_le_bytes())?;
-        file.write_all(&(header.len() as u32).to_le_bytes())?;
-        file.write_all(&header)?;
-        file.write_all(&body)?;
-        file.sync_all()?;
-        drop(file);
+        let synced = (|| {
+            let mut file = File::create(&temp)?;
+            file.write_all(MAGIC)?;
+            file.write_all(&FORMAT_VERSION.to_le_bytes())?;
+            file.write_all(&(header.len() as u32).to_le_bytes())?;
+            file.write_all(&header)?;
+            file.write_all(&body)?;
+            file.sync_all()
+        })();
+        if let Err(error) = synced {
+            // On a full disk a half-written copy of the projection would keep the space
+            // the store needs to recover.
+            let _ = std::fs::remove_file(&temp);
+            return Err(error);
+        }
         std::fs::rename(&temp, self.path())?;
         File::open(&self.directory)?.sync_all()?;
         written.sequence = sequence;

@@ -37,6 +37,9 @@ impl RecordError {
 
     /// A stable machine-readable code for clients.
     pub fn code(&self) -> &'static str {
+        if self.is_storage_failure() {
+            return STORAGE_UNAVAILABLE;
+        }
         match self {
             RecordError::Invalid(_) => "BAD_USER_INPUT",
             RecordError::Append(AppendError::WrongExpectedVersion { .. }) => "CONFLICT",
@@ -45,15 +48,32 @@ impl RecordError {
             | RecordError::Append(AppendError::EventTooLarge { .. })
             | RecordError::Append(AppendError::InvalidEvent { .. }) => "BAD_USER_INPUT",
             RecordError::Ledger(LedgerError::LogDamaged { .. }) => LOG_DAMAGED,
+            RecordError::Append(AppendError::Unavailable { .. }) => STORAGE_UNAVAILABLE,
             RecordError::Append(AppendError::Store(_)) | RecordError::Ledger(_) => {
                 "INTERNAL_SERVER_ERROR"
             }
+        }
+    }
+
+    /// Whether the storage failed (a full disk, an I/O error) rather than the request or the
+    /// log: nothing was acknowledged, the store recovers by itself, and the same request (the
+    /// same idempotency key) may be sent again.
+    pub fn is_storage_failure(&self) -> bool {
+        match self {
+            RecordError::Append(error) => error.is_storage_failure(),
+            RecordError::Ledger(error) => error.is_storage_failure(),
+            RecordError::Invalid(_) => false,
         }
     }
 }
 
 /// The `extensions.code` of a write refused because the log fails verification.
 pub const LOG_DAMAGED: &str = "LOG_DAMAGED";
+
+/// The `extensions.code` of a request refused because the storage failed (a full disk, an
+/// I/O error) and the store has not reopened it yet, or of a write not acknowledged because
+/// the storage failed while writing it: send it again later with the same idempotency key.
+pub const STORAGE_UNAVAILABLE: &str = "STORAGE_UNAVAILABLE";
 
 /// Failures of the ledger itself (not of the caller's input).
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +118,11 @@ pub enum LedgerError {
 }
 
 impl LedgerError {
+    /// See [`RecordError::is_storage_failure`].
+    pub fn is_storage_failure(&self) -> bool {
+        matches!(self, LedgerError::Store(error) if error.is_storage_failure())
+    }
+
     /// The refusal for a log that failed verification (`found_at`: when the walk finished).
     pub fn damaged(
         failure: &kpi_store::VerifyFailure,

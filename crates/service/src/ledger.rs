@@ -10,7 +10,8 @@ use kpi_domain::{
     Projection, RecordedEvent, StreamRule, TransferReport, ValidationError,
 };
 use kpi_store::{
-    AppendError, Envelope, EventStore, ExpectedVersion, Head, StoreConfig, StreamId, VerifyFailure,
+    AppendError, Envelope, EventStore, ExpectedVersion, Head, StorageStatus, StoreConfig,
+    StoreError, StreamId, VerifyFailure, VerifyReason,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -35,7 +36,8 @@ pub struct LedgerConfig {
     pub bounds: Bounds,
     /// Seconds between two walks of the whole hash chain while serving
     /// ([`Ledger::verify_in_background`]), the first right after start-up; 0 walks only when
-    /// asked (`verification`). Default 3600.
+    /// asked (`verification`), and once after the store recovers from a storage failure
+    /// (which happens whatever this is). Default 3600.
     pub verify_every_secs: u64,
 }
 
@@ -296,6 +298,10 @@ impl Ledger {
             folded_since_checkpoint,
             replaced,
         ));
+        tokio::spawn(crate::storage::watch(
+            ledger.inner.store.storage_changes(),
+            Arc::downgrade(&ledger.inner.verifier),
+        ));
         Ok(ledger)
     }
 
@@ -368,11 +374,19 @@ impl Ledger {
     }
 
     /// Whether the ledger may be served (`/readyz`), and if not why: the last walk of the
-    /// hash chain failed, or the projection does not reach the head within `within`
-    /// ([`Ledger::catches_up_within`]).
+    /// hash chain failed, the storage failed and the store has not reopened it yet
+    /// (`storage: No space left on device; retrying in 4s`), or the projection does not reach
+    /// the head within `within` ([`Ledger::catches_up_within`]).
     pub async fn readiness(&self, within: std::time::Duration) -> Result<(), String> {
         if let Some(damaged) = self.damaged() {
             return Err(damaged.to_string());
+        }
+        if let Some(outage) = self.inner.store.storage().outage {
+            let retry = match outage.retry_in_secs(Utc::now()) {
+                0 => "retrying now".to_owned(),
+                secs => format!("retrying in {secs}s"),
+            };
+            return Err(format!("storage: {}; {retry}", outage.reason));
         }
         if !self.catches_up_within(within).await {
             return Err(format!(
@@ -394,9 +408,43 @@ impl Ledger {
     /// Walks the whole hash chain up to the head, or answers from the walk that did: one walk
     /// at a time, shared by every caller at the same head, its answer kept for that head,
     /// stopped when no caller waits any more (see [`crate::Verification`]). The answer's head
-    /// may be later than the head when asked, never earlier.
+    /// may be later than the head when asked, never earlier. While the storage is unavailable
+    /// no walk is made, and a walk the storage's failure stopped proves nothing: both are
+    /// the store's `Unavailable` error.
     pub async fn verify(&self) -> Result<Arc<Verification>, LedgerError> {
-        self.inner.verifier.verify(None).await
+        self.storage_available()?;
+        let verification = self.inner.verifier.verify(None).await?;
+        match &verification.result {
+            Err(failure) => match &failure.reason {
+                VerifyReason::StorageUnavailable(reason) => {
+                    self.storage_available()?;
+                    Err(StoreError::Unavailable {
+                        reason: reason.clone(),
+                        retry_in_secs: None,
+                    }
+                    .into())
+                }
+                _ => Ok(verification),
+            },
+            _ => Ok(verification),
+        }
+    }
+
+    /// `Err` with the store's refusal while the storage is unavailable.
+    fn storage_available(&self) -> Result<(), StoreError> {
+        match self.inner.store.storage().outage {
+            None => Ok(()),
+            Some(outage) => Err(StoreError::Unavailable {
+                retry_in_secs: Some(outage.retry_in_secs(Utc::now())),
+                reason: outage.reason,
+            }),
+        }
+    }
+
+    /// Whether the storage takes writes, and its failures and recoveries since the ledger
+    /// opened (see [`kpi_store::StorageStatus`]).
+    pub fn storage(&self) -> StorageStatus {
+        self.inner.store.storage()
     }
 
     /// The log's integrity as the last walk found it.
@@ -468,6 +516,15 @@ impl Ledger {
         if let Some(damaged) = self.damaged() {
             tracing::warn!(%damaged, "append refused");
             return Err(damaged.into());
+        }
+        // Refused before anything is judged: the rules read the log, which is unavailable.
+        // Not logged: the store logs the outage once.
+        if let Some(outage) = self.inner.store.storage().outage {
+            return Err(AppendError::Unavailable {
+                retry_in_secs: outage.retry_in_secs(Utc::now()),
+                reason: outage.reason,
+            }
+            .into());
         }
         let stream = StreamId::parse(event.stream_id())
             .map_err(|error| ValidationError::new("stream", error.to_string()))?;

@@ -12,15 +12,16 @@ mod error;
 mod ledger;
 pub mod metrics;
 mod query;
+mod storage;
 mod verification;
 
 pub use convert::{new_event, recorded_event};
-pub use error::{LedgerError, RecordError, LOG_DAMAGED};
+pub use error::{LedgerError, RecordError, LOG_DAMAGED, STORAGE_UNAVAILABLE};
 /// Who is calling and what each role may do (kpi-access), as the front-ends check it.
 pub use kpi_access as auth;
-/// The store's types the front-ends read (a stored event, the log's head), so they need not
-/// depend on the store.
-pub use kpi_store::{Envelope, Head};
+/// The store's types the front-ends read (a stored event, the log's head, why a read failed),
+/// so they need not depend on the store.
+pub use kpi_store::{Envelope, Head, StoreError};
 pub use ledger::{
     fold_log, read_lifecycle, CheckpointUse, FoldLimits, ImportRecord, ImportReport, Ledger,
     LedgerConfig, RebuildReport, RecordOptions, StartupReport, TableChanged,

@@ -30,8 +30,9 @@ pub const VERIFICATION_OK: &str = "kpi_verification_ok";
 pub const VERIFIED_POSITION: &str = "kpi_verification_verified_position";
 /// Gauge: when the last walk finished, in Unix seconds.
 pub const VERIFIED_AT: &str = "kpi_verification_last_timestamp_seconds";
-/// Counter of walks of the whole hash chain, labelled `outcome`: `ok`, `failed`, or
-/// `stopped` (nobody waited for it any more, or the ledger closed).
+/// Counter of walks of the whole hash chain, labelled `outcome`: `ok`, `failed`, `stopped`
+/// (nobody waited for it any more, or the ledger closed) or `unavailable` (the storage
+/// failed under it: it proves nothing, and is not kept).
 pub const VERIFICATION_WALKS: &str = "kpi_verification_walks_total";
 
 /// Records the answer of a finished walk.
@@ -49,6 +50,30 @@ pub fn record_verification(verification: &crate::Verification) {
 /// Counts one walk that ended with `outcome`.
 pub fn count_verification_walk(outcome: &'static str) {
     metrics::counter!(VERIFICATION_WALKS, "outcome" => outcome).increment(1);
+}
+
+/// Gauge: 1 while the storage takes writes, 0 from a storage failure (a full disk, an I/O
+/// error) until the store has reopened its database.
+pub const STORAGE_AVAILABLE: &str = "kpi_storage_available";
+/// Counter of storage failures since the ledger opened.
+pub const STORAGE_FAILURES: &str = "kpi_storage_failures_total";
+/// Gauge: when the storage last failed, in Unix seconds (absent before the first failure).
+pub const STORAGE_LAST_FAILURE: &str = "kpi_storage_last_failure_timestamp_seconds";
+/// Counter of attempts to reopen the database after a storage failure, labelled `outcome`:
+/// `failed` (still unavailable, tried again later) or `recovered`.
+pub const STORAGE_REOPENS: &str = "kpi_storage_reopen_attempts_total";
+
+/// Records the store's storage status.
+pub fn record_storage(status: &kpi_store::StorageStatus) {
+    let available = status.outage.is_none();
+    metrics::gauge!(STORAGE_AVAILABLE).set(if available { 1.0 } else { 0.0 });
+    metrics::counter!(STORAGE_FAILURES).absolute(status.failures);
+    if let Some(at) = status.last_failure_at {
+        metrics::gauge!(STORAGE_LAST_FAILURE)
+            .set(at.timestamp() as f64 + f64::from(at.timestamp_subsec_millis()) / 1e3);
+    }
+    metrics::counter!(STORAGE_REOPENS, "outcome" => "failed").absolute(status.failed_attempts);
+    metrics::counter!(STORAGE_REOPENS, "outcome" => "recovered").absolute(status.recoveries);
 }
 
 /// Gives the installed recorder each metric's help text and unit; call once after installing it.
@@ -76,5 +101,22 @@ pub fn describe() {
     describe_counter!(
         VERIFICATION_WALKS,
         "walks of the hash chain, by outcome (ok, failed, stopped)"
+    );
+    describe_gauge!(
+        STORAGE_AVAILABLE,
+        "1 while the storage takes writes, 0 during a storage outage"
+    );
+    describe_counter!(
+        STORAGE_FAILURES,
+        "storage failures (a full disk, an I/O error)"
+    );
+    describe_gauge!(
+        STORAGE_LAST_FAILURE,
+        Unit::Seconds,
+        "when the storage last failed (Unix time)"
+    );
+    describe_counter!(
+        STORAGE_REOPENS,
+        "attempts to reopen the database after a storage failure, by outcome"
     );
 }

@@ -278,10 +278,24 @@ impl Verifier {
                         result,
                         finished_at: Utc::now(),
                     });
-                    state.last = Some(verification.clone());
                     let flight = state.current.take().expect("the walk's flight");
                     flight.answer.send_replace(Some(verification.clone()));
-                    self.record(&verification);
+                    if verification
+                        .result
+                        .as_ref()
+                        .is_err_and(VerifyFailure::is_storage_failure)
+                    {
+                        // The storage failed under the walk: nothing is known of the log,
+                        // so nothing is kept and the integrity stays as it was.
+                        crate::metrics::count_verification_walk("unavailable");
+                        tracing::debug!(
+                            position = head.position,
+                            "verification cut short by the storage"
+                        );
+                    } else {
+                        state.last = Some(verification.clone());
+                        self.record(&verification);
+                    }
                 }
                 None => {
                     crate::metrics::count_verification_walk("stopped");

@@ -18,6 +18,12 @@ pub struct StoreConfig {
     /// How many committed groups a live subscriber may fall behind before it re-reads the
     /// store instead (it never misses events, it only switches to reading). Default 1,024.
     pub subscriber_buffer: usize,
+    /// After the storage fails (a full disk, an I/O error), appends are refused and the store
+    /// tries to reopen its database this many milliseconds later, then after twice as long
+    /// each time an attempt fails. Default 1,000.
+    pub retry_initial_ms: u64,
+    /// The longest wait between two attempts to reopen. Default 60,000.
+    pub retry_max_ms: u64,
 }
 
 pub(crate) const MIB: u64 = 1024 * 1024;
@@ -29,6 +35,8 @@ impl Default for StoreConfig {
             max_event_bytes: MIB as usize,
             max_group_events: 10_000,
             subscriber_buffer: 1_024,
+            retry_initial_ms: 1_000,
+            retry_max_ms: 60_000,
         }
     }
 }
@@ -49,7 +57,25 @@ impl StoreConfig {
         positive("max_event_bytes", self.max_event_bytes as u64)?;
         positive("max_group_events", self.max_group_events as u64)?;
         positive("subscriber_buffer", self.subscriber_buffer as u64)?;
+        positive("retry_initial_ms", self.retry_initial_ms)?;
+        if self.retry_max_ms < self.retry_initial_ms {
+            return Err(StoreError::InvalidConfig {
+                field: "retry_max_ms",
+                reason: format!(
+                    "is {}, less than retry_initial_ms ({})",
+                    self.retry_max_ms, self.retry_initial_ms
+                ),
+            });
+        }
         Ok(())
+    }
+
+    pub(crate) fn retry_initial(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.retry_initial_ms)
+    }
+
+    pub(crate) fn retry_max(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.retry_max_ms)
     }
 }
 
@@ -73,5 +99,23 @@ mod tests {
         };
         let err = config.check().unwrap_err();
         assert!(err.to_string().contains("`max_event_bytes`"), "{err}");
+    }
+
+    #[test]
+    fn the_longest_retry_wait_may_not_be_shorter_than_the_first() {
+        let config = StoreConfig {
+            retry_initial_ms: 5_000,
+            retry_max_ms: 1_000,
+            ..StoreConfig::default()
+        };
+        let err = config.check().unwrap_err();
+        assert!(err.to_string().contains("`retry_max_ms`"), "{err}");
+        assert!(err.to_string().contains("retry_initial_ms (5000)"), "{err}");
+        let config = StoreConfig {
+            retry_initial_ms: 0,
+            ..StoreConfig::default()
+        };
+        let err = config.check().unwrap_err();
+        assert!(err.to_string().contains("`retry_initial_ms`"), "{err}");
     }
 }

@@ -32,12 +32,30 @@ pub enum StoreError {
     Sled(#[from] sled::Error),
     #[error("corrupt store: {what}: {reason}")]
     Corrupt { what: String, reason: String },
-    /// The write group this append belonged to could not be made durable.
-    #[error("the append could not be written: {reason}")]
+    /// The storage failed while the write group this append belonged to was written or
+    /// flushed: the append was not acknowledged, and whether it is in the log is known only
+    /// once the store has reopened its database. A retry with the same idempotency key then
+    /// returns it if it is there and writes it if not.
+    #[error(
+        "the append was not acknowledged: the storage failed while writing it ({reason}); it \
+         is in the log once the storage recovers, or not at all: send it again with the same \
+         idempotency key (without one it may be recorded twice)"
+    )]
     WriteFailed { reason: String },
-    /// An earlier flush failed, so nothing more is accepted: what is on disk is unknown
-    /// until the store is reopened (and verified).
-    #[error("the store refuses writes since a failed flush: {reason}; reopen it")]
+    /// The storage failed and the store has not reopened it yet: reads of the log and
+    /// appends are refused meanwhile (nothing is written).
+    #[error(
+        "the storage is unavailable ({reason}); {}",
+        RetryIn(*.retry_in_secs)
+    )]
+    Unavailable {
+        reason: String,
+        /// Seconds until the store tries to reopen its database (`None`: not known).
+        retry_in_secs: Option<u64>,
+    },
+    /// The log was found inconsistent (at open, or when reopened after a storage failure):
+    /// nothing more is appended to it.
+    #[error("the store refuses writes: {reason}")]
     Poisoned { reason: String },
     #[error("the store is closed")]
     Closed,
@@ -73,8 +91,51 @@ pub enum AppendError {
     /// `field` names the event and field, e.g. `events[2].actor`.
     #[error("invalid `{field}`: {reason}")]
     InvalidEvent { field: String, reason: String },
+    /// Refused without being written: the storage failed and the store has not reopened it
+    /// yet. The same append (same idempotency key) may be sent again later.
+    #[error(
+        "nothing was written: the storage is unavailable ({reason}); {}; send the append \
+         again later, with the same idempotency key",
+        RetryIn(Some(*.retry_in_secs))
+    )]
+    Unavailable { reason: String, retry_in_secs: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl StoreError {
+    /// Whether this is the storage failing (a full disk, an I/O error) rather than the log
+    /// or the request: the store recovers by itself, and the same request may be sent again.
+    pub fn is_storage_failure(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Unavailable { .. } | StoreError::WriteFailed { .. }
+        )
+    }
+}
+
+impl AppendError {
+    /// See [`StoreError::is_storage_failure`].
+    pub fn is_storage_failure(&self) -> bool {
+        match self {
+            AppendError::Unavailable { .. } => true,
+            AppendError::Store(error) => error.is_storage_failure(),
+            _ => false,
+        }
+    }
+}
+
+/// When the store tries to reopen its database, in words.
+struct RetryIn(Option<u64>);
+
+impl fmt::Display for RetryIn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            None => f.write_str("the store reopens it as soon as it can"),
+            Some(0) => f.write_str("the store is trying to reopen it now"),
+            Some(secs) => write!(f, "the store tries to reopen it in {secs} s"),
+        }
+    }
 }
 
 fn newer_note(found: &u32, supported: &u32) -> &'static str {
@@ -146,4 +207,21 @@ pub enum VerifyReason {
     HeadMismatch { expected: String, found: String },
     #[error("the store could not be read: {0}")]
     Unreadable(String),
+    /// Not a finding about the log: the storage failed while the walk ran (or before it),
+    /// so the walk proves nothing either way. Holds the storage's error, e.g. "No space left
+    /// on device".
+    #[error("the storage is unavailable ({0}): the walk proves nothing about the log")]
+    StorageUnavailable(String),
+    #[error(
+        "the log reopened after a storage failure ends before this position, but events up \
+         to position {acknowledged} had been acknowledged"
+    )]
+    LostAcknowledged { acknowledged: u64 },
+}
+
+impl VerifyFailure {
+    /// Whether the walk failed because the storage did, not because of the log.
+    pub fn is_storage_failure(&self) -> bool {
+        matches!(self.reason, VerifyReason::StorageUnavailable(_))
+    }
 }

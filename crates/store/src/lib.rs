@@ -13,7 +13,17 @@
 //! so an acknowledged event is on disk, and a crash leaves each group entirely present or
 //! entirely absent. Appends that arrive during the flush form the next group.
 //! `sled::Db::flush_async` is never used (sled #1308: it hangs with 8 or more waiters).
-//! If a write or flush fails the store refuses all further writes until it is reopened.
+//!
+//! # A failing storage
+//!
+//! If a write or flush fails (a full disk, a quota, an I/O error), the appends of that group
+//! are told they were not acknowledged ([`StoreError::WriteFailed`]), the store reports
+//! itself unavailable ([`EventStore::storage`]), refuses appends
+//! ([`AppendError::Unavailable`]) and reads of the log ([`StoreError::Unavailable`]), and
+//! reopens its database from disk after `retry_initial_ms`, then after twice as long each
+//! time an attempt fails, up to `retry_max_ms`. An attempt succeeds only once the log holds
+//! every acknowledged event and its chain links on from the last one (`recovery`); the store
+//! then takes appends again, in the same process.
 //!
 //! Reads never show events beyond [`EventStore::head`], the last acknowledged position, even
 //! though sled already holds a group that is still being flushed.
@@ -65,11 +75,16 @@ mod archive;
 mod codec;
 mod config;
 mod error;
+mod open;
+mod prepare;
 mod read;
+mod recovery;
 mod restore;
+mod storage;
 mod store;
 mod subscription;
 mod types;
+mod walk;
 mod writer;
 
 pub use archive::{
@@ -78,6 +93,7 @@ pub use archive::{
 pub use config::StoreConfig;
 pub use error::{AppendError, StoreError, VerifyFailure, VerifyReason};
 pub use restore::{check_archive, ArchiveFault, RestoreError};
+pub use storage::{Outage, StorageStatus};
 pub use store::{
     EventStore, CLOSED_HEAD_FILE, FORMAT_VERSION, MARKER_FILE, MAX_LABEL_BYTES, SLED_DIR,
 };

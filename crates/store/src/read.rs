@@ -4,6 +4,7 @@ use sled::IVec;
 
 use crate::codec;
 use crate::error::StoreError;
+use crate::storage::Lease;
 use crate::types::{Envelope, RawEnvelope};
 
 fn corrupt(what: impl Into<String>, reason: impl Into<String>) -> StoreError {
@@ -66,6 +67,9 @@ pub(crate) fn stream_version(db: &sled::Db, stream: &str) -> Result<u64, StoreEr
 /// Events of positions `from..end`, decoded one at a time from the chunks.
 pub(crate) struct EventIter<T = Envelope> {
     decode: fn(u64, &[u8]) -> Result<T, StoreError>,
+    /// Checked before each chunk: when the storage fails, the iterator stops and lets go of
+    /// the failed database. `None` for a database not handed to readers yet.
+    lease: Option<Lease>,
     chunks: Option<sled::Iter>,
     /// The chunk being read, the position of its next record, and that record's offset.
     current: Option<(IVec, u64, usize)>,
@@ -77,28 +81,39 @@ pub(crate) struct EventIter<T = Envelope> {
     pending: Option<StoreError>,
 }
 
+/// What an iterator reads: a database and the lease it holds it under (none for a database
+/// not handed to readers yet), or why there is none to read.
+pub(crate) type Source = Result<(sled::Db, Option<Lease>), StoreError>;
+
 impl EventIter<Envelope> {
-    /// Iterates positions `from..end` (`from` 0 means 1).
-    pub(crate) fn new(db: &sled::Db, from: u64, end: u64) -> Self {
-        Self::with_decoder(db, from, end, decode_at)
+    /// Iterates positions `from..end` (`from` 0 means 1) of `source`; when there is no
+    /// database to read, yields its error and ends.
+    pub(crate) fn new(source: Source, from: u64, end: u64) -> Self {
+        Self::with_decoder(source, from, end, decode_at)
     }
 }
 
 impl EventIter<RawEnvelope> {
     /// Like [`EventIter::new`], leaving payloads as JSON text.
-    pub(crate) fn raw(db: &sled::Db, from: u64, end: u64) -> Self {
-        Self::with_decoder(db, from, end, decode_raw_at)
+    pub(crate) fn raw(source: Source, from: u64, end: u64) -> Self {
+        Self::with_decoder(source, from, end, decode_raw_at)
     }
 }
 
 impl<T> EventIter<T> {
     fn with_decoder(
-        db: &sled::Db,
+        source: Source,
         from: u64,
         end: u64,
         decode: fn(u64, &[u8]) -> Result<T, StoreError>,
     ) -> Self {
-        Self::positioned(db, from, end, decode).unwrap_or_else(|error| Self {
+        let positioned = source.and_then(|(db, lease)| {
+            Ok(Self {
+                lease,
+                ..Self::positioned(&db, from, end, decode)?
+            })
+        });
+        positioned.unwrap_or_else(|error| Self {
             pending: Some(error),
             ..Self::empty(decode)
         })
@@ -119,6 +134,7 @@ impl<T> EventIter<T> {
         };
         Ok(Self {
             decode,
+            lease: None,
             chunks,
             current: None,
             from,
@@ -131,6 +147,7 @@ impl<T> EventIter<T> {
     fn empty(decode: fn(u64, &[u8]) -> Result<T, StoreError>) -> Self {
         Self {
             decode,
+            lease: None,
             chunks: None,
             current: None,
             from: 1,
@@ -143,6 +160,7 @@ impl<T> EventIter<T> {
     fn fail(&mut self, error: StoreError) -> Option<Result<T, StoreError>> {
         self.chunks = None;
         self.current = None;
+        self.lease = None;
         Some(Err(error))
     }
 }
@@ -183,9 +201,20 @@ impl<T> Iterator for EventIter<T> {
                 self.expected_chunk = Some(*position);
                 self.current = None;
             }
+            if let Some(Err(error)) = self.lease.as_ref().map(Lease::check) {
+                return self.fail(error);
+            }
             let (key, chunk) = match self.chunks.as_mut()?.next() {
                 Some(Ok(entry)) => entry,
-                Some(Err(error)) => return self.fail(error.into()),
+                Some(Err(error)) => {
+                    let error = match &self.lease {
+                        Some(lease) if lease.lost_to_storage_failure() => {
+                            lease.check().expect_err("the lease was lost")
+                        }
+                        _ => error.into(),
+                    };
+                    return self.fail(error);
+                }
                 None => {
                     // The range ended: fine only if it reached `end`, which the head vouches for.
                     let reached = self.expected_chunk.unwrap_or(self.from);

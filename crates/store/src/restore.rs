@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use crate::codec::{self, Body, IndexedEvent, RawBytes, StoredOccurred};
 use crate::config::StoreConfig;
 use crate::error::{StoreError, VerifyReason};
-use crate::store::{check_label, check_text, EventStore};
+use crate::prepare::{check_label, check_text};
+use crate::store::EventStore;
 use crate::types::{Envelope, Hash, Head};
 
 /// Chunks written per sled batch (and per flush) while restoring: 1,024 events. Measured at
@@ -238,7 +239,7 @@ impl EventStore {
             });
         }
         let store = EventStore::open(dir, config.clone())?;
-        write_chunks(store.__sled(), archive)?;
+        write_chunks(&store.__sled(), archive)?;
         // The writer thread loaded its state (an empty log) at open: reopen so it starts
         // from the restored head. Dropping the only handle joins its threads.
         drop(store);

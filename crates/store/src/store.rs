@@ -1,25 +1,27 @@
-use std::collections::{HashMap, HashSet};
-use std::fs;
-use std::io::{self, Write as _};
 use std::path::Path;
 use std::sync::{mpsc, Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
 use futures::Stream;
 use tokio::sync::{broadcast, oneshot};
 use uuid::Uuid;
 
-use crate::codec::{self, Body, IndexedEvent};
+use crate::codec;
 use crate::config::StoreConfig;
 use crate::error::{AppendError, StoreError, VerifyFailure, VerifyReason};
+use crate::open::{
+    check_closed_head, check_inner_format, claim_directory, io_error, load_state, open_sled,
+    read_closed_head, write_closed_head,
+};
+use crate::prepare::prepare;
 use crate::read::{self, EventIter};
+use crate::storage::{Lease, Storage, StorageStatus};
 use crate::subscription;
 use crate::types::{
     Appended, Envelope, ExpectedVersion, Hash, Head, NewEvent, RawEnvelope, StreamId,
 };
-use crate::writer::{AppendRequest, PreparedEvent, Writer, WriterState};
+use crate::walk;
+use crate::writer::{AppendRequest, Writer};
 
 /// The on-disk format this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
@@ -31,12 +33,8 @@ pub const SLED_DIR: &str = "log";
 /// that opens shorter than this, or with another event there, lost or changed events (sled
 /// drops whatever follows a damaged part of its file when it recovers it).
 pub const CLOSED_HEAD_FILE: &str = "kpi-ledger-closed-head.toml";
-const CLOSED_HEAD_TMP: &str = ".kpi-ledger-closed-head.toml.tmp";
-const MARKER_TMP: &str = ".kpi-ledger-store.toml.tmp";
 
-/// Longest event type, actor and idempotency key, in bytes: they are index keys or
-/// short labels, and a bound keeps keys small.
-pub const MAX_LABEL_BYTES: usize = 200;
+pub use crate::prepare::MAX_LABEL_BYTES;
 
 /// The append-only event store. Cheap to clone: clones share one database and one writer.
 #[derive(Clone)]
@@ -47,14 +45,12 @@ pub struct EventStore {
 
 /// What readers need; subscriptions keep this alive without keeping the writer alive.
 pub(crate) struct Shared {
-    db: sled::Db,
+    /// The database (taken away while the storage has failed) and what is known of it.
+    pub(crate) storage: Arc<Storage>,
     /// The store directory, where the head is written at close.
     dir: std::path::PathBuf,
     head: Arc<RwLock<Head>>,
     config: StoreConfig,
-    /// Found at open: the metadata disagrees with the log. Appends are refused and
-    /// `verify` reports it if the walk finds nothing earlier.
-    inconsistency: Option<VerifyFailure>,
 }
 
 struct WriterHandle {
@@ -89,13 +85,6 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn io_error(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io {
-        path: path.to_owned(),
-        source,
-    }
-}
-
 impl EventStore {
     /// Opens the store in `dir`, creating it when `dir` does not exist or is empty.
     ///
@@ -118,17 +107,20 @@ impl EventStore {
         }));
         let (requests, receiver) = mpsc::channel();
         let (published, _) = broadcast::channel(config.subscriber_buffer);
-        let poisoned = Arc::new(Mutex::new(
-            loaded.inconsistency.as_ref().map(|f| f.to_string()),
-        ));
+        if let Some(inconsistency) = &loaded.inconsistency {
+            tracing::error!(%inconsistency, "event store is inconsistent; appends are refused");
+        }
+        let storage = Storage::new(db.clone(), loaded.inconsistency);
         let writer = Writer {
             requests: receiver,
-            db: db.clone(),
+            db: Some(db),
+            dir: dir.to_owned(),
+            config: config.clone(),
             state: loaded.state,
-            max_group_events: config.max_group_events,
             head: head.clone(),
             published: published.clone(),
-            poisoned,
+            storage: storage.clone(),
+            outage: None,
         };
         let writer = std::thread::Builder::new()
             .name("kpi-store-writer".to_owned())
@@ -136,16 +128,12 @@ impl EventStore {
             .map_err(io_error(dir))?;
         let position = lock_read(&head).position;
         tracing::info!(dir = %dir.display(), head = position, "event store opened");
-        if let Some(inconsistency) = &loaded.inconsistency {
-            tracing::error!(%inconsistency, "event store is inconsistent; appends are refused");
-        }
         Ok(EventStore {
             shared: Arc::new(Shared {
-                db,
+                storage,
                 dir: dir.to_owned(),
                 head,
                 config,
-                inconsistency: loaded.inconsistency,
             }),
             writer: Arc::new(WriterHandle {
                 requests: Mutex::new(Some(requests)),
@@ -186,6 +174,14 @@ impl EventStore {
         events: Vec<NewEvent>,
     ) -> Result<Appended, AppendError> {
         let events = prepare(events, self.shared.config.max_event_bytes)?;
+        // Refused here without a wait while the storage is out; the writer refuses whatever
+        // reaches it meanwhile too.
+        if let Some(outage) = self.shared.storage.outage() {
+            return Err(AppendError::Unavailable {
+                retry_in_secs: outage.retry_in_secs(chrono::Utc::now()),
+                reason: outage.reason,
+            });
+        }
         let (reply, answer) = oneshot::channel();
         {
             let requests = lock(&self.writer.requests);
@@ -224,7 +220,7 @@ impl EventStore {
         from_position: u64,
     ) -> impl Iterator<Item = Result<RawEnvelope, StoreError>> + Send + 'static {
         EventIter::raw(
-            &self.shared.db,
+            self.shared.source(),
             from_position,
             self.shared.head().position + 1,
         )
@@ -232,10 +228,20 @@ impl EventStore {
 
     /// Every event of `stream` in stream-version order; empty for an unknown stream.
     pub fn read_stream(&self, stream: &StreamId) -> Result<Vec<Envelope>, StoreError> {
+        self.shared
+            .read(|db, lease| self.read_stream_of(db, lease, stream))
+    }
+
+    fn read_stream_of(
+        &self,
+        db: &sled::Db,
+        lease: &Lease,
+        stream: &StreamId,
+    ) -> Result<Vec<Envelope>, StoreError> {
         let head = self.shared.head().position;
         let prefix = codec::stream_index_prefix(stream.as_str());
         let mut envelopes = Vec::new();
-        for entry in self.shared.db.scan_prefix(&prefix) {
+        for entry in db.scan_prefix(&prefix) {
             let (key, value) = entry?;
             let run = codec::StreamRun::decode(prefix.len(), &key, &value).ok_or_else(|| {
                 StoreError::Corrupt {
@@ -247,7 +253,8 @@ impl EventStore {
                 break;
             }
             let end = (run.first_position + run.count).min(head + 1);
-            for envelope in EventIter::new(&self.shared.db, run.first_position, end) {
+            let source = lease.check().map(|()| (db.clone(), None));
+            for envelope in EventIter::new(source, run.first_position, end) {
                 envelopes.push(envelope?);
             }
         }
@@ -261,7 +268,17 @@ impl EventStore {
         from_position: u64,
         limit: usize,
     ) -> Result<Vec<Envelope>, StoreError> {
-        let db = &self.shared.db;
+        self.shared
+            .read(|db, _| self.read_by_type_of(db, event_type, from_position, limit))
+    }
+
+    fn read_by_type_of(
+        &self,
+        db: &sled::Db,
+        event_type: &str,
+        from_position: u64,
+        limit: usize,
+    ) -> Result<Vec<Envelope>, StoreError> {
         let head = self.shared.head().position;
         let from = from_position.max(1);
         if from > head || limit == 0 {
@@ -307,7 +324,10 @@ impl EventStore {
 
     /// The event with this id, if it exists.
     pub fn get(&self, event_id: Uuid) -> Result<Option<Envelope>, StoreError> {
-        let db = &self.shared.db;
+        self.shared.read(|db, _| self.get_from(db, event_id))
+    }
+
+    fn get_from(&self, db: &sled::Db, event_id: Uuid) -> Result<Option<Envelope>, StoreError> {
         // Ids increase with position, so the chunk that may hold this id is the last one
         // whose first id is at or below it.
         let floor = db
@@ -349,7 +369,10 @@ impl EventStore {
     /// state that may have moved on since the original: the append then answers the retry
     /// with the original, or refuses it as a conflict.
     pub fn idempotency_key_position(&self, key: &str) -> Result<Option<u64>, StoreError> {
-        let Some(value) = self.shared.db.get(codec::idempotency_key(key))? else {
+        let value = self
+            .shared
+            .read(|db, _| Ok(db.get(codec::idempotency_key(key))?))?;
+        let Some(value) = value else {
             return Ok(None);
         };
         let position = codec::decode_u64(&value).ok_or_else(|| StoreError::Corrupt {
@@ -438,9 +461,14 @@ impl EventStore {
         drop(self);
         let joined = tokio::task::spawn_blocking(move || {
             writer.shut_down();
-            let flushed = shared.db.flush()?;
+            // Without a database (the storage failed and was not reopened) every
+            // acknowledged event was flushed already, and the head is theirs.
+            let flushed = match shared.storage.db() {
+                Ok(db) => db.flush()?,
+                Err(_) => 0,
+            };
             // A store found inconsistent keeps the evidence: its head is not written.
-            if shared.inconsistency.is_none() {
+            if shared.storage.inconsistency().is_none() {
                 if let Err(error) = write_closed_head(&shared.dir, shared.head()) {
                     tracing::warn!(%error, "the head at close was not written");
                 }
@@ -455,11 +483,36 @@ impl EventStore {
         }
     }
 
+    /// Whether the storage takes writes now, and its failures and recoveries since the
+    /// store opened.
+    pub fn storage(&self) -> StorageStatus {
+        self.shared.storage.status()
+    }
+
+    /// Told of every change of [`EventStore::storage`].
+    pub fn storage_changes(&self) -> tokio::sync::watch::Receiver<StorageStatus> {
+        self.shared.storage.changes()
+    }
+
     /// Direct access to the underlying sled database, for tests that damage a store on
-    /// purpose. Not part of the API.
+    /// purpose. Not part of the API. Panics while the storage is unavailable.
     #[doc(hidden)]
-    pub fn __sled(&self) -> &sled::Db {
-        &self.shared.db
+    pub fn __sled(&self) -> sled::Db {
+        self.shared.storage.db().expect("the storage is available")
+    }
+
+    /// Makes the next flush fail with the OS error `os_error` (as a full disk would: 28),
+    /// for tests of the storage's failure and recovery. Not part of the API.
+    #[doc(hidden)]
+    pub fn __inject_flush_failure(&self, os_error: i32) {
+        self.shared.storage.inject_flush_failure(os_error);
+    }
+
+    /// Makes the next `attempts` attempts to reopen the database fail, for tests. Not part
+    /// of the API.
+    #[doc(hidden)]
+    pub fn __inject_reopen_failures(&self, attempts: u32) {
+        self.shared.storage.inject_reopen_failures(attempts);
     }
 }
 
@@ -476,7 +529,26 @@ impl Shared {
         &self,
         from_position: u64,
     ) -> impl Iterator<Item = Result<Envelope, StoreError>> + Send + 'static {
-        EventIter::new(&self.db, from_position, self.head().position + 1)
+        EventIter::new(self.source(), from_position, self.head().position + 1)
+    }
+
+    /// Runs a short read of the database. An error that the storage's failure caused (the
+    /// database was taken away before the read could end) is the storage's `Unavailable`,
+    /// not the database's error.
+    fn read<T>(
+        &self,
+        read: impl FnOnce(&sled::Db, &Lease) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let (db, lease) = self.storage.lease()?;
+        read(&db, &lease).map_err(|error| match error {
+            StoreError::Sled(_) if lease.lost_to_storage_failure() => self.storage.unavailable(),
+            other => other,
+        })
+    }
+
+    /// The database for an iterator, under a lease.
+    fn source(&self) -> read::Source {
+        self.storage.lease().map(|(db, lease)| (db, Some(lease)))
     }
 
     pub(crate) fn read_from(
@@ -487,620 +559,53 @@ impl Shared {
         self.iter_from(from_position).take(limit).collect()
     }
 
-    /// Walks the log up to `head`: from position 1 and the genesis hash, or from the chunk
-    /// holding `anchor`'s position, whose event must have `anchor`'s hash. `None` when
-    /// `proceed` stopped it.
+    /// Walks the log up to `head` (see [`walk::walk`]), failing with the inconsistency
+    /// found at open when the walk finds nothing earlier. A walk the storage's failure
+    /// stopped or made unreadable fails with [`VerifyReason::StorageUnavailable`]: it proves
+    /// nothing about the log.
     fn verify(
         &self,
         head: Head,
         anchor: Option<(u64, Hash)>,
         proceed: &mut dyn FnMut(u64) -> bool,
     ) -> Option<Result<Head, VerifyFailure>> {
-        let unreadable = |position, error: &dyn std::fmt::Display| VerifyFailure {
+        let storage_failure = |position, error: StoreError| VerifyFailure {
             position,
-            reason: VerifyReason::Unreadable(error.to_string()),
+            reason: VerifyReason::StorageUnavailable(match error {
+                StoreError::Unavailable { reason, .. } => reason,
+                other => other.to_string(),
+            }),
         };
-        let first = match anchor {
-            None => 1,
-            Some((position, _)) if position > head.position => {
-                return Some(Err(VerifyFailure {
-                    position,
-                    reason: VerifyReason::Missing,
-                }))
+        let first = anchor.map_or(1, |(position, _)| position);
+        let (db, lease) = match self.storage.lease() {
+            Ok(leased) => leased,
+            Err(error) => return Some(Err(storage_failure(first, error))),
+        };
+        let inconsistency = self.storage.inconsistency();
+        let mut lost_at = None;
+        let walked = walk::walk(&db, head, anchor, inconsistency.as_ref(), &mut |position| {
+            if !lease.current() {
+                lost_at = Some(position);
+                return false;
             }
-            Some((position, _)) => match read::chunk_at_or_before(&self.db, position) {
-                Ok(Some((first, _))) => first,
-                Ok(None) => {
-                    return Some(Err(VerifyFailure {
-                        position,
-                        reason: VerifyReason::Missing,
-                    }))
-                }
-                Err(error) => return Some(Err(unreadable(position, &error))),
-            },
-        };
-        let mut walk = VerifyWalk {
-            db: &self.db,
-            expected_position: first,
-            prev_hash: anchor.is_none().then(Hash::genesis),
-            anchor,
-            whole: anchor.is_none(),
-            last_event_id: None,
-            previous_recorded: None,
-            stream_versions: HashMap::new(),
-        };
-        let chunks = self
-            .db
-            .range(codec::event_key(first)..codec::event_key(head.position.saturating_add(1)));
-        for entry in chunks {
-            if !proceed(walk.expected_position) {
-                return None;
-            }
-            let (key, chunk) = match entry {
-                Ok(entry) => entry,
-                Err(error) => return Some(Err(unreadable(walk.expected_position, &error))),
-            };
-            if let Err(failure) = walk.chunk(&key, &chunk) {
-                return Some(Err(failure));
-            }
-        }
-        Some(self.end_of_walk(&walk, head))
-    }
-
-    /// What the walk must have reached: the head, with its hash, and nothing beyond.
-    fn end_of_walk(&self, walk: &VerifyWalk<'_>, head: Head) -> Result<Head, VerifyFailure> {
-        let fail = |position, reason| Err(VerifyFailure { position, reason });
-        if walk.expected_position <= head.position {
-            return fail(walk.expected_position, VerifyReason::Missing);
-        }
-        if walk.expected_position > head.position + 1 {
-            return fail(head.position + 1, VerifyReason::BeyondHead);
-        }
-        if let Some(inconsistency) = &self.inconsistency {
-            return Err(inconsistency.clone());
-        }
-        let reached = walk.prev_hash.unwrap_or_else(Hash::genesis);
-        if reached != head.hash {
-            return fail(
-                head.position,
-                VerifyReason::HeadMismatch {
-                    expected: format!("hash {}", reached.to_hex()),
-                    found: format!("hash {}", head.hash.to_hex()),
-                },
-            );
-        }
-        Ok(head)
-    }
-}
-
-/// The state of a verification walk between chunks.
-struct VerifyWalk<'a> {
-    db: &'a sled::Db,
-    expected_position: u64,
-    /// The hash the next event must link to; `None` at the start of a walk from an anchor,
-    /// whose chunk's first link is taken as stored (the anchor's own hash is then checked).
-    prev_hash: Option<Hash>,
-    /// The position and hash of an event the caller vouches for.
-    anchor: Option<(u64, Hash)>,
-    /// Whether the walk started at position 1, so every stream's versions are known.
-    whole: bool,
-    last_event_id: Option<[u8; 16]>,
-    previous_recorded: Option<DateTime<Utc>>,
-    stream_versions: HashMap<String, u64>,
-}
-
-impl VerifyWalk<'_> {
-    fn chunk(&mut self, key: &[u8], chunk: &[u8]) -> Result<(), VerifyFailure> {
-        let fail = |position, reason| Err(VerifyFailure { position, reason });
-        let Some(first) = codec::position_of_event_key(key) else {
-            return fail(
-                self.expected_position,
-                VerifyReason::Undecodable(format!("chunk key {key:?} is not a position")),
-            );
-        };
-        if first != self.expected_position {
-            return fail(self.expected_position, VerifyReason::Missing);
-        }
-        // Bodies borrow from `chunk`; the index entries are checked once the chunk is read.
-        let mut bodies = Vec::new();
-        let mut rest = chunk;
-        while !rest.is_empty() {
-            let position = self.expected_position;
-            let (record, used) = match codec::next_chunk_record(rest) {
-                Ok(step) => step,
-                Err(reason) => return fail(position, VerifyReason::Undecodable(reason)),
-            };
-            rest = &rest[used..];
-            bodies.push((position, self.event(position, record)?));
-            self.expected_position += 1;
-        }
-        if bodies.is_empty() {
-            return fail(first, VerifyReason::Undecodable("empty chunk".to_owned()));
-        }
-        let indexed: Vec<IndexedEvent<'_>> = bodies
-            .iter()
-            .map(|(position, body)| IndexedEvent {
-                position: *position,
-                event_id: body.event_id,
-                stream: &body.stream_id,
-                stream_version: body.stream_version,
-                event_type: &body.event_type,
-                idempotency_key: body.idempotency_key.as_deref(),
-            })
-            .collect();
-        for entry in codec::chunk_index_entries(&indexed) {
-            let stored = self.db.get(&entry.key).map_err(|e| VerifyFailure {
-                position: entry.position,
-                reason: VerifyReason::Unreadable(e.to_string()),
-            })?;
-            if stored.as_deref() != Some(entry.value.as_slice()) {
-                return fail(
-                    entry.position,
-                    VerifyReason::IndexMismatch { index: entry.index },
-                );
-            }
-        }
-        Ok(())
-    }
-
-    /// Checks one record against the chain and the envelope rules; returns its body.
-    fn event<'r>(&mut self, position: u64, record: &'r [u8]) -> Result<Body<'r>, VerifyFailure> {
-        let fail = |reason| Err(VerifyFailure { position, reason });
-        let raw = match codec::split_record(record) {
-            Ok(raw) => raw,
-            Err(reason) => return fail(VerifyReason::Undecodable(reason)),
-        };
-        let prev_hash = self.prev_hash.unwrap_or(raw.prev_hash);
-        if raw.prev_hash != prev_hash {
-            return fail(VerifyReason::PrevHashMismatch {
-                expected: prev_hash.to_hex(),
-                found: raw.prev_hash.to_hex(),
-            });
-        }
-        let computed = codec::chain_hash(&raw.prev_hash, position, raw.body_bytes);
-        if computed != raw.hash {
-            return fail(VerifyReason::HashMismatch {
-                stored: raw.hash.to_hex(),
-                computed: computed.to_hex(),
-            });
-        }
-        if let Some((_, expected)) = self.anchor.filter(|(at, _)| *at == position) {
-            if raw.hash != expected {
-                return fail(VerifyReason::UnexpectedHash {
-                    expected: expected.to_hex(),
-                    found: raw.hash.to_hex(),
-                });
-            }
-        }
-        let body = match codec::decode_body(raw.body_bytes) {
-            Ok(body) => body,
-            Err(reason) => return fail(VerifyReason::Undecodable(reason)),
-        };
-        // A walk from an anchor knows a stream's versions from its first event in the walk.
-        let previous_version = match self.stream_versions.get(body.stream_id.as_ref()) {
-            Some(version) => Some(*version),
-            None => self.whole.then_some(0),
-        };
-        if let Some(previous_version) =
-            previous_version.filter(|previous| body.stream_version != previous + 1)
-        {
-            return fail(VerifyReason::StreamVersionGap {
-                stream: body.stream_id.to_string(),
-                previous: previous_version,
-                found: body.stream_version,
-            });
-        }
-        let Some(recorded_at) =
-            DateTime::<Utc>::from_timestamp(body.recorded_at_secs, body.recorded_at_nanos)
-        else {
-            return fail(VerifyReason::Undecodable(
-                "recorded_at is out of range".to_owned(),
-            ));
-        };
-        if let Some(previous) = self.previous_recorded {
-            if recorded_at < previous {
-                return fail(VerifyReason::RecordedAtDecreased {
-                    previous: previous.to_rfc3339(),
-                    found: recorded_at.to_rfc3339(),
-                });
-            }
-        }
-        if self.last_event_id.is_some_and(|last| body.event_id <= last) {
-            return fail(VerifyReason::EventIdNotIncreasing);
-        }
-        self.stream_versions
-            .insert(body.stream_id.to_string(), body.stream_version);
-        self.previous_recorded = Some(recorded_at);
-        self.last_event_id = Some(body.event_id);
-        self.prev_hash = Some(raw.hash);
-        Ok(body)
-    }
-}
-
-/// Checks each event's envelope fields and serializes its payload once; nothing here
-/// touches the store, so a rejection writes nothing.
-fn prepare(
-    events: Vec<NewEvent>,
-    max_event_bytes: usize,
-) -> Result<Vec<PreparedEvent>, AppendError> {
-    if events.is_empty() {
-        return Err(AppendError::EmptyBatch);
-    }
-    let mut keys = HashSet::new();
-    let mut prepared = Vec::with_capacity(events.len());
-    for (index, event) in events.into_iter().enumerate() {
-        let invalid = |field: &str, reason: String| AppendError::InvalidEvent {
-            field: format!("events[{index}].{field}"),
-            reason,
-        };
-        check_label(&event.event_type).map_err(|r| invalid("event_type", r))?;
-        check_label(&event.actor).map_err(|r| invalid("actor", r))?;
-        if event.schema_version == 0 {
-            return Err(invalid("schema_version", "must be at least 1".to_owned()));
-        }
-        if let Some(provenance) = &event.provenance {
-            check_text(provenance).map_err(|r| invalid("provenance", r))?;
-        }
-        if let Some(key) = &event.idempotency_key {
-            check_label(key).map_err(|r| invalid("idempotency_key", r))?;
-            if !keys.insert(key.clone()) {
-                return Err(invalid(
-                    "idempotency_key",
-                    format!("{key:?} appears twice in the batch"),
-                ));
-            }
-        }
-        let payload_json = serde_json::to_vec(&event.payload)
-            .map_err(|e| invalid("payload", format!("cannot be serialized: {e}")))?;
-        let size = payload_json.len()
-            + event.event_type.len()
-            + event.actor.len()
-            + event.provenance.as_ref().map_or(0, String::len)
-            + event.idempotency_key.as_ref().map_or(0, String::len);
-        if size > max_event_bytes {
-            return Err(AppendError::EventTooLarge {
-                index,
-                size,
-                limit: max_event_bytes,
-            });
-        }
-        prepared.push(PreparedEvent {
-            event,
-            payload_json,
+            proceed(position)
         });
-    }
-    Ok(prepared)
-}
-
-pub(crate) fn check_label(value: &str) -> Result<(), String> {
-    if value.len() > MAX_LABEL_BYTES {
-        return Err(format!(
-            "is {} bytes long, the limit is {MAX_LABEL_BYTES}",
-            value.len()
-        ));
-    }
-    check_text(value)
-}
-
-pub(crate) fn check_text(value: &str) -> Result<(), String> {
-    if value.trim().is_empty() {
-        return Err("must not be empty or blank".to_owned());
-    }
-    if let Some(c) = value.chars().find(|c| c.is_control()) {
-        return Err(format!("must not contain the control character {c:?}"));
-    }
-    Ok(())
-}
-
-/// Makes sure `dir` is a store of our format, or an empty directory turned into one, before
-/// sled opens anything: sled writes to a directory as soon as it opens it.
-fn claim_directory(dir: &Path) -> Result<(), StoreError> {
-    let not_a_store = |reason: String| StoreError::NotAStore {
-        dir: dir.to_owned(),
-        reason,
-    };
-    match fs::metadata(dir) {
-        Ok(metadata) if !metadata.is_dir() => {
-            return Err(not_a_store("it is not a directory".to_owned()))
+        // The failed database is let go of before anything else.
+        drop(db);
+        if let Some(position) = lost_at {
+            return Some(Err(storage_failure(position, self.storage.unavailable())));
         }
-        Ok(_) => {}
-        Err(error) if error.kind() == io::ErrorKind::NotFound => {
-            fs::create_dir_all(dir).map_err(io_error(dir))?;
-        }
-        Err(error) => return Err(io_error(dir)(error)),
-    }
-    let marker = dir.join(MARKER_FILE);
-    match fs::read_to_string(&marker) {
-        Ok(text) => {
-            let found = parse_marker(&text).ok_or_else(|| {
-                not_a_store(format!(
-                    "{MARKER_FILE} does not name a format version (expected a line `format = N`)"
-                ))
-            })?;
-            if found != FORMAT_VERSION {
-                return Err(StoreError::UnsupportedFormat {
-                    dir: dir.to_owned(),
-                    found,
-                    supported: FORMAT_VERSION,
-                });
+        match walked {
+            Some(Err(failure))
+                if matches!(failure.reason, VerifyReason::Unreadable(_))
+                    && lease.lost_to_storage_failure() =>
+            {
+                Some(Err(storage_failure(
+                    failure.position,
+                    self.storage.unavailable(),
+                )))
             }
-            Ok(())
-        }
-        Err(error) if error.kind() == io::ErrorKind::NotFound => {
-            let mut others: Vec<String> = fs::read_dir(dir)
-                .map_err(io_error(dir))?
-                .filter_map(|entry| entry.ok())
-                .map(|entry| entry.file_name().to_string_lossy().into_owned())
-                // A marker half-written by an interrupted creation does not make a
-                // directory foreign.
-                .filter(|name| name != MARKER_TMP)
-                .collect();
-            if !others.is_empty() {
-                others.sort();
-                others.truncate(5);
-                return Err(not_a_store(format!(
-                    "it is not empty and has no {MARKER_FILE} (it holds {})",
-                    others.join(", ")
-                )));
-            }
-            write_marker(dir)
-        }
-        Err(error) => Err(io_error(&marker)(error)),
-    }
-}
-
-fn parse_marker(text: &str) -> Option<u32> {
-    text.lines().find_map(|line| {
-        let (name, value) = line.split_once('=')?;
-        (name.trim() == "format").then(|| value.trim().parse().ok())?
-    })
-}
-
-/// Written through a temporary file and a rename, so a crash leaves either no marker or a
-/// whole one.
-fn write_marker(dir: &Path) -> Result<(), StoreError> {
-    let tmp = dir.join(MARKER_TMP);
-    let marker = dir.join(MARKER_FILE);
-    let text = format!(
-        "# A kpi-ledger event store. The log itself is in {SLED_DIR}/ (sled).\n\
-         format = {FORMAT_VERSION}\n"
-    );
-    let mut file = fs::File::create(&tmp).map_err(io_error(&tmp))?;
-    file.write_all(text.as_bytes()).map_err(io_error(&tmp))?;
-    file.sync_all().map_err(io_error(&tmp))?;
-    fs::rename(&tmp, &marker).map_err(io_error(&marker))?;
-    fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_error(dir))?;
-    tracing::info!(dir = %dir.display(), "created a new event store");
-    Ok(())
-}
-
-/// The head written at the last close, if any.
-fn read_closed_head(dir: &Path) -> Result<Option<Head>, StoreError> {
-    let path = dir.join(CLOSED_HEAD_FILE);
-    let text = match fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(error) => return Err(io_error(&path)(error)),
-    };
-    let value = |name: &str| {
-        text.lines().find_map(|line| {
-            let (key, value) = line.split_once('=')?;
-            (key.trim() == name).then(|| value.trim().trim_matches('"').to_owned())
-        })
-    };
-    let position = value("position").and_then(|position| position.parse().ok());
-    let hash = value("hash").and_then(|hash| hash.parse().ok());
-    match (position, hash) {
-        (Some(position), Some(hash)) => Ok(Some(Head { position, hash })),
-        _ => Err(StoreError::Corrupt {
-            what: path.display().to_string(),
-            reason: "expected the lines `position = N` and `hash = \"HEX\"` (delete the file \
-                     to open the store without this check)"
-                .to_owned(),
-        }),
-    }
-}
-
-/// Whether the log still holds the head it had when it was last closed.
-fn check_closed_head(db: &sled::Db, closed: Head, position: u64) -> Option<VerifyFailure> {
-    if closed.position > position {
-        return Some(VerifyFailure {
-            position: position + 1,
-            reason: VerifyReason::Truncated {
-                closed_at: closed.position,
-            },
-        });
-    }
-    if closed.position == 0 {
-        return None;
-    }
-    let stored = read::record_at(db, closed.position)
-        .map_err(|error| VerifyReason::Unreadable(error.to_string()))
-        .and_then(|record| record.ok_or(VerifyReason::Missing))
-        .and_then(|record| {
-            codec::split_record(&record)
-                .map(|raw| raw.hash)
-                .map_err(VerifyReason::Undecodable)
-        });
-    let reason = match stored {
-        Ok(hash) if hash == closed.hash => return None,
-        Ok(hash) => VerifyReason::UnexpectedHash {
-            expected: closed.hash.to_hex(),
-            found: hash.to_hex(),
-        },
-        Err(reason) => reason,
-    };
-    Some(VerifyFailure {
-        position: closed.position,
-        reason,
-    })
-}
-
-/// Written through a temporary file and a rename, both synced.
-fn write_closed_head(dir: &Path, head: Head) -> io::Result<()> {
-    let tmp = dir.join(CLOSED_HEAD_TMP);
-    let text = format!(
-        "# The head of the log when this store was last closed. A log that opens shorter, or\n\
-         # with another event at this position, is refused as damaged (appends, verify).\n\
-         position = {}\nhash = \"{}\"\n",
-        head.position,
-        head.hash.to_hex()
-    );
-    let mut file = fs::File::create(&tmp)?;
-    file.write_all(text.as_bytes())?;
-    file.sync_all()?;
-    drop(file);
-    fs::rename(&tmp, dir.join(CLOSED_HEAD_FILE))?;
-    fs::File::open(dir)?.sync_all()
-}
-
-/// How long `open` waits for sled's lock on the database file.
-const LOCK_WAIT: Duration = Duration::from_secs(2);
-
-/// Opens the sled database, waiting briefly for its file lock: after a store in this process
-/// is closed, sled's I/O threads can hold the file for a moment longer, and reopening right
-/// away (a restart, a restore, a test) must not fail for that.
-fn open_sled(dir: &Path, config: &StoreConfig) -> Result<sled::Db, StoreError> {
-    let deadline = Instant::now() + LOCK_WAIT;
-    loop {
-        let opened = sled::Config::new()
-            .path(dir.join(SLED_DIR))
-            .cache_capacity(config.cache_capacity_bytes)
-            // The writer flushes every group itself; a timer flush would only compete.
-            .flush_every_ms(None)
-            .open();
-        match opened {
-            Ok(db) => {
-                // sled creates its directory and files (db, conf, blobs/) without syncing
-                // the directories naming them; a power cut soon after a store is created
-                // must not lose them.
-                for synced in [dir.join(SLED_DIR), dir.to_owned()] {
-                    fs::File::open(&synced)
-                        .and_then(|d| d.sync_all())
-                        .map_err(io_error(&synced))?;
-                }
-                return Ok(db);
-            }
-            Err(error) if is_lock_conflict(&error) => {
-                if Instant::now() >= deadline {
-                    return Err(StoreError::Locked {
-                        dir: dir.to_owned(),
-                    });
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            Err(error) => return Err(error.into()),
+            other => other,
         }
     }
-}
-
-/// sled 0.34 reports a held lock only as this I/O error text.
-fn is_lock_conflict(error: &sled::Error) -> bool {
-    matches!(error, sled::Error::Io(io) if io.to_string().contains("could not acquire lock"))
-}
-
-fn check_inner_format(dir: &Path, db: &sled::Db) -> Result<(), StoreError> {
-    match db.get(codec::META_FORMAT_KEY)? {
-        Some(value) => {
-            let found = <[u8; 4]>::try_from(value.as_ref())
-                .map(u32::from_be_bytes)
-                .map_err(|_| StoreError::Corrupt {
-                    what: "format version key".to_owned(),
-                    reason: format!("{} bytes instead of 4", value.len()),
-                })?;
-            if found != FORMAT_VERSION {
-                return Err(StoreError::UnsupportedFormat {
-                    dir: dir.to_owned(),
-                    found,
-                    supported: FORMAT_VERSION,
-                });
-            }
-            Ok(())
-        }
-        None if db.first()?.is_none() => {
-            db.insert(codec::META_FORMAT_KEY, &FORMAT_VERSION.to_be_bytes()[..])?;
-            db.flush()?;
-            Ok(())
-        }
-        None => Err(StoreError::Corrupt {
-            what: "store metadata".to_owned(),
-            reason: "the log has entries but no format version key".to_owned(),
-        }),
-    }
-}
-
-struct Loaded {
-    state: WriterState,
-    inconsistency: Option<VerifyFailure>,
-}
-
-fn load_state(db: &sled::Db) -> Result<Loaded, StoreError> {
-    let mut inconsistency = None;
-    let (position, hash) = match db.get(codec::META_HEAD_KEY)? {
-        None => (0, Hash::genesis()),
-        Some(value) => codec::decode_head(&value).ok_or_else(|| StoreError::Corrupt {
-            what: "head metadata".to_owned(),
-            reason: format!("{} bytes instead of 40", value.len()),
-        })?,
-    };
-    let last_chunk = db
-        .range(&codec::event_key(0)[..]..&codec::EVENTS_END[..])
-        .next_back()
-        .transpose()?;
-    let last_stored = match &last_chunk {
-        None => 0,
-        Some((key, chunk)) => {
-            let first = codec::position_of_event_key(key).unwrap_or(0);
-            let mut count = 0;
-            let mut rest = &chunk[..];
-            while let Ok((_, used)) = codec::next_chunk_record(rest) {
-                count += 1;
-                rest = &rest[used..];
-            }
-            (first + count).saturating_sub(1)
-        }
-    };
-    if last_stored > position {
-        inconsistency = Some(VerifyFailure {
-            position: position + 1,
-            reason: VerifyReason::BeyondHead,
-        });
-    }
-    let mut last_recorded_at = DateTime::<Utc>::MIN_UTC;
-    let mut last_event_id = None;
-    if position > 0 {
-        let last = read::record_at(db, position)?
-            .ok_or(VerifyReason::Missing)
-            .and_then(|record| {
-                let raw = codec::split_record(&record).map_err(VerifyReason::Undecodable)?;
-                let body = codec::decode_body(raw.body_bytes).map_err(VerifyReason::Undecodable)?;
-                let recorded_at =
-                    DateTime::<Utc>::from_timestamp(body.recorded_at_secs, body.recorded_at_nanos)
-                        .ok_or_else(|| {
-                            VerifyReason::Undecodable("recorded_at is out of range".into())
-                        })?;
-                Ok((recorded_at, Uuid::from_bytes(body.event_id)))
-            });
-        match last {
-            Ok((recorded_at, event_id)) => {
-                last_recorded_at = recorded_at;
-                last_event_id = Some(event_id);
-            }
-            Err(reason) => {
-                inconsistency.get_or_insert(VerifyFailure { position, reason });
-            }
-        }
-    }
-    Ok(Loaded {
-        state: WriterState {
-            position,
-            hash,
-            last_recorded_at,
-            last_event_id,
-            stream_versions: HashMap::new(),
-        },
-        inconsistency,
-    })
 }

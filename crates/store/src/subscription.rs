@@ -12,6 +12,11 @@ use crate::types::Envelope;
 
 /// How many stored events one blocking read fetches while catching up.
 const CATCH_UP_CHUNK: usize = 1_024;
+/// How long a catch-up read the storage's failure stopped waits, once the storage is
+/// available again, before it reads again.
+const STORAGE_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
+/// How often a subscription waiting for the storage looks whether the store closed.
+const STORE_CLOSED_CHECK: std::time::Duration = std::time::Duration::from_millis(500);
 
 enum Mode {
     /// Reading stored events; switches to `Live` when a read comes back empty.
@@ -60,6 +65,14 @@ impl Subscription {
                 Mode::CatchUp => match self.read_stored().await {
                     Ok(stored) if stored.is_empty() => self.mode = Mode::Live,
                     Ok(stored) => self.ready.extend(stored),
+                    // The storage failed: nothing is lost, the read is made again once the
+                    // store has reopened its database.
+                    Err(error) if error.is_storage_failure() => {
+                        if !self.wait_for_storage().await {
+                            self.mode = Mode::Done;
+                            return Some(Err(error));
+                        }
+                    }
                     Err(error) => {
                         self.mode = Mode::Done;
                         return Some(Err(error));
@@ -79,6 +92,32 @@ impl Subscription {
                 what: "catch-up read".to_owned(),
                 reason: format!("the reading task failed: {error}"),
             })?
+    }
+
+    /// Waits until the storage is available again, and a moment more (the database is
+    /// taken away a moment before the outage is announced); `false` when the store closed
+    /// meanwhile.
+    async fn wait_for_storage(&self) -> bool {
+        let mut changes = self.shared.storage.changes();
+        loop {
+            if self
+                .live
+                .as_ref()
+                .is_none_or(broadcast::Receiver::is_closed)
+            {
+                return false;
+            }
+            let available = async {
+                changes
+                    .wait_for(|status| status.outage.is_none())
+                    .await
+                    .is_ok()
+            };
+            if let Ok(true) = tokio::time::timeout(STORE_CLOSED_CHECK, available).await {
+                tokio::time::sleep(STORAGE_RETRY_PAUSE).await;
+                return true;
+            }
+        }
     }
 
     async fn receive_live(&mut self) {

@@ -3,8 +3,9 @@
 
 use std::collections::HashMap;
 use std::ops::Range;
+use std::path::PathBuf;
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -12,8 +13,11 @@ use tokio::sync::{broadcast, oneshot};
 use uuid::Uuid;
 
 use crate::codec::{self, Body, IndexedEvent, RawBytes, StoredOccurred};
+use crate::config::StoreConfig;
 use crate::error::{AppendError, StoreError};
 use crate::read;
+use crate::recovery::OutageClock;
+use crate::storage::Storage;
 use crate::types::{Appended, Envelope, ExpectedVersion, Hash, Head, NewEvent, StreamId};
 
 /// An event that passed the caller-side checks, with its payload already serialized once.
@@ -45,14 +49,20 @@ pub(crate) struct WriterState {
 
 pub(crate) struct Writer {
     pub requests: mpsc::Receiver<AppendRequest>,
-    pub db: sled::Db,
+    /// The database; `None` during a storage outage.
+    pub db: Option<sled::Db>,
+    /// The store directory, where the database is reopened after a storage failure.
+    pub dir: PathBuf,
+    pub config: StoreConfig,
     pub state: WriterState,
-    pub max_group_events: usize,
     /// The last acknowledged position, which readers never go beyond.
     pub head: Arc<RwLock<Head>>,
     pub published: broadcast::Sender<Arc<[Envelope]>>,
-    /// Set when the on-disk state is uncertain or inconsistent; every append is then refused.
-    pub poisoned: Arc<Mutex<Option<String>>>,
+    /// The database slot readers use, the storage's status, and the log's inconsistency
+    /// (found at open or at a reopen), which refuses every append.
+    pub storage: Arc<Storage>,
+    /// Set from a storage failure until the database is reopened.
+    pub outage: Option<OutageClock>,
 }
 
 /// A group whose batch is applied (visible in sled, not yet durable) or that wrote nothing.
@@ -84,18 +94,6 @@ enum Outcome {
     Rejected(AppendError),
 }
 
-fn poisoned_reason(poisoned: &Mutex<Option<String>>) -> Option<String> {
-    poisoned.lock().unwrap_or_else(|e| e.into_inner()).clone()
-}
-
-fn poison(poisoned: &Mutex<Option<String>>, reason: &str) {
-    tracing::error!(%reason, "group commit failed; the store refuses further writes");
-    poisoned
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get_or_insert_with(|| reason.to_owned());
-}
-
 /// Answers a group that cannot become durable: its rejections stand, the rest failed.
 fn fail_group(replies: Vec<(AppendReply, Outcome)>, error: impl Fn() -> StoreError) {
     for (reply, outcome) in replies {
@@ -109,10 +107,20 @@ fn fail_group(replies: Vec<(AppendReply, Outcome)>, error: impl Fn() -> StoreErr
 
 impl Writer {
     pub(crate) fn run(mut self) {
-        while let Ok(first) = self.requests.recv() {
+        loop {
+            if self.outage.is_some() {
+                // Appends are refused until the database is reopened (crate::recovery).
+                if !self.ride_out_outage() {
+                    break;
+                }
+                continue;
+            }
+            let Ok(first) = self.requests.recv() else {
+                break;
+            };
             let mut events = first.events.len();
             let mut group = vec![first];
-            while events < self.max_group_events {
+            while events < self.config.max_group_events {
                 match self.requests.try_recv() {
                     Ok(request) => {
                         events += request.events.len();
@@ -126,22 +134,25 @@ impl Writer {
             // nothing: sled's `apply_batch` waits for a running `flush` (both take its
             // concurrency-control lock), and the hand-off cost a wake-up per group (see
             // docs/benchmarks.md, "Patched sled thread pool, one writer thread").
+            let storage = self.storage.clone();
+            let _committing = storage.commit();
             if let Some(applied) = self.apply_group(group) {
                 self.flush_and_answer(applied);
             }
         }
         // Every acknowledged group was flushed already; this covers nothing but sled's own
         // bookkeeping, so a failure is only worth a log line.
-        if let Err(error) = self.db.flush() {
+        if let Some(Err(error)) = self.db.as_ref().map(|db| db.flush()) {
             tracing::warn!(%error, "final flush of the event store failed");
         }
         tracing::debug!("event store writer stopped");
     }
 
-    /// Stages and applies a group; `None` when it was answered already (a poisoned store or a
-    /// failed batch).
+    /// Stages and applies a group; `None` when it was answered already (an inconsistent log
+    /// or a failed batch).
     fn apply_group(&mut self, group: Vec<AppendRequest>) -> Option<AppliedGroup> {
-        if let Some(reason) = poisoned_reason(&self.poisoned) {
+        if let Some(inconsistency) = self.storage.inconsistency() {
+            let reason = inconsistency.to_string();
             for request in group {
                 let _ = request.reply.send(Err(StoreError::Poisoned {
                     reason: reason.clone(),
@@ -173,18 +184,18 @@ impl Writer {
         }
 
         if !staged.envelopes.is_empty() {
-            if let Err(error) = self.db.apply_batch(group_batch(&staged)) {
-                // Whether the batch is in the tree is unknown: refuse everything until a
+            if let Err(error) = self.db().apply_batch(group_batch(&staged)) {
+                // Whether the batch is in the log is unknown: refuse everything until a
                 // reopen settles what is there.
-                let reason = error.to_string();
-                poison(&self.poisoned, &reason);
+                let reason = self.fail_storage(&error);
                 fail_group(replies, || StoreError::WriteFailed {
                     reason: reason.clone(),
                 });
                 return None;
             }
             // The next group builds on this one before it is durable; if the flush fails
-            // the store is poisoned, so nothing is ever built on a lost group.
+            // the database is reopened and the state read from it, so nothing is ever built
+            // on a lost group.
             self.state.position = staged.position;
             self.state.hash = staged.hash;
             self.state.last_recorded_at = staged.recorded_at;
@@ -295,7 +306,7 @@ impl Writer {
         {
             return Ok(*version);
         }
-        let version = read::stream_version(&self.db, stream.as_str())?;
+        let version = read::stream_version(self.db(), stream.as_str())?;
         // Staged like a write, so it reaches the cache only with a committed group.
         staged.stream_versions.insert(stream.clone(), version);
         Ok(version)
@@ -355,7 +366,7 @@ impl Writer {
             };
         }
         let Some(position) = self
-            .db
+            .db()
             .get(codec::idempotency_key(key))
             .map_err(StoreError::from)?
         else {
@@ -367,7 +378,7 @@ impl Writer {
         };
         let position = codec::decode_u64(&position)
             .ok_or_else(|| corrupt("the position is not 8 bytes".to_owned()))?;
-        let record = read::record_at(&self.db, position)?
+        let record = read::record_at(self.db(), position)?
             .ok_or_else(|| corrupt(format!("position {position} does not exist")))?;
         let raw = codec::split_record(&record).map_err(corrupt)?;
         let body = codec::decode_body(raw.body_bytes).map_err(corrupt)?;
@@ -432,12 +443,23 @@ fn group_batch(staged: &Staged) -> sled::Batch {
 }
 
 impl Writer {
-    fn flush_and_answer(&self, group: AppliedGroup) {
+    /// The database, while the storage is available (groups are applied only then).
+    fn db(&self) -> &sled::Db {
+        self.db
+            .as_ref()
+            .expect("groups are written only while the storage is available")
+    }
+
+    fn flush_and_answer(&mut self, group: AppliedGroup) {
         if !group.envelopes.is_empty() {
             let started = Instant::now();
-            if let Err(error) = self.db.flush() {
-                let reason = error.to_string();
-                poison(&self.poisoned, &reason);
+            let flushed = match self.storage.flush_fault() {
+                Some(injected) => Err(injected),
+                None => self.db().flush(),
+            };
+            if let Err(error) = flushed {
+                // Taken away before anyone is answered: a retry meets the outage.
+                let reason = self.fail_storage(&error);
                 fail_group(group.replies, || StoreError::WriteFailed {
                     reason: reason.clone(),
                 });

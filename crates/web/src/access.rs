@@ -225,6 +225,9 @@ pub async fn table(
         .await
         .map_err(|error| match error {
             kpi_service::LedgerError::UnknownPlan(plan) => not_found(&format!("no plan `{plan}`")),
+            // A table as of a time or through a date reads the log; the store logs the
+            // outage itself.
+            unavailable if unavailable.is_storage_failure() => storage_unavailable(&unavailable),
             other => {
                 tracing::error!(error = %other, "cannot build the KPI table");
                 refusal(
@@ -234,4 +237,16 @@ pub async fn table(
                 )
             }
         })
+}
+
+/// 503 for a request that needs the log while the storage is unavailable; not logged (the
+/// store logs the outage once).
+pub fn storage_unavailable(error: &dyn std::fmt::Display) -> poem::Error {
+    refusal(
+        Response::builder()
+            .status(StatusCode::SERVICE_UNAVAILABLE)
+            .header(poem::http::header::RETRY_AFTER, "5")
+            .content_type("text/plain; charset=utf-8")
+            .body(format!("{error}\n")),
+    )
 }

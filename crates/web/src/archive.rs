@@ -39,6 +39,13 @@ async fn export(req: &Request, web: Data<&Arc<Web>>) -> poem::Result<Response> {
                 .body("another archive export is still running; try again when it ends\n"),
         ));
     };
+    if let Some(outage) = web.ledger.storage().outage {
+        return Err(access::storage_unavailable(&format!(
+            "the storage is unavailable ({}): the log cannot be read until the store has \
+             reopened it; try again later",
+            outage.reason
+        )));
+    }
     let pieces = web.ledger.store().export_archive();
     let head = pieces.head();
     let admin = caller.actor().unwrap_or_default().to_owned();
@@ -47,7 +54,10 @@ async fn export(req: &Request, web: Data<&Arc<Web>>) -> poem::Result<Response> {
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
         for piece in pieces {
-            let failed = piece.as_ref().err().map(ToString::to_string);
+            let failed = piece
+                .as_ref()
+                .err()
+                .map(|error| (error.to_string(), error.is_storage_failure()));
             if send
                 .blocking_send(piece.map_err(std::io::Error::other))
                 .is_err()
@@ -55,9 +65,17 @@ async fn export(req: &Request, web: Data<&Arc<Web>>) -> poem::Result<Response> {
                 tracing::warn!(%admin, %head, "archive export stopped: the client went away");
                 return;
             }
-            if let Some(error) = failed {
-                tracing::error!(%admin, %head, %error, "archive export failed");
-                return;
+            match failed {
+                // The store logs the outage itself.
+                Some((error, true)) => {
+                    tracing::warn!(%admin, %head, %error, "archive export cut off by the storage");
+                    return;
+                }
+                Some((error, false)) => {
+                    tracing::error!(%admin, %head, %error, "archive export failed");
+                    return;
+                }
+                None => {}
             }
         }
         tracing::info!(%admin, %head, "archive export sent");

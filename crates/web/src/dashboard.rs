@@ -362,6 +362,9 @@ async fn cell_page(
         match web.ledger.event(*id) {
             Ok(Some((envelope, _))) => events.push(envelope),
             Ok(None) => {}
+            Err(error) if error.is_storage_failure() => {
+                return Err(access::storage_unavailable(&error));
+            }
             Err(error) => {
                 tracing::error!(%error, %id, "cannot read a contributing event");
                 return Err(not_found("cannot read a contributing event"));
