@@ -497,14 +497,14 @@ impl Ledger {
         event: LedgerEvent,
         options: RecordOptions,
     ) -> Result<Envelope, RecordError> {
-        self.record_reporting(actor, event, options)
+        self.record_or_recall(actor, event, options)
             .await
             .map(|(envelope, _replayed)| envelope)
     }
 
-    /// [`Ledger::record`], also telling whether the event was written now (false) or is the
-    /// original of an idempotent retry (true).
-    async fn record_reporting(
+    /// [`Ledger::record`], or, for an idempotent retry, the recalled original: the flag says
+    /// which (true: recalled, nothing written).
+    async fn record_or_recall(
         &self,
         actor: &str,
         event: LedgerEvent,
@@ -555,7 +555,7 @@ impl Ledger {
             let appended = self
                 .inner
                 .store
-                .append_reporting(&stream, expected, vec![new])
+                .append_or_recall(&stream, expected, vec![new])
                 .await;
             let (mut envelopes, replayed) = match appended {
                 Ok(appended) => {
@@ -780,7 +780,7 @@ impl Ledger {
         let results: Vec<Result<(Envelope, bool), RecordError>> = futures::stream::iter(records)
             .map(|record| {
                 let options = record.options();
-                self.record_reporting(actor, record.event, options)
+                self.record_or_recall(actor, record.event, options)
             })
             .buffered(256)
             .collect()

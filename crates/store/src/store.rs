@@ -160,14 +160,14 @@ impl EventStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<Vec<Envelope>, AppendError> {
-        self.append_reporting(stream, expected, events)
+        self.append_or_recall(stream, expected, events)
             .await
             .map(|appended| appended.envelopes)
     }
 
-    /// [`EventStore::append`], also telling whether the events were written now or are the
-    /// originals of an idempotent retry: for callers that count what they wrote.
-    pub async fn append_reporting(
+    /// [`EventStore::append`], or, for an idempotent retry, the recalled originals: the answer
+    /// says which ([`Appended::replayed`]), for callers that count what they wrote.
+    pub async fn append_or_recall(
         &self,
         stream: &StreamId,
         expected: ExpectedVersion,

@@ -239,19 +239,19 @@ async fn a_retried_append_returns_the_originals_even_after_reopening() {
 }
 
 #[tokio::test]
-async fn append_reporting_tells_a_write_from_a_retry() {
+async fn append_or_recall_tells_a_write_from_a_retry() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     let s = stream("seminar:reporting");
     let keyed = vec![seminar(1).with_idempotency_key("k1")];
     let first = store
-        .append_reporting(&s, ExpectedVersion::Any, keyed.clone())
+        .append_or_recall(&s, ExpectedVersion::Any, keyed.clone())
         .await
         .unwrap();
     assert!(!first.replayed);
     assert_eq!(first.envelopes.len(), 1);
     let retry = store
-        .append_reporting(&s, ExpectedVersion::Any, keyed)
+        .append_or_recall(&s, ExpectedVersion::Any, keyed)
         .await
         .unwrap();
     assert!(retry.replayed, "the key was used: nothing was written");
@@ -259,7 +259,7 @@ async fn append_reporting_tells_a_write_from_a_retry() {
     // Without a key every append writes, even of the same content.
     for _ in 0..2 {
         let unkeyed = store
-            .append_reporting(&s, ExpectedVersion::Any, vec![seminar(1)])
+            .append_or_recall(&s, ExpectedVersion::Any, vec![seminar(1)])
             .await
             .unwrap();
         assert!(!unkeyed.replayed);
