@@ -2,6 +2,8 @@
 //!
 //! Values and the event boundary:
 //! - [`calendar`]: fiscal years (April-March) and Reiwa labels, dates read in Japan.
+//! - [`kind`]: THE list of event kinds, and a kind by name and family (what plans and events
+//!   share; imports nothing from the crate).
 //! - [`values`]: small value types of payloads (counts, codes, text), valid by construction.
 //! - [`event`]: the event kinds (listed once), the catalogue and THE validation boundary,
 //!   [`LedgerEvent::parse`].
@@ -36,6 +38,7 @@ pub mod command;
 pub mod error;
 #[macro_use]
 pub mod event;
+pub mod kind;
 pub mod lifecycle;
 pub mod plan;
 pub mod projection;
