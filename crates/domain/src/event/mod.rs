@@ -53,6 +53,7 @@ pub mod figures;
 mod parse;
 pub(crate) mod payload;
 pub(crate) mod rules;
+pub(crate) mod sources;
 pub mod surveys;
 pub mod tallies;
 

@@ -36,9 +36,18 @@
 //! group, for `latest_rate` rows. `where` maps a field to a value or a list of accepted values.
 //! Opening figures carry a unit; a figure in another unit than the row's is shown but never
 //! summed into the cumulative.
+//!
+//! Where things are: `model.rs` holds the definitions, `rounding.rs` how percentages are
+//! rounded, `transfer.rs` a plan's hand-over as the definition holds it once the lifecycle's
+//! transfer event is applied, and `parse.rs` the TOML and every rule a definition must meet.
+//! Plans name event kinds ([`crate::kind`]) but import nothing from events: whether a kind has
+//! a field a source may read is asked of a lookup the reader is handed, and the public readers
+//! ([`PlanDefinition::from_toml`], [`KpiDefinition::from_toml`], [`SourceDefinition::from_json`])
+//! hand in the event catalogue's, in `event/sources.rs`. So imports run one way: events (and
+//! the lifecycle events among them) import plans, plans import only the kinds.
 
 mod model;
-mod parse;
+pub(crate) mod parse;
 mod rounding;
 mod transfer;
 
@@ -47,6 +56,5 @@ pub use model::{
     PlanDefinition, PlanError, PlanPeriod, Series, SourceDefinition, SourceMeasure, Target,
     TargetKind,
 };
-pub(crate) use parse::getter;
 pub use rounding::{Rounding, RoundingMode};
 pub use transfer::{HistoryRule, KpiMapping, PlanTransfer};

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::rounding::Rounding;
 use super::transfer::PlanTransfer;
 use crate::calendar::FiscalYear;
-use crate::event::EventKind;
+use crate::kind::EventKind;
 use crate::values::{Code, Unit};
 
 /// A plan definition that could not be used: where in the document, and why.

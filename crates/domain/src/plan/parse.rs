@@ -12,7 +12,7 @@ use super::model::{
 };
 use super::rounding::{Rounding, RoundingMode};
 use crate::calendar::FiscalYear;
-use crate::event::{EventKind, FieldGetter, FieldType, LedgerEvent};
+use crate::kind::EventKind;
 use crate::values::{Code, Unit};
 
 #[derive(Deserialize)]
@@ -105,80 +105,99 @@ enum FilterValues {
     Flag(bool),
 }
 
-impl PlanDefinition {
-    /// Parses and checks a plan: every source must name an event type and fields that exist
-    /// and fit its row's aggregation.
-    pub fn from_toml(text: &str) -> Result<PlanDefinition, PlanError> {
-        let raw: PlanToml =
-            toml::from_str(text).map_err(|error| PlanError::new("document", error.to_string()))?;
-        let id = Code::parse(&raw.id).map_err(|reason| PlanError::new("id", reason))?;
-        let year = |path: &str, text: &str| {
-            text.parse::<FiscalYear>()
-                .map_err(|error| PlanError::new(path, error.to_string()))
-        };
-        let period = PlanPeriod {
-            first: year("period.first", &raw.period.first)?,
-            last: year("period.last", &raw.period.last)?,
-        };
-        if period.last < period.first {
+/// How a KPI source may use a field of an event kind: the event catalogue's answer, asked
+/// while a definition is read. Plans do not import the catalogue: the reader is handed a
+/// [`FieldLookup`], and `crate::event::sources` hands in the catalogue's for
+/// `PlanDefinition::from_toml` and the other public readers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SourceField {
+    /// The kind has no such field.
+    Missing,
+    /// The field exists but a source cannot read it.
+    Unreadable,
+    /// A number a source may sum.
+    Number,
+    /// true/false, for `share_of`.
+    Flag,
+    /// Readable for `where` and `group_by` only.
+    Other,
+}
+
+/// The event catalogue as a plan reader asks it.
+pub(crate) type FieldLookup = fn(EventKind, &str) -> SourceField;
+
+/// Parses and checks a plan: every source must name an event type and fields that exist (in
+/// `fields`) and fit its row's aggregation.
+pub(crate) fn read_plan(text: &str, fields: FieldLookup) -> Result<PlanDefinition, PlanError> {
+    let raw: PlanToml =
+        toml::from_str(text).map_err(|error| PlanError::new("document", error.to_string()))?;
+    let id = Code::parse(&raw.id).map_err(|reason| PlanError::new("id", reason))?;
+    let year = |path: &str, text: &str| {
+        text.parse::<FiscalYear>()
+            .map_err(|error| PlanError::new(path, error.to_string()))
+    };
+    let period = PlanPeriod {
+        first: year("period.first", &raw.period.first)?,
+        last: year("period.last", &raw.period.last)?,
+    };
+    if period.last < period.first {
+        return Err(PlanError::new(
+            "period.last",
+            "must not be before period.first",
+        ));
+    }
+    let mut pillars: Vec<Pillar> = Vec::new();
+    for (index, pillar) in raw.pillars.into_iter().enumerate() {
+        if pillars.iter().any(|known| known.id == pillar.id) {
             return Err(PlanError::new(
-                "period.last",
-                "must not be before period.first",
+                format!("pillars[{index}].id"),
+                format!("pillar `{}` is defined twice", pillar.id),
             ));
         }
-        let mut pillars: Vec<Pillar> = Vec::new();
-        for (index, pillar) in raw.pillars.into_iter().enumerate() {
-            if pillars.iter().any(|known| known.id == pillar.id) {
-                return Err(PlanError::new(
-                    format!("pillars[{index}].id"),
-                    format!("pillar `{}` is defined twice", pillar.id),
-                ));
-            }
-            pillars.push(Pillar {
-                id: pillar.id,
-                name: pillar.name,
-            });
-        }
-        let mut kpis: Vec<KpiDefinition> = Vec::new();
-        for (index, kpi) in raw.kpis.into_iter().enumerate() {
-            let path = format!("kpis[{index}]");
-            let definition = kpi_from_toml(&path, kpi, Some(&pillars))?;
-            if kpis
-                .iter()
-                .any(|known| known.id == definition.id && known.series == definition.series)
-            {
-                return Err(PlanError::new(
-                    format!("{path}.id"),
-                    format!(
-                        "KPI {} ({}) is defined twice",
-                        definition.id,
-                        definition.series.as_str()
-                    ),
-                ));
-            }
-            kpis.push(definition);
-        }
-        for (index, kpi) in kpis.iter().enumerate() {
-            if kpi.series == Series::B
-                && !kpis
-                    .iter()
-                    .any(|main| main.id == kpi.id && main.series == Series::Main)
-            {
-                return Err(PlanError::new(
-                    format!("kpis[{index}].series"),
-                    format!("a b-series row needs a main row for KPI {}", kpi.id),
-                ));
-            }
-        }
-        Ok(PlanDefinition {
-            id,
-            name: raw.name,
-            period,
-            pillars,
-            kpis,
-            transfer: None,
-        })
+        pillars.push(Pillar {
+            id: pillar.id,
+            name: pillar.name,
+        });
     }
+    let mut kpis: Vec<KpiDefinition> = Vec::new();
+    for (index, kpi) in raw.kpis.into_iter().enumerate() {
+        let path = format!("kpis[{index}]");
+        let definition = kpi_from_toml(&path, kpi, Some(&pillars), fields)?;
+        if kpis
+            .iter()
+            .any(|known| known.id == definition.id && known.series == definition.series)
+        {
+            return Err(PlanError::new(
+                format!("{path}.id"),
+                format!(
+                    "KPI {} ({}) is defined twice",
+                    definition.id,
+                    definition.series.as_str()
+                ),
+            ));
+        }
+        kpis.push(definition);
+    }
+    for (index, kpi) in kpis.iter().enumerate() {
+        if kpi.series == Series::B
+            && !kpis
+                .iter()
+                .any(|main| main.id == kpi.id && main.series == Series::Main)
+        {
+            return Err(PlanError::new(
+                format!("kpis[{index}].series"),
+                format!("a b-series row needs a main row for KPI {}", kpi.id),
+            ));
+        }
+    }
+    Ok(PlanDefinition {
+        id,
+        name: raw.name,
+        period,
+        pillars,
+        kpis,
+        transfer: None,
+    })
 }
 
 /// `pillars`: `None` when the KPI is read alone (a KPI added by a lifecycle event), whose
@@ -187,6 +206,7 @@ fn kpi_from_toml(
     path: &str,
     kpi: KpiToml,
     pillars: Option<&[Pillar]>,
+    fields: FieldLookup,
 ) -> Result<KpiDefinition, PlanError> {
     if kpi.id.trim().is_empty() {
         return Err(PlanError::new(format!("{path}.id"), "must not be empty"));
@@ -286,7 +306,12 @@ fn kpi_from_toml(
         .into_iter()
         .enumerate()
         .map(|(index, source)| {
-            source_from_toml(&format!("{path}.sources[{index}]"), source, kpi.aggregation)
+            source_from_toml(
+                &format!("{path}.sources[{index}]"),
+                source,
+                kpi.aggregation,
+                fields,
+            )
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(KpiDefinition {
@@ -310,6 +335,7 @@ fn source_from_toml(
     path: &str,
     source: SourceToml,
     aggregation: Aggregation,
+    fields: FieldLookup,
 ) -> Result<SourceDefinition, PlanError> {
     let event = EventKind::from_name(&source.event).ok_or_else(|| {
         PlanError::new(
@@ -330,18 +356,17 @@ fn source_from_toml(
             "plan lifecycle events change definitions, they are not activities to count",
         ));
     }
-    let info = LedgerEvent::kind_info(event);
-    let readable = |field_path: &str, name: &str| -> Result<FieldType, PlanError> {
-        match info.field(name) {
-            Some(field) if field.get.is_some() => Ok(field.ty),
-            Some(_) => Err(PlanError::new(
+    let readable = |field_path: &str, name: &str| -> Result<SourceField, PlanError> {
+        match fields(event, name) {
+            SourceField::Unreadable => Err(PlanError::new(
                 field_path,
-                format!("field `{name}` of {} cannot be selected", info.name),
+                format!("field `{name}` of {} cannot be selected", event.name()),
             )),
-            None => Err(PlanError::new(
+            SourceField::Missing => Err(PlanError::new(
                 field_path,
-                format!("{} has no field `{name}`", info.name),
+                format!("{} has no field `{name}`", event.name()),
             )),
+            readable => Ok(readable),
         }
     };
     let chosen = [
@@ -359,8 +384,7 @@ fn source_from_toml(
         ));
     }
     let measure = if let Some(field) = source.field {
-        let ty = readable(&format!("{path}.field"), &field)?;
-        if !ty.is_numeric() {
+        if readable(&format!("{path}.field"), &field)? != SourceField::Number {
             return Err(PlanError::new(
                 format!("{path}.field"),
                 format!("field `{field}` is not a number"),
@@ -371,7 +395,7 @@ fn source_from_toml(
         SourceMeasure::Count
     } else {
         let field = source.share_of.expect("one measure was chosen");
-        if readable(&format!("{path}.share_of"), &field)? != FieldType::Bool {
+        if readable(&format!("{path}.share_of"), &field)? != SourceField::Flag {
             return Err(PlanError::new(
                 format!("{path}.share_of"),
                 format!("field `{field}` is not true/false"),
@@ -427,31 +451,23 @@ fn source_from_toml(
     })
 }
 
-impl KpiDefinition {
-    /// One KPI written as the body of a `[[kpis]]` table (a KPI added to a plan in force).
-    /// Its pillar is checked against the plan when the addition is applied.
-    pub fn from_toml(text: &str) -> Result<KpiDefinition, PlanError> {
-        let raw: KpiToml =
-            toml::from_str(text).map_err(|error| PlanError::new("document", error.to_string()))?;
-        kpi_from_toml("kpi", raw, None)
-    }
+/// One KPI written as the body of a `[[kpis]]` table; its pillar is checked when it joins a
+/// plan.
+pub(crate) fn read_kpi(text: &str, fields: FieldLookup) -> Result<KpiDefinition, PlanError> {
+    let raw: KpiToml =
+        toml::from_str(text).map_err(|error| PlanError::new("document", error.to_string()))?;
+    kpi_from_toml("kpi", raw, None, fields)
 }
 
-impl SourceDefinition {
-    /// An event selector written as JSON in the plan-file source form (`{ "event": "seminar",
-    /// "field": "participants.unique", "where": {...} }`), summed per fiscal year.
-    pub fn from_json(path: &str, value: &serde_json::Value) -> Result<SourceDefinition, PlanError> {
-        let raw = SourceToml::deserialize(value)
-            .map_err(|error| PlanError::new(path, error.to_string()))?;
-        source_from_toml(path, raw, Aggregation::Sum)
-    }
-}
-
-pub(crate) fn getter(kind: EventKind, field: &str) -> FieldGetter {
-    LedgerEvent::kind_info(kind)
-        .field(field)
-        .and_then(|info| info.get)
-        .expect("plan definitions only hold fields checked against the catalogue")
+/// An event selector in the plan-file source form, given as JSON, summed per fiscal year.
+pub(crate) fn read_selector(
+    path: &str,
+    value: &serde_json::Value,
+    fields: FieldLookup,
+) -> Result<SourceDefinition, PlanError> {
+    let raw =
+        SourceToml::deserialize(value).map_err(|error| PlanError::new(path, error.to_string()))?;
+    source_from_toml(path, raw, Aggregation::Sum, fields)
 }
 
 #[cfg(test)]
