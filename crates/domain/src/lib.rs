@@ -15,7 +15,8 @@
 //! - [`recorded`]: an event as the log holds it (position, time, actor) for the folds.
 //!
 //! Plans:
-//! - [`plan`]: plan and KPI definitions, parsed from TOML text.
+//! - [`plan`]: plan and KPI definitions, parsed from TOML text; they name kinds and import
+//!   nothing from events.
 //! - [`lifecycle`]: plan lifecycle events (adopt, extend, revise a target, add or retire a
 //!   KPI, transfer).
 //! - [`registry`]: the plans in force, folded from the configured plans and the lifecycle.

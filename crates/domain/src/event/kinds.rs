@@ -28,7 +28,7 @@ macro_rules! read_payload {
     };
 }
 
-/// Generates the kinds from the list in `event/mod.rs`; see the module docs.
+/// Generates the event side of the kinds from the list in `kind.rs`; see the module docs.
 macro_rules! event_kinds {
     ($( $variant:ident = $name:literal, $family:ident $(, read via $wire:ty)? ; )*) => {
         /// Every fact the ledger records; each variant holds the payload type of the same

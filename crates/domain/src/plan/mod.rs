@@ -41,10 +41,11 @@
 //! rounded, `transfer.rs` a plan's hand-over as the definition holds it once the lifecycle's
 //! transfer event is applied, and `parse.rs` the TOML and every rule a definition must meet.
 //! Plans name event kinds ([`crate::kind`]) but import nothing from events: whether a kind has
-//! a field a source may read is asked of a lookup the reader is handed, and the public readers
-//! ([`PlanDefinition::from_toml`], [`KpiDefinition::from_toml`], [`SourceDefinition::from_json`])
-//! hand in the event catalogue's, in `event/sources.rs`. So imports run one way: events (and
-//! the lifecycle events among them) import plans, plans import only the kinds.
+//! a field a source may read is asked of a lookup the reader is handed, and the public
+//! readers ([`PlanDefinition::from_toml`], [`KpiDefinition::from_toml`],
+//! [`SourceDefinition::from_json`]) hand in the event catalogue's, in `event/sources.rs`. So
+//! imports run one way: events (and the lifecycle events among them) import plans, plans
+//! import only the kinds (`tests/layers.rs` holds them to it).
 
 mod model;
 pub(crate) mod parse;
