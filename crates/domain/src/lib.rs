@@ -2,6 +2,8 @@
 //!
 //! Values and the event boundary:
 //! - [`calendar`]: fiscal years (April-March) and Reiwa labels, dates read in Japan.
+//! - [`kind`]: THE list of event kinds, and a kind by name and family (what plans and events
+//!   share; imports nothing from the crate).
 //! - [`values`]: small value types of payloads (counts, codes, text), valid by construction.
 //! - [`event`]: the event kinds (listed once), the catalogue and THE validation boundary,
 //!   [`LedgerEvent::parse`].
@@ -13,7 +15,8 @@
 //! - [`recorded`]: an event as the log holds it (position, time, actor) for the folds.
 //!
 //! Plans:
-//! - [`plan`]: plan and KPI definitions, parsed from TOML text.
+//! - [`plan`]: plan and KPI definitions, parsed from TOML text; they name kinds and import
+//!   nothing from events.
 //! - [`lifecycle`]: plan lifecycle events (adopt, extend, revise a target, add or retire a
 //!   KPI, transfer).
 //! - [`registry`]: the plans in force, folded from the configured plans and the lifecycle.
@@ -36,6 +39,7 @@ pub mod command;
 pub mod error;
 #[macro_use]
 pub mod event;
+pub mod kind;
 pub mod lifecycle;
 pub mod plan;
 pub mod projection;

@@ -136,8 +136,8 @@ fn own_mutation(kind: EventKind) -> &'static str {
         EventKind::KpiRetired => "retireKpi",
         EventKind::PlanTransferred => "transferPlan",
         other => panic!(
-            "`{other}` has no GraphQL mutation: add one (crates/graphql/src/plans.rs for a \
-             lifecycle event) and name it here"
+            "`{other}` has no GraphQL mutation: add one (crates/graphql/src/plans/lifecycle.rs for \
+             a lifecycle event) and name it here"
         ),
     }
 }

@@ -1,6 +1,6 @@
 //! The catalogue's vocabulary: what a kind's entry says (summary, fields) and how a field is
 //! read for a KPI. Each kind writes its own entry next to its payload (`EventPayload::FIELDS`);
-//! the list in `event/mod.rs` gathers them into [`super::LedgerEvent::catalogue`], in kind
+//! the list of kinds (`kind.rs`) gathers them into [`super::LedgerEvent::catalogue`], in kind
 //! order.
 
 use serde::Serialize;

@@ -1,31 +1,14 @@
-//! What the list of kinds in `event/mod.rs` generates: [`EventKind`] (`ALL`, `COUNT`, `name`,
-//! `family`), [`LedgerEvent`] with one variant per kind, the catalogue in kind order, and the
-//! dispatch of every per-kind method of [`LedgerEvent`] to the payload's [`EventPayload`]
-//! impl. Nothing here names a kind: adding one is a line in the list and an impl beside its
-//! payload.
+//! What the list of kinds (`kind.rs`) generates on the event side: [`LedgerEvent`] with one
+//! variant per kind, the catalogue in kind order, and the dispatch of every per-kind method of
+//! [`LedgerEvent`] to the payload's [`EventPayload`] impl ([`EventKind`] itself is generated
+//! in `kind.rs`). Nothing here names a kind: adding one is a line in the list and an impl
+//! beside its payload.
 //!
 //! [`EventPayload`]: super::payload::EventPayload
+//! [`LedgerEvent`]: super::LedgerEvent
+//! [`EventKind`]: crate::kind::EventKind
 
-use std::fmt;
-
-use serde::Serialize;
-
-use super::EventKind;
-
-/// What a kind of event does, which decides what may be done with it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Family {
-    /// An activity, a tally, a survey answer or a published figure: what KPIs count and the
-    /// audit checks. Recorded by `recordX` over GraphQL.
-    Activity,
-    /// A correction or retraction: changes another event's contribution.
-    Amendment,
-    /// A plan lifecycle event: changes a plan's definition; never counted nor amended.
-    Lifecycle,
-}
-
-/// `match` over every variant of [`LedgerEvent`], binding the payload to `$e`.
+/// `match` over every variant of [`LedgerEvent`](super::LedgerEvent), binding the payload to `$e`.
 macro_rules! dispatch {
     ($event:expr, [$($variant:ident)*], |$e:ident| $body:expr) => {
         match $event {
@@ -45,7 +28,7 @@ macro_rules! read_payload {
     };
 }
 
-/// Generates the kinds from the list in `event/mod.rs`; see the module docs.
+/// Generates the event side of the kinds from the list in `kind.rs`; see the module docs.
 macro_rules! event_kinds {
     ($( $variant:ident = $name:literal, $family:ident $(, read via $wire:ty)? ; )*) => {
         /// Every fact the ledger records; each variant holds the payload type of the same
@@ -53,33 +36,6 @@ macro_rules! event_kinds {
         #[derive(Debug, Clone, PartialEq)]
         pub enum LedgerEvent {
             $( $variant($variant), )*
-        }
-
-        /// The kind of an event without its data; its index is stable within a build and
-        /// used to precompute which KPI sources care about which kind.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum EventKind {
-            $( $variant, )*
-        }
-
-        impl EventKind {
-            pub const COUNT: usize = [$( EventKind::$variant ),*].len();
-
-            pub const ALL: [EventKind; Self::COUNT] = [$( EventKind::$variant ),*];
-
-            /// The stable snake_case name stored in the envelope.
-            pub const fn name(self) -> &'static str {
-                match self {
-                    $( EventKind::$variant => $name, )*
-                }
-            }
-
-            /// Whether the kind records an activity, amends an event or changes a plan.
-            pub const fn family(self) -> Family {
-                match self {
-                    $( EventKind::$variant => Family::$family, )*
-                }
-            }
         }
 
         $(
@@ -195,36 +151,4 @@ macro_rules! event_kinds {
             }
         }
     };
-}
-
-impl EventKind {
-    pub fn from_name(name: &str) -> Option<EventKind> {
-        Self::ALL.into_iter().find(|kind| kind.name() == name)
-    }
-
-    pub fn index(self) -> usize {
-        self as usize
-    }
-
-    /// Kinds that change other events rather than record an activity.
-    pub fn is_amendment(self) -> bool {
-        self.family() == Family::Amendment
-    }
-
-    /// Plan lifecycle events change plan definitions; they are never counted nor amended.
-    pub fn is_lifecycle(self) -> bool {
-        self.family() == Family::Lifecycle
-    }
-}
-
-impl Serialize for EventKind {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.name())
-    }
-}
-
-impl fmt::Display for EventKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
 }

@@ -5,10 +5,11 @@
 //! by [`LedgerEvent::catalogue`]; unknown fields are refused (a typo must not silently drop
 //! a figure).
 //!
-//! Where things are: the list of kinds below generates everything that lists kinds
-//! (`kinds.rs`). Each payload type sits with its rules and its catalogue entry (its
-//! `EventPayload` impl, `payload.rs`) in a file of its family: [`courses`], [`tallies`],
-//! [`surveys`], [`activities`], [`figures`], [`amendments`], and [`crate::lifecycle`].
+//! Where things are: the list of kinds ([`crate::kind`]) generates [`EventKind`] there and
+//! everything else that lists kinds here (`kinds.rs`). Each payload type sits with its rules
+//! and its catalogue entry (its `EventPayload` impl, `payload.rs`) in a file of its family:
+//! [`courses`], [`tallies`], [`surveys`], [`activities`], [`figures`], [`amendments`], and
+//! [`crate::lifecycle`].
 //! `parse.rs` holds the two parse paths, `rules.rs` the rules shared by kinds, `catalogue.rs`
 //! the catalogue's vocabulary. ARCHITECTURE.md has the recipe for adding a kind.
 //!
@@ -52,9 +53,11 @@ pub mod figures;
 mod parse;
 pub(crate) mod payload;
 pub(crate) mod rules;
+pub(crate) mod sources;
 pub mod surveys;
 pub mod tallies;
 
+pub use crate::kind::{EventKind, Family};
 pub use activities::{
     BeneficiaryKind, CommitteeMeeting, ExchangeMeeting, Exhibition, InflowingFirm, MonitorTour,
     Partnership, Publication, SubsidyGrant, WorkationParticipation,
@@ -63,7 +66,6 @@ pub use amendments::{Correction, Retraction};
 pub use catalogue::{EventKindInfo, FieldGetter, FieldInfo, FieldType, FieldValue};
 pub use courses::{Participants, Seminar, SkillTraining};
 pub use figures::{DeclaredTotal, OpeningFigure};
-pub use kinds::Family;
 pub use rules::StreamRule;
 pub use surveys::{SurveyResponse, SurveyWave};
 pub use tallies::{Consultation, CoworkingTally, Period};
@@ -73,46 +75,7 @@ use catalogue::SCHEMA_VERSION;
 use parse::Source;
 use payload::{EventPayload, OfKind};
 
-/// THE list of event kinds, one line each: `Variant = "wire name", Family` and, for a payload
-/// read through a wire form and `from_wire`, `read via Wire`. The variant is also the payload
-/// type's name. It hands the list to `$callback!`, which generates from it: in this crate
-/// everything that lists kinds (`kinds.rs`), in `kpi-graphql` the `EventType` enum. The order
-/// is that of `EventKind::ALL`, the catalogue and `EventType`. A wire name is stored in every
-/// envelope: never change one. ARCHITECTURE.md says what else a new kind needs.
-#[macro_export]
-macro_rules! with_event_kinds {
-    ($callback:ident) => {
-        $callback! {
-            Seminar = "seminar", Activity;
-            Consultation = "consultation", Activity;
-            SkillTraining = "skill_training", Activity;
-            SurveyWave = "survey_wave", Activity;
-            SurveyResponse = "survey_response", Activity;
-            SubsidyGrant = "subsidy_grant", Activity;
-            CoworkingTally = "coworking_tally", Activity;
-            ExchangeMeeting = "exchange_meeting", Activity;
-            WorkationParticipation = "workation_participation", Activity;
-            InflowingFirm = "inflowing_firm", Activity;
-            Partnership = "partnership", Activity;
-            Publication = "publication", Activity;
-            CommitteeMeeting = "committee_meeting", Activity;
-            Exhibition = "exhibition", Activity;
-            MonitorTour = "monitor_tour", Activity;
-            OpeningFigure = "opening_figure", Activity;
-            DeclaredTotal = "declared_total", Activity;
-            Correction = "correction", Amendment, read via CorrectionWire;
-            Retraction = "retraction", Amendment;
-            PlanAdopted = "plan_adopted", Lifecycle, read via PlanAdoptedWire;
-            PlanExtended = "plan_extended", Lifecycle;
-            KpiTargetRevised = "kpi_target_revised", Lifecycle;
-            KpiAdded = "kpi_added", Lifecycle, read via KpiAddedWire;
-            KpiRetired = "kpi_retired", Lifecycle;
-            PlanTransferred = "plan_transferred", Lifecycle, read via PlanTransferredWire;
-        }
-    };
-}
-
-with_event_kinds!(event_kinds);
+crate::with_event_kinds!(event_kinds);
 
 /// The longest stream id the store accepts.
 pub const MAX_STREAM_ID_BYTES: usize = 200;

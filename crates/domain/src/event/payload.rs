@@ -1,5 +1,5 @@
 //! What every kind of event says about itself: [`EventPayload`], implemented by each payload
-//! type next to its struct. The list in `event/mod.rs` ties a payload type to its kind and
+//! type next to its struct. The list of kinds (`kind.rs`) ties a payload type to its kind and
 //! generates the dispatch from [`super::LedgerEvent`] to these methods, so a rule about one
 //! kind is written once, in that kind's impl.
 
@@ -15,7 +15,7 @@ use crate::values::{ActivityStatus, Code};
 /// the stored payload JSON, so its serde attributes are the wire format: never change them
 /// for an existing kind.
 ///
-/// Reading: a payload is deserialised as itself, or, when the list in `event/mod.rs` says
+/// Reading: a payload is deserialised as itself, or, when the list of kinds (`kind.rs`) says
 /// `read via Wire`, as `Wire` then passed to the type's `from_wire` (which parses what the
 /// wire holds: a plan's TOML, a correction's replacement). [`EventPayload::check`] then runs.
 pub(crate) trait EventPayload: Serialize {
@@ -76,7 +76,7 @@ pub(crate) trait EventPayload: Serialize {
 }
 
 /// A payload type's payload inside an event of its kind, for the catalogue's field getters.
-/// Implemented for every payload type by the list in `event/mod.rs`.
+/// Implemented for every payload type by the list of kinds (`kind.rs`).
 pub(crate) trait OfKind: Sized {
     fn of(event: &LedgerEvent) -> Option<&Self>;
 }

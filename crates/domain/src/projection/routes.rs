@@ -7,8 +7,9 @@ use std::collections::HashMap;
 
 use rust_decimal::Decimal;
 
+use crate::event::sources::getter;
 use crate::event::{EventKind, FieldGetter, FieldValue, LedgerEvent};
-use crate::plan::{getter, Aggregation, PlanDefinition, SourceDefinition, SourceMeasure};
+use crate::plan::{Aggregation, PlanDefinition, SourceDefinition, SourceMeasure};
 use crate::values::Unit;
 
 use super::cells::CellAcc;
