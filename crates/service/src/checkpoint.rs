@@ -28,6 +28,8 @@ use sha2::{Digest, Sha256};
 
 use crate::error::LedgerError;
 
+use crate::locks::LockUnpoisoned;
+
 const MAGIC: &[u8; 8] = b"kpickpt\n";
 /// Bumped whenever the header or the snapshot's encoding changes: an older file is then
 /// discarded instead of misread.
@@ -197,9 +199,7 @@ impl Checkpoints {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, WrittenState> {
-        self.written
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.written.lock_unpoisoned()
     }
 }
 

@@ -21,6 +21,8 @@ use crate::convert::{new_event, recorded_event, recorded_event_raw};
 use crate::error::{LedgerError, RecordError};
 use crate::verification::{Integrity, Verification, Verifier};
 
+use crate::locks::Unpoisoned;
+
 /// Settings of the ledger service; the `[ledger]` section of the configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -325,11 +327,7 @@ impl Ledger {
     /// position so that a lifecycle change racing with the rebuild wins.
     pub async fn rebuild_in_force(&self) -> Result<RebuildReport, LedgerError> {
         let (plans, position) = {
-            let registry = self
-                .inner
-                .registry
-                .read()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let registry = self.inner.registry.read_unpoisoned();
             (registry.plans(), registry.last_position())
         };
         start_rebuild(&self.inner, plans, position, position)
@@ -338,11 +336,7 @@ impl Ledger {
     }
 
     fn registry_position(&self) -> u64 {
-        self.inner
-            .registry
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .last_position()
+        self.inner.registry.read_unpoisoned().last_position()
     }
 
     pub fn store(&self) -> &EventStore {
@@ -602,11 +596,7 @@ impl Ledger {
         event.check_not_future(kpi_domain::calendar::jst_date(Utc::now()))?;
         {
             // Under the read lock: a copy of the registry would cost every append.
-            let registry = self
-                .inner
-                .registry
-                .read()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let registry = self.inner.registry.read_unpoisoned();
             if event.kind().is_lifecycle() {
                 registry.check(event)?;
             } else if !options.outside_plans {
@@ -701,21 +691,13 @@ impl Ledger {
 
     /// The plans in force and how each came to be (its definition history).
     pub fn registry(&self) -> PlanRegistry {
-        self.inner
-            .registry
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
+        self.inner.registry.read_unpoisoned().clone()
     }
 
     /// The plans in force as of `at`: the configured ones changed by the lifecycle events
     /// recorded up to then.
     pub fn registry_as_of(&self, at: DateTime<Utc>) -> PlanRegistry {
-        let lifecycle = self
-            .inner
-            .lifecycle
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let lifecycle = self.inner.lifecycle.read_unpoisoned();
         PlanRegistry::from_log(
             self.inner.configured.clone(),
             lifecycle.iter().filter(|event| event.recorded_at <= at),
@@ -809,10 +791,7 @@ impl Ledger {
 
     /// The live projection (read lock held while the guard lives; keep it short).
     pub fn projection(&self) -> RwLockReadGuard<'_, Projection> {
-        self.inner
-            .projection
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner.projection.read_unpoisoned()
     }
 
     pub fn plans(&self) -> Vec<PlanDefinition> {
@@ -1230,11 +1209,7 @@ fn write_checkpoint(inner: &Inner) -> Result<bool, LedgerError> {
         return Ok(false);
     };
     let sequence = checkpoints.next_sequence();
-    let snapshot = inner
-        .projection
-        .read()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .snapshot();
+    let snapshot = inner.projection.read_unpoisoned().snapshot();
     let hash = checkpoint::hash_at(&inner.store, snapshot.last_position())?;
     let written = checkpoints
         .write(sequence, hash, &snapshot, true)
@@ -1261,11 +1236,7 @@ async fn checkpoint_in_background(inner: &Arc<Inner>) {
     let copying = inner.clone();
     let copied = tokio::task::spawn_blocking(move || {
         let sequence = checkpoints.next_sequence();
-        let snapshot = copying
-            .projection
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .snapshot();
+        let snapshot = copying.projection.read_unpoisoned().snapshot();
         let hash = checkpoint::hash_at(&copying.store, snapshot.last_position());
         (checkpoints, sequence, snapshot, hash)
     })
@@ -1351,8 +1322,7 @@ async fn follow(
                 {
                     let mut projection = inner
                         .projection
-                        .write()
-                        .unwrap_or_else(|poisoned| poisoned.into_inner());
+                        .write_unpoisoned();
                     for (at, recorded) in parsed {
                         match recorded {
                             Ok(recorded) => {
@@ -1403,22 +1373,10 @@ async fn follow(
 /// under them beside the live one (the follower swaps it in when ready).
 fn fold_definitions(inner: &Arc<Inner>, recorded: RecordedEvent) {
     let position = recorded.position;
-    let changed = inner
-        .registry
-        .write()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .apply(&recorded);
-    inner
-        .lifecycle
-        .write()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .push(recorded);
+    let changed = inner.registry.write_unpoisoned().apply(&recorded);
+    inner.lifecycle.write_unpoisoned().push(recorded);
     if changed {
-        let plans = inner
-            .registry
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .plans();
+        let plans = inner.registry.read_unpoisoned().plans();
         tracing::info!(
             position,
             "plan definitions changed; rebuilding the projection"
@@ -1489,10 +1447,7 @@ async fn swap(
         return;
     }
     let outdated = {
-        let registry = inner
-            .registry
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let registry = inner.registry.read_unpoisoned();
         registry.last_position() > registry_position && projection.plans() != registry.plans()
     };
     if outdated {
@@ -1520,13 +1475,7 @@ async fn swap(
         .iter()
         .map(|plan| plan.id.to_string())
         .collect();
-    let replaced = std::mem::replace(
-        &mut *inner
-            .projection
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()),
-        projection,
-    );
+    let replaced = std::mem::replace(&mut *inner.projection.write_unpoisoned(), projection);
     *swapped_generation = generation;
     inner.view_version.fetch_add(1, Ordering::Release);
     inner.definitions_live.send_if_modified(|live| {

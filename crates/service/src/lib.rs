@@ -10,6 +10,7 @@ mod checkpoint;
 mod convert;
 mod error;
 mod ledger;
+mod locks;
 pub mod metrics;
 mod query;
 mod storage;

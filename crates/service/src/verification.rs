@@ -30,6 +30,8 @@ use tokio::sync::watch;
 
 use crate::error::LedgerError;
 
+use crate::locks::LockUnpoisoned;
+
 /// The answer of one walk of the whole hash chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verification {
@@ -419,9 +421,7 @@ impl Verifier {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock_unpoisoned()
     }
 }
 
