@@ -39,12 +39,13 @@ pub fn recorded_event(envelope: &Envelope) -> Result<RecordedEvent, LedgerError>
 /// [`recorded_event`] straight from the stored payload bytes, without building a JSON tree:
 /// the replay path.
 pub fn recorded_event_raw(envelope: kpi_store::RawEnvelope) -> Result<RecordedEvent, LedgerError> {
-    let event = LedgerEvent::parse_slice(&envelope.event_type, &envelope.payload_json).map_err(
-        |error| LedgerError::Unreadable {
-            position: envelope.position,
-            reason: error.to_string(),
-        },
-    )?;
+    let event =
+        LedgerEvent::parse_slice(&envelope.event_type, &envelope.payload).map_err(|error| {
+            LedgerError::Unreadable {
+                position: envelope.position,
+                reason: error.to_string(),
+            }
+        })?;
     Ok(RecordedEvent {
         id: envelope.event_id,
         position: envelope.position,

@@ -497,7 +497,7 @@ pub(crate) fn body_into_raw(
         actor: body.actor.into_owned(),
         provenance: body.provenance.map(Cow::into_owned),
         idempotency_key: body.idempotency_key.map(Cow::into_owned),
-        payload_json: body.payload.0.into_owned(),
+        payload: body.payload.0.into_owned(),
         prev_hash,
         hash,
     })

@@ -75,6 +75,7 @@ mod archive;
 mod codec;
 mod config;
 mod error;
+mod layout;
 mod open;
 mod prepare;
 mod read;

@@ -9,9 +9,10 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use crate::codec::{self, Body, IndexedEvent, RawBytes, StoredOccurred};
+use crate::codec::{self, Body, RawBytes, StoredOccurred};
 use crate::config::StoreConfig;
 use crate::error::{StoreError, VerifyReason};
+use crate::layout::{self, Chunker};
 use crate::prepare::{check_label, check_text};
 use crate::store::EventStore;
 use crate::types::{Envelope, Hash, Head};
@@ -290,9 +291,6 @@ fn directory_is_absent_or_empty(dir: &Path) -> Result<bool, StoreError> {
     }
 }
 
-/// Events of the chunk being filled, with their stored records.
-type PendingChunk = Vec<(Envelope, Vec<u8>)>;
-
 /// Second pass: checks each entry again (the archive is read anew) and commits the records
 /// cut into chunks as the writer cuts them, a batch of chunks per flush.
 fn write_chunks<F, I, E>(db: &sled::Db, archive: F) -> Result<(), RestoreError>
@@ -304,24 +302,21 @@ where
     let mut chain = Chain::new();
     let mut batch = sled::Batch::default();
     let mut chunks_in_batch = 0;
-    let mut chunk: PendingChunk = Vec::new();
-    let mut chunk_bytes = 0;
+    let mut chunker = Chunker::default();
+    // The chunk being filled: its events and their stored records.
+    let mut envelopes: Vec<Envelope> = Vec::new();
+    let mut records: Vec<Vec<u8>> = Vec::new();
     for (index, entry) in archive().into_iter().enumerate() {
         let envelope = entry.map_err(|source| RestoreError::Unreadable {
             index,
             source: source.into(),
         })?;
         let record = chain.check(index, &envelope)?;
-        let size = 4 + record.len();
-        let full = chunk.len() == codec::CHUNK_MAX_EVENTS
-            || (!chunk.is_empty() && chunk_bytes + size > codec::CHUNK_MAX_BYTES);
-        if full {
-            let done = std::mem::take(&mut chunk);
-            add_chunk(&mut batch, &done, chunk_bytes);
-            chunk_bytes = 0;
+        if chunker.opens_chunk(record.len()) && !envelopes.is_empty() {
+            layout::add_chunk(&mut batch, &envelopes, &records);
             chunks_in_batch += 1;
             if chunks_in_batch == CHUNKS_PER_BATCH {
-                let (last, _) = &done[done.len() - 1];
+                let last = &envelopes[envelopes.len() - 1];
                 let head = Head {
                     position: last.position,
                     hash: last.hash,
@@ -329,44 +324,21 @@ where
                 commit(db, &mut batch, head)?;
                 chunks_in_batch = 0;
             }
+            envelopes.clear();
+            records.clear();
         }
-        chunk_bytes += size;
-        chunk.push((envelope, record));
+        envelopes.push(envelope);
+        records.push(record);
     }
-    if !chunk.is_empty() {
-        add_chunk(&mut batch, &chunk, chunk_bytes);
+    if !envelopes.is_empty() {
+        layout::add_chunk(&mut batch, &envelopes, &records);
         commit(db, &mut batch, chain.head())?;
     }
     Ok(())
 }
 
-fn add_chunk(batch: &mut sled::Batch, events: &[(Envelope, Vec<u8>)], bytes: usize) {
-    let mut value = Vec::with_capacity(bytes);
-    for (_, record) in events {
-        codec::push_chunk_record(&mut value, record);
-    }
-    batch.insert(&codec::event_key(events[0].0.position)[..], value);
-    let indexed: Vec<IndexedEvent<'_>> = events
-        .iter()
-        .map(|(envelope, _)| IndexedEvent {
-            position: envelope.position,
-            event_id: *envelope.event_id.as_bytes(),
-            stream: envelope.stream_id.as_str(),
-            stream_version: envelope.stream_version,
-            event_type: &envelope.event_type,
-            idempotency_key: envelope.idempotency_key.as_deref(),
-        })
-        .collect();
-    for entry in codec::chunk_index_entries(&indexed) {
-        batch.insert(entry.key, entry.value);
-    }
-}
-
 fn commit(db: &sled::Db, batch: &mut sled::Batch, head: Head) -> Result<(), StoreError> {
-    batch.insert(
-        codec::META_HEAD_KEY,
-        &codec::encode_head(head.position, &head.hash)[..],
-    );
+    layout::set_head(batch, head);
     db.apply_batch(std::mem::take(batch))?;
     db.flush()?;
     Ok(())

@@ -232,9 +232,10 @@ impl NewEvent {
     }
 }
 
-/// A stored event with everything the store assigned to it.
+/// A stored event with everything the store assigned to it. The payload is parsed JSON
+/// unless read raw (see [`RawEnvelope`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Envelope {
+pub struct Envelope<P = serde_json::Value> {
     /// UUID v7, assigned by the store.
     pub event_id: Uuid,
     /// Global position, gapless from 1.
@@ -250,7 +251,7 @@ pub struct Envelope {
     pub actor: String,
     pub provenance: Option<String>,
     pub idempotency_key: Option<String>,
-    pub payload: serde_json::Value,
+    pub payload: P,
     pub prev_hash: Hash,
     pub hash: Hash,
 }
@@ -280,32 +281,18 @@ impl Appended {
     }
 }
 
-/// An [`Envelope`] whose payload is still the JSON text stored at append, for readers that
-/// deserialize payloads straight into their own types: replaying through
-/// [`crate::EventStore::iter_raw_from`] skips building a `serde_json::Value` per event.
-#[derive(Clone, Debug, PartialEq)]
-pub struct RawEnvelope {
-    pub event_id: Uuid,
-    pub position: u64,
-    pub stream_id: StreamId,
-    pub stream_version: u64,
-    pub event_type: String,
-    pub schema_version: u32,
-    pub occurred: Occurred,
-    pub recorded_at: DateTime<Utc>,
-    pub actor: String,
-    pub provenance: Option<String>,
-    pub idempotency_key: Option<String>,
-    /// The payload as `serde_json::to_vec` wrote it (object keys sorted).
-    pub payload_json: Vec<u8>,
-    pub prev_hash: Hash,
-    pub hash: Hash,
-}
+/// An [`Envelope`] whose payload is still the JSON text stored at append (as
+/// `serde_json::to_vec` wrote it, object keys sorted), for readers that deserialize payloads
+/// straight into their own types: replaying through [`crate::EventStore::iter_raw_from`]
+/// skips building a `serde_json::Value` per event.
+pub type RawEnvelope = Envelope<Vec<u8>>;
 
-impl RawEnvelope {
-    /// The envelope with its payload parsed.
-    pub fn into_envelope(self) -> Result<Envelope, serde_json::Error> {
-        let payload = serde_json::from_slice(&self.payload_json)?;
+impl<P> Envelope<P> {
+    /// The same envelope with its payload converted by `convert`.
+    pub fn try_map_payload<Q, E>(
+        self,
+        convert: impl FnOnce(P) -> Result<Q, E>,
+    ) -> Result<Envelope<Q>, E> {
         Ok(Envelope {
             event_id: self.event_id,
             position: self.position,
@@ -318,10 +305,17 @@ impl RawEnvelope {
             actor: self.actor,
             provenance: self.provenance,
             idempotency_key: self.idempotency_key,
-            payload,
+            payload: convert(self.payload)?,
             prev_hash: self.prev_hash,
             hash: self.hash,
         })
+    }
+}
+
+impl RawEnvelope {
+    /// The envelope with its payload parsed.
+    pub fn into_envelope(self) -> Result<Envelope, serde_json::Error> {
+        self.try_map_payload(|json| serde_json::from_slice(&json))
     }
 }
 

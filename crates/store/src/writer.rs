@@ -12,9 +12,10 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{broadcast, oneshot};
 use uuid::Uuid;
 
-use crate::codec::{self, Body, IndexedEvent, RawBytes, StoredOccurred};
+use crate::codec::{self, Body, RawBytes, StoredOccurred};
 use crate::config::StoreConfig;
 use crate::error::{AppendError, StoreError};
+use crate::layout;
 use crate::read;
 use crate::recovery::OutageClock;
 use crate::storage::Storage;
@@ -397,47 +398,17 @@ impl Writer {
     }
 }
 
-/// The group's sled batch: its events cut into chunks with their index entries, the
-/// idempotency keys, and the new head.
+/// The group's sled batch: its events cut into chunks with their index entries (the
+/// idempotency keys among them), and the new head.
 fn group_batch(staged: &Staged) -> sled::Batch {
     let mut batch = sled::Batch::default();
-    let mut start = 0;
-    while start < staged.envelopes.len() {
-        let mut end = start;
-        let mut bytes = 0;
-        while end < staged.envelopes.len() && end - start < codec::CHUNK_MAX_EVENTS {
-            let size = 4 + staged.records[end].len();
-            if end > start && bytes + size > codec::CHUNK_MAX_BYTES {
-                break;
-            }
-            bytes += size;
-            end += 1;
-        }
-        let mut chunk = Vec::with_capacity(bytes);
-        for record in &staged.records[start..end] {
-            codec::push_chunk_record(&mut chunk, record);
-        }
-        let envelopes = &staged.envelopes[start..end];
-        batch.insert(&codec::event_key(envelopes[0].position)[..], chunk);
-        let indexed: Vec<IndexedEvent<'_>> = envelopes
-            .iter()
-            .map(|envelope| IndexedEvent {
-                position: envelope.position,
-                event_id: *envelope.event_id.as_bytes(),
-                stream: envelope.stream_id.as_str(),
-                stream_version: envelope.stream_version,
-                event_type: &envelope.event_type,
-                idempotency_key: envelope.idempotency_key.as_deref(),
-            })
-            .collect();
-        for entry in codec::chunk_index_entries(&indexed) {
-            batch.insert(entry.key, entry.value);
-        }
-        start = end;
-    }
-    batch.insert(
-        codec::META_HEAD_KEY,
-        &codec::encode_head(staged.position, &staged.hash)[..],
+    layout::add_events(&mut batch, &staged.envelopes, &staged.records);
+    layout::set_head(
+        &mut batch,
+        Head {
+            position: staged.position,
+            hash: staged.hash,
+        },
     );
     batch
 }

@@ -731,7 +731,7 @@ async fn raw_iteration_yields_the_stored_payload_text_of_the_same_envelopes() {
         store.iter_raw_from(2).collect::<Result<_, _>>().unwrap();
     assert_eq!(raw.len(), 2);
     assert_eq!(
-        raw[0].payload_json,
+        raw[0].payload,
         r#"{"a":[true,null,"富士"],"m":{"b":"x","y":-3},"z":1.5}"#.as_bytes(),
         "stored as serde_json wrote it, keys sorted"
     );
