@@ -14,6 +14,12 @@ const READY_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
 pub async fn run(loaded: &Loaded, dir: &Path, demo: bool) -> anyhow::Result<()> {
     let mut server = loaded.config.server.clone();
+    // Memory a heavy request freed goes back to the OS even when the server then goes quiet.
+    kpi_alloc::start_purger()?;
+    tracing::info!(
+        purge_delay_ms = kpi_alloc::purge_delay_ms(),
+        "freed memory goes back to the OS after the purge delay"
+    );
     // Installed before anything is appended, so `/metrics` counts the demo seed's appends.
     kpi_server::Metrics::global();
     let ledger = ledger::open(dir, loaded).await?;
