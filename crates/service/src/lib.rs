@@ -10,6 +10,7 @@ pub mod auth;
 mod checkpoint;
 mod convert;
 mod error;
+mod folds;
 mod ledger;
 pub mod metrics;
 mod query;
