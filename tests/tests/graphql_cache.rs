@@ -220,3 +220,17 @@ async fn through_dates_are_answered_separately() {
         before
     );
 }
+
+#[tokio::test]
+async fn a_cache_of_zero_bytes_answers_every_query_afresh() {
+    let server = LedgerServer::start_with(|config| config.answer_cache_bytes = 0).await;
+    record_seminar(&server, 0).await;
+    let hits = cache_hits(&server).await;
+    let first = figures(&server, Who::Reader, Value::Null).await;
+    assert_eq!(figures(&server, Who::Reader, Value::Null).await, first);
+    assert_eq!(
+        cache_hits(&server).await,
+        hits,
+        "nothing was answered from a cache"
+    );
+}

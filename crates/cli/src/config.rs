@@ -202,9 +202,14 @@ mod tests {
         let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/default.toml");
         let loaded = load(Some(&file)).unwrap();
         assert_eq!(
-            loaded.config.ledger.bounds,
-            kpi_domain::Bounds::default(),
-            "the file documents the defaults without changing them"
+            loaded.config.ledger,
+            kpi_service::LedgerConfig::default(),
+            "[ledger] documents the defaults without changing them"
+        );
+        assert_eq!(
+            loaded.config.store,
+            kpi_store::StoreConfig::default(),
+            "[store] documents the defaults without changing them"
         );
         assert_eq!(
             loaded.config.server,
@@ -300,6 +305,22 @@ mod tests {
                 server.limits.header_read_timeout(),
                 std::time::Duration::from_secs(2)
             );
+            Ok(())
+        });
+    }
+
+    /// The memory budget's knobs: a limit of zero is refused naming the key.
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns its own large error
+    fn concurrent_folds_are_configured_and_zero_is_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("m.toml", "[ledger]\nmax_concurrent_folds = 1\n")?;
+            let loaded = load(Some(Path::new("m.toml"))).map_err(|e| format!("{e:#}"))?;
+            assert_eq!(loaded.config.ledger.max_concurrent_folds.get(), 1);
+            jail.set_env("KPI_LEDGER_LEDGER__MAX_CONCURRENT_FOLDS", "0");
+            let err = format!("{:#}", load(Some(Path::new("m.toml"))).unwrap_err());
+            assert!(err.to_lowercase().contains("max_concurrent_folds"), "{err}");
+            assert!(err.contains("nonzero"), "{err}");
             Ok(())
         });
     }

@@ -34,6 +34,12 @@ pub async fn run(loaded: &Loaded, dir: &Path, demo: bool) -> anyhow::Result<()> 
     let server = server_config(loaded, demo);
     // Bad token settings stop start-up before the ledger opens, which can take a while.
     kpi_server::Authenticator::from_config(&server)?;
+    // Memory a heavy request freed goes back to the OS even when the server then goes quiet.
+    kpi_alloc::start_purger()?;
+    tracing::info!(
+        purge_delay_ms = kpi_alloc::purge_delay_ms(),
+        "freed memory goes back to the OS after the purge delay"
+    );
     // Installed before anything is appended, so `/metrics` counts the demo seed's appends.
     kpi_server::Metrics::global();
     kpi_service::metrics::describe();

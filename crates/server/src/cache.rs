@@ -92,15 +92,13 @@ pub(crate) struct ResponseKey {
 }
 
 const RESPONSE_ENTRIES: usize = 1024;
-const RESPONSE_BYTES: usize = 32 * 1024 * 1024;
-/// A single answer larger than this is not cached, so a few huge drill-downs cannot crowd out
-/// the rest.
-const MAX_RESPONSE_BYTES: usize = RESPONSE_BYTES / 8;
 
-/// Serialised answers of query operations at one [`DataVersion`].
+/// Serialised answers of query operations at one [`DataVersion`], at most 1,024 of them and
+/// `capacity` bytes (answers, query texts and variables counted).
 pub(crate) struct ResponseCache {
     version: VersionProbe,
     state: Mutex<AnswersAt>,
+    capacity: usize,
 }
 
 struct AnswersAt {
@@ -132,10 +130,12 @@ impl AnswersAt {
 }
 
 impl ResponseCache {
-    pub(crate) fn new(version: VersionProbe) -> Self {
+    /// An empty cache of `capacity` bytes (`server.answer_cache_bytes`).
+    pub(crate) fn new(version: VersionProbe, capacity: usize) -> Self {
         let initial = version();
         Self {
             version,
+            capacity,
             state: Mutex::new(AnswersAt {
                 version: initial,
                 entries: HashMap::with_hasher(Hasher::default()),
@@ -160,14 +160,16 @@ impl ResponseCache {
     /// Stores the answer computed for `key` after `version` was read.
     pub(crate) fn insert(&self, key: ResponseKey, version: DataVersion, answer: Bytes) {
         let size = entry_size(&key, &answer);
-        if size > MAX_RESPONSE_BYTES {
+        // A single answer over an eighth of the capacity is not cached, so a few huge
+        // drill-downs cannot crowd out the rest.
+        if size > self.capacity / 8 {
             return;
         }
         let mut state = lock(&self.state);
         if !state.advance_to(version) {
             return;
         }
-        if state.entries.len() >= RESPONSE_ENTRIES || state.bytes + size > RESPONSE_BYTES {
+        if state.entries.len() >= RESPONSE_ENTRIES || state.bytes + size > self.capacity {
             state.clear();
         }
         if let Some(replaced) = state.entries.remove(&key) {
@@ -216,7 +218,7 @@ mod tests {
 
     #[test]
     fn answers_are_served_only_at_the_version_they_were_computed_at() {
-        let cache = ResponseCache::new(Arc::new(DataVersion::default));
+        let cache = ResponseCache::new(Arc::new(DataVersion::default), 1024 * 1024);
         let v1 = DataVersion { view: 1, log: 1 };
         let reader = Some(Role::Reader);
         cache.insert(key("{a}", reader), v1, answer("one"));
@@ -257,16 +259,28 @@ mod tests {
     fn the_cache_stays_within_its_bounds() {
         let version = Arc::new(AtomicU64::new(0));
         let probe = version.clone();
-        let cache = ResponseCache::new(Arc::new(move || DataVersion {
-            view: probe.load(Ordering::SeqCst),
-            log: 0,
-        }));
+        let capacity = 64 * 1024;
+        let cache = ResponseCache::new(
+            Arc::new(move || DataVersion {
+                view: probe.load(Ordering::SeqCst),
+                log: 0,
+            }),
+            capacity,
+        );
         let now = cache.version();
         for n in 0..RESPONSE_ENTRIES + 10 {
             cache.insert(key(&format!("{{a{n}}}"), None), now, answer("x"));
         }
         assert!(cache.len() <= RESPONSE_ENTRIES);
-        let huge = "x".repeat(MAX_RESPONSE_BYTES + 1);
+        // Bytes: answers of 4 KiB fill 64 KiB with about 15 before it starts over.
+        let four_kib = "y".repeat(4096);
+        for n in 0..40 {
+            cache.insert(key(&format!("{{b{n}}}"), None), now, answer(&four_kib));
+            assert!(lock(&cache.state).bytes <= capacity);
+        }
+        assert!(cache.get(&key("{b39}", None), now).is_some());
+        assert!(cache.len() < 16, "{}", cache.len());
+        let huge = "x".repeat(capacity / 8 + 1);
         cache.insert(key("{huge}", None), now, answer(&huge));
         assert!(cache.get(&key("{huge}", None), now).is_none());
         version.store(5, Ordering::SeqCst);

@@ -31,6 +31,10 @@ pub struct ServerConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics_token_sha256: Option<TokenHash>,
     pub limits: Limits,
+    /// Bytes of query answers kept by the answer cache (answers, query texts and variables
+    /// counted; at most 1,024 answers, none over an eighth of this); 0 turns it off. Applies
+    /// to an app built `with_query_cache`. Default 32 MiB.
+    pub answer_cache_bytes: usize,
     /// How long shutdown waits for open connections (websockets included) before closing them.
     pub shutdown_grace_ms: NonZeroU64,
     /// Bearer tokens; only their SHA-256 hashes are ever configured.
@@ -51,6 +55,7 @@ impl Default for ServerConfig {
             allowed_origins: Vec::new(),
             metrics_token_sha256: None,
             limits: Limits::default(),
+            answer_cache_bytes: 32 * 1024 * 1024,
             shutdown_grace_ms: NonZeroU64::new(10_000).expect("non-zero literal"),
             tokens: Vec::new(),
             tokens_file: None,

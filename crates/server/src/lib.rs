@@ -195,7 +195,10 @@ fn routes_until<E: Executor>(
         limits: config.limits,
         introspection: config.introspection,
         documents: cache::DocumentCache::new(),
-        answers: app.data_version.map(cache::ResponseCache::new),
+        answers: app
+            .data_version
+            .filter(|_| config.answer_cache_bytes > 0)
+            .map(|version| cache::ResponseCache::new(version, config.answer_cache_bytes)),
     };
     let graphql = Arc::new(graphql);
     let mut route = Route::new();

@@ -1,3 +1,4 @@
+use std::num::NonZeroUsize;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, Weak};
@@ -19,6 +20,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use crate::checkpoint::{self, Checkpoints, Found};
 use crate::convert::{new_event, recorded_event, recorded_event_raw};
 use crate::error::{LedgerError, RecordError};
+use crate::folds::FoldSlots;
 use crate::verification::{Integrity, Verification, Verifier};
 
 use crate::locks::Unpoisoned;
@@ -41,6 +43,9 @@ pub struct LedgerConfig {
     /// asked (`verification`), and once after the store recovers from a storage failure
     /// (which happens whatever this is). Default 3600.
     pub verify_every_secs: u64,
+    /// Most as-of and through folds (each a fresh fold of the whole log, holding a whole
+    /// projection while it runs) run at once; further ones wait for a slot. Default 2.
+    pub max_concurrent_folds: NonZeroUsize,
 }
 
 impl Default for LedgerConfig {
@@ -50,6 +55,7 @@ impl Default for LedgerConfig {
             checkpoint_every_events: 100_000,
             bounds: Bounds::default(),
             verify_every_secs: 3600,
+            max_concurrent_folds: NonZeroUsize::new(2).expect("non-zero literal"),
         }
     }
 }
@@ -187,6 +193,8 @@ struct Inner {
     view_version: AtomicU64,
     /// Walks of the whole hash chain, and the integrity their answers give the log.
     verifier: Arc<Verifier>,
+    /// The as-of and through folds running, at most `config.max_concurrent_folds`.
+    folds: FoldSlots,
 }
 
 impl Drop for Inner {
@@ -275,6 +283,7 @@ impl Ledger {
         // The next start-up should not pay for a long fold again: the follower checkpoints
         // before its first event, without holding up this one.
         let folded_since_checkpoint = startup.events_folded;
+        let folds = FoldSlots::new(config.max_concurrent_folds);
         let ledger = Ledger {
             inner: Arc::new(Inner {
                 store,
@@ -292,6 +301,7 @@ impl Ledger {
                 definitions_live,
                 view_version: AtomicU64::new(0),
                 verifier,
+                folds,
             }),
         };
         tokio::spawn(follow(
@@ -820,7 +830,8 @@ impl Ledger {
 
     /// The projection of the log recorded up to `as_of` (all of it when `None`), counting
     /// the activities that happened by `through` (all when `None`), under the plans in force
-    /// at `as_of`. A fresh fold by [`fold_log`], the path every table takes.
+    /// at `as_of`. A fresh fold by [`fold_log`], the path every table takes; at most
+    /// [`LedgerConfig::max_concurrent_folds`] run at once.
     pub async fn projection_at(
         &self,
         as_of: Option<DateTime<Utc>>,
@@ -836,9 +847,10 @@ impl Ledger {
             through,
             ..FoldLimits::default()
         };
-        tokio::task::spawn_blocking(move || fold(&store, plans, limits))
+        self.inner
+            .folds
+            .run(move || fold(&store, plans, limits))
             .await
-            .expect("as-of fold panicked")
     }
 
     pub fn audit_findings(&self) -> Vec<AuditFinding> {

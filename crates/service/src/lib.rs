@@ -9,6 +9,7 @@
 mod checkpoint;
 mod convert;
 mod error;
+mod folds;
 mod ledger;
 mod locks;
 pub mod metrics;

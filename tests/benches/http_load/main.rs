@@ -37,7 +37,8 @@
 //! and is reported separately (the CPU of its polls); `KPI_BENCH_CLIENT_RUNTIME=separate`
 //! gives it a runtime and thread of its own instead, which on 2 cores adds OS preemption of
 //! server threads to the tail latencies. No tracing subscriber is installed: request logging
-//! is off, as with `RUST_LOG=warn`. The process runs on mimalloc, as the binary does.
+//! is off, as with `RUST_LOG=warn`. The process runs on mimalloc with its purger thread, as
+//! the binary does.
 //!
 //! Files: `fixtures` (plan, seed, large store, documents, the seminar appended), `measure`
 //! (loads, `drive`, percentiles), `cpu` (CPU accounting), `client` (the raw HTTP/1.1 load
@@ -82,6 +83,7 @@ fn load_average() -> String {
 
 fn main() {
     kpi_alloc::configure();
+    kpi_alloc::start_purger().expect("start the allocator's purger");
     let large: u64 = std::env::var("KPI_BENCH_EVENTS")
         .ok()
         .and_then(|n| n.parse().ok())

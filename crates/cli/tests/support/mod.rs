@@ -252,6 +252,11 @@ impl DemoServer {
         format!("http://{}{path}", self.addr)
     }
 
+    /// The server process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// POSTs an anonymous GraphQL query (the demo allows anonymous read); the JSON answer.
     pub async fn query(&self, query: &str) -> serde_json::Value {
         reqwest::Client::new()
