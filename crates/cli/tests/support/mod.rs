@@ -200,12 +200,14 @@ impl DemoServer {
         let kept = logs.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                // Kept before the address is announced, so a test that reads the logs once
+                // `start` returns sees the line that announced it.
+                kept.lock().unwrap().push(line.clone());
                 if let Some(at) = line.find("http://") {
                     let rest = &line[at + "http://".len()..];
                     let addr: String = rest.chars().take_while(|c| *c != '/').collect();
                     let _ = addr_tx.send(addr);
                 }
-                kept.lock().unwrap().push(line);
             }
         });
         let addr = addr_rx
