@@ -304,7 +304,11 @@ mod tests {
         ));
         assert!(matches!(
             parse_date_input("S64.1.8"),
-            Err(DateInputError::AfterEra { era: "昭和", next: "平成", .. })
+            Err(DateInputError::AfterEra {
+                era: "昭和",
+                next: "平成",
+                ..
+            })
         ));
         assert!(matches!(
             parse_date_input("R0.5.1"),
