@@ -18,6 +18,9 @@ use std::str::FromStr;
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+mod date_input;
+pub use date_input::{parse_date_input, DateInputError};
+
 /// Japan Standard Time, UTC+9 all year round.
 pub fn jst() -> FixedOffset {
     FixedOffset::east_opt(9 * 3600).expect("UTC+9 is a valid offset")

@@ -71,12 +71,17 @@ impl PlanAdopted {
 }
 
 impl EventPayload for PlanAdopted {
+    const LABEL: crate::event::Label = crate::event::Label {
+        ja: "計画の策定",
+        en: "Plan adopted",
+    };
+    const SUMMARY_JA: &'static str = "計画を定義ごと策定する。";
     const SUMMARY: &'static str =
         "Adopts a plan with its whole definition (plan TOML); once per plan.";
     #[rustfmt::skip]
     const FIELDS: &'static [FieldInfo] = &[
-        field!("definition", Text, true, "The plan definition as TOML (format of config/plans/*.toml)."),
-        field!("adopted_on", Date, true, "When the plan was adopted."),
+        field!("definition", Document, true, "The plan definition as TOML (format of config/plans/*.toml).", "計画定義（TOML）" / "Definition", "config/plans/*.toml と同じ形式の計画定義。"),
+        field!("adopted_on", Date, true, "When the plan was adopted.", "策定日" / "Adopted on", "計画を策定した日。"),
     ];
 
     fn check(&self) -> Result<(), ValidationError> {
@@ -117,13 +122,18 @@ pub struct PlanExtended {
 }
 
 impl EventPayload for PlanExtended {
+    const LABEL: crate::event::Label = crate::event::Label {
+        ja: "計画期間の延長",
+        en: "Plan extended",
+    };
+    const SUMMARY_JA: &'static str = "計画の最終年度を延ばす。";
     const SUMMARY: &'static str = "Moves a plan's last fiscal year later.";
     #[rustfmt::skip]
     const FIELDS: &'static [FieldInfo] = &[
-        field!("plan_id", Code, true, "The plan extended."),
-        field!("last", FiscalYear, true, "The new last fiscal year, after the current one."),
-        field!("decided_on", Date, true, "When the extension was decided."),
-        field!("reason", Text, true, "Why."),
+        field!("plan_id", Code, true, "The plan extended.", "計画ID" / "Plan", "対象の計画の識別子。"),
+        field!("last", FiscalYear, true, "The new last fiscal year, after the current one.", "新しい最終年度" / "New last year", "延長後の最終年度。"),
+        field!("decided_on", Date, true, "When the extension was decided.", "決定日" / "Decided on", "決定した日。2024-10-10 や 令和6年10月10日。"),
+        field!("reason", Text, true, "Why.", "理由" / "Reason", "なぜそうするか。"),
     ];
 
     fn check(&self) -> Result<(), ValidationError> {
@@ -184,15 +194,20 @@ impl KpiTargetRevised {
 }
 
 impl EventPayload for KpiTargetRevised {
+    const LABEL: crate::event::Label = crate::event::Label {
+        ja: "KPI目標の改定",
+        en: "KPI target revised",
+    };
+    const SUMMARY_JA: &'static str = "KPIの目標を改める。";
     const SUMMARY: &'static str = "Replaces a KPI's target.";
     #[rustfmt::skip]
     const FIELDS: &'static [FieldInfo] = &[
-        field!("plan_id", Code, true, "The plan of the KPI."),
-        field!("kpi", Code, true, "The KPI's id in its plan."),
-        field!("series", Code, false, "main (default) or b."),
-        field!("target", Payload, true, "The new target: { value: \"1500\", kind: cumulative|annual|annual_minimum|rate }."),
-        field!("decided_on", Date, true, "When the revision was decided."),
-        field!("reason", Text, true, "Why."),
+        field!("plan_id", Code, true, "The plan of the KPI.", "計画ID" / "Plan", "対象の計画の識別子。"),
+        field!("kpi", Code, true, "The KPI's id in its plan.", "KPI番号" / "KPI", "計画の中のKPIの番号。"),
+        field!("series", Code, false, "main (default) or b.", "系列" / "Series", "main（既定）または b。"),
+        field!("target", Payload, true, "The new target: { value: \"1500\", kind: cumulative|annual|annual_minimum|rate }.", "新しい目標（JSON）" / "Target", "{ value: \"1500\", kind: cumulative|annual|annual_minimum|rate }"),
+        field!("decided_on", Date, true, "When the revision was decided.", "決定日" / "Decided on", "決定した日。2024-10-10 や 令和6年10月10日。"),
+        field!("reason", Text, true, "Why.", "理由" / "Reason", "なぜそうするか。"),
     ];
 
     fn check(&self) -> Result<(), ValidationError> {
@@ -255,14 +270,19 @@ impl KpiAdded {
 }
 
 impl EventPayload for KpiAdded {
+    const LABEL: crate::event::Label = crate::event::Label {
+        ja: "KPIの追加",
+        en: "KPI added",
+    };
+    const SUMMARY_JA: &'static str = "計画にKPIを加える。";
     const SUMMARY: &'static str =
         "Adds a KPI to a plan in force; the definition is the body of a [[kpis]] table.";
     #[rustfmt::skip]
     const FIELDS: &'static [FieldInfo] = &[
-        field!("plan_id", Code, true, "The plan the KPI joins."),
-        field!("definition", Text, true, "The KPI as TOML (the keys of a [[kpis]] entry)."),
-        field!("decided_on", Date, true, "When the addition was decided."),
-        field!("reason", Text, false, "Why."),
+        field!("plan_id", Code, true, "The plan the KPI joins.", "計画ID" / "Plan", "対象の計画の識別子。"),
+        field!("definition", Document, true, "The KPI as TOML (the keys of a [[kpis]] entry).", "KPI定義（TOML）" / "Definition", "[[kpis]] の1項目と同じ形式。"),
+        field!("decided_on", Date, true, "When the addition was decided.", "決定日" / "Decided on", "決定した日。2024-10-10 や 令和6年10月10日。"),
+        field!("reason", Text, false, "Why.", "理由" / "Reason", "なぜそうするか。"),
     ];
 
     fn check(&self) -> Result<(), ValidationError> {
@@ -306,16 +326,21 @@ impl KpiRetired {
 }
 
 impl EventPayload for KpiRetired {
+    const LABEL: crate::event::Label = crate::event::Label {
+        ja: "KPIの廃止",
+        en: "KPI retired",
+    };
+    const SUMMARY_JA: &'static str = "KPIを数えるのを終える。";
     const SUMMARY: &'static str =
         "Retires a KPI: it counts up to last_year and shows no figure after it.";
     #[rustfmt::skip]
     const FIELDS: &'static [FieldInfo] = &[
-        field!("plan_id", Code, true, "The plan of the KPI."),
-        field!("kpi", Code, true, "The KPI's id in its plan."),
-        field!("series", Code, false, "main (default) or b."),
-        field!("last_year", FiscalYear, true, "The last fiscal year the KPI counts."),
-        field!("decided_on", Date, true, "When the retirement was decided."),
-        field!("reason", Text, true, "Why."),
+        field!("plan_id", Code, true, "The plan of the KPI.", "計画ID" / "Plan", "対象の計画の識別子。"),
+        field!("kpi", Code, true, "The KPI's id in its plan.", "KPI番号" / "KPI", "計画の中のKPIの番号。"),
+        field!("series", Code, false, "main (default) or b.", "系列" / "Series", "main（既定）または b。"),
+        field!("last_year", FiscalYear, true, "The last fiscal year the KPI counts.", "最終年度" / "Last year", "KPIを数える最後の年度。"),
+        field!("decided_on", Date, true, "When the retirement was decided.", "決定日" / "Decided on", "決定した日。2024-10-10 や 令和6年10月10日。"),
+        field!("reason", Text, true, "Why.", "理由" / "Reason", "なぜそうするか。"),
     ];
 
     fn check(&self) -> Result<(), ValidationError> {
@@ -445,15 +470,20 @@ impl PlanTransferred {
 }
 
 impl EventPayload for PlanTransferred {
+    const LABEL: crate::event::Label = crate::event::Label {
+        ja: "計画の移管",
+        en: "Plan transferred",
+    };
+    const SUMMARY_JA: &'static str = "計画を後継計画に引き継ぐ。";
     const SUMMARY: &'static str =
         "Hands a plan over to its successor with a KPI mapping; once per plan.";
     #[rustfmt::skip]
     const FIELDS: &'static [FieldInfo] = &[
-        field!("plan_id", Code, true, "The plan handed over (predecessor)."),
-        field!("successor", Code, true, "The successor plan, already adopted or configured."),
-        field!("effective_from", FiscalYear, true, "First fiscal year under the successor."),
-        field!("decided_on", Date, true, "When the transfer was decided."),
-        field!("mapping", Payload, true, "[{ successor_kpi, series?, from_kpis: [{kpi, series?}], from_events: [source], history: counts|ignored }]."),
+        field!("plan_id", Code, true, "The plan handed over (predecessor).", "移管元の計画" / "Plan", "移管する計画（前計画）。"),
+        field!("successor", Code, true, "The successor plan, already adopted or configured.", "移管先の計画" / "Successor", "移管先の計画（策定済み）。"),
+        field!("effective_from", FiscalYear, true, "First fiscal year under the successor.", "移管先の最初の年度" / "Effective from", "移管先で数える最初の年度。"),
+        field!("decided_on", Date, true, "When the transfer was decided.", "決定日" / "Decided on", "決定した日。2024-10-10 や 令和6年10月10日。"),
+        field!("mapping", Payload, true, "[{ successor_kpi, series?, from_kpis: [{kpi, series?}], from_events: [source], history: counts|ignored }].", "対応表（JSON）" / "Mapping", "前計画のKPIと後継計画のKPIの対応。"),
     ];
 
     fn check(&self) -> Result<(), ValidationError> {

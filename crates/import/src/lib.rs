@@ -4,10 +4,16 @@
 //! Two forms:
 //! - **CSV, one file per event kind.** The header names the kind's fields by their dotted
 //!   path in the event catalogue (`participants.unique`), plus an optional `provenance`
-//!   column. An empty cell leaves an optional field out. Dates may be written `2024-04-30`,
-//!   `2024/4/30` or `2024-4-30`; booleans `true/false`, `yes/no`, `1/0` or `はい/いいえ`.
+//!   column. An empty cell leaves an optional field out. Each cell is read as its catalogue
+//!   field reads typed text (`FieldInfo::read_text`, the same as the workbench's forms):
+//!   dates `2024-04-30`, `2024/4/30` or in 和暦 (`令和6年4月30日`, `R6.4.30`); numbers with
+//!   thousands separators; booleans `true/false`, `yes/no`, `1/0` or `はい/いいえ`.
 //! - **JSON lines**: one object per line, `{"type": "seminar", "payload": {...},
 //!   "provenance": "..."}` (`provenance` optional); blank lines are skipped.
+//!
+//! Both are read one row at a time from any reader ([`CsvRows`], [`JsonLines`]), so a large
+//! file needs no more memory than a row; [`parse_csv`] and [`parse_json_lines`] collect a
+//! file held in memory.
 //!
 //! This module only maps text to JSON payloads; whether a payload is a valid event is decided
 //! by [`LedgerEvent::parse`], which names the field at fault.
@@ -19,11 +25,11 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::io::{BufRead, Read};
 
-use chrono::NaiveDate;
 use kpi_domain::event::EventKind;
-use kpi_domain::{FieldType, LedgerEvent};
-use serde_json::{Map, Value};
+use kpi_domain::{EventKindInfo, LedgerEvent};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 /// The column that carries a row's provenance instead of a payload field.
@@ -96,201 +102,310 @@ pub fn kind_from_file_stem(stem: &str) -> Option<&'static str> {
         .max_by_key(|name| name.len())
 }
 
-/// Reads a CSV file of one event kind. `source` names the file in provenance.
+/// Reads a CSV file of one event kind, held whole in `text`. `source` names the file in
+/// provenance. [`CsvRows`] reads one row at a time from any reader.
 pub fn parse_csv(kind: &str, text: &str, source: &str) -> Result<Parsed, FileError> {
-    let kind = EventKind::from_name(kind).ok_or_else(|| {
-        let known: Vec<&str> = EventKind::ALL.iter().map(|kind| kind.name()).collect();
-        FileError::UnknownKind(kind.to_owned(), known.join(", "))
-    })?;
-    let info = LedgerEvent::kind_info(kind);
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(false)
-        .from_reader(text.as_bytes());
-    let headers = reader
-        .headers()
-        .map_err(|error| FileError::Csv(error.to_string()))?
-        .clone();
-    if headers.iter().all(str::is_empty) {
-        return Err(FileError::NoHeader);
-    }
-    let mut columns: Vec<Option<FieldType>> = Vec::with_capacity(headers.len());
-    for (index, column) in headers.iter().enumerate() {
-        let column = column.trim();
-        if headers.iter().take(index).any(|c| c.trim() == column) {
-            return Err(FileError::DuplicateColumn(column.to_owned()));
-        }
-        if column == PROVENANCE_COLUMN {
-            columns.push(None);
-            continue;
-        }
-        let field = info.field(column).ok_or_else(|| FileError::UnknownColumn {
-            column: column.to_owned(),
-            kind: info.name,
-            fields: info
-                .fields
-                .iter()
-                .map(|field| field.name)
-                .collect::<Vec<_>>()
-                .join(", "),
-        })?;
-        columns.push(Some(field.ty));
-    }
-    if let Some(missing) = info
-        .fields
-        .iter()
-        .find(|field| field.required && !headers.iter().any(|c| c.trim() == field.name))
-    {
-        return Err(FileError::MissingColumn {
-            field: missing.name.to_owned(),
-            kind: info.name,
-        });
-    }
-
-    let mut keys = KeyMaker::default();
-    let mut parsed = Parsed::default();
-    for record in reader.records() {
-        let record = match record {
-            Ok(record) => record,
-            Err(error) => {
-                let line = error.position().map_or(0, |p| p.line());
-                parsed.errors.push(RowError {
-                    line,
-                    field: "row".to_owned(),
-                    reason: error.to_string(),
-                });
-                continue;
-            }
-        };
-        let line = record.position().map_or(0, |p| p.line());
-        if record.iter().all(|cell| cell.trim().is_empty()) {
-            continue;
-        }
-        let mut payload = Map::new();
-        let mut provenance = None;
-        for ((name, ty), cell) in headers.iter().zip(&columns).zip(record.iter()) {
-            let cell = cell.trim();
-            match ty {
-                None if !cell.is_empty() => provenance = Some(cell.to_owned()),
-                None => {}
-                Some(_) if cell.is_empty() => {}
-                Some(ty) => insert_dotted(&mut payload, name.trim(), cell_value(*ty, cell)),
-            }
-        }
-        let provenance = provenance.unwrap_or_else(|| format!("{source} line {line}"));
-        parsed.push(
-            line,
-            info.name,
-            Value::Object(payload),
-            provenance,
-            &mut keys,
-        );
-    }
-    Ok(parsed)
+    let kind = kind_named(kind)?;
+    Ok(Parsed::collect(CsvRows::new(
+        kind,
+        text.as_bytes(),
+        source,
+    )?))
 }
 
-/// Reads a JSON-lines file; every line is judged on its own.
+/// Reads a JSON-lines file held whole in `text`; every line is judged on its own.
+/// [`JsonLines`] reads one line at a time from any reader.
 pub fn parse_json_lines(text: &str, source: &str) -> Parsed {
-    let mut keys = KeyMaker::default();
-    let mut parsed = Parsed::default();
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    for (index, line_text) in text.lines().enumerate() {
-        let line = index as u64 + 1;
-        if line_text.trim().is_empty() {
-            continue;
+    Parsed::collect(JsonLines::new(text.as_bytes(), source))
+}
+
+/// The kind named, or the error listing the kinds.
+pub fn kind_named(kind: &str) -> Result<EventKind, FileError> {
+    EventKind::from_name(kind).ok_or_else(|| {
+        let known: Vec<&str> = EventKind::ALL.iter().map(|kind| kind.name()).collect();
+        FileError::UnknownKind(kind.to_owned(), known.join(", "))
+    })
+}
+
+/// One row read: an event ready to append, or why not.
+pub type RowResult = Result<ImportRow, RowError>;
+
+/// The rows of a CSV file of one kind, read one at a time: memory does not grow with the
+/// file (only the keys seen, 16 bytes a row, to tell repeated content apart).
+pub struct CsvRows<R: Read> {
+    info: &'static EventKindInfo,
+    /// Each column's field, `None` for provenance.
+    columns: Vec<Option<&'static str>>,
+    records: csv::StringRecordsIntoIter<Bom<R>>,
+    source: String,
+    keys: KeyMaker,
+}
+
+impl<R: Read> CsvRows<R> {
+    /// Reads and checks the header: every column a field of `kind` (or `provenance`), none
+    /// twice, every required field present.
+    pub fn new(kind: EventKind, reader: R, source: &str) -> Result<Self, FileError> {
+        let info = LedgerEvent::kind_info(kind);
+        let mut reader = csv::ReaderBuilder::new()
+            .flexible(false)
+            .from_reader(Bom::new(reader));
+        let headers = reader
+            .headers()
+            .map_err(|error| FileError::Csv(error.to_string()))?
+            .clone();
+        if headers.iter().all(str::is_empty) {
+            return Err(FileError::NoHeader);
         }
-        let error = |field: &str, reason: String| RowError {
-            line,
-            field: field.to_owned(),
-            reason,
-        };
-        let object = match serde_json::from_str::<Value>(line_text) {
-            Ok(Value::Object(object)) => object,
-            Ok(_) => {
-                parsed
-                    .errors
-                    .push(error("line", "not a JSON object".to_owned()));
+        let mut columns = Vec::with_capacity(headers.len());
+        for (index, column) in headers.iter().enumerate() {
+            let column = column.trim();
+            if headers.iter().take(index).any(|c| c.trim() == column) {
+                return Err(FileError::DuplicateColumn(column.to_owned()));
+            }
+            if column == PROVENANCE_COLUMN {
+                columns.push(None);
                 continue;
             }
-            Err(json_error) => {
-                parsed
-                    .errors
-                    .push(error("line", format!("not JSON: {json_error}")));
-                continue;
-            }
-        };
-        let Some(Value::String(event_type)) = object.get("type") else {
-            parsed
-                .errors
-                .push(error("type", "missing, or not a string".to_owned()));
-            continue;
-        };
-        let provenance = match object.get(PROVENANCE_COLUMN) {
-            None | Some(Value::Null) => format!("{source} line {line}"),
-            Some(Value::String(text)) => text.clone(),
-            Some(_) => {
-                parsed
-                    .errors
-                    .push(error(PROVENANCE_COLUMN, "not a string".to_owned()));
-                continue;
-            }
-        };
-        if let Some(unknown) = object
-            .keys()
-            .find(|key| !matches!(key.as_str(), "type" | "payload" | PROVENANCE_COLUMN))
+            let field = info.field(column).ok_or_else(|| FileError::UnknownColumn {
+                column: column.to_owned(),
+                kind: info.name,
+                fields: info
+                    .fields
+                    .iter()
+                    .map(|field| field.name)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?;
+            columns.push(Some(field.name));
+        }
+        if let Some(missing) = info
+            .fields
+            .iter()
+            .find(|field| field.required && !headers.iter().any(|c| c.trim() == field.name))
         {
-            parsed.errors.push(error(
-                unknown,
-                "unknown key; a line has type, payload and provenance".to_owned(),
-            ));
-            continue;
+            return Err(FileError::MissingColumn {
+                field: missing.name.to_owned(),
+                kind: info.name,
+            });
         }
-        let payload = object.get("payload").cloned().unwrap_or(Value::Null);
-        parsed.push(line, event_type, payload, provenance, &mut keys);
+        Ok(CsvRows {
+            info,
+            columns,
+            records: reader.into_records(),
+            source: source.to_owned(),
+            keys: KeyMaker::default(),
+        })
     }
-    parsed
+}
+
+impl<R: Read> Iterator for CsvRows<R> {
+    type Item = RowResult;
+
+    fn next(&mut self) -> Option<RowResult> {
+        loop {
+            let record = match self.records.next()? {
+                Ok(record) => record,
+                Err(error) => {
+                    let line = error.position().map_or(0, |p| p.line());
+                    return Some(Err(RowError {
+                        line,
+                        field: "row".to_owned(),
+                        reason: error.to_string(),
+                    }));
+                }
+            };
+            let line = record.position().map_or(0, |p| p.line());
+            if record.iter().all(|cell| cell.trim().is_empty()) {
+                continue;
+            }
+            let mut provenance = None;
+            let mut fields = Vec::with_capacity(self.columns.len());
+            for (column, cell) in self.columns.iter().zip(record.iter()) {
+                match column {
+                    Some(name) => fields.push((*name, cell)),
+                    None if !cell.trim().is_empty() => provenance = Some(cell.trim().to_owned()),
+                    None => {}
+                }
+            }
+            let provenance = provenance.unwrap_or_else(|| format!("{} line {line}", self.source));
+            let kind = self.info.kind;
+            return Some(match LedgerEvent::payload_from_fields(kind, fields) {
+                Ok(payload) => row(line, self.info.name, payload, provenance, &mut self.keys),
+                Err(error) => Err(RowError {
+                    line,
+                    field: error.field,
+                    reason: error.reason,
+                }),
+            });
+        }
+    }
+}
+
+/// The lines of a JSON-lines file, read one at a time (see [`CsvRows`] on memory).
+pub struct JsonLines<R: Read> {
+    lines: std::io::BufReader<Bom<R>>,
+    line: u64,
+    buffer: Vec<u8>,
+    source: String,
+    keys: KeyMaker,
+}
+
+impl<R: Read> JsonLines<R> {
+    pub fn new(reader: R, source: &str) -> Self {
+        JsonLines {
+            lines: std::io::BufReader::new(Bom::new(reader)),
+            line: 0,
+            buffer: Vec::new(),
+            source: source.to_owned(),
+            keys: KeyMaker::default(),
+        }
+    }
+}
+
+impl<R: Read> Iterator for JsonLines<R> {
+    type Item = RowResult;
+
+    fn next(&mut self) -> Option<RowResult> {
+        loop {
+            self.buffer.clear();
+            self.line += 1;
+            let line = self.line;
+            let error = |field: &str, reason: String| {
+                Some(Err(RowError {
+                    line,
+                    field: field.to_owned(),
+                    reason,
+                }))
+            };
+            match self.lines.read_until(b'\n', &mut self.buffer) {
+                Ok(0) => return None,
+                Ok(_) => {}
+                Err(read) => return error("line", format!("cannot be read: {read}")),
+            }
+            let Ok(line_text) = std::str::from_utf8(&self.buffer) else {
+                return error("line", "is not UTF-8 text".to_owned());
+            };
+            if line_text.trim().is_empty() {
+                continue;
+            }
+            let object = match serde_json::from_str::<Value>(line_text) {
+                Ok(Value::Object(object)) => object,
+                Ok(_) => return error("line", "not a JSON object".to_owned()),
+                Err(json_error) => return error("line", format!("not JSON: {json_error}")),
+            };
+            let Some(Value::String(event_type)) = object.get("type") else {
+                return error("type", "missing, or not a string".to_owned());
+            };
+            let provenance = match object.get(PROVENANCE_COLUMN) {
+                None | Some(Value::Null) => format!("{} line {line}", self.source),
+                Some(Value::String(text)) => text.clone(),
+                Some(_) => return error(PROVENANCE_COLUMN, "not a string".to_owned()),
+            };
+            if let Some(unknown) = object
+                .keys()
+                .find(|key| !matches!(key.as_str(), "type" | "payload" | PROVENANCE_COLUMN))
+            {
+                return error(
+                    unknown,
+                    "unknown key; a line has type, payload and provenance".to_owned(),
+                );
+            }
+            let payload = object.get("payload").cloned().unwrap_or(Value::Null);
+            return Some(row(line, event_type, payload, provenance, &mut self.keys));
+        }
+    }
+}
+
+/// A reader without the UTF-8 byte-order mark Excel writes at the start of a CSV.
+pub struct Bom<R> {
+    inner: R,
+    start: Option<([u8; 3], usize, usize)>,
+}
+
+impl<R: Read> Bom<R> {
+    fn new(inner: R) -> Self {
+        Bom { inner, start: None }
+    }
+}
+
+impl<R: Read> Read for Bom<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.start.is_none() {
+            let mut head = [0u8; 3];
+            let mut filled = 0;
+            while filled < 3 {
+                match self.inner.read(&mut head[filled..])? {
+                    0 => break,
+                    n => filled += n,
+                }
+            }
+            let skip = if filled == 3 && head == [0xEF, 0xBB, 0xBF] {
+                3
+            } else {
+                0
+            };
+            self.start = Some((head, skip, filled));
+        }
+        if let Some((head, at, filled)) = &mut self.start {
+            if *at < *filled {
+                let n = (*filled - *at).min(out.len());
+                out[..n].copy_from_slice(&head[*at..*at + n]);
+                *at += n;
+                return Ok(n);
+            }
+        }
+        self.inner.read(out)
+    }
+}
+
+/// A row's payload judged as an event.
+fn row(
+    line: u64,
+    event_type: &str,
+    payload: Value,
+    provenance: String,
+    keys: &mut KeyMaker,
+) -> RowResult {
+    match LedgerEvent::parse(event_type, &payload) {
+        Ok(event) => Ok(ImportRow {
+            line,
+            idempotency_key: keys.key(event_type, &payload),
+            provenance,
+            event,
+        }),
+        Err(error) => {
+            let field = match error.field.as_str() {
+                "" => "payload".to_owned(),
+                "event_type" => "type".to_owned(),
+                _ => error.field,
+            };
+            Err(RowError {
+                line,
+                field,
+                reason: error.reason,
+            })
+        }
+    }
 }
 
 impl Parsed {
-    fn push(
-        &mut self,
-        line: u64,
-        event_type: &str,
-        payload: Value,
-        provenance: String,
-        keys: &mut KeyMaker,
-    ) {
-        match LedgerEvent::parse(event_type, &payload) {
-            Ok(event) => self.rows.push(ImportRow {
-                line,
-                idempotency_key: keys.key(event_type, &payload),
-                provenance,
-                event,
-            }),
-            Err(error) => {
-                let field = if error.field.is_empty() || error.field == "event_type" {
-                    if error.field.is_empty() {
-                        "payload".to_owned()
-                    } else {
-                        "type".to_owned()
-                    }
-                } else {
-                    error.field
-                };
-                self.errors.push(RowError {
-                    line,
-                    field,
-                    reason: error.reason,
-                })
+    /// Every row of `rows`, sorted into the good and the bad.
+    pub fn collect(rows: impl Iterator<Item = RowResult>) -> Parsed {
+        let mut parsed = Parsed::default();
+        for row in rows {
+            match row {
+                Ok(row) => parsed.rows.push(row),
+                Err(error) => parsed.errors.push(error),
             }
         }
+        parsed
     }
 }
 
 /// Content-derived keys; the n-th repetition of one content is told apart by `#n`.
 #[derive(Default)]
 struct KeyMaker {
-    seen: HashMap<String, usize>,
+    seen: HashMap<[u8; 16], usize>,
 }
 
 impl KeyMaker {
@@ -300,8 +415,10 @@ impl KeyMaker {
         hasher.update(event_type.as_bytes());
         hasher.update([0]);
         hasher.update(payload.to_string().as_bytes());
-        let digest = hex::encode(&hasher.finalize()[..16]);
-        let count = self.seen.entry(digest.clone()).or_default();
+        let mut digest = [0u8; 16];
+        digest.copy_from_slice(&hasher.finalize()[..16]);
+        let count = self.seen.entry(digest).or_default();
+        let digest = hex::encode(digest);
         *count += 1;
         match *count {
             1 => format!("import:{digest}"),
@@ -310,85 +427,9 @@ impl KeyMaker {
     }
 }
 
-/// Puts `value` at `a.b` inside `payload`.
-fn insert_dotted(payload: &mut Map<String, Value>, path: &str, value: Value) {
-    match path.split_once('.') {
-        None => {
-            payload.insert(path.to_owned(), value);
-        }
-        Some((head, rest)) => {
-            let child = payload
-                .entry(head.to_owned())
-                .or_insert_with(|| Value::Object(Map::new()));
-            if let Value::Object(child) = child {
-                insert_dotted(child, rest, value);
-            }
-        }
-    }
-}
-
-/// The JSON a cell stands for. A cell that does not read as its type is passed on as text,
-/// so the domain reports the field and what it expected.
-fn cell_value(ty: FieldType, cell: &str) -> Value {
-    match ty {
-        FieldType::Count | FieldType::PositiveCount | FieldType::Integer => {
-            let digits = cell.replace(',', "");
-            digits
-                .parse::<i64>()
-                .map_or_else(|_| Value::String(cell.to_owned()), Value::from)
-        }
-        FieldType::FiscalYear => cell
-            .parse::<i64>()
-            .map_or_else(|_| Value::String(cell.to_owned()), Value::from),
-        FieldType::Bool => match cell.to_lowercase().as_str() {
-            "true" | "yes" | "y" | "1" | "はい" | "有" => Value::Bool(true),
-            "false" | "no" | "n" | "0" | "いいえ" | "無" => Value::Bool(false),
-            _ => Value::String(cell.to_owned()),
-        },
-        FieldType::Date => Value::String(
-            normalise_date(cell)
-                .map(|date| date.to_string())
-                .unwrap_or_else(|| cell.to_owned()),
-        ),
-        _ => Value::String(cell.to_owned()),
-    }
-}
-
-/// `2024/4/30`, `2024-04-30`, `2024-4-30` and `2024/04/30` are one day.
-pub fn normalise_date(text: &str) -> Option<NaiveDate> {
-    let mut parts = text.split(['/', '-']);
-    let (year, month, day) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() || year.len() != 4 {
-        return None;
-    }
-    NaiveDate::from_ymd_opt(year.parse().ok()?, month.parse().ok()?, day.parse().ok()?)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dates_in_either_spelling_are_one_day() {
-        let day = NaiveDate::from_ymd_opt(2024, 4, 30);
-        assert_eq!(normalise_date("2024/4/30"), day);
-        assert_eq!(normalise_date("2024-04-30"), day);
-        assert_eq!(normalise_date("2024-4-30"), day);
-        assert_eq!(normalise_date("2024/13/1"), None);
-        assert_eq!(normalise_date("30/4/2024"), None);
-        assert_eq!(normalise_date("2024/4/30/1"), None);
-    }
-
-    #[test]
-    fn dotted_columns_nest() {
-        let mut payload = Map::new();
-        insert_dotted(&mut payload, "participants.unique", Value::from(3));
-        insert_dotted(&mut payload, "participants.attendances", Value::from(4));
-        assert_eq!(
-            Value::Object(payload),
-            serde_json::json!({"participants": {"unique": 3, "attendances": 4}})
-        );
-    }
 
     #[test]
     fn file_names_tell_the_kind() {

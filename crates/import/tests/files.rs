@@ -51,6 +51,7 @@ fn a_mixed_csv_yields_the_good_rows_and_names_every_bad_one() {
 #[test]
 fn keys_follow_content_not_spelling_or_position() {
     let slash = "title,organiser,first_date,sessions,participants.unique,participants.attendances,status\nA,B,2024/4/30,1,5,5,held\n";
+    let wareki = "title,organiser,first_date,sessions,participants.unique,participants.attendances,status\nA,B,令和6年4月30日,1,5,5,held\n";
     let dash = "title,organiser,first_date,sessions,participants.unique,participants.attendances,status\n\nA,B,2024-04-30,1,5,5,held\n";
     let other = "title,organiser,first_date,sessions,participants.unique,participants.attendances,status\nA,B,2024-04-30,1,6,6,held\n";
     let key = |text: &str| {
@@ -59,6 +60,7 @@ fn keys_follow_content_not_spelling_or_position() {
             .clone()
     };
     assert_eq!(key(slash), key(dash));
+    assert_eq!(key(slash), key(wareki), "a date in 和暦 is the same day");
     assert_ne!(key(slash), key(other));
 
     let jsonl = r#"{"type":"seminar","payload":{"title":"A","organiser":"B","first_date":"2024-04-30","sessions":1,"participants":{"unique":5,"attendances":5},"status":"held"}}"#;
@@ -66,6 +68,24 @@ fn keys_follow_content_not_spelling_or_position() {
         parse_json_lines(jsonl, "x.jsonl").rows[0].idempotency_key,
         key(slash)
     );
+}
+
+/// A file read from a reader one row at a time gives what the whole text gives, byte-order
+/// mark and all.
+#[test]
+fn rows_read_one_at_a_time_are_the_rows_of_the_whole_file() {
+    let with_bom = format!("\u{feff}{SEMINARS}");
+    let whole = parse_csv("seminar", &with_bom, "seminar.csv").unwrap();
+    let kind = kpi_import::kind_named("seminar").unwrap();
+    let streamed: Vec<_> = kpi_import::CsvRows::new(kind, with_bom.as_bytes(), "seminar.csv")
+        .unwrap()
+        .collect();
+    assert_eq!(streamed.len(), whole.rows.len() + whole.errors.len());
+    assert_eq!(
+        streamed.iter().filter(|row| row.is_ok()).count(),
+        whole.rows.len()
+    );
+    assert_eq!(streamed[0].as_ref().unwrap(), &whole.rows[0]);
 }
 
 #[test]

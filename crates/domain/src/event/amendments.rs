@@ -104,14 +104,19 @@ impl Correction {
 }
 
 impl EventPayload for Correction {
+    const LABEL: super::Label = super::Label {
+        ja: "訂正",
+        en: "Correction",
+    };
+    const SUMMARY_JA: &'static str = "以前の記録を、同じ種類の完全な内容で置き換える。";
     const SUMMARY: &'static str = "Replaces an earlier event's contribution with a full replacement payload of the same type.";
     #[rustfmt::skip]
     const FIELDS: &'static [FieldInfo] = &[
-        field!("target", Uuid, true, "Id of the corrected event."),
-        field!("target_type", EventType, true, "Event type of the target and the replacement."),
-        field!("replacement", Payload, true, "Complete payload of target_type."),
-        field!("reason", Text, true, "Why."),
-        field!("decided_on", Date, true, "When the correction was decided."),
+        field!("target", Uuid, true, "Id of the corrected event.", "対象の記録ID" / "Target", "訂正する記録のID。"),
+        field!("target_type", EventType, true, "Event type of the target and the replacement.", "対象の種類" / "Target type", "訂正する記録の種類。"),
+        field!("replacement", Payload, true, "Complete payload of target_type.", "訂正後の内容（JSON）" / "Replacement", "対象と同じ種類の、訂正後の完全な内容。"),
+        field!("reason", Text, true, "Why.", "理由" / "Reason", "なぜそうするか。"),
+        field!("decided_on", Date, true, "When the correction was decided.", "決定日" / "Decided on", "決定した日。2024-10-10 や 令和6年10月10日。"),
     ];
 
     fn check(&self) -> Result<(), ValidationError> {
@@ -142,12 +147,17 @@ pub struct Retraction {
 }
 
 impl EventPayload for Retraction {
+    const LABEL: super::Label = super::Label {
+        ja: "取消",
+        en: "Retraction",
+    };
+    const SUMMARY_JA: &'static str = "以前の記録を取り消す。";
     const SUMMARY: &'static str = "Withdraws an earlier event's contribution.";
     #[rustfmt::skip]
     const FIELDS: &'static [FieldInfo] = &[
-        field!("target", Uuid, true, "Id of the retracted event."),
-        field!("reason", Text, true, "Why."),
-        field!("decided_on", Date, true, "When the retraction was decided."),
+        field!("target", Uuid, true, "Id of the retracted event.", "対象の記録ID" / "Target", "取り消す記録のID。"),
+        field!("reason", Text, true, "Why.", "理由" / "Reason", "なぜそうするか。"),
+        field!("decided_on", Date, true, "When the retraction was decided.", "決定日" / "Decided on", "決定した日。2024-10-10 や 令和6年10月10日。"),
     ];
 
     fn check(&self) -> Result<(), ValidationError> {

@@ -35,6 +35,8 @@ pub enum FieldType {
     Decimal,
     Bool,
     Date,
+    /// Text of many lines (a TOML definition).
+    Document,
     FiscalYear,
     Unit,
     Status,
@@ -62,9 +64,23 @@ pub struct FieldInfo {
     #[serde(rename = "type")]
     pub ty: FieldType,
     pub required: bool,
+    /// What the field holds, in English: the English help of a form.
     pub doc: &'static str,
+    /// The field's name on a form.
+    #[serde(skip)]
+    pub label: Label,
+    /// What the field holds, in Japanese: the help under the field on a form.
+    #[serde(skip)]
+    pub help_ja: &'static str,
     #[serde(skip)]
     pub get: Option<FieldGetter>,
+}
+
+/// A name shown to people, in Japanese (the default of the city's pages) and English.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Label {
+    pub ja: &'static str,
+    pub en: &'static str,
 }
 
 /// One kind of event with its fields.
@@ -75,6 +91,12 @@ pub struct EventKindInfo {
     pub kind: super::EventKind,
     pub schema_version: u32,
     pub summary: &'static str,
+    /// The kind's name on the workbench.
+    #[serde(skip)]
+    pub label: Label,
+    /// [`EventKindInfo::summary`] in Japanese.
+    #[serde(skip)]
+    pub summary_ja: &'static str,
     pub fields: &'static [FieldInfo],
 }
 
@@ -85,25 +107,30 @@ impl EventKindInfo {
 }
 
 /// One field of a catalogue entry, written inside `impl EventPayload for Kind`:
-/// `field!(path, FieldType, required, doc)` for a field no KPI reads, and
-/// `field!(path, FieldType, required, doc, |e| getter)` for one a KPI may sum or filter on,
-/// where `e` is the payload (`&Kind`).
+/// `field!(path, FieldType, required, doc, "日本語名" / "English name", "日本語の説明")` for a
+/// field no KPI reads, and the same with `, |e| getter` at the end for one a KPI may sum or
+/// filter on, where `e` is the payload (`&Kind`). The names and the two helps (`doc` in
+/// English) are what a form shows.
 macro_rules! field {
-    ($name:literal, $ty:ident, $required:literal, $doc:literal) => {
+    ($name:literal, $ty:ident, $required:literal, $doc:literal, $ja:literal / $en:literal, $help:literal) => {
         $crate::event::FieldInfo {
             name: $name,
             ty: $crate::event::FieldType::$ty,
             required: $required,
             doc: $doc,
+            label: $crate::event::Label { ja: $ja, en: $en },
+            help_ja: $help,
             get: None,
         }
     };
-    ($name:literal, $ty:ident, $required:literal, $doc:literal, |$e:ident| $read:expr) => {
+    ($name:literal, $ty:ident, $required:literal, $doc:literal, $ja:literal / $en:literal, $help:literal, |$e:ident| $read:expr) => {
         $crate::event::FieldInfo {
             name: $name,
             ty: $crate::event::FieldType::$ty,
             required: $required,
             doc: $doc,
+            label: $crate::event::Label { ja: $ja, en: $en },
+            help_ja: $help,
             get: Some(
                 |event| match <Self as $crate::event::payload::OfKind>::of(event) {
                     Some($e) => $read,

@@ -40,18 +40,23 @@ pub struct Participants {
 }
 
 impl EventPayload for Seminar {
+    const LABEL: super::Label = super::Label {
+        ja: "セミナー",
+        en: "Seminar",
+    };
+    const SUMMARY_JA: &'static str = "セミナー、または複数回の講座を実人数と延べ人数で1件として。";
     const SUMMARY: &'static str = "A seminar, or a multi-session course recorded once with unique participants and attendances.";
     #[rustfmt::skip]
     const FIELDS: &'static [FieldInfo] = &[
-        field!("title", Text, true, "Title as published.", |e| text(&e.title)),
-        field!("organiser", Text, true, "Who held it.", |e| text(&e.organiser)),
-        field!("first_date", Date, true, "Date of the (first) session, YYYY-MM-DD."),
-        field!("sessions", PositiveCount, true, "Number of sessions, at least 1.", |e| positive(e.sessions)),
-        field!("participants.unique", Count, true, "Different people who attended; at most attendances.", |e| count(e.participants.unique)),
-        field!("participants.attendances", Count, true, "Person-sessions; at most unique x sessions.", |e| count(e.participants.attendances)),
-        field!("capacity", Count, false, "Places per session; attendance may exceed it.", |e| e.capacity.and_then(count)),
-        field!("status", Status, true, "held or scheduled.", |e| Some(FieldValue::Str(e.status.as_str()))),
-        field!("note", Text, false, "Free remark."),
+        field!("title", Text, true, "Title as published.", "タイトル" / "Title", "公表されたタイトルのとおり。", |e| text(&e.title)),
+        field!("organiser", Text, true, "Who held it.", "主催者" / "Organiser", "開催した団体・部署。", |e| text(&e.organiser)),
+        field!("first_date", Date, true, "Date of the (first) session, YYYY-MM-DD.", "開催日（初回）" / "First date", "1回目の開催日。西暦でも和暦でも。"),
+        field!("sessions", PositiveCount, true, "Number of sessions, at least 1.", "回数" / "Sessions", "開催回数（1以上）。", |e| positive(e.sessions)),
+        field!("participants.unique", Count, true, "Different people who attended; at most attendances.", "参加者数（実人数）" / "Participants (unique)", "1回以上参加した人の数（人）。延べ参加者数以下。", |e| count(e.participants.unique)),
+        field!("participants.attendances", Count, true, "Person-sessions; at most unique x sessions.", "延べ参加者数" / "Attendances", "参加者×回の延べ数（人）。実人数×回数以下。", |e| count(e.participants.attendances)),
+        field!("capacity", Count, false, "Places per session; attendance may exceed it.", "定員" / "Capacity", "1回あたりの定員（人）。超えての参加も可。", |e| e.capacity.and_then(count)),
+        field!("status", Status, true, "held or scheduled.", "状態" / "Status", "実施済みか予定か。", |e| Some(FieldValue::Str(e.status.as_str()))),
+        field!("note", Text, false, "Free remark.", "備考" / "Note", "自由記述。"),
     ];
 
     fn check(&self) -> Result<(), ValidationError> {
@@ -121,17 +126,22 @@ pub struct SkillTraining {
 }
 
 impl EventPayload for SkillTraining {
+    const LABEL: super::Label = super::Label {
+        ja: "技能講習",
+        en: "Skill training",
+    };
+    const SUMMARY_JA: &'static str = "技能講習の講座。";
     const SUMMARY: &'static str = "A skill-training course.";
     #[rustfmt::skip]
     const FIELDS: &'static [FieldInfo] = &[
-        field!("department", Text, true, "Department or institution running it.", |e| text(&e.department)),
-        field!("title", Text, true, "Course title.", |e| text(&e.title)),
-        field!("fiscal_year", FiscalYear, true, "Fiscal year it counts in."),
-        field!("first_date", Date, false, "First session, inside fiscal_year."),
-        field!("sessions", PositiveCount, true, "Number of sessions.", |e| positive(e.sessions)),
-        field!("participants", Count, true, "Participants.", |e| count(e.participants)),
-        field!("status", Status, true, "held or scheduled.", |e| Some(FieldValue::Str(e.status.as_str()))),
-        field!("note", Text, false, "Free remark."),
+        field!("department", Text, true, "Department or institution running it.", "実施機関" / "Department", "実施した部署・機関。", |e| text(&e.department)),
+        field!("title", Text, true, "Course title.", "講座名" / "Course title", "講座の名称。", |e| text(&e.title)),
+        field!("fiscal_year", FiscalYear, true, "Fiscal year it counts in.", "年度" / "Fiscal year", "計上する年度。R6、令和6年度、2024 のどれでも。"),
+        field!("first_date", Date, false, "First session, inside fiscal_year.", "初回日" / "First session", "1回目の日付（任意）。年度内。"),
+        field!("sessions", PositiveCount, true, "Number of sessions.", "回数" / "Sessions", "開催回数（1以上）。", |e| positive(e.sessions)),
+        field!("participants", Count, true, "Participants.", "参加者数" / "Participants", "参加者数（人）。", |e| count(e.participants)),
+        field!("status", Status, true, "held or scheduled.", "状態" / "Status", "実施済みか予定か。", |e| Some(FieldValue::Str(e.status.as_str()))),
+        field!("note", Text, false, "Free remark.", "備考" / "Note", "自由記述。"),
     ];
 
     fn check(&self) -> Result<(), ValidationError> {

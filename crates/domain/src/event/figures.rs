@@ -24,15 +24,20 @@ pub struct OpeningFigure {
 }
 
 impl EventPayload for OpeningFigure {
+    const LABEL: super::Label = super::Label {
+        ja: "公表済みの年度値",
+        en: "Opening figure",
+    };
+    const SUMMARY_JA: &'static str = "個別の記録がない年度の、公表された表の年度合計。";
     const SUMMARY: &'static str =
         "A yearly total from a published table, for years without individual records.";
     #[rustfmt::skip]
     const FIELDS: &'static [FieldInfo] = &[
-        field!("measure", Code, true, "What was measured; plans select figures by it.", |e| code(&e.measure)),
-        field!("fiscal_year", FiscalYear, true, "Fiscal year of the figure."),
-        field!("value", Decimal, true, "The figure, exact; a string such as \"29.0\" or an integer.", |e| Some(FieldValue::Decimal(e.value.get()))),
-        field!("unit", Unit, true, "persons, firms, households, organisations, times or percent.", |e| Some(FieldValue::Str(e.unit.as_str()))),
-        field!("source", Text, true, "Document and table the figure comes from."),
+        field!("measure", Code, true, "What was measured; plans select figures by it.", "測定項目" / "Measure", "計画が選ぶ測定項目の識別子。", |e| code(&e.measure)),
+        field!("fiscal_year", FiscalYear, true, "Fiscal year of the figure.", "年度" / "Fiscal year", "計上する年度。R6、令和6年度、2024 のどれでも。"),
+        field!("value", Decimal, true, "The figure, exact; a string such as \"29.0\" or an integer.", "値" / "Value", "正確な値（例 29.0）。", |e| Some(FieldValue::Decimal(e.value.get()))),
+        field!("unit", Unit, true, "persons, firms, households, organisations, times or percent.", "単位" / "Unit", "人、社、世帯、団体、回、%。", |e| Some(FieldValue::Str(e.unit.as_str()))),
+        field!("source", Text, true, "Document and table the figure comes from.", "出典" / "Source", "数値の出典（資料と表）。"),
     ];
 
     fn check(&self) -> Result<(), ValidationError> {
@@ -91,15 +96,20 @@ pub struct DeclaredTotal {
 }
 
 impl EventPayload for DeclaredTotal {
+    const LABEL: super::Label = super::Label {
+        ja: "資料上の件数",
+        en: "Declared total",
+    };
+    const SUMMARY_JA: &'static str = "資料が示す件数。監査で記録と突き合わせる。";
     const SUMMARY: &'static str =
         "A total a document claims, compared with the records by the audit.";
     #[rustfmt::skip]
     const FIELDS: &'static [FieldInfo] = &[
-        field!("of", Code, true, "Event type counted: seminar or skill_training.", |e| code(&e.of)),
-        field!("organiser", Text, false, "Only activities of this organiser or department."),
-        field!("fiscal_year", FiscalYear, true, "Fiscal year."),
-        field!("count", Count, true, "The claimed count.", |e| count(e.count)),
-        field!("source", Text, true, "Where the claim is made."),
+        field!("of", Code, true, "Event type counted: seminar or skill_training.", "対象の種類" / "Of", "seminar（セミナー）か skill_training（技能講習）。", |e| code(&e.of)),
+        field!("organiser", Text, false, "Only activities of this organiser or department.", "主催者" / "Organiser", "この主催者・部署の活動だけを数える場合。"),
+        field!("fiscal_year", FiscalYear, true, "Fiscal year.", "年度" / "Fiscal year", "計上する年度。R6、令和6年度、2024 のどれでも。"),
+        field!("count", Count, true, "The claimed count.", "件数" / "Count", "資料が示す件数。", |e| count(e.count)),
+        field!("source", Text, true, "Where the claim is made.", "出典" / "Source", "その件数が書かれた資料。"),
     ];
 
     fn check(&self) -> Result<(), ValidationError> {

@@ -61,6 +61,8 @@ macro_rules! event_kinds {
                 kind: EventKind::$variant,
                 schema_version: SCHEMA_VERSION,
                 summary: <$variant as EventPayload>::SUMMARY,
+                label: <$variant as EventPayload>::LABEL,
+                summary_ja: <$variant as EventPayload>::SUMMARY_JA,
                 fields: <$variant as EventPayload>::FIELDS,
             },
         )*];

@@ -50,6 +50,7 @@ pub mod activities;
 pub mod amendments;
 pub mod courses;
 pub mod figures;
+mod form;
 mod parse;
 pub(crate) mod payload;
 pub(crate) mod rules;
@@ -63,9 +64,10 @@ pub use activities::{
     Partnership, Publication, SubsidyGrant, WorkationParticipation,
 };
 pub use amendments::{Correction, Retraction};
-pub use catalogue::{EventKindInfo, FieldGetter, FieldInfo, FieldType, FieldValue};
+pub use catalogue::{EventKindInfo, FieldGetter, FieldInfo, FieldType, FieldValue, Label};
 pub use courses::{Participants, Seminar, SkillTraining};
 pub use figures::{DeclaredTotal, OpeningFigure};
+pub use form::Choice;
 pub use rules::StreamRule;
 pub use surveys::{SurveyResponse, SurveyWave};
 pub use tallies::{Consultation, CoworkingTally, Period};

@@ -19,8 +19,12 @@ use crate::values::{ActivityStatus, Code};
 /// `read via Wire`, as `Wire` then passed to the type's `from_wire` (which parses what the
 /// wire holds: a plan's TOML, a correction's replacement). [`EventPayload::check`] then runs.
 pub(crate) trait EventPayload: Serialize {
+    /// The kind's name on a form and a page, in Japanese and English.
+    const LABEL: super::Label;
     /// One line for the catalogue.
     const SUMMARY: &'static str;
+    /// [`EventPayload::SUMMARY`] in Japanese.
+    const SUMMARY_JA: &'static str;
     /// Every field, by dotted path, in payload order (`field!`).
     const FIELDS: &'static [FieldInfo];
 

@@ -29,14 +29,19 @@ pub struct SurveyWave {
 }
 
 impl EventPayload for SurveyWave {
+    const LABEL: super::Label = super::Label {
+        ja: "企業調査（調査回）",
+        en: "Survey wave",
+    };
+    const SUMMARY_JA: &'static str = "企業調査の1回分と、調査した事業者数。";
     const SUMMARY: &'static str = "One round of the company survey and how many firms were asked.";
     #[rustfmt::skip]
     const FIELDS: &'static [FieldInfo] = &[
-        field!("wave_id", Code, true, "Identifier of the wave.", |e| code(&e.wave_id)),
-        field!("title", Text, true, "Title of the survey."),
-        field!("fiscal_year", FiscalYear, true, "Fiscal year of the wave."),
-        field!("date", Date, false, "Date sent, inside fiscal_year."),
-        field!("firms_asked", PositiveCount, true, "Firms asked.", |e| positive(e.firms_asked)),
+        field!("wave_id", Code, true, "Identifier of the wave.", "調査回ID" / "Wave id", "調査回の識別子（半角英数字と . _ -）。", |e| code(&e.wave_id)),
+        field!("title", Text, true, "Title of the survey.", "調査名" / "Title", "調査の名称。"),
+        field!("fiscal_year", FiscalYear, true, "Fiscal year of the wave.", "年度" / "Fiscal year", "計上する年度。R6、令和6年度、2024 のどれでも。"),
+        field!("date", Date, false, "Date sent, inside fiscal_year.", "発送日" / "Date", "年度内の日付（任意）。西暦でも和暦でも。"),
+        field!("firms_asked", PositiveCount, true, "Firms asked.", "調査対象事業者数" / "Firms asked", "調査を依頼した事業者数（社、1以上）。", |e| positive(e.firms_asked)),
     ];
 
     fn check(&self) -> Result<(), ValidationError> {
@@ -88,15 +93,20 @@ pub struct SurveyResponse {
 }
 
 impl EventPayload for SurveyResponse {
+    const LABEL: super::Label = super::Label {
+        ja: "企業調査の回答",
+        en: "Survey response",
+    };
+    const SUMMARY_JA: &'static str = "事業者1社の回答。1回の調査に1社1回。";
     const SUMMARY: &'static str = "One firm's answer to a survey wave; a firm answers a wave once.";
     #[rustfmt::skip]
     const FIELDS: &'static [FieldInfo] = &[
-        field!("wave_id", Code, true, "The wave answered.", |e| code(&e.wave_id)),
-        field!("firm_id", Code, true, "The answering firm.", |e| code(&e.firm_id)),
-        field!("fiscal_year", FiscalYear, true, "Fiscal year of the wave."),
-        field!("date", Date, false, "Date answered, inside fiscal_year."),
-        field!("practises_telework", Bool, true, "Does the firm practise telework?", |e| Some(FieldValue::Bool(e.practises_telework))),
-        field!("job_openings", Count, true, "Short-hour or telework job openings.", |e| count(e.job_openings)),
+        field!("wave_id", Code, true, "The wave answered.", "調査回ID" / "Wave", "回答した調査回の識別子。", |e| code(&e.wave_id)),
+        field!("firm_id", Code, true, "The answering firm.", "事業者ID" / "Firm id", "回答した事業者の識別子（半角英数字と . _ -）。", |e| code(&e.firm_id)),
+        field!("fiscal_year", FiscalYear, true, "Fiscal year of the wave.", "年度" / "Fiscal year", "計上する年度。R6、令和6年度、2024 のどれでも。"),
+        field!("date", Date, false, "Date answered, inside fiscal_year.", "回答日" / "Date", "年度内の日付（任意）。西暦でも和暦でも。"),
+        field!("practises_telework", Bool, true, "Does the firm practise telework?", "テレワークの実施" / "Practises telework", "テレワークを実施しているか。", |e| Some(FieldValue::Bool(e.practises_telework))),
+        field!("job_openings", Count, true, "Short-hour or telework job openings.", "求人数" / "Job openings", "短時間・テレワークの求人数。", |e| count(e.job_openings)),
     ];
 
     fn check(&self) -> Result<(), ValidationError> {

@@ -32,14 +32,19 @@ pub struct Consultation {
 }
 
 impl EventPayload for Consultation {
+    const LABEL: super::Label = super::Label {
+        ja: "個別相談",
+        en: "Consultation",
+    };
+    const SUMMARY_JA: &'static str = "一つの相談窓口が期間内に行った個別相談。";
     const SUMMARY: &'static str = "Individual consultations given by one provider over a period.";
     #[rustfmt::skip]
     const FIELDS: &'static [FieldInfo] = &[
-        field!("provider", Text, true, "Who gave the consultations.", |e| text(&e.provider)),
-        field!("persons", Count, true, "Persons consulted.", |e| count(e.persons)),
-        field!("period.from", Date, true, "First day covered."),
-        field!("period.to", Date, true, "Last day covered, same fiscal year."),
-        field!("note", Text, false, "Free remark."),
+        field!("provider", Text, true, "Who gave the consultations.", "相談実施者" / "Provider", "相談を行った者・機関。", |e| text(&e.provider)),
+        field!("persons", Count, true, "Persons consulted.", "相談者数" / "Persons consulted", "相談した人の数（人）。", |e| count(e.persons)),
+        field!("period.from", Date, true, "First day covered.", "期間（開始日）" / "Period from", "対象期間の初日。"),
+        field!("period.to", Date, true, "Last day covered, same fiscal year.", "期間（終了日）" / "Period to", "対象期間の最終日。開始日と同じ年度内。"),
+        field!("note", Text, false, "Free remark.", "備考" / "Note", "自由記述。"),
     ];
 
     fn check(&self) -> Result<(), ValidationError> {
@@ -76,14 +81,19 @@ pub struct CoworkingTally {
 }
 
 impl EventPayload for CoworkingTally {
+    const LABEL: super::Label = super::Label {
+        ja: "コワーキング利用",
+        en: "Coworking tally",
+    };
+    const SUMMARY_JA: &'static str = "コワーキングスペース1か所の期間内の利用者数。";
     const SUMMARY: &'static str = "Users of one coworking space over a period.";
     #[rustfmt::skip]
     const FIELDS: &'static [FieldInfo] = &[
-        field!("space", Text, true, "The space.", |e| text(&e.space)),
-        field!("period.from", Date, true, "First day covered."),
-        field!("period.to", Date, true, "Last day covered, same fiscal year."),
-        field!("users", Count, true, "Users (visits).", |e| count(e.users)),
-        field!("work_use", Count, false, "Of users, those who came to work.", |e| e.work_use.and_then(count)),
+        field!("space", Text, true, "The space.", "施設名" / "Space", "コワーキングスペースの名称。", |e| text(&e.space)),
+        field!("period.from", Date, true, "First day covered.", "期間（開始日）" / "Period from", "対象期間の初日。"),
+        field!("period.to", Date, true, "Last day covered, same fiscal year.", "期間（終了日）" / "Period to", "対象期間の最終日。開始日と同じ年度内。"),
+        field!("users", Count, true, "Users (visits).", "利用者数" / "Users", "利用者数（延べ、人）。", |e| count(e.users)),
+        field!("work_use", Count, false, "Of users, those who came to work.", "うち仕事での利用" / "Work use", "利用者のうち仕事で利用した人（人）。利用者数以下。", |e| e.work_use.and_then(count)),
     ];
 
     fn check(&self) -> Result<(), ValidationError> {
