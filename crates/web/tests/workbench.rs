@@ -244,7 +244,9 @@ async fn sign_out_needs_the_sessions_csrf_token_from_this_site() {
     assert!(removal.contains("Max-Age=0"), "{removal}");
     let after = bench.get("/workbench/events", &session).await;
     after.assert_status(StatusCode::UNAUTHORIZED);
-    assert!(body(after).await.contains("action=\"/workbench/sign-in\""));
+    let after = body(after).await;
+    assert!(after.contains("action=\"/workbench/sign-in\""), "{after}");
+    assert!(after.contains("もう一度ログインしてください"), "{after}");
     bench.ledger.close().await;
 }
 
@@ -261,10 +263,9 @@ async fn a_reload_that_revokes_the_token_ends_its_session() {
         .auth
         .replace(Authenticator::new(std::slice::from_ref(&bench.reader.entry), false).unwrap());
     assert_eq!(changes.to_string(), "revoked clerk");
-    bench
-        .get("/workbench/events", &clerk)
-        .await
-        .assert_status(StatusCode::UNAUTHORIZED);
+    let ended = bench.get("/workbench/events", &clerk).await;
+    ended.assert_status(StatusCode::UNAUTHORIZED);
+    assert!(body(ended).await.contains("トークンが失効しました"));
     bench
         .get("/dashboard/telework-roadmap", &clerk)
         .await
@@ -280,6 +281,9 @@ async fn a_reload_that_revokes_the_token_ends_its_session() {
 async fn the_event_browser_filters_pages_and_names_a_bad_filter() {
     let bench = start(Default::default()).await;
     let session = bench.session(&bench.reader.token).await;
+    let root = bench.get("/workbench", &session).await;
+    root.assert_status(StatusCode::SEE_OTHER);
+    root.assert_header("location", "/workbench/events");
     let page = body(
         bench
             .get("/workbench/events?kind=seminar&year=R6", &session)

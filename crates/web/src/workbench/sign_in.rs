@@ -92,9 +92,15 @@ pub fn visitor_or_sign_in(web: &Web, req: &Request, lang: Lang) -> poem::Result<
             return refusal;
         }
         let here = layout::here(super::MOUNT, req);
+        // A cookie that opens no session: it expired, was signed out or its token revoked.
+        let message = if session_id(req).is_some() {
+            WbWords::of(lang).session_ended
+        } else {
+            lang.words().token_needed
+        };
         crate::access::refusal(layout::respond(
             StatusCode::UNAUTHORIZED,
-            sign_in_page(&here, lang, &here, Some(lang.words().token_needed), None),
+            sign_in_page(&here, lang, &here, Some(message), None),
         ))
     })
 }
