@@ -177,6 +177,10 @@ fn language_switch(path: &str, query: &TableQuery, words: &Words) -> Markup {
     let other = words.other;
     html! {
         p.lang.no-print {
+            a #to-workbench href=(crate::layout::href("/workbench/events", words.lang)) {
+                (crate::workbench::words::WbWords::of(words.lang).nav_events)
+            }
+            " · "
             a href=(format!("{path}{}", query.with_lang(other).page_suffix()))
                 lang=(other.words().html_lang) { (words.other_language) }
         }

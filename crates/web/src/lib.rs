@@ -1,5 +1,6 @@
-//! Report downloads, the read-only dashboard and the admin archive export, as poem routes the
-//! binary mounts on the server (`kpi_server::App::with_routes`):
+//! Report downloads, the dashboard, the clerk's workbench and the admin archive export, as
+//! poem routes the binary mounts on the server (`kpi_server::App::with_routes`), configured
+//! by the `[web]` settings ([`WebConfig`]):
 //!
 //! - `/reports/{plan}/kpi.csv` (Excel form, UTF-8 with BOM; `?form=machine` for the plain
 //!   machine form), `kpi.xlsx`, `kpi.md`, `kpi.json`, `charts/overview.svg`,
