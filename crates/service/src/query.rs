@@ -91,8 +91,12 @@ fn text_in(value: &serde_json::Value, has: &dyn Fn(&str) -> bool) -> bool {
 #[derive(Debug, Clone)]
 pub struct EventPage {
     pub events: Vec<(Envelope, RecordedEvent)>,
-    /// Whether more matching events follow the last one of this page.
+    /// Whether more matching events follow the last one of this page (with a reading budget:
+    /// whether the log goes on past where this page stopped reading).
     pub has_next_page: bool,
+    /// The position the next page starts after: the last event listed, or, when a reading
+    /// budget ran out first, the last event read.
+    pub resume_after: u64,
 }
 
 impl Ledger {
@@ -104,23 +108,45 @@ impl Ledger {
         after: u64,
         first: usize,
     ) -> Result<EventPage, LedgerError> {
+        self.events_within(filter, after, first, usize::MAX)
+    }
+
+    /// [`Ledger::events`], reading at most `budget` events of the log, so that a filter that
+    /// matches little costs a bounded amount per page: when the budget runs out first, the
+    /// page holds the matches found so far and [`EventPage::resume_after`] says where the
+    /// next page goes on.
+    pub fn events_within(
+        &self,
+        filter: &EventFilter,
+        after: u64,
+        first: usize,
+        budget: usize,
+    ) -> Result<EventPage, LedgerError> {
         let mut events = Vec::new();
         let mut has_next_page = false;
-        for envelope in self.store().iter_from(after + 1) {
+        let mut resume_after = after;
+        for (read, envelope) in self.store().iter_from(after + 1).enumerate() {
             let envelope = envelope?;
+            if read == budget {
+                has_next_page = true;
+                break;
+            }
             let recorded = recorded_event(&envelope)?;
             if !filter.matches(&envelope, &recorded) {
+                resume_after = envelope.position;
                 continue;
             }
             if events.len() == first {
                 has_next_page = true;
                 break;
             }
+            resume_after = envelope.position;
             events.push((envelope, recorded));
         }
         Ok(EventPage {
             events,
             has_next_page,
+            resume_after,
         })
     }
 

@@ -112,3 +112,56 @@ async fn actor_activity_dates_and_text_narrow_the_list() {
     assert_eq!(titles(&ledger, &together), ["Web活用セミナー"]);
     ledger.close().await;
 }
+
+/// A reading budget bounds what one page reads: a filter matching only the last event finds
+/// nothing within a budget of two, says more follows and where to go on, and the next page
+/// finds it; pages resumed so miss nothing and repeat nothing.
+#[tokio::test]
+async fn a_reading_budget_bounds_a_page_and_says_where_to_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = PlanDefinition::from_toml(PLAN).unwrap();
+    let ledger = Ledger::open(dir.path(), Default::default(), vec![plan])
+        .await
+        .unwrap();
+    for (actor, title, day) in [
+        ("clerk", "A", "2024-05-01"),
+        ("clerk", "B", "2024-06-01"),
+        ("tanaka", "C", "2024-07-01"),
+        ("clerk", "D", "2024-08-01"),
+    ] {
+        record_seminar(&ledger, actor, title, day, "p").await;
+    }
+    let tanaka = EventFilter {
+        actor: Some("tanaka".into()),
+        ..EventFilter::default()
+    };
+    let first = ledger.events_within(&tanaka, 0, 10, 2).unwrap();
+    assert!(first.events.is_empty());
+    assert!(first.has_next_page, "two of four read");
+    assert_eq!(first.resume_after, 2);
+    let second = ledger
+        .events_within(&tanaka, first.resume_after, 10, 2)
+        .unwrap();
+    assert_eq!(second.events.len(), 1);
+    assert_eq!(second.events[0].0.position, 3);
+    assert_eq!(second.resume_after, 4, "D was read and does not match");
+    assert!(!second.has_next_page, "the log ends at 4");
+
+    // Every event once, one to a page, whatever the budget.
+    let clerk = EventFilter {
+        actor: Some("clerk".into()),
+        ..EventFilter::default()
+    };
+    let mut seen = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = ledger.events_within(&clerk, after, 1, 1).unwrap();
+        seen.extend(page.events.iter().map(|(envelope, _)| envelope.position));
+        after = page.resume_after;
+        if !page.has_next_page {
+            break;
+        }
+    }
+    assert_eq!(seen, [1, 2, 4]);
+    ledger.close().await;
+}

@@ -1,8 +1,10 @@
 //! `/workbench/events`: every event of the log, filtered by kind, fiscal year, activity date
 //! range, recorder and text (the service's `EventFilter`), in log order, [`PAGE`] to a page.
 //! Paging is by keyset: `?after=N` lists the events after log position N, so a page costs
-//! the same wherever it is and stays stable while events are appended. Each row links to
-//! the event's page. A reader may use it.
+//! the same wherever it is and stays stable while events are appended; a page reads at most
+//! [`BUDGET`] events of the log, so a filter that matches little answers promptly and offers
+//! to search on from where it stopped. Each row links to the event's page. A reader may use
+//! it.
 
 use std::sync::Arc;
 
@@ -23,6 +25,9 @@ use crate::Web;
 
 /// Events on one page.
 pub const PAGE: usize = 50;
+
+/// Events of the log one page reads at most.
+pub const BUDGET: usize = 20_000;
 
 /// The browser's query: each filter as typed, and the keyset cursor.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
@@ -140,7 +145,7 @@ pub async fn browse(
         Ok(filter) => {
             let page = web
                 .ledger
-                .events(&filter, query.after.unwrap_or(0), PAGE)
+                .events_within(&filter, query.after.unwrap_or(0), PAGE, BUDGET)
                 .map_err(unreadable)?;
             (StatusCode::OK, Some(page), FieldErrors::new())
         }
@@ -182,9 +187,10 @@ pub async fn browse(
                     " "
                 }
                 @if page.has_next_page {
-                    @if let Some((last, _)) = page.events.last() {
-                        a #next-page rel="next" href=(query.at(Some(last.position))) { (wb.next_page) " →" }
+                    @if page.events.len() < PAGE {
+                        span #searched { (wb.searched_to(page.resume_after)) } " "
                     }
+                    a #next-page rel="next" href=(query.at(Some(page.resume_after))) { (wb.next_page) " →" }
                 }
             }
         }

@@ -5,6 +5,7 @@ use crate::words::Lang;
 
 /// The words of one language.
 pub struct WbWords {
+    pub lang: Lang,
     pub nav_label: &'static str,
     pub nav_dashboard: &'static str,
     pub nav_events: &'static str,
@@ -77,9 +78,18 @@ impl WbWords {
             Lang::En => &EN,
         }
     }
+
+    /// Where a page stopped reading before it filled: `記録位置 20000 まで探しました。`.
+    pub fn searched_to(&self, position: u64) -> String {
+        match self.lang {
+            Lang::Ja => format!("記録位置 {position} まで探しました。"),
+            Lang::En => format!("Searched up to position {position}."),
+        }
+    }
 }
 
 static JA: WbWords = WbWords {
+    lang: Lang::Ja,
     nav_label: "メニュー",
     nav_dashboard: "ダッシュボード",
     nav_events: "記録一覧",
@@ -146,6 +156,7 @@ static JA: WbWords = WbWords {
 };
 
 static EN: WbWords = WbWords {
+    lang: Lang::En,
     nav_label: "Menu",
     nav_dashboard: "Dashboard",
     nav_events: "Events",
