@@ -24,18 +24,12 @@ const CHILD_DIR: &str = "KPI_BENCH_REPLAY_DIR";
 
 fn main() {
     kpi_alloc::configure();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = support::runtime();
     if let Ok(dir) = std::env::var(CHILD_DIR) {
         runtime.block_on(replay(Path::new(&dir)));
         return;
     }
-    let events: u64 = std::env::var("KPI_BENCH_EVENTS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(1_000_000);
+    let events = support::env_number("KPI_BENCH_EVENTS", 1_000_000);
     let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
     runtime.block_on(generate(dir.path(), events));
