@@ -23,6 +23,8 @@ pub struct AppConfig {
     pub store: kpi_store::StoreConfig,
     pub ledger: kpi_service::LedgerConfig,
     pub server: kpi_server::ServerConfig,
+    /// The browser's sessions and the proxy in front (`[web]`).
+    pub web: kpi_web::WebConfig,
 }
 
 impl Default for AppConfig {
@@ -35,6 +37,7 @@ impl Default for AppConfig {
             store: kpi_store::StoreConfig::default(),
             ledger: kpi_service::LedgerConfig::default(),
             server: kpi_server::ServerConfig::default(),
+            web: kpi_web::WebConfig::default(),
         }
     }
 }

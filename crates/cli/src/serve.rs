@@ -85,10 +85,11 @@ pub async fn run(loaded: &Loaded, dir: &Path, demo: bool) -> anyhow::Result<()> 
         }
         .on_sighup(hangup),
     );
-    let web = std::sync::Arc::new(kpi_web::Web {
-        ledger: ledger.clone(),
+    let web = std::sync::Arc::new(kpi_web::Web::new(
+        ledger.clone(),
         auth,
-    });
+        loaded.config.web.clone(),
+    ));
     let app = kpi_server::App::new(schema)
         .with_ready_check(move || {
             let ready = ready.clone();
@@ -102,7 +103,8 @@ pub async fn run(loaded: &Loaded, dir: &Path, demo: bool) -> anyhow::Result<()> 
         })
         .with_routes("/reports", kpi_web::reports(web.clone()))
         .with_routes("/admin", kpi_web::admin(web.clone()))
-        .with_routes("/dashboard", kpi_web::dashboard(web));
+        .with_routes("/dashboard", kpi_web::dashboard(web.clone()))
+        .with_routes("/workbench", kpi_web::workbench(web));
     let served = listening.serve(app, kpi_server::shutdown_signal()).await;
     #[cfg(unix)]
     reloading.abort();

@@ -62,6 +62,7 @@ impl EventFilterInput {
             recorded_from: self.recorded_from,
             recorded_to: self.recorded_to,
             title_contains: self.title_contains,
+            ..EventFilter::default()
         })
     }
 }

@@ -56,11 +56,12 @@ pub struct Authenticator {
     metrics_token: Option<TokenHash>,
 }
 
-/// Whom a long-lived connection (a websocket) was admitted as: the caller, and for a token
-/// the SHA-256 it presented, so that after a reload the server can tell whether the same
-/// token would still be admitted, and as what.
+/// Whom a long-lived connection (a websocket) or a browser session (kpi-web) was admitted as:
+/// the caller, and for a token the SHA-256 it presented (never the token), so that after a
+/// reload the server can tell whether the same token would still be admitted, and as what
+/// ([`Authenticator::revocation`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Admission {
+pub struct Admission {
     pub caller: Caller,
     sha256: Option<TokenHash>,
 }
@@ -147,7 +148,8 @@ impl Authenticator {
         self.admit_token(token)
     }
 
-    fn admit_token(&self, token: &str) -> Result<Admission, AuthFailure> {
+    /// The admission of the caller holding `token`: the caller and the token's SHA-256.
+    pub fn admit_token(&self, token: &str) -> Result<Admission, AuthFailure> {
         let presented = TokenHash(Sha256::digest(token.as_bytes()).into());
         // Every entry is compared, in constant time, so response timing does not reveal how
         // much of a hash matched or where in the list a token sits.
@@ -172,7 +174,7 @@ impl Authenticator {
     /// open under these: its token is gone, now names someone else or has a lower role, or
     /// anonymous read was switched off. `None` while it would be admitted as it was (or with
     /// a higher role: the connection keeps the one it has).
-    pub(crate) fn revocation(&self, admission: &Admission) -> Option<String> {
+    pub fn revocation(&self, admission: &Admission) -> Option<String> {
         match (&admission.caller, &admission.sha256) {
             (Caller::Anonymous { may_read: true }, _) if !self.anonymous_read => {
                 Some("anonymous read was switched off".to_owned())

@@ -30,7 +30,7 @@ use poem::{get, Endpoint, EndpointExt, Request, Response, Route};
 use tracing::Instrument;
 
 pub use crate::auth::{
-    new_token, AuthFailure, Authenticator, IssuedToken, TokenConfigError, NO_TOKEN_HINT,
+    new_token, Admission, AuthFailure, Authenticator, IssuedToken, TokenConfigError, NO_TOKEN_HINT,
 };
 pub use crate::cache::DataVersion;
 pub use crate::config::{

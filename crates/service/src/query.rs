@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use kpi_domain::{FiscalYear, RecordedEvent};
 use kpi_store::Envelope;
 use uuid::Uuid;
@@ -22,6 +22,17 @@ pub struct EventFilter {
     pub recorded_to: Option<DateTime<Utc>>,
     /// Case-insensitive text contained in the event's title.
     pub title_contains: Option<String>,
+    /// Recorded by this actor (the token's name), exactly.
+    pub actor: Option<String>,
+    /// The activity happened on or after this date ([`kpi_domain::LedgerEvent::occurred_on`]:
+    /// the activity's date, the last day of its fiscal year for kinds placed only in a year,
+    /// the decision date of an amendment or a plan change).
+    pub occurred_from: Option<NaiveDate>,
+    /// The activity happened on or before this date (as `occurred_from`).
+    pub occurred_to: Option<NaiveDate>,
+    /// Case-insensitive text contained in the title, the actor, the provenance or any text
+    /// value of the payload.
+    pub text: Option<String>,
 }
 
 impl EventFilter {
@@ -45,6 +56,31 @@ impl EventFilter {
                     .title()
                     .is_some_and(|title| title.to_lowercase().contains(&needle))
             })
+            && self.actor.as_deref().is_none_or(|actor| envelope.actor == actor)
+            && self
+                .occurred_from
+                .is_none_or(|from| recorded.event.occurred_on() >= from)
+            && self
+                .occurred_to
+                .is_none_or(|to| recorded.event.occurred_on() <= to)
+            && self.text.as_deref().is_none_or(|needle| {
+                let needle = needle.to_lowercase();
+                let has = |text: &str| text.to_lowercase().contains(&needle);
+                recorded.event.title().is_some_and(has)
+                    || has(&envelope.actor)
+                    || envelope.provenance.as_deref().is_some_and(has)
+                    || text_in(&envelope.payload, &has)
+            })
+    }
+}
+
+/// Whether any text value inside `value` (not a key) satisfies `has`.
+fn text_in(value: &serde_json::Value, has: &dyn Fn(&str) -> bool) -> bool {
+    match value {
+        serde_json::Value::String(text) => has(text),
+        serde_json::Value::Array(items) => items.iter().any(|item| text_in(item, has)),
+        serde_json::Value::Object(fields) => fields.values().any(|field| text_in(field, has)),
+        _ => false,
     }
 }
 

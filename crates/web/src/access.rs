@@ -10,32 +10,14 @@ use poem::{Request, Response};
 use crate::words::Lang;
 use crate::Web;
 
-/// The cookie holding a reader token for a browser, set by the dashboard's token form.
-pub const SESSION_COOKIE: &str = "kpi_ledger_token";
-
-/// The caller of a request: the bearer token if one is sent, else the session cookie, else
-/// anonymous; refused unless it may read.
+/// The caller of a request: the bearer token if one is sent, else the browser's session
+/// (`session`), else anonymous; refused unless it may read.
 pub fn reader(web: &Web, req: &Request) -> poem::Result<Caller> {
-    let header = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok());
-    let auth = web.auth.current();
-    let caller = match (header, session_token(req)) {
-        (Some(header), _) => auth.from_header(Some(header)),
-        (None, Some(token)) => auth.from_token(&token),
-        (None, None) => Ok(auth.anonymous()),
-    };
-    let caller =
-        caller.map_err(|failure| denied(StatusCode::UNAUTHORIZED, &failure.to_string()))?;
-    match caller.require(Role::Reader) {
-        Ok(_) => Ok(caller),
-        Err(denial) => Err(denied(StatusCode::UNAUTHORIZED, &denial.to_string())),
-    }
+    crate::session::visitor(web, req).map(|visitor| visitor.caller)
 }
 
-/// The caller of an admin request: a bearer token of the admin role, never the session
-/// cookie or anonymous read, so a browser that holds a session cannot be made to ask for it.
+/// The caller of an admin request: a bearer token of the admin role, never a session or
+/// anonymous read, so a browser that holds a session cannot be made to ask for it.
 pub fn admin(web: &Web, req: &Request) -> poem::Result<Caller> {
     let header = req
         .headers()
@@ -67,28 +49,6 @@ fn denied_admin(status: StatusCode, reason: &str) -> poem::Error {
             .header(header::WWW_AUTHENTICATE, "Bearer")
             .content_type("text/plain; charset=utf-8")
             .body(format!("{reason}\n")),
-    )
-}
-
-fn session_token(req: &Request) -> Option<String> {
-    req.headers()
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
-        .map(|(_, token)| token.to_owned())
-        .filter(|token| !token.is_empty())
-}
-
-fn denied(status: StatusCode, reason: &str) -> poem::Error {
-    refusal(
-        Response::builder()
-            .status(status)
-            .header(header::WWW_AUTHENTICATE, "Bearer")
-            .content_type("text/plain; charset=utf-8")
-            .body(format!("{reason}: a reader token is needed\n")),
     )
 }
 

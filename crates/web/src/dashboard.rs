@@ -9,10 +9,10 @@ use kpi_domain::calendar::jst;
 use kpi_domain::{KpiRow, KpiTable, Series};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use poem::http::{header, StatusCode};
-use poem::web::{Data, Form, Path, Query};
-use poem::{get, handler, post, Request, Response, Route};
+use poem::web::{Data, Path, Query};
+use poem::{get, handler, Request, Response, Route};
 
-use crate::access::{self, not_found, TableQuery, SESSION_COOKIE};
+use crate::access::{self, not_found, TableQuery};
 use crate::findings;
 use crate::words::{Lang, Words};
 use crate::Web;
@@ -20,7 +20,6 @@ use crate::Web;
 pub fn routes() -> Route {
     Route::new()
         .at("/", get(first_plan))
-        .at("/session", post(session))
         .at("/:plan", get(plan_page))
         .at("/:plan/cells/:kpi/:series/:year", get(cell_page))
 }
@@ -55,68 +54,17 @@ fn html_response(status: StatusCode, markup: Markup) -> Response {
         .body(markup.into_string())
 }
 
-/// The token form shown instead of a page the caller may not read.
-fn login(refusal: poem::Error, lang: Lang) -> poem::Error {
+/// The sign-in form shown instead of a page the caller may not read, coming back here after.
+fn login(refusal: poem::Error, req: &Request, lang: Lang) -> poem::Error {
     if refusal.status() != StatusCode::UNAUTHORIZED {
         return refusal;
     }
-    let words = lang.words();
-    access::refusal(html_response(
+    let here = crate::layout::here("/dashboard", req);
+    let message = lang.words().token_needed;
+    access::refusal(crate::layout::respond(
         StatusCode::UNAUTHORIZED,
-        page(
-            words,
-            &format!("kpi-ledger: {}", words.token_title),
-            html! {
-                h1 { (words.token_title) }
-                p { (words.token_needed) }
-                form method="post" action="/dashboard/session" {
-                    label {
-                        (words.token_label) " "
-                        input type="password" name="token" autocomplete="off" required;
-                    }
-                    " "
-                    button type="submit" { (words.open) }
-                }
-            },
-        ),
+        crate::workbench::sign_in_page(&here, lang, &here, Some(message), None),
     ))
-}
-
-#[derive(serde::Deserialize)]
-struct TokenForm {
-    token: String,
-}
-
-/// Keeps a reader token in an HttpOnly cookie so the browser's page, image and download
-/// requests carry it; a wrong token is refused here rather than on every later request.
-#[handler]
-async fn session(web: Data<&Arc<Web>>, Form(form): Form<TokenForm>) -> Response {
-    let token = form.token.trim();
-    let allowed = web
-        .auth
-        .current()
-        .from_token(token)
-        .ok()
-        .is_some_and(|caller| caller.require(kpi_service::auth::Role::Reader).is_ok());
-    if !allowed || token.contains([';', ',', ' ']) {
-        let words = Lang::Ja.words();
-        return html_response(
-            StatusCode::UNAUTHORIZED,
-            page(
-                words,
-                "kpi-ledger",
-                html! { p { (words.not_a_reader_token) } },
-            ),
-        );
-    }
-    Response::builder()
-        .status(StatusCode::SEE_OTHER)
-        .header(header::LOCATION, "/dashboard")
-        .header(
-            header::SET_COOKIE,
-            format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict"),
-        )
-        .finish()
 }
 
 #[handler]
@@ -127,7 +75,7 @@ async fn first_plan(
 ) -> Response {
     let lang = query.lang().unwrap_or_default();
     if let Err(refusal) = access::reader(&web, req) {
-        return login(refusal, lang).into_response();
+        return login(refusal, req, lang).into_response();
     }
     match web.ledger.plans().first() {
         Some(plan) => Response::builder()
@@ -150,7 +98,7 @@ async fn plan_page(
 ) -> poem::Result<Response> {
     let lang = query.lang()?;
     let words = lang.words();
-    access::reader(&web, req).map_err(|refusal| login(refusal, lang))?;
+    access::reader(&web, req).map_err(|refusal| login(refusal, req, lang))?;
     let table = access::table(&web, &plan, &query).await?;
     let head = web.ledger.head();
     let findings = web.ledger.audit_findings();
@@ -334,7 +282,7 @@ async fn cell_page(
 ) -> poem::Result<Response> {
     let lang = query.lang()?;
     let words = lang.words();
-    access::reader(&web, req).map_err(|refusal| login(refusal, lang))?;
+    access::reader(&web, req).map_err(|refusal| login(refusal, req, lang))?;
     let series = match series.as_str() {
         "main" => Series::Main,
         "b" => Series::B,

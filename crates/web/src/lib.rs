@@ -14,16 +14,25 @@
 //! time: the activities that happened on or before that date), alone or together; the
 //! dashboard and the human forms of the downloads say which the figures are for. They need the
 //! reader role: anonymous when anonymous read is on, otherwise a reader token as
-//! `Authorization: Bearer ...` or, for a browser, the session cookie set by the dashboard's
-//! token form. Pages are rendered on the server (maud); there is no front-end build. The
-//! dashboard is in Japanese, or English with `?lang=en`.
+//! `Authorization: Bearer ...` or, for a browser, the session of `/workbench/sign-in`
+//! (`session`). Pages are rendered on the server (maud); there is no front-end build. The
+//! dashboard and the workbench are in Japanese, or English with `?lang=en`.
+//!
+//! - `/workbench`: the clerk's workbench (`workbench`): sign-in and sign-out, the event
+//!   browser (`/workbench/events`), each event's page with its correct and retract forms
+//!   (`/workbench/events/{id}`); pages share one layout (`layout`), forms one guard
+//!   (`session`: CSRF, origin, role) and their helpers (`forms`).
 
 mod access;
 mod archive;
 mod dashboard;
 mod findings;
+pub mod forms;
+pub mod layout;
 mod reports;
+pub mod session;
 mod words;
+pub mod workbench;
 
 use std::sync::Arc;
 
@@ -31,13 +40,25 @@ use kpi_server::AuthHandle;
 use kpi_service::Ledger;
 use poem::{Endpoint, EndpointExt, Response};
 
-pub use access::SESSION_COOKIE;
+pub use session::{WebConfig, SESSION_COOKIE};
 
 /// What the routes share.
 pub struct Web {
     pub ledger: Ledger,
     /// The token settings in force, read per request (a reload takes effect on the next one).
     pub auth: AuthHandle,
+    /// The browser sessions (`session`).
+    pub sessions: session::Sessions,
+}
+
+impl Web {
+    pub fn new(ledger: Ledger, auth: AuthHandle, config: WebConfig) -> Self {
+        Web {
+            ledger,
+            auth,
+            sessions: session::Sessions::new(config),
+        }
+    }
 }
 
 /// The `/reports` routes (mount at `/reports`).
@@ -54,4 +75,9 @@ pub fn admin(web: Arc<Web>) -> impl Endpoint<Output = Response> {
 /// The `/dashboard` routes (mount at `/dashboard`).
 pub fn dashboard(web: Arc<Web>) -> impl Endpoint<Output = Response> {
     dashboard::routes().data(web).map_to_response()
+}
+
+/// The `/workbench` routes (mount at `/workbench`).
+pub fn workbench(web: Arc<Web>) -> impl Endpoint<Output = Response> {
+    workbench::routes().data(web).map_to_response()
 }

@@ -84,11 +84,7 @@ pub struct Words {
     pub late: &'static str,
     pub late_title: &'static str,
     pub amended_by: &'static str,
-    pub token_title: &'static str,
     pub token_needed: &'static str,
-    pub token_label: &'static str,
-    pub open: &'static str,
-    pub not_a_reader_token: &'static str,
 }
 
 impl Words {
@@ -171,11 +167,7 @@ static JA: Words = Words {
     late: "移管後",
     late_title: "計画の移管後に記録されたもの",
     amended_by: "訂正・取消の記録",
-    token_title: "閲覧用トークン",
     token_needed: "このダッシュボードを見るには、閲覧用（reader）のトークンが必要です。",
-    token_label: "トークン",
-    open: "開く",
-    not_a_reader_token: "token: 閲覧用（reader）のトークンではありません",
 };
 
 static EN: Words = Words {
@@ -225,11 +217,7 @@ static EN: Words = Words {
     late: "late",
     late_title: "recorded after the plan was transferred",
     amended_by: "Amended by",
-    token_title: "Reader token",
     token_needed: "This dashboard needs a reader token.",
-    token_label: "Token",
-    open: "Open",
-    not_a_reader_token: "token: not a reader token",
 };
 
 #[cfg(test)]

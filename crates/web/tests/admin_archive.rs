@@ -1,5 +1,5 @@
 //! `/admin/archive`: only an admin bearer token gets the archive (not anonymous read, a reader
-//! or recorder token, or the dashboard's session cookie); it is the file export's format,
+//! or recorder token, or a browser session); it is the file export's format,
 //! trailer included, up to the head at the start of the request while appends continue.
 
 use std::io::Cursor;
@@ -32,13 +32,15 @@ async fn seeded_ledger(dir: &std::path::Path) -> Ledger {
 }
 
 fn app(ledger: Ledger, auth: Authenticator) -> impl poem::Endpoint<Output = poem::Response> {
-    let web = Arc::new(kpi_web::Web {
+    let web = Arc::new(kpi_web::Web::new(
         ledger,
-        auth: kpi_server::AuthHandle::new(auth),
-    });
+        kpi_server::AuthHandle::new(auth),
+        Default::default(),
+    ));
     Route::new()
         .nest("/admin", kpi_web::admin(web.clone()))
-        .nest("/dashboard", kpi_web::dashboard(web))
+        .nest("/dashboard", kpi_web::dashboard(web.clone()))
+        .nest("/workbench", kpi_web::workbench(web))
         .map_to_response()
 }
 
@@ -80,16 +82,34 @@ async fn only_an_admin_token_gets_the_archive() {
             "{reason}"
         );
     }
-    // The dashboard's session cookie is a reader's way in, never an admin's.
-    let cookie = client
-        .get("/admin/archive")
-        .header(
-            "cookie",
-            format!("{}={}", kpi_web::SESSION_COOKIE, admin.token),
-        )
+    // A browser session is a reader's way in, never an admin's, even an admin token's.
+    let signed_in = client
+        .post("/workbench/sign-in")
+        .content_type("application/x-www-form-urlencoded")
+        .body(format!("token={}", admin.token))
         .send()
         .await;
-    cookie.assert_status(StatusCode::UNAUTHORIZED);
+    signed_in.assert_status(StatusCode::SEE_OTHER);
+    let session = signed_in.0.headers()["set-cookie"].to_str().unwrap();
+    let session = session.split(';').next().unwrap().to_owned();
+    assert!(session.starts_with(kpi_web::SESSION_COOKIE), "{session}");
+    client
+        .get("/dashboard/telework-roadmap")
+        .header("cookie", session.clone())
+        .send()
+        .await
+        .assert_status_is_ok();
+    for cookie in [
+        session,
+        format!("{}={}", kpi_web::SESSION_COOKIE, admin.token),
+    ] {
+        client
+            .get("/admin/archive")
+            .header("cookie", cookie)
+            .send()
+            .await
+            .assert_status(StatusCode::UNAUTHORIZED);
+    }
 
     let allowed = client
         .get("/admin/archive")

@@ -1,5 +1,5 @@
 //! Who may read the downloads and the dashboard: anyone when anonymous read is on; otherwise
-//! only a reader token, as a bearer header or as the cookie the dashboard's token form sets.
+//! only a reader token, as a bearer header or as the session `/workbench/sign-in` gives.
 
 use std::sync::Arc;
 
@@ -33,10 +33,11 @@ fn app(ledger: Ledger, auth: Authenticator) -> impl poem::Endpoint<Output = poem
 
 /// The routes with token settings the test may replace, as a reload does.
 fn app_with(ledger: Ledger, auth: AuthHandle) -> impl poem::Endpoint<Output = poem::Response> {
-    let web = Arc::new(kpi_web::Web { ledger, auth });
+    let web = Arc::new(kpi_web::Web::new(ledger, auth, Default::default()));
     Route::new()
         .nest("/reports", kpi_web::reports(web.clone()))
-        .nest("/dashboard", kpi_web::dashboard(web))
+        .nest("/dashboard", kpi_web::dashboard(web.clone()))
+        .nest("/workbench", kpi_web::workbench(web))
         .map_to_response()
 }
 
@@ -56,7 +57,11 @@ async fn without_anonymous_read_a_reader_token_is_needed() {
     let form = client.get("/dashboard/telework-roadmap").send().await;
     form.assert_status(poem::http::StatusCode::UNAUTHORIZED);
     let page = form.0.into_body().into_string().await.unwrap();
-    assert!(page.contains("action=\"/dashboard/session\""), "{page}");
+    assert!(page.contains("action=\"/workbench/sign-in\""), "{page}");
+    assert!(
+        page.contains("name=\"next\" value=\"/dashboard/telework-roadmap\""),
+        "back to the page after signing in: {page}"
+    );
 
     let wrong = client
         .get("/reports/telework-roadmap/kpi.md")
@@ -75,7 +80,7 @@ async fn without_anonymous_read_a_reader_token_is_needed() {
     assert!(markdown.contains("| 1,565人 | 156.5% |"));
 
     let bad_session = client
-        .post("/dashboard/session")
+        .post("/workbench/sign-in")
         .content_type("application/x-www-form-urlencoded")
         .body("token=guess")
         .send()
@@ -83,9 +88,9 @@ async fn without_anonymous_read_a_reader_token_is_needed() {
     bad_session.assert_status(poem::http::StatusCode::UNAUTHORIZED);
 
     let session = client
-        .post("/dashboard/session")
+        .post("/workbench/sign-in")
         .content_type("application/x-www-form-urlencoded")
-        .body(format!("token={}", reader.token))
+        .body(format!("token={}&next=/dashboard", reader.token))
         .send()
         .await;
     session.assert_status(poem::http::StatusCode::SEE_OTHER);
@@ -94,6 +99,11 @@ async fn without_anonymous_read_a_reader_token_is_needed() {
         .unwrap()
         .to_owned();
     assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(
+        !cookie.contains(&reader.token),
+        "the cookie never holds the token"
+    );
+    session.assert_header("location", "/dashboard");
     let pair = cookie.split(';').next().unwrap().to_owned();
     let dashboard = client
         .get("/dashboard/telework-roadmap")

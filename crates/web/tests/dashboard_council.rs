@@ -25,10 +25,11 @@ async fn client(dir: &std::path::Path) -> (Ledger, TestClient<impl poem::Endpoin
         .map(ImportRecord::from)
         .collect();
     ledger.import("seed", records).await.unwrap();
-    let web = Arc::new(kpi_web::Web {
-        ledger: ledger.clone(),
-        auth: AuthHandle::new(Authenticator::new(&[], true).unwrap()),
-    });
+    let web = Arc::new(kpi_web::Web::new(
+        ledger.clone(),
+        AuthHandle::new(Authenticator::new(&[], true).unwrap()),
+        Default::default(),
+    ));
     let app = Route::new()
         .nest("/reports", kpi_web::reports(web.clone()))
         .nest("/dashboard", kpi_web::dashboard(web))

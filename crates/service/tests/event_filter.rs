@@ -1,0 +1,93 @@
+//! The event list's filters (the workbench's event browser, GraphQL's `events`): by actor,
+//! by the activity's date, by text anywhere a person would look; every filter given holds
+//! for every event listed, and the events left out are the ones it rules out.
+
+use chrono::NaiveDate;
+use kpi_domain::PlanDefinition;
+use kpi_service::{EventFilter, Ledger, RecordOptions};
+use serde_json::json;
+
+const PLAN: &str = include_str!("../../../config/plans/telework-roadmap.toml");
+
+fn date(text: &str) -> NaiveDate {
+    text.parse().unwrap()
+}
+
+async fn record_seminar(ledger: &Ledger, actor: &str, title: &str, day: &str, provenance: &str) {
+    let payload = json!({
+        "title": title, "organiser": "DX・テレワーク推進センター",
+        "first_date": day, "sessions": 1,
+        "participants": { "unique": 10, "attendances": 10 }, "status": "held",
+        "note": "会場: 富士市産業支援センター"
+    });
+    ledger
+        .record_payload(
+            actor,
+            "seminar",
+            &payload,
+            RecordOptions {
+                provenance: Some(provenance.to_owned()),
+                ..RecordOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+}
+
+fn titles(ledger: &Ledger, filter: &EventFilter) -> Vec<String> {
+    ledger
+        .events(filter, 0, 100)
+        .unwrap()
+        .events
+        .iter()
+        .map(|(_, recorded)| recorded.event.title().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn actor_activity_dates_and_text_narrow_the_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = PlanDefinition::from_toml(PLAN).unwrap();
+    let ledger = Ledger::open(dir.path(), Default::default(), vec![plan])
+        .await
+        .unwrap();
+    record_seminar(&ledger, "clerk", "Web活用セミナー", "2024-04-30", "R6 報告書 p.3").await;
+    record_seminar(&ledger, "clerk", "DX入門", "2024-10-10", "受付名簿").await;
+    record_seminar(&ledger, "tanaka", "AI活用講座", "2025-02-01", "R6 報告書 p.4").await;
+
+    let all = EventFilter::default();
+    assert_eq!(titles(&ledger, &all).len(), 3);
+    let by_actor = EventFilter {
+        actor: Some("clerk".into()),
+        ..all.clone()
+    };
+    assert_eq!(titles(&ledger, &by_actor), ["Web活用セミナー", "DX入門"]);
+    let in_autumn = EventFilter {
+        occurred_from: Some(date("2024-10-10")),
+        occurred_to: Some(date("2025-01-31")),
+        ..all.clone()
+    };
+    assert_eq!(titles(&ledger, &in_autumn), ["DX入門"], "both ends included");
+    // Text is looked for in the title, the actor, the provenance and the payload's text,
+    // whatever the case, never in the payload's keys.
+    for (needle, expected) in [
+        ("web活用", vec!["Web活用セミナー"]),
+        ("TANAKA", vec!["AI活用講座"]),
+        ("報告書", vec!["Web活用セミナー", "AI活用講座"]),
+        ("産業支援センター", vec!["Web活用セミナー", "DX入門", "AI活用講座"]),
+        ("organiser", vec![]),
+    ] {
+        let filter = EventFilter {
+            text: Some(needle.into()),
+            ..all.clone()
+        };
+        assert_eq!(titles(&ledger, &filter), expected, "{needle}");
+    }
+    let together = EventFilter {
+        actor: Some("clerk".into()),
+        text: Some("報告書".into()),
+        ..all
+    };
+    assert_eq!(titles(&ledger, &together), ["Web活用セミナー"]);
+    ledger.close().await;
+}
