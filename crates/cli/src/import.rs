@@ -193,32 +193,7 @@ async fn judge_file(
 
 /// The kind of a bulk file: JSON lines, or a CSV of the kind given or named by the file.
 fn bulk_format(path: &Path, kind: Option<&str>) -> anyhow::Result<BulkFormat> {
-    match extension(path).as_str() {
-        "csv" => {
-            let kind = match kind {
-                Some(kind) => kind.to_owned(),
-                None => path
-                    .file_stem()
-                    .and_then(|stem| stem.to_str())
-                    .and_then(kpi_import::kind_from_file_stem)
-                    .with_context(|| {
-                        format!(
-                            "{}: cannot tell the event kind from the file name; give --kind",
-                            path.display()
-                        )
-                    })?
-                    .to_owned(),
-            };
-            Ok(BulkFormat::Csv(
-                kpi_import::kind_named(&kind).with_context(|| format!("{}", path.display()))?,
-            ))
-        }
-        "jsonl" | "ndjson" => Ok(BulkFormat::JsonLines),
-        other => anyhow::bail!(
-            "{}: unknown file type `.{other}`: expected .toml, .csv, .jsonl or .ndjson",
-            path.display()
-        ),
-    }
+    BulkFormat::of_file(&path.display().to_string(), kind).map_err(anyhow::Error::msg)
 }
 
 fn extension(path: &Path) -> String {

@@ -39,6 +39,44 @@ pub enum BulkFormat {
     JsonLines,
 }
 
+impl BulkFormat {
+    /// The format of a file by its name, as `kpi-ledger import` and the workbench tell it:
+    /// `.jsonl`/`.ndjson` are JSON lines; a `.csv` holds the kind given, else the kind its
+    /// name starts with (`seminar.csv`, `seminar-2024.csv`). The error says what to do.
+    pub fn of_file(name: &str, kind: Option<&str>) -> Result<BulkFormat, String> {
+        let path = std::path::Path::new(name);
+        let extension = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let kind = kind.map(str::trim).filter(|kind| !kind.is_empty());
+        match extension.as_str() {
+            "jsonl" | "ndjson" => Ok(BulkFormat::JsonLines),
+            "csv" => {
+                let kind = match kind {
+                    Some(kind) => kind,
+                    None => path
+                        .file_stem()
+                        .and_then(|stem| stem.to_str())
+                        .and_then(kpi_import::kind_from_file_stem)
+                        .ok_or_else(|| {
+                            format!(
+                                "{name}: cannot tell the event kind from the file name; give the kind"
+                            )
+                        })?,
+                };
+                kpi_import::kind_named(kind)
+                    .map(BulkFormat::Csv)
+                    .map_err(|error| error.to_string())
+            }
+            other => Err(format!(
+                "{name}: unknown file type `.{other}`: expected .csv, .jsonl or .ndjson"
+            )),
+        }
+    }
+}
+
 /// How to treat the rows of a file.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct BulkOptions {
