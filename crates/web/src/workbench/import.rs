@@ -73,7 +73,10 @@ enum Outcome {
 
 impl Imports {
     fn insert(&self, job: Arc<Job>) -> Result<String, ()> {
-        let mut jobs = self.jobs.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut jobs = self
+            .jobs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let now = Instant::now();
         jobs.retain(|_, job| {
             job.finished_at()
@@ -89,13 +92,18 @@ impl Imports {
                 None => return Err(()),
             };
         }
-        let id = forms::new_idempotency_key().trim_start_matches("web:").to_owned();
+        let id = forms::new_idempotency_key()
+            .trim_start_matches("web:")
+            .to_owned();
         jobs.insert(id.clone(), job);
         Ok(id)
     }
 
     fn get(&self, id: &str) -> Option<Arc<Job>> {
-        let jobs = self.jobs.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let jobs = self
+            .jobs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         jobs.get(id).cloned()
     }
 }
@@ -110,8 +118,10 @@ impl Job {
     }
 
     fn finish(&self, outcome: Outcome) {
-        *self.outcome.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) =
-            Some((Instant::now(), outcome));
+        *self
+            .outcome
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some((Instant::now(), outcome));
     }
 }
 
@@ -124,7 +134,9 @@ fn start(web: &Arc<Web>, job: Job, lang: Lang) -> poem::Result<Response> {
                 .status(StatusCode::SERVICE_UNAVAILABLE)
                 .header(header::RETRY_AFTER, "60")
                 .content_type("text/plain; charset=utf-8")
-                .body(format!("{MAX_JOBS} imports are running: try again when one ends\n")),
+                .body(format!(
+                    "{MAX_JOBS} imports are running: try again when one ends\n"
+                )),
         )
     })?;
     let ledger = web.ledger.clone();
@@ -134,7 +146,14 @@ fn start(web: &Arc<Web>, job: Job, lang: Lang) -> poem::Result<Response> {
         let options = BulkOptions::default();
         let outcome = if job.commit {
             match ledger
-                .import_bulk(job.format, open, &job.name, &job.owner, options, job.progress.clone())
+                .import_bulk(
+                    job.format,
+                    open,
+                    &job.name,
+                    &job.owner,
+                    options,
+                    job.progress.clone(),
+                )
                 .await
             {
                 Ok((judgement, report)) => Outcome::Imported(judgement, report),
@@ -160,7 +179,10 @@ fn start(web: &Arc<Web>, job: Job, lang: Lang) -> poem::Result<Response> {
     });
     Ok(Response::builder()
         .status(StatusCode::SEE_OTHER)
-        .header(header::LOCATION, layout::href(&format!("/workbench/import/jobs/{id}"), lang))
+        .header(
+            header::LOCATION,
+            layout::href(&format!("/workbench/import/jobs/{id}"), lang),
+        )
         .finish())
 }
 
@@ -181,7 +203,13 @@ pub async fn show(
     }
     Ok(layout::respond(
         StatusCode::OK,
-        upload_page(&here, lang, &visitor, web.sessions.config().max_upload_bytes, None),
+        upload_page(
+            &here,
+            lang,
+            &visitor,
+            web.sessions.config().max_upload_bytes,
+            None,
+        ),
     ))
 }
 
@@ -255,7 +283,9 @@ pub async fn upload(
     if declared.is_some_and(|length| length > limit + 64 * 1024) {
         return Err(too_large());
     }
-    let bad = |field: &str, reason: String| refused(StatusCode::BAD_REQUEST, &format!("{field}: {reason}"));
+    let bad = |field: &str, reason: String| {
+        refused(StatusCode::BAD_REQUEST, &format!("{field}: {reason}"))
+    };
     let mut owner = None;
     let mut lang = Lang::Ja;
     let mut kind = String::new();
@@ -269,16 +299,32 @@ pub async fn upload(
         let name = field.name().unwrap_or_default().to_owned();
         match name.as_str() {
             CSRF_FIELD => {
-                let csrf = field.text().await.map_err(|error| bad(CSRF_FIELD, error.to_string()))?;
+                let csrf = field
+                    .text()
+                    .await
+                    .map_err(|error| bad(CSRF_FIELD, error.to_string()))?;
                 let caller = session::authorise_post(&web, req, &csrf, Role::Recorder)?;
                 owner = Some(caller.actor().unwrap_or("workbench").to_owned());
             }
             "lang" => {
-                let text = field.text().await.map_err(|error| bad("lang", error.to_string()))?;
+                let text = field
+                    .text()
+                    .await
+                    .map_err(|error| bad("lang", error.to_string()))?;
                 lang = lang_of(Some(&text))?;
             }
-            "kind" => kind = field.text().await.map_err(|error| bad("kind", error.to_string()))?,
-            "mode" => mode = field.text().await.map_err(|error| bad("mode", error.to_string()))?,
+            "kind" => {
+                kind = field
+                    .text()
+                    .await
+                    .map_err(|error| bad("kind", error.to_string()))?
+            }
+            "mode" => {
+                mode = field
+                    .text()
+                    .await
+                    .map_err(|error| bad("mode", error.to_string()))?
+            }
             "file" => {
                 if owner.is_none() {
                     return Err(refused(
@@ -297,7 +343,9 @@ pub async fn upload(
                 let size = tokio::io::copy(&mut reader, &mut out)
                     .await
                     .map_err(|error| bad("file", format!("cannot be read: {error}")))?;
-                out.flush().await.map_err(|error| bad("file", error.to_string()))?;
+                out.flush()
+                    .await
+                    .map_err(|error| bad("file", error.to_string()))?;
                 if size > limit {
                     return Err(too_large());
                 }
@@ -307,9 +355,9 @@ pub async fn upload(
         }
     }
     let Some(owner) = owner else {
-        return Err(session::authorise_post(&web, req, "", Role::Recorder).err().unwrap_or_else(|| {
-            refused(StatusCode::FORBIDDEN, "csrf: missing")
-        }));
+        return Err(session::authorise_post(&web, req, "", Role::Recorder)
+            .err()
+            .unwrap_or_else(|| refused(StatusCode::FORBIDDEN, "csrf: missing")));
     };
     let Some((path, size, name)) = file.filter(|(_, size, _)| *size > 0) else {
         let visitor = session::visitor(&web, req)?;
@@ -422,7 +470,11 @@ fn progress(job: &Job, lang: Lang) -> Markup {
     let words = RecWords::of(lang);
     let progress = &job.progress;
     let (stage, done, of) = match progress.stage() {
-        BulkStage::Judging => (words.judging, progress.bytes_read.load(Ordering::Relaxed), job.size),
+        BulkStage::Judging => (
+            words.judging,
+            progress.bytes_read.load(Ordering::Relaxed),
+            job.size,
+        ),
         BulkStage::Appending | BulkStage::Done => (
             words.appending,
             progress.appended.load(Ordering::Relaxed),

@@ -57,14 +57,21 @@ pub async fn cells(web: &Web, envelope: &Envelope, lang: Lang) -> poem::Result<V
                 row.cells
                     .iter()
                     .enumerate()
-                    .filter(|(_, cell)| cell.event_ids.contains(&id) || cell.amended_by.contains(&id))
+                    .filter(|(_, cell)| {
+                        cell.event_ids.contains(&id) || cell.amended_by.contains(&id)
+                    })
                     .map(move |(cell_at, _)| (row_at, cell_at))
             })
             .collect();
         if touched.is_empty() {
             continue;
         }
-        let before = table_at(web, plan_id, envelope.recorded_at - Duration::nanoseconds(1)).await?;
+        let before = table_at(
+            web,
+            plan_id,
+            envelope.recorded_at - Duration::nanoseconds(1),
+        )
+        .await?;
         let plan_name = match lang {
             Lang::Ja => after.plan_name.ja.clone(),
             Lang::En => after.plan_name.en.clone(),
@@ -77,7 +84,10 @@ pub async fn cells(web: &Web, envelope: &Envelope, lang: Lang) -> poem::Result<V
                 .as_ref()
                 .and_then(|table| table.row(&row.kpi, row.series))
                 .and_then(|row| {
-                    let at = row.cells.iter().position(|c| c.fiscal_year == cell.fiscal_year)?;
+                    let at = row
+                        .cells
+                        .iter()
+                        .position(|c| c.fiscal_year == cell.fiscal_year)?;
                     kpi_report::human_row(row).get(3 + at).cloned()
                 })
                 .unwrap_or_default();

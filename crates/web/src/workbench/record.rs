@@ -72,7 +72,12 @@ fn help(field: &FieldInfo, lang: Lang) -> &'static str {
 }
 
 /// The visitor of a page, or the sign-in page (401) when they may not read.
-pub fn visitor_or_sign_in(web: &Web, req: &Request, mount: &str, lang: Lang) -> Result<Visitor, Response> {
+pub fn visitor_or_sign_in(
+    web: &Web,
+    req: &Request,
+    mount: &str,
+    lang: Lang,
+) -> Result<Visitor, Response> {
     session::visitor(web, req).map_err(|refusal| {
         let here = layout::here(mount, req);
         let message = refusal.to_string();
@@ -333,7 +338,10 @@ pub async fn submit(
         .map(|key| key.trim().to_owned())
         .filter(|key| !key.is_empty())
         .ok_or_else(|| {
-            crate::access::bad_request(IDEMPOTENCY_FIELD, "missing: reload the form and send it again")
+            crate::access::bad_request(
+                IDEMPOTENCY_FIELD,
+                "missing: reload the form and send it again",
+            )
         })?;
     let visitor = session::visitor(&web, req)?;
     let here = layout::here(&format!("/workbench/record/{}", kind.name()), req);
@@ -345,16 +353,25 @@ pub async fn submit(
             errors,
             notice: Some(notice.to_owned()),
         };
-        Ok(layout::respond(status, form_page(&here, lang, &visitor, kind, &form)))
+        Ok(layout::respond(
+            status,
+            form_page(&here, lang, &visitor, kind, &form),
+        ))
     };
     let typed = typed_fields(kind, &values);
-    let event = match LedgerEvent::from_fields(kind, typed.iter().map(|(name, text)| (*name, text.as_str()))) {
+    let event = match LedgerEvent::from_fields(
+        kind,
+        typed.iter().map(|(name, text)| (*name, text.as_str())),
+    ) {
         Ok(event) => event,
         Err(error) => {
             let mut errors = FieldErrors::new();
             let notice = match field_of(kind, &error.field) {
                 Some(field) => {
-                    errors.insert(field.to_owned(), field_message(&error.field, field, &error.reason));
+                    errors.insert(
+                        field.to_owned(),
+                        field_message(&error.field, field, &error.reason),
+                    );
                     words.not_saved.to_owned()
                 }
                 None => format!("{} {}", words.not_saved, error),
@@ -376,25 +393,36 @@ pub async fn submit(
             .status(StatusCode::SEE_OTHER)
             .header(
                 header::LOCATION,
-                layout::href(&format!("/workbench/record/saved/{}", envelope.event_id), lang),
+                layout::href(
+                    &format!("/workbench/record/saved/{}", envelope.event_id),
+                    lang,
+                ),
             )
             .finish()),
         Err(error) => {
             let mut errors = FieldErrors::new();
-            let field = error.field().and_then(|named| field_of(kind, named).map(|field| (named, field)));
+            let field = error
+                .field()
+                .and_then(|named| field_of(kind, named).map(|field| (named, field)));
             let (status, notice) = match field {
                 Some((named, field)) => {
-                    let reason = error.field_reason().map_or_else(|| error.to_string(), str::to_owned);
+                    let reason = error
+                        .field_reason()
+                        .map_or_else(|| error.to_string(), str::to_owned);
                     errors.insert(field.to_owned(), field_message(named, field, &reason));
                     (StatusCode::UNPROCESSABLE_ENTITY, words.not_saved.to_owned())
                 }
                 None if error.field() == Some("idempotencyKey") => {
                     (StatusCode::CONFLICT, words.form_used_otherwise.to_owned())
                 }
-                None if error.is_storage_failure() => {
-                    (StatusCode::SERVICE_UNAVAILABLE, format!("{} {error}", words.not_saved))
-                }
-                None => (StatusCode::UNPROCESSABLE_ENTITY, format!("{} {error}", words.not_saved)),
+                None if error.is_storage_failure() => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("{} {error}", words.not_saved),
+                ),
+                None => (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    format!("{} {error}", words.not_saved),
+                ),
             };
             refuse(status, errors, &notice)
         }

@@ -142,7 +142,8 @@ static EN: RecWords = RecWords {
     choose: "choose",
     save: "Record",
     not_saved: "Nothing was recorded. Fix the fields marked in red.",
-    form_used_otherwise: "This form was already sent with other values. Open the form again to record a new event.",
+    form_used_otherwise:
+        "This form was already sent with other values. Open the form again to record a new event.",
     saved_title: "Recorded",
     saved_intro: "This event is now in the ledger.",
     open_event: "Open the event's page",
@@ -155,7 +156,8 @@ static EN: RecWords = RecWords {
     col_after: "After",
     record_another: "Record another of this kind",
     import_title: "Bulk import",
-    import_intro: "Import a CSV (one kind of event, its header naming the fields) or a JSON-lines file. \
+    import_intro:
+        "Import a CSV (one kind of event, its header naming the fields) or a JSON-lines file. \
                    Check it first with a dry run: when any row is bad, nothing is recorded.",
     file: "File",
     file_help: "CSV (.csv) or JSON lines (.jsonl). The size limit is given below.",
@@ -172,7 +174,8 @@ static EN: RecWords = RecWords {
     dry_run_done: "Checked. Nothing was recorded.",
     valid_rows: "good rows",
     bad_rows: "bad rows",
-    nothing_written: "Some rows are bad, so nothing was recorded. Fix the file and upload it again.",
+    nothing_written:
+        "Some rows are bad, so nothing was recorded. Fix the file and upload it again.",
     col_line: "Line",
     col_field: "Field",
     col_reason: "Reason",
