@@ -56,7 +56,10 @@ impl EventFilter {
                     .title()
                     .is_some_and(|title| title.to_lowercase().contains(&needle))
             })
-            && self.actor.as_deref().is_none_or(|actor| envelope.actor == actor)
+            && self
+                .actor
+                .as_deref()
+                .is_none_or(|actor| envelope.actor == actor)
             && self
                 .occurred_from
                 .is_none_or(|from| recorded.event.occurred_on() >= from)

@@ -51,9 +51,23 @@ async fn actor_activity_dates_and_text_narrow_the_list() {
     let ledger = Ledger::open(dir.path(), Default::default(), vec![plan])
         .await
         .unwrap();
-    record_seminar(&ledger, "clerk", "Web活用セミナー", "2024-04-30", "R6 報告書 p.3").await;
+    record_seminar(
+        &ledger,
+        "clerk",
+        "Web活用セミナー",
+        "2024-04-30",
+        "R6 報告書 p.3",
+    )
+    .await;
     record_seminar(&ledger, "clerk", "DX入門", "2024-10-10", "受付名簿").await;
-    record_seminar(&ledger, "tanaka", "AI活用講座", "2025-02-01", "R6 報告書 p.4").await;
+    record_seminar(
+        &ledger,
+        "tanaka",
+        "AI活用講座",
+        "2025-02-01",
+        "R6 報告書 p.4",
+    )
+    .await;
 
     let all = EventFilter::default();
     assert_eq!(titles(&ledger, &all).len(), 3);
@@ -67,14 +81,21 @@ async fn actor_activity_dates_and_text_narrow_the_list() {
         occurred_to: Some(date("2025-01-31")),
         ..all.clone()
     };
-    assert_eq!(titles(&ledger, &in_autumn), ["DX入門"], "both ends included");
+    assert_eq!(
+        titles(&ledger, &in_autumn),
+        ["DX入門"],
+        "both ends included"
+    );
     // Text is looked for in the title, the actor, the provenance and the payload's text,
     // whatever the case, never in the payload's keys.
     for (needle, expected) in [
         ("web活用", vec!["Web活用セミナー"]),
         ("TANAKA", vec!["AI活用講座"]),
         ("報告書", vec!["Web活用セミナー", "AI活用講座"]),
-        ("産業支援センター", vec!["Web活用セミナー", "DX入門", "AI活用講座"]),
+        (
+            "産業支援センター",
+            vec!["Web活用セミナー", "DX入門", "AI活用講座"],
+        ),
         ("organiser", vec![]),
     ] {
         let filter = EventFilter {
