@@ -220,10 +220,31 @@ mod tests {
             "[server] documents the defaults without changing them"
         );
         assert_eq!(
-            loaded.config.store,
-            kpi_store::StoreConfig::default(),
-            "[store] documents the defaults without changing them"
+            loaded.config.web,
+            kpi_web::WebConfig::default(),
+            "[web] documents the defaults without changing them"
         );
+    }
+
+    /// The proxy setting and the sessions' times come from the environment too; an unknown
+    /// key under `[web]` is refused, naming it.
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns its own large error
+    fn web_settings_come_from_the_environment_and_unknown_ones_are_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("w.toml", "[web]\nsession_idle_secs = 600\n")?;
+            jail.set_env("KPI_LEDGER_WEB__TRUST_FORWARDED_PROTO", "true");
+            let web = load(Some(Path::new("w.toml")))
+                .map_err(|e| format!("{e:#}"))?
+                .config
+                .web;
+            assert_eq!(web.session_idle_secs, 600);
+            assert!(web.trust_forwarded_proto);
+            jail.create_file("bad.toml", "[web]\nsession_idle_minutes = 10\n")?;
+            let error = format!("{:#}", load(Some(Path::new("bad.toml"))).unwrap_err());
+            assert!(error.contains("session_idle_minutes"), "{error}");
+            Ok(())
+        });
     }
 
     /// How the store retries after a storage failure is set from the environment too.

@@ -103,3 +103,40 @@ fn the_dashboard_prints_as_one_a4_landscape_page() {
     let pdf = std::fs::read(run.file("dashboard-a4.pdf")).unwrap();
     assert!(pdf.starts_with(b"%PDF-"), "a PDF file");
 }
+
+/// The clerk's workbench end to end: sign in by keyboard, the event browser filtered, a
+/// seminar in plain words, a refused and then a saved correction, a retraction, sign-out; a
+/// reader sees no form; every input labelled, every text at 4.5:1 contrast or more.
+#[test]
+fn a_clerk_corrects_and_retracts_in_the_workbench_and_a_reader_sees_no_form() {
+    let Some(browser) = Browser::available() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (clerk, clerk_entry) = support::token("recorder", "clerk");
+    let (reader, reader_entry) = support::token("reader", "council");
+    let tokens = format!("[{clerk_entry},{reader_entry}]");
+    let server = DemoServer::start_with_env(
+        &dir.path().join("data"),
+        &[("KPI_LEDGER_SERVER__TOKENS", &tokens)],
+    );
+    let run = browser.run(
+        "workbench",
+        &server.url(""),
+        json!({ "clerkToken": clerk, "readerToken": reader }),
+    );
+    run.assert_passed();
+    for page in [
+        "sign-in",
+        "events",
+        "events-seminars-r6",
+        "event",
+        "correct-refused",
+        "corrected",
+        "retracted",
+        "signed-out",
+        "reader-event",
+    ] {
+        run.file(&format!("{page}.png"));
+    }
+}

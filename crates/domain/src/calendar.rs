@@ -19,7 +19,9 @@ use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 mod date_input;
+mod date_output;
 pub use date_input::{parse_date_input, DateInputError};
+pub use date_output::{era_of, format_wareki};
 
 /// Japan Standard Time, UTC+9 all year round.
 pub fn jst() -> FixedOffset {

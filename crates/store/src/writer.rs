@@ -1,11 +1,12 @@
 //! Group commit: the single writer applies every waiting append as one sled batch, makes it
 //! durable with one blocking flush, then answers the group.
 
+use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::mpsc;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -453,7 +454,7 @@ impl Writer {
         } = group;
         // A group of retries and rejections wrote nothing: the head stays, nobody is told.
         if !envelopes.is_empty() {
-            *self.head.write().unwrap_or_else(|e| e.into_inner()) = head;
+            *self.head.write() = head;
             // Subscribers hear of the group before its appenders are answered: the ledger's
             // projection follows through a subscription, and an appender that waits for it
             // then usually finds its event folded already instead of waiting to be woken

@@ -355,10 +355,18 @@ async fn cell_page(
                             // Recorded after the plan's transfer, for one of its years.
                             @let late = cell.late_event_ids.contains(&envelope.event_id);
                             tr.late[late] {
-                                td.n { (envelope.position) @if late { " " span.late-mark title=(words.late_title) { (words.late) } } }
+                                td.n {
+                                    a.event href=(crate::layout::href(&format!("/workbench/events/{}", envelope.event_id), lang)) { (envelope.position) }
+                                    @if late { " " span.late-mark title=(words.late_title) { (words.late) } }
+                                }
                                 td.n { (envelope.recorded_at.with_timezone(&jst()).format("%Y-%m-%d %H:%M:%S")) }
                                 td { (envelope.actor) }
-                                td { (envelope.event_type) }
+                                td {
+                                    @match kpi_domain::EventKind::from_name(&envelope.event_type) {
+                                        Some(kind) => (crate::workbench::kind_name(kind, lang)),
+                                        None => (envelope.event_type),
+                                    }
+                                }
                                 td { (envelope.provenance.as_deref().unwrap_or("")) }
                                 td { code { (serde_json::to_string(&envelope.payload).unwrap_or_default()) } }
                             }

@@ -14,10 +14,13 @@
 
 use std::collections::BTreeMap;
 
+use kpi_domain::event::{FieldInfo, FieldType};
 use maud::{html, Markup};
 use rand::RngCore;
 
 use crate::session::{Visitor, CSRF_FIELD};
+use crate::words::Lang;
+use crate::workbench::label;
 
 /// The name of the hidden field holding a form's idempotency key.
 pub const IDEMPOTENCY_FIELD: &str = "idempotency_key";
@@ -77,6 +80,75 @@ pub fn input_field(
             (error_of(&id, error))
         }
     }
+}
+
+/// The input of one catalogue field, named `name` (e.g. `f.participants.unique`): its label
+/// and help in the page's language, a list for a field of few values, a text area for a
+/// document, else a text box (dates typed western or in 和暦, read by the domain).
+pub fn catalogue_field(
+    field: &FieldInfo,
+    name: &str,
+    value: &str,
+    error: Option<&String>,
+    lang: Lang,
+) -> Markup {
+    let id = field_id(name);
+    let help = match lang {
+        Lang::Ja => field.help_ja,
+        Lang::En => field.doc,
+    };
+    let described = if error.is_some() {
+        format!("{id}-error {id}-hint")
+    } else {
+        format!("{id}-hint")
+    };
+    let numeric = field.ty.is_numeric() || field.ty == FieldType::FiscalYear;
+    html! {
+        div.field.invalid[error.is_some()] {
+            label for=(id) {
+                (label(field.label, lang))
+                @if field.required { " " abbr.required title=(match lang { Lang::Ja => "必須", Lang::En => "required" }) { "*" } }
+            }
+            span.hint id=(format!("{id}-hint")) { (help) }
+            @match field.ty.choices() {
+                Some(choices) => {
+                    select id=(id) name=(name) required[field.required]
+                        aria-invalid=[error.map(|_| "true")] aria-describedby=(described) {
+                        option value="" { "—" }
+                        @for choice in choices {
+                            option value=(choice.value) selected[value == choice.value] { (label(choice.label, lang)) }
+                        }
+                    }
+                }
+                None if matches!(field.ty, FieldType::Document | FieldType::Payload) => {
+                    textarea id=(id) name=(name) rows="6" required[field.required]
+                        aria-invalid=[error.map(|_| "true")] aria-describedby=(described) { (value) }
+                }
+                None => {
+                    input type="text" id=(id) name=(name) value=(value) required[field.required]
+                        inputmode=[numeric.then_some("numeric")]
+                        aria-invalid=[error.map(|_| "true")] aria-describedby=(described);
+                }
+            }
+            (error_of(&id, error))
+        }
+    }
+}
+
+/// A payload value as a form shows it: text as is, numbers and yes/no as written, absent as
+/// nothing.
+pub fn text_of(value: Option<&serde_json::Value>) -> String {
+    match value {
+        None | Some(serde_json::Value::Null) => String::new(),
+        Some(serde_json::Value::String(text)) => text.clone(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// The value at a dotted path (`participants.unique`) of a payload.
+pub fn at_path<'a>(payload: &'a serde_json::Value, path: &str) -> Option<&'a serde_json::Value> {
+    path.split('.')
+        .try_fold(payload, |value, key| value.get(key))
 }
 
 /// An element id for a form field name (`f.participants.unique` -> `f-participants-unique`).

@@ -167,7 +167,7 @@ static JA: Words = Words {
     late: "移管後",
     late_title: "計画の移管後に記録されたもの",
     amended_by: "訂正・取消の記録",
-    token_needed: "このダッシュボードを見るには、閲覧用（reader）のトークンが必要です。",
+    token_needed: "このページを見るには、ログインが必要です（閲覧用以上のトークン）。",
 };
 
 static EN: Words = Words {
@@ -217,7 +217,7 @@ static EN: Words = Words {
     late: "late",
     late_title: "recorded after the plan was transferred",
     amended_by: "Amended by",
-    token_needed: "This dashboard needs a reader token.",
+    token_needed: "This page needs you to sign in (a reader token or higher).",
 };
 
 #[cfg(test)]

@@ -237,7 +237,12 @@ async fn the_drill_down_marks_entries_recorded_after_the_transfer_as_late() {
         .find(|row| row.contains("class=\"late-mark\""))
         .unwrap();
     assert!(
-        marked_row.contains(&format!(">{} ", late.position)),
+        marked_row.contains(&format!(">{}</a> ", late.position)),
+        "{marked_row}"
+    );
+    // Each contributing event links to its page on the workbench.
+    assert!(
+        marked_row.contains(&format!("href=\"/workbench/events/{}\"", late.event_id)),
         "{marked_row}"
     );
     ledger.close().await;

@@ -10,7 +10,7 @@ use std::fmt;
 use chrono::NaiveDate;
 
 /// The eras a date may be written in, newest first: name, Latin initial, first day, last day.
-const ERAS: [Era; 3] = [
+pub(super) const ERAS: [Era; 3] = [
     Era {
         name: "令和",
         initial: 'R',
@@ -32,15 +32,15 @@ const ERAS: [Era; 3] = [
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Era {
-    name: &'static str,
+pub(super) struct Era {
+    pub(super) name: &'static str,
     initial: char,
     first: (i32, u32, u32),
     last: Option<(i32, u32, u32)>,
 }
 
 impl Era {
-    fn first_day(self) -> NaiveDate {
+    pub(super) fn first_day(self) -> NaiveDate {
         ymd(self.first)
     }
 

@@ -31,13 +31,13 @@ use poem::web::{Data, Form, Multipart, Path, Query};
 use poem::{handler, Request, Response};
 use tokio::io::AsyncWriteExt;
 
-use super::record::{forbidden_page, label, visitor_or_sign_in, LangQuery};
+use super::record::{forbidden_page, label, LangQuery};
 use super::record_words::RecWords;
 use crate::forms;
 use crate::layout;
 use crate::session::{self, CSRF_FIELD};
 use crate::words::Lang;
-use crate::workbench::lang_of;
+use crate::workbench::{lang_of, visitor_or_sign_in};
 use crate::Web;
 
 /// Jobs kept at most (running or finished); a new upload drops the oldest finished one.
@@ -193,11 +193,8 @@ pub async fn show(
     Query(query): Query<LangQuery>,
 ) -> poem::Result<Response> {
     let lang = lang_of(query.lang.as_deref())?;
-    let here = layout::here("/workbench/import", req);
-    let visitor = match visitor_or_sign_in(&web, req, "/workbench/import", lang) {
-        Ok(visitor) => visitor,
-        Err(page) => return Ok(page),
-    };
+    let here = layout::here(super::MOUNT, req);
+    let visitor = visitor_or_sign_in(&web, req, lang)?;
     if !visitor.may(Role::Recorder) {
         return Ok(forbidden_page(&here, lang, &visitor, Role::Recorder));
     }
@@ -406,12 +403,8 @@ pub async fn job_page(
     Query(query): Query<LangQuery>,
 ) -> poem::Result<Response> {
     let lang = lang_of(query.lang.as_deref())?;
-    let mount = format!("/workbench/import/jobs/{id}");
-    let here = layout::here(&mount, req);
-    let visitor = match visitor_or_sign_in(&web, req, &mount, lang) {
-        Ok(visitor) => visitor,
-        Err(page) => return Ok(page),
-    };
+    let here = layout::here(super::MOUNT, req);
+    let visitor = visitor_or_sign_in(&web, req, lang)?;
     if !visitor.may(Role::Recorder) {
         return Ok(forbidden_page(&here, lang, &visitor, Role::Recorder));
     }

@@ -5,7 +5,7 @@
 
 use chrono::Duration;
 use kpi_domain::KpiTable;
-use kpi_service::Envelope;
+use kpi_service::{Detail, Envelope, TableQuery, View};
 use maud::{html, Markup};
 
 use super::record_words::RecWords;
@@ -24,13 +24,18 @@ pub struct MovedCell {
     pub href: String,
 }
 
+/// The table of `plan` as recorded up to `at`; its drill-down only when `detail`.
 async fn table_at(
     web: &Web,
     plan: &str,
     at: chrono::DateTime<chrono::Utc>,
+    detail: Detail,
 ) -> poem::Result<Option<KpiTable>> {
-    match web.ledger.table(plan, Some(at), None).await {
-        Ok(table) => Ok(Some(table)),
+    let query = TableQuery::new(plan)
+        .in_view(View::new(Some(at), None))
+        .with_detail(detail);
+    match web.ledger.table(&query).await {
+        Ok(answer) => Ok(Some(answer.table)),
         Err(kpi_service::LedgerError::UnknownPlan(_)) => Ok(None),
         Err(error) if error.is_storage_failure() => Err(crate::access::storage_unavailable(&error)),
         Err(error) => {
@@ -46,7 +51,8 @@ pub async fn cells(web: &Web, envelope: &Envelope, lang: Lang) -> poem::Result<V
     let mut moved = Vec::new();
     for plan in web.ledger.plans() {
         let plan_id = plan.id.as_str();
-        let Some(after) = table_at(web, plan_id, envelope.recorded_at).await? else {
+        let Some(after) = table_at(web, plan_id, envelope.recorded_at, Detail::DrillDown).await?
+        else {
             continue;
         };
         let touched: Vec<(usize, usize)> = after
@@ -70,6 +76,7 @@ pub async fn cells(web: &Web, envelope: &Envelope, lang: Lang) -> poem::Result<V
             web,
             plan_id,
             envelope.recorded_at - Duration::nanoseconds(1),
+            Detail::Figures,
         )
         .await?;
         let plan_name = match lang {

@@ -33,7 +33,7 @@ use crate::layout;
 use crate::session::{self, Visitor, CSRF_FIELD};
 use crate::words::Lang;
 use crate::workbench::words::WbWords;
-use crate::workbench::{lang_of, sign_in_page};
+use crate::workbench::{lang_of, visitor_or_sign_in};
 use crate::Web;
 
 /// The form field holding a catalogue field's typed text: `f.` and its dotted path.
@@ -71,23 +71,6 @@ fn help(field: &FieldInfo, lang: Lang) -> &'static str {
     }
 }
 
-/// The visitor of a page, or the sign-in page (401) when they may not read.
-pub fn visitor_or_sign_in(
-    web: &Web,
-    req: &Request,
-    mount: &str,
-    lang: Lang,
-) -> Result<Visitor, Response> {
-    session::visitor(web, req).map_err(|refusal| {
-        let here = layout::here(mount, req);
-        let message = refusal.to_string();
-        layout::respond(
-            StatusCode::UNAUTHORIZED,
-            sign_in_page(&here, lang, &here, Some(message.trim()), None),
-        )
-    })
-}
-
 /// The page said instead of a form to someone without the role: 403, no form.
 pub fn forbidden_page(here: &str, lang: Lang, visitor: &Visitor, role: Role) -> Response {
     let words = RecWords::of(lang);
@@ -119,11 +102,8 @@ pub async fn list(
     Query(query): Query<LangQuery>,
 ) -> poem::Result<Response> {
     let lang = lang_of(query.lang.as_deref())?;
-    let here = layout::here("/workbench/record", req);
-    let visitor = match visitor_or_sign_in(&web, req, "/workbench/record", lang) {
-        Ok(visitor) => visitor,
-        Err(page) => return Ok(page),
-    };
+    let here = layout::here(super::MOUNT, req);
+    let visitor = visitor_or_sign_in(&web, req, lang)?;
     let words = RecWords::of(lang);
     let families = [
         (Family::Activity, words.activities),
@@ -171,12 +151,8 @@ pub async fn show(
 ) -> poem::Result<Response> {
     let lang = lang_of(query.lang.as_deref())?;
     let kind = kind_named(&kind)?;
-    let mount = format!("/workbench/record/{}", kind.name());
-    let here = layout::here(&mount, req);
-    let visitor = match visitor_or_sign_in(&web, req, &mount, lang) {
-        Ok(visitor) => visitor,
-        Err(page) => return Ok(page),
-    };
+    let here = layout::here(super::MOUNT, req);
+    let visitor = visitor_or_sign_in(&web, req, lang)?;
     if !visitor.may(role_for(kind)) {
         return Ok(forbidden_page(&here, lang, &visitor, role_for(kind)));
     }
@@ -344,7 +320,7 @@ pub async fn submit(
             )
         })?;
     let visitor = session::visitor(&web, req)?;
-    let here = layout::here(&format!("/workbench/record/{}", kind.name()), req);
+    let here = layout::here(super::MOUNT, req);
     let words = RecWords::of(lang);
     let refuse = |status: StatusCode, errors: FieldErrors, notice: &str| {
         let form = Filled {
@@ -447,12 +423,8 @@ pub async fn saved(
     Query(query): Query<LangQuery>,
 ) -> poem::Result<Response> {
     let lang = lang_of(query.lang.as_deref())?;
-    let mount = format!("/workbench/record/saved/{id}");
-    let here = layout::here(&mount, req);
-    let visitor = match visitor_or_sign_in(&web, req, &mount, lang) {
-        Ok(visitor) => visitor,
-        Err(page) => return Ok(page),
-    };
+    let here = layout::here(super::MOUNT, req);
+    let visitor = visitor_or_sign_in(&web, req, lang)?;
     let id: uuid::Uuid = id
         .parse()
         .map_err(|_| crate::access::not_found("no such event"))?;

@@ -84,6 +84,21 @@ pub fn sign_in_page(
     )
 }
 
+/// The visitor of a workbench page, or, when they may not read, the sign-in page (401) that
+/// brings them back here.
+pub fn visitor_or_sign_in(web: &Web, req: &Request, lang: Lang) -> poem::Result<session::Visitor> {
+    session::visitor(web, req).map_err(|refusal| {
+        if refusal.status() != StatusCode::UNAUTHORIZED {
+            return refusal;
+        }
+        let here = layout::here(super::MOUNT, req);
+        crate::access::refusal(layout::respond(
+            StatusCode::UNAUTHORIZED,
+            sign_in_page(&here, lang, &here, Some(lang.words().token_needed), None),
+        ))
+    })
+}
+
 #[handler]
 pub async fn show(req: &Request, Query(query): Query<SignInQuery>) -> poem::Result<Response> {
     let lang = lang_of(query.lang.as_deref())?;
