@@ -419,7 +419,7 @@ pub async fn job_page(
             Some(Outcome::Judged(judgement)) => {
                 p.notice #result role="status" { (words.dry_run_done) }
                 (counts(judgement, None, lang))
-                (bad_rows(judgement, lang))
+                (bad_rows(judgement, job.format, lang))
                 @if judgement.bad.is_empty() {
                     form method="post" action=(format!("/workbench/import/jobs/{id}/commit")) {
                         (forms::csrf_field(&visitor))
@@ -431,12 +431,12 @@ pub async fn job_page(
             Some(Outcome::Refused(judgement)) => {
                 p.notice.error #result role="alert" { (words.nothing_written) }
                 (counts(judgement, None, lang))
-                (bad_rows(judgement, lang))
+                (bad_rows(judgement, job.format, lang))
             }
             Some(Outcome::Imported(judgement, report)) => {
                 p.notice #result role="status" { (words.committed) }
                 (counts(judgement, Some(report), lang))
-                (bad_rows(judgement, lang))
+                (bad_rows(judgement, job.format, lang))
             }
             Some(Outcome::Failed(error)) => {
                 p.notice.error #result role="alert" { (words.stopped) }
@@ -500,8 +500,15 @@ fn counts(judgement: &Judgement, report: Option<&ImportReport>, lang: Lang) -> M
     }
 }
 
-fn bad_rows(judgement: &Judgement, lang: Lang) -> Markup {
+/// Every bad row; a CSV's field also by its name on the form.
+fn bad_rows(judgement: &Judgement, format: BulkFormat, lang: Lang) -> Markup {
     let words = RecWords::of(lang);
+    let named = |field: &str| match format {
+        BulkFormat::Csv(kind) => LedgerEvent::kind_info(kind)
+            .field(field)
+            .map(|info| label(info.label, lang)),
+        BulkFormat::JsonLines => None,
+    };
     html! {
         @if !judgement.bad.is_empty() {
             div.table-wrap {
@@ -514,7 +521,10 @@ fn bad_rows(judgement: &Judgement, lang: Lang) -> Markup {
                         @for bad in &judgement.bad {
                             tr {
                                 td.n { (bad.line) }
-                                td { code { (bad.field.as_deref().unwrap_or("")) } }
+                                td {
+                                    @if let Some(name) = bad.field.as_deref().and_then(named) { (name) " " }
+                                    code { (bad.field.as_deref().unwrap_or("")) }
+                                }
                                 td { (bad.reason) }
                             }
                         }
