@@ -62,7 +62,8 @@ impl BulkFormat {
                         .and_then(kpi_import::kind_from_file_stem)
                         .ok_or_else(|| {
                             format!(
-                                "{name}: cannot tell the event kind from the file name; give the kind"
+                                "{name}: cannot tell the event kind from the file name; give --kind \
+                                 (kpi-ledger import) or choose the kind (the workbench)"
                             )
                         })?,
                 };
