@@ -1,14 +1,20 @@
 //! `kpi-ledger import`: reads a seed TOML, a CSV of one event kind or a JSON-lines file, and
 //! appends its events only once the whole file has been judged: each row as an event
 //! (`kpi_import`, the domain), then against the ledger (plausibility bounds, dates, the plans
-//! in force, survey waves). Mapping rows to events is `kpi_import`'s, the rules the domain's;
-//! this module reads files, prints and drives the ledger.
+//! in force, survey waves). A CSV or JSON-lines file takes the service's bulk path
+//! (`Ledger::judge_bulk`, `Ledger::import_bulk`), the same as the workbench's upload; this
+//! module picks the file's kind, prints and draws the progress bar.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
 use anyhow::Context;
-use kpi_service::{ImportRecord, Ledger};
+use kpi_service::{
+    BulkError, BulkFormat, BulkOptions, BulkProgress, BulkStage, ImportRecord, Judgement, Ledger,
+};
 
 use crate::config::Loaded;
 
@@ -42,7 +48,7 @@ pub struct ImportArgs {
 }
 
 /// A file judged row by row.
-pub struct Judged {
+struct Judged {
     pub records: Vec<ImportRecord>,
     /// Line of each record (0 for a seed file's), for the dry-run listing.
     pub lines: Vec<u64>,
@@ -52,10 +58,196 @@ pub struct Judged {
 
 /// `kpi-ledger import`: judge the whole file, then append it (or only list it).
 pub fn run(args: ImportArgs, dir: &Path, loaded: &Loaded) -> anyhow::Result<ExitCode> {
-    let mut judged = read(&args.file, args.kind.as_deref(), args.outside_plans)?;
+    if extension(&args.file) == "toml" {
+        return run_seed(args, dir, loaded);
+    }
+    let format = bulk_format(&args.file, args.kind.as_deref())?;
+    let options = BulkOptions {
+        outside_plans: args.outside_plans,
+        skip_invalid: args.skip_invalid,
+    };
+    let source = args.file.file_name().map_or_else(
+        || args.file.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let open = {
+        let path = args.file.clone();
+        move || std::fs::File::open(&path)
+    };
+    let shown = args.file.display().to_string();
     crate::runtime()?.block_on(async {
         // Judged against the store at `dir`, or against an empty one when there is none yet,
         // so that a refused file creates nothing.
+        let scratch = if dir.exists() {
+            None
+        } else {
+            Some(tempfile::tempdir().context("cannot create a scratch directory")?)
+        };
+        let judge_dir = scratch.as_ref().map_or(dir, |scratch| scratch.path());
+        let ledger = crate::ledger::open(judge_dir, loaded).await?;
+        let ledger = if args.dry_run || scratch.is_some() {
+            let judgement = judge_file(&ledger, format, &open, &source, options, args.dry_run)
+                .await
+                .with_context(|| format!("{shown}: cannot be read"));
+            ledger.close().await;
+            let judgement = judgement?;
+            for bad in &judgement.bad {
+                eprintln!("{shown}: {bad}");
+            }
+            let invalid = judgement.bad.len();
+            if args.dry_run {
+                eprintln!(
+                    "dry run of {shown}: {} valid, {invalid} invalid; nothing written",
+                    judgement.valid
+                );
+                return Ok(if invalid == 0 {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                });
+            }
+            if invalid > 0 && !args.skip_invalid {
+                eprintln!(
+                    "{shown}: {invalid} invalid rows: nothing written (fix them, or give --skip-invalid)"
+                );
+                return Ok(ExitCode::FAILURE);
+            }
+            crate::ledger::open(dir, loaded).await?
+        } else {
+            ledger
+        };
+        let bar = Bar::start();
+        let imported = ledger
+            .import_bulk(format, open, &source, &args.actor, options, bar.progress.clone())
+            .await;
+        bar.finish().await;
+        ledger.close().await;
+        match imported {
+            Ok((judgement, report)) => {
+                for bad in &judgement.bad {
+                    eprintln!("{shown}: {bad}");
+                }
+                println!(
+                    "imported {shown}: {} appended, {} already recorded, {} invalid skipped",
+                    report.appended,
+                    report.already_recorded,
+                    judgement.bad.len()
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(BulkError::Refused(judgement)) => {
+                for bad in &judgement.bad {
+                    eprintln!("{shown}: {bad}");
+                }
+                eprintln!(
+                    "{shown}: {} invalid rows: nothing written (fix them, or give --skip-invalid)",
+                    judgement.bad.len()
+                );
+                Ok(ExitCode::FAILURE)
+            }
+            Err(other) => Err(anyhow::Error::new(other).context(format!("{shown}: import stopped"))),
+        }
+    })
+}
+
+/// The file's judgement, each good row printed as a JSON line when `list` (a dry run).
+async fn judge_file(
+    ledger: &Ledger,
+    format: BulkFormat,
+    open: &(impl Fn() -> std::io::Result<std::fs::File> + Clone + Send + 'static),
+    source: &str,
+    options: BulkOptions,
+    list: bool,
+) -> anyhow::Result<Judgement> {
+    let (ledger, open, source) = (ledger.clone(), open.clone(), source.to_owned());
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        let progress = Arc::new(BulkProgress::default());
+        let judgement = ledger.judge_bulk(
+            format,
+            open()?,
+            &source,
+            options,
+            &progress,
+            |line, record| {
+                if list {
+                    let shown = serde_json::json!({
+                        "line": line,
+                        "type": record.event.event_type(),
+                        "idempotency_key": record.idempotency_key,
+                        "provenance": record.provenance,
+                        "payload": record.event.to_payload(),
+                    });
+                    let _ = serde_json::to_writer(&mut out, &shown);
+                    let _ = out.write_all(b"\n");
+                }
+            },
+        )?;
+        out.flush()?;
+        Ok(judgement)
+    })
+    .await
+    .context("the judging thread stopped")?
+}
+
+/// The kind of a bulk file: JSON lines, or a CSV of the kind given or named by the file.
+fn bulk_format(path: &Path, kind: Option<&str>) -> anyhow::Result<BulkFormat> {
+    BulkFormat::of_file(&path.display().to_string(), kind).map_err(anyhow::Error::msg)
+}
+
+fn extension(path: &Path) -> String {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+}
+
+/// The progress bar of an import (drawn only on a terminal), fed from the import's progress.
+struct Bar {
+    progress: Arc<BulkProgress>,
+    drawing: tokio::task::JoinHandle<()>,
+}
+
+impl Bar {
+    fn start() -> Bar {
+        let progress = Arc::new(BulkProgress::default());
+        let bar = indicatif::ProgressBar::new(0).with_style(
+            indicatif::ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} {elapsed}")
+                .expect("a valid progress template"),
+        );
+        let watched = progress.clone();
+        let drawing = tokio::spawn(async move {
+            loop {
+                match watched.stage() {
+                    BulkStage::Judging => {
+                        bar.set_message("judged");
+                        bar.set_position(watched.judged.load(Ordering::Relaxed));
+                    }
+                    BulkStage::Appending => {
+                        bar.set_message("appended");
+                        bar.set_length(watched.valid.load(Ordering::Relaxed));
+                        bar.set_position(watched.appended.load(Ordering::Relaxed));
+                    }
+                    BulkStage::Done => break,
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            bar.finish_and_clear();
+        });
+        Bar { progress, drawing }
+    }
+
+    async fn finish(self) {
+        self.drawing.abort();
+        let _ = self.drawing.await;
+    }
+}
+
+/// `kpi-ledger import` of a seed file (.toml): its records judged whole, then appended.
+fn run_seed(args: ImportArgs, dir: &Path, loaded: &Loaded) -> anyhow::Result<ExitCode> {
+    let mut judged = read(&args.file, args.outside_plans)?;
+    crate::runtime()?.block_on(async {
         let scratch = if dir.exists() {
             None
         } else {
@@ -146,80 +338,18 @@ fn judge(ledger: &Ledger, judged: &mut Judged) {
     }
 }
 
-pub fn read(path: &Path, kind: Option<&str>, outside_plans: bool) -> anyhow::Result<Judged> {
-    let mut judged = read_file(path, kind)?;
+fn read(path: &Path, outside_plans: bool) -> anyhow::Result<Judged> {
+    let records = crate::ledger::read_seed(path)?;
+    let lines = vec![0; records.len()];
+    let mut judged = Judged {
+        records,
+        lines,
+        errors: Vec::new(),
+    };
     for record in &mut judged.records {
         record.outside_plans = outside_plans;
     }
     Ok(judged)
-}
-
-fn read_file(path: &Path, kind: Option<&str>) -> anyhow::Result<Judged> {
-    let extension = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    if extension == "toml" {
-        let records = crate::ledger::read_seed(path)?;
-        let lines = vec![0; records.len()];
-        return Ok(Judged {
-            records,
-            lines,
-            errors: Vec::new(),
-        });
-    }
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let source = path.file_name().map_or_else(
-        || path.display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    );
-    let parsed = match extension.as_str() {
-        "csv" => {
-            let kind = match kind {
-                Some(kind) => kind.to_owned(),
-                None => path
-                    .file_stem()
-                    .and_then(|stem| stem.to_str())
-                    .and_then(kpi_import::kind_from_file_stem)
-                    .with_context(|| {
-                        format!(
-                            "{}: cannot tell the event kind from the file name; give --kind",
-                            path.display()
-                        )
-                    })?
-                    .to_owned(),
-            };
-            kpi_import::parse_csv(&kind, &text, &source)
-                .with_context(|| format!("{}: invalid header", path.display()))?
-        }
-        "jsonl" | "ndjson" => kpi_import::parse_json_lines(&text, &source),
-        other => anyhow::bail!(
-            "{}: unknown file type `.{other}`: expected .toml, .csv, .jsonl or .ndjson",
-            path.display()
-        ),
-    };
-    let lines = parsed.rows.iter().map(|row| row.line).collect();
-    let records = parsed
-        .rows
-        .into_iter()
-        .map(|row| ImportRecord {
-            idempotency_key: row.idempotency_key,
-            provenance: Some(row.provenance),
-            event: row.event,
-            outside_plans: false,
-        })
-        .collect();
-    Ok(Judged {
-        records,
-        lines,
-        errors: parsed
-            .errors
-            .into_iter()
-            .map(|error| (error.line, error.to_string()))
-            .collect(),
-    })
 }
 
 /// Prints each event that would be appended as a JSON line.

@@ -140,3 +140,36 @@ fn a_clerk_corrects_and_retracts_in_the_workbench_and_a_reader_sees_no_form() {
         run.file(&format!("{page}.png"));
     }
 }
+
+/// The clerk records and imports: a seminar through its form with a 和暦 date moves KPI 2 (on
+/// the saved page and the dashboard); a CSV with one bad row names it and writes nothing;
+/// fixed, it is checked and imported. Inputs labelled, keyboard, contrast checked.
+#[test]
+fn a_clerk_records_a_seminar_and_imports_a_csv_in_the_workbench() {
+    let Some(browser) = Browser::available() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (clerk, clerk_entry) = support::token("recorder", "clerk");
+    let tokens = format!("[{clerk_entry}]");
+    let server = DemoServer::start_with_env(
+        &dir.path().join("data"),
+        &[("KPI_LEDGER_SERVER__TOKENS", &tokens)],
+    );
+    let run = browser.run(
+        "workbench-record-import",
+        &server.url(""),
+        json!({ "clerkToken": clerk }),
+    );
+    run.assert_passed();
+    for page in [
+        "record-kinds",
+        "record-seminar",
+        "record-saved",
+        "record-dashboard",
+        "import-bad-row",
+        "import-done",
+    ] {
+        run.file(&format!("{page}.png"));
+    }
+}

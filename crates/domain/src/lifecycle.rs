@@ -132,7 +132,7 @@ impl EventPayload for PlanExtended {
     const FIELDS: &'static [FieldInfo] = &[
         field!("plan_id", Code, true, "The plan extended.", "計画ID" / "Plan", "対象の計画の識別子。"),
         field!("last", FiscalYear, true, "The new last fiscal year, after the current one.", "新しい最終年度" / "New last year", "延長後の最終年度。"),
-        field!("decided_on", Date, true, "When the extension was decided.", "決定日" / "Decided on", "決定した日。2024-10-10 や 令和6年10月10日。"),
+        field!("decided_on", Date, true, "When the extension was decided.", "決定日" / "Decided on", "決定した日。"),
         field!("reason", Text, true, "Why.", "理由" / "Reason", "なぜそうするか。"),
     ];
 
@@ -206,7 +206,7 @@ impl EventPayload for KpiTargetRevised {
         field!("kpi", Code, true, "The KPI's id in its plan.", "KPI番号" / "KPI", "計画の中のKPIの番号。"),
         field!("series", Code, false, "main (default) or b.", "系列" / "Series", "main（既定）または b。"),
         field!("target", Payload, true, "The new target: { value: \"1500\", kind: cumulative|annual|annual_minimum|rate }.", "新しい目標（JSON）" / "Target", "{ value: \"1500\", kind: cumulative|annual|annual_minimum|rate }"),
-        field!("decided_on", Date, true, "When the revision was decided.", "決定日" / "Decided on", "決定した日。2024-10-10 や 令和6年10月10日。"),
+        field!("decided_on", Date, true, "When the revision was decided.", "決定日" / "Decided on", "決定した日。"),
         field!("reason", Text, true, "Why.", "理由" / "Reason", "なぜそうするか。"),
     ];
 
@@ -281,7 +281,7 @@ impl EventPayload for KpiAdded {
     const FIELDS: &'static [FieldInfo] = &[
         field!("plan_id", Code, true, "The plan the KPI joins.", "計画ID" / "Plan", "対象の計画の識別子。"),
         field!("definition", Document, true, "The KPI as TOML (the keys of a [[kpis]] entry).", "KPI定義（TOML）" / "Definition", "[[kpis]] の1項目と同じ形式。"),
-        field!("decided_on", Date, true, "When the addition was decided.", "決定日" / "Decided on", "決定した日。2024-10-10 や 令和6年10月10日。"),
+        field!("decided_on", Date, true, "When the addition was decided.", "決定日" / "Decided on", "決定した日。"),
         field!("reason", Text, false, "Why.", "理由" / "Reason", "なぜそうするか。"),
     ];
 
@@ -339,7 +339,7 @@ impl EventPayload for KpiRetired {
         field!("kpi", Code, true, "The KPI's id in its plan.", "KPI番号" / "KPI", "計画の中のKPIの番号。"),
         field!("series", Code, false, "main (default) or b.", "系列" / "Series", "main（既定）または b。"),
         field!("last_year", FiscalYear, true, "The last fiscal year the KPI counts.", "最終年度" / "Last year", "KPIを数える最後の年度。"),
-        field!("decided_on", Date, true, "When the retirement was decided.", "決定日" / "Decided on", "決定した日。2024-10-10 や 令和6年10月10日。"),
+        field!("decided_on", Date, true, "When the retirement was decided.", "決定日" / "Decided on", "決定した日。"),
         field!("reason", Text, true, "Why.", "理由" / "Reason", "なぜそうするか。"),
     ];
 
@@ -482,7 +482,7 @@ impl EventPayload for PlanTransferred {
         field!("plan_id", Code, true, "The plan handed over (predecessor).", "移管元の計画" / "Plan", "移管する計画（前計画）。"),
         field!("successor", Code, true, "The successor plan, already adopted or configured.", "移管先の計画" / "Successor", "移管先の計画（策定済み）。"),
         field!("effective_from", FiscalYear, true, "First fiscal year under the successor.", "移管先の最初の年度" / "Effective from", "移管先で数える最初の年度。"),
-        field!("decided_on", Date, true, "When the transfer was decided.", "決定日" / "Decided on", "決定した日。2024-10-10 や 令和6年10月10日。"),
+        field!("decided_on", Date, true, "When the transfer was decided.", "決定日" / "Decided on", "決定した日。"),
         field!("mapping", Payload, true, "[{ successor_kpi, series?, from_kpis: [{kpi, series?}], from_events: [source], history: counts|ignored }].", "対応表（JSON）" / "Mapping", "前計画のKPIと後継計画のKPIの対応。"),
     ];
 

@@ -6,6 +6,7 @@
 //! projection, so concurrent appends are always projected in log order; `record` returns only
 //! once its own event is both on disk and projected (read-your-writes).
 
+mod bulk;
 mod checkpoint;
 mod convert;
 mod error;
@@ -16,6 +17,9 @@ mod query;
 mod storage;
 mod verification;
 
+pub use bulk::{
+    BadRow, BulkError, BulkFormat, BulkOptions, BulkProgress, BulkStage, Judgement, BULK_CHUNK,
+};
 pub use convert::{new_event, recorded_event};
 pub use error::{LedgerError, RecordError, LOG_DAMAGED, STORAGE_UNAVAILABLE};
 /// Who is calling and what each role may do (kpi-access), as the front-ends check it.

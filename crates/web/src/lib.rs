@@ -50,6 +50,8 @@ pub struct Web {
     pub auth: AuthHandle,
     /// The browser sessions (`session`).
     pub sessions: session::Sessions,
+    /// The workbench's bulk imports, running and finished (`workbench::import`).
+    pub imports: workbench::import::Imports,
 }
 
 impl Web {
@@ -58,6 +60,7 @@ impl Web {
             ledger,
             auth,
             sessions: session::Sessions::new(config),
+            imports: Default::default(),
         }
     }
 }

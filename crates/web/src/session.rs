@@ -64,6 +64,9 @@ pub struct WebConfig {
     /// Trust `X-Forwarded-Proto: https` (a TLS-terminating proxy in front) to mark the
     /// session cookie `Secure`. Off: only a request that came over TLS itself does.
     pub trust_forwarded_proto: bool,
+    /// The largest file `/workbench/import` accepts, in bytes (413 beyond). The upload is
+    /// written to one temporary file as it arrives, never held in memory.
+    pub max_upload_bytes: u64,
 }
 
 impl Default for WebConfig {
@@ -73,6 +76,7 @@ impl Default for WebConfig {
             session_lifetime_secs: 12 * 3600,
             max_sessions: 10_000,
             trust_forwarded_proto: false,
+            max_upload_bytes: 64 * 1024 * 1024,
         }
     }
 }

@@ -66,7 +66,7 @@ impl EventPayload for SubsidyGrant {
         field!("persons", Count, false, "Persons in the household, at least 1 when given.", "世帯人数" / "Persons", "世帯の人数（人、1以上）。", |e| e.persons.and_then(count)),
         field!("amount_yen", Integer, false, "Amount granted in yen.", "交付額（円）" / "Amount (yen)", "交付した金額（円）。", |e| e.amount_yen.map(FieldValue::Int)),
         field!("fiscal_year", FiscalYear, true, "Fiscal year of the grant.", "年度" / "Fiscal year", "計上する年度。R6、令和6年度、2024 のどれでも。"),
-        field!("date", Date, false, "Date granted, inside fiscal_year.", "交付日" / "Date", "年度内の日付（任意）。西暦でも和暦でも。"),
+        field!("date", Date, false, "Date granted, inside fiscal_year.", "交付日" / "Date", "年度内の日付（任意）。"),
     ];
 
     fn check(&self) -> Result<(), ValidationError> {
@@ -128,7 +128,7 @@ impl EventPayload for ExchangeMeeting {
         field!("kind", Code, true, "Kind of meeting, e.g. tokyo_exchange, job_fair, career_talk.", "会の種類" / "Kind", "種類の識別子（tokyo_exchange、job_fair、career_talk など）。", |e| code(&e.kind)),
         field!("title", Text, true, "Title.", "名称" / "Title", "会の名称。"),
         field!("fiscal_year", FiscalYear, true, "Fiscal year.", "年度" / "Fiscal year", "計上する年度。R6、令和6年度、2024 のどれでも。"),
-        field!("date", Date, false, "Date, inside fiscal_year.", "開催日" / "Date", "年度内の日付（任意）。西暦でも和暦でも。"),
+        field!("date", Date, false, "Date, inside fiscal_year.", "開催日" / "Date", "年度内の日付（任意）。"),
         field!("participants", Count, false, "All participants; required unless from_outside_city is given.", "参加者数" / "Participants", "全参加者数（人）。市外からの参加者数がなければ必須。", |e| e.participants.and_then(count)),
         field!("from_outside_city", Count, false, "Participants from outside the city; at most participants.", "うち市外からの参加者" / "From outside the city", "市外からの参加者数（人）。参加者数以下。", |e| e.from_outside_city.and_then(count)),
     ];
@@ -190,7 +190,7 @@ impl EventPayload for WorkationParticipation {
     const FIELDS: &'static [FieldInfo] = &[
         field!("programme", Text, true, "Programme.", "事業名" / "Programme", "ワーケーション事業の名称。", |e| text(&e.programme)),
         field!("fiscal_year", FiscalYear, true, "Fiscal year.", "年度" / "Fiscal year", "計上する年度。R6、令和6年度、2024 のどれでも。"),
-        field!("date", Date, false, "Date, inside fiscal_year.", "実施日" / "Date", "年度内の日付（任意）。西暦でも和暦でも。"),
+        field!("date", Date, false, "Date, inside fiscal_year.", "実施日" / "Date", "年度内の日付（任意）。"),
         field!("participants", Count, true, "Participants.", "参加者数" / "Participants", "参加者数（人）。", |e| count(e.participants)),
     ];
 
@@ -243,7 +243,7 @@ impl EventPayload for InflowingFirm {
         field!("firm", Text, true, "The firm.", "企業名" / "Firm", "進出した企業。", |e| text(&e.firm)),
         field!("site", Text, true, "Where it settled.", "進出先" / "Site", "進出した場所。", |e| text(&e.site)),
         field!("fiscal_year", FiscalYear, true, "Fiscal year.", "年度" / "Fiscal year", "計上する年度。R6、令和6年度、2024 のどれでも。"),
-        field!("date", Date, false, "Date, inside fiscal_year.", "進出日" / "Date", "年度内の日付（任意）。西暦でも和暦でも。"),
+        field!("date", Date, false, "Date, inside fiscal_year.", "進出日" / "Date", "年度内の日付（任意）。"),
         field!("note", Text, false, "Free remark.", "備考" / "Note", "自由記述。"),
     ];
 
@@ -294,7 +294,7 @@ impl EventPayload for Partnership {
     const FIELDS: &'static [FieldInfo] = &[
         field!("organisation", Text, true, "The partner organisation.", "連携先" / "Organisation", "連携した団体。", |e| text(&e.organisation)),
         field!("fiscal_year", FiscalYear, true, "Fiscal year.", "年度" / "Fiscal year", "計上する年度。R6、令和6年度、2024 のどれでも。"),
-        field!("date", Date, false, "Date, inside fiscal_year.", "締結日・実施日" / "Date", "年度内の日付（任意）。西暦でも和暦でも。"),
+        field!("date", Date, false, "Date, inside fiscal_year.", "締結日・実施日" / "Date", "年度内の日付（任意）。"),
         field!("description", Text, false, "What the partnership is.", "内容" / "Description", "連携の内容。"),
     ];
 
@@ -348,7 +348,7 @@ impl EventPayload for Publication {
         field!("channel", Code, true, "Channel, e.g. website, facebook.", "媒体" / "Channel", "媒体の識別子（website、facebook など）。", |e| code(&e.channel)),
         field!("title", Text, false, "Title.", "題名" / "Title", "発信の題名（任意）。"),
         field!("fiscal_year", FiscalYear, true, "Fiscal year.", "年度" / "Fiscal year", "計上する年度。R6、令和6年度、2024 のどれでも。"),
-        field!("date", Date, false, "Date, inside fiscal_year.", "発信日" / "Date", "年度内の日付（任意）。西暦でも和暦でも。"),
+        field!("date", Date, false, "Date, inside fiscal_year.", "発信日" / "Date", "年度内の日付（任意）。"),
         field!("count", PositiveCount, true, "Number of publications this record stands for.", "件数" / "Count", "この記録が表す発信の件数（1以上）。", |e| positive(e.count)),
     ];
 
@@ -400,7 +400,7 @@ impl EventPayload for CommitteeMeeting {
         field!("committee", Text, true, "The committee.", "会議名" / "Committee", "会議・委員会の名称。", |e| text(&e.committee)),
         field!("title", Text, false, "Title.", "議題" / "Title", "議題（任意）。"),
         field!("fiscal_year", FiscalYear, true, "Fiscal year.", "年度" / "Fiscal year", "計上する年度。R6、令和6年度、2024 のどれでも。"),
-        field!("date", Date, false, "Date, inside fiscal_year.", "開催日" / "Date", "年度内の日付（任意）。西暦でも和暦でも。"),
+        field!("date", Date, false, "Date, inside fiscal_year.", "開催日" / "Date", "年度内の日付（任意）。"),
     ];
 
     fn check(&self) -> Result<(), ValidationError> {
@@ -454,7 +454,7 @@ impl EventPayload for Exhibition {
         field!("title", Text, true, "Exhibition.", "展示会名" / "Exhibition", "展示会の名称。", |e| text(&e.title)),
         field!("venue", Text, false, "Where.", "会場" / "Venue", "会場（任意）。"),
         field!("fiscal_year", FiscalYear, true, "Fiscal year.", "年度" / "Fiscal year", "計上する年度。R6、令和6年度、2024 のどれでも。"),
-        field!("date", Date, false, "Date, inside fiscal_year.", "出展日" / "Date", "年度内の日付（任意）。西暦でも和暦でも。"),
+        field!("date", Date, false, "Date, inside fiscal_year.", "出展日" / "Date", "年度内の日付（任意）。"),
     ];
 
     fn check(&self) -> Result<(), ValidationError> {
@@ -504,7 +504,7 @@ impl EventPayload for MonitorTour {
     const FIELDS: &'static [FieldInfo] = &[
         field!("title", Text, true, "Title.", "名称" / "Title", "ツアーの名称。"),
         field!("fiscal_year", FiscalYear, true, "Fiscal year.", "年度" / "Fiscal year", "計上する年度。R6、令和6年度、2024 のどれでも。"),
-        field!("date", Date, false, "Date, inside fiscal_year.", "実施日" / "Date", "年度内の日付（任意）。西暦でも和暦でも。"),
+        field!("date", Date, false, "Date, inside fiscal_year.", "実施日" / "Date", "年度内の日付（任意）。"),
         field!("firms", Count, true, "Participating firms.", "参加企業数" / "Firms", "参加した企業の数（社）。", |e| count(e.firms)),
     ];
 

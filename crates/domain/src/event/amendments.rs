@@ -116,7 +116,7 @@ impl EventPayload for Correction {
         field!("target_type", EventType, true, "Event type of the target and the replacement.", "対象の種類" / "Target type", "訂正する記録の種類。"),
         field!("replacement", Payload, true, "Complete payload of target_type.", "訂正後の内容（JSON）" / "Replacement", "対象と同じ種類の、訂正後の完全な内容。"),
         field!("reason", Text, true, "Why.", "理由" / "Reason", "なぜそうするか。"),
-        field!("decided_on", Date, true, "When the correction was decided.", "決定日" / "Decided on", "決定した日。2024-10-10 や 令和6年10月10日。"),
+        field!("decided_on", Date, true, "When the correction was decided.", "決定日" / "Decided on", "決定した日。"),
     ];
 
     fn check(&self) -> Result<(), ValidationError> {
@@ -157,7 +157,7 @@ impl EventPayload for Retraction {
     const FIELDS: &'static [FieldInfo] = &[
         field!("target", Uuid, true, "Id of the retracted event.", "対象の記録ID" / "Target", "取り消す記録のID。"),
         field!("reason", Text, true, "Why.", "理由" / "Reason", "なぜそうするか。"),
-        field!("decided_on", Date, true, "When the retraction was decided.", "決定日" / "Decided on", "決定した日。2024-10-10 や 令和6年10月10日。"),
+        field!("decided_on", Date, true, "When the retraction was decided.", "決定日" / "Decided on", "決定した日。"),
     ];
 
     fn check(&self) -> Result<(), ValidationError> {

@@ -50,7 +50,7 @@ impl EventPayload for Seminar {
     const FIELDS: &'static [FieldInfo] = &[
         field!("title", Text, true, "Title as published.", "タイトル" / "Title", "公表されたタイトルのとおり。", |e| text(&e.title)),
         field!("organiser", Text, true, "Who held it.", "主催者" / "Organiser", "開催した団体・部署。", |e| text(&e.organiser)),
-        field!("first_date", Date, true, "Date of the (first) session, YYYY-MM-DD.", "開催日（初回）" / "First date", "1回目の開催日。西暦でも和暦でも。"),
+        field!("first_date", Date, true, "Date of the (first) session, YYYY-MM-DD.", "開催日（初回）" / "First date", "1回目の開催日。"),
         field!("sessions", PositiveCount, true, "Number of sessions, at least 1.", "回数" / "Sessions", "開催回数（1以上）。", |e| positive(e.sessions)),
         field!("participants.unique", Count, true, "Different people who attended; at most attendances.", "参加者数（実人数）" / "Participants (unique)", "1回以上参加した人の数（人）。延べ参加者数以下。", |e| count(e.participants.unique)),
         field!("participants.attendances", Count, true, "Person-sessions; at most unique x sessions.", "延べ参加者数" / "Attendances", "参加者×回の延べ数（人）。実人数×回数以下。", |e| count(e.participants.attendances)),

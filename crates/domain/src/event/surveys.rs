@@ -40,7 +40,7 @@ impl EventPayload for SurveyWave {
         field!("wave_id", Code, true, "Identifier of the wave.", "調査回ID" / "Wave id", "調査回の識別子（半角英数字と . _ -）。", |e| code(&e.wave_id)),
         field!("title", Text, true, "Title of the survey.", "調査名" / "Title", "調査の名称。"),
         field!("fiscal_year", FiscalYear, true, "Fiscal year of the wave.", "年度" / "Fiscal year", "計上する年度。R6、令和6年度、2024 のどれでも。"),
-        field!("date", Date, false, "Date sent, inside fiscal_year.", "発送日" / "Date", "年度内の日付（任意）。西暦でも和暦でも。"),
+        field!("date", Date, false, "Date sent, inside fiscal_year.", "発送日" / "Date", "年度内の日付（任意）。"),
         field!("firms_asked", PositiveCount, true, "Firms asked.", "調査対象事業者数" / "Firms asked", "調査を依頼した事業者数（社、1以上）。", |e| positive(e.firms_asked)),
     ];
 
@@ -104,7 +104,7 @@ impl EventPayload for SurveyResponse {
         field!("wave_id", Code, true, "The wave answered.", "調査回ID" / "Wave", "回答した調査回の識別子。", |e| code(&e.wave_id)),
         field!("firm_id", Code, true, "The answering firm.", "事業者ID" / "Firm id", "回答した事業者の識別子（半角英数字と . _ -）。", |e| code(&e.firm_id)),
         field!("fiscal_year", FiscalYear, true, "Fiscal year of the wave.", "年度" / "Fiscal year", "計上する年度。R6、令和6年度、2024 のどれでも。"),
-        field!("date", Date, false, "Date answered, inside fiscal_year.", "回答日" / "Date", "年度内の日付（任意）。西暦でも和暦でも。"),
+        field!("date", Date, false, "Date answered, inside fiscal_year.", "回答日" / "Date", "年度内の日付（任意）。"),
         field!("practises_telework", Bool, true, "Does the firm practise telework?", "テレワークの実施" / "Practises telework", "テレワークを実施しているか。", |e| Some(FieldValue::Bool(e.practises_telework))),
         field!("job_openings", Count, true, "Short-hour or telework job openings.", "求人数" / "Job openings", "短時間・テレワークの求人数。", |e| count(e.job_openings)),
     ];

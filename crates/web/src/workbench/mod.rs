@@ -6,11 +6,21 @@
 //! - `GET /workbench/events`: the event browser, filtered and paged (`events`);
 //! - `GET /workbench/events/{id}`: one event in plain words, with its amendments, and for a
 //!   recorder the correct and retract forms, posted to `POST /workbench/events/{id}/correct`
-//!   and `.../retract` (`event_page`, `amend`).
+//!   and `.../retract` (`event_page`, `amend`);
+//! - `GET /workbench/record`, `GET`/`POST /workbench/record/{kind}`,
+//!   `GET /workbench/record/saved/{id}`: a form for every kind of event, generated from the
+//!   domain's catalogue, and what a saved event moved (`record`, `moved`);
+//! - `GET`/`POST /workbench/import`, `GET /workbench/import/jobs/{id}`,
+//!   `POST /workbench/import/jobs/{id}/commit`: bulk import of CSV or JSON lines while
+//!   serving, as a background job with a progress page (`import`).
 
 mod amend;
 mod event_page;
 mod events;
+pub mod import;
+mod moved;
+mod record;
+mod record_words;
 mod sign_in;
 pub mod words;
 
@@ -31,6 +41,12 @@ pub fn routes() -> Route {
         .at("/events/:id", get(event_page::show))
         .at("/events/:id/correct", post(amend::correct))
         .at("/events/:id/retract", post(amend::retract))
+        .at("/record", get(record::list))
+        .at("/record/saved/:id", get(record::saved))
+        .at("/record/:kind", get(record::show).post(record::submit))
+        .at("/import", get(import::show).post(import::upload))
+        .at("/import/jobs/:id", get(import::job_page))
+        .at("/import/jobs/:id/commit", post(import::commit))
 }
 
 /// The page's language from `?lang=` (or a form's `lang` field), or a 400 naming `lang`.
