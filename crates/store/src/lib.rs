@@ -81,6 +81,7 @@ mod prepare;
 mod read;
 mod recovery;
 mod restore;
+mod staging;
 mod storage;
 mod store;
 mod subscription;
