@@ -75,8 +75,10 @@ mod archive;
 mod codec;
 mod config;
 mod error;
+mod event_store;
 mod layout;
 mod open;
+mod pg;
 mod prepare;
 mod read;
 mod recovery;
@@ -92,13 +94,12 @@ mod writer;
 pub use archive::{
     ArchiveExport, ArchiveReadError, ArchiveReader, ReadFault, Trailer, ARCHIVE_FORMAT,
 };
-pub use config::StoreConfig;
+pub use config::{Backend, PostgresConfig, StoreConfig};
 pub use error::{AppendError, StoreError, VerifyFailure, VerifyReason};
+pub use event_store::EventStore;
 pub use restore::{check_archive, ArchiveFault, RestoreError};
 pub use storage::{Outage, StorageStatus};
-pub use store::{
-    EventStore, CLOSED_HEAD_FILE, FORMAT_VERSION, MARKER_FILE, MAX_LABEL_BYTES, SLED_DIR,
-};
+pub use store::{CLOSED_HEAD_FILE, FORMAT_VERSION, MARKER_FILE, MAX_LABEL_BYTES, SLED_DIR};
 pub use types::{
     Appended, Digest, Envelope, ExpectedVersion, Hash, HashParseError, Head, NewEvent, Occurred,
     OccurredError, RawEnvelope, StreamId, StreamIdError, GENESIS_SEED, MAX_STREAM_ID_BYTES,
