@@ -8,8 +8,7 @@ use std::io::Cursor;
 
 use common::{seminar, stream, TestLog};
 use kpi_store::{
-    check_archive, ArchiveReader, EventStore, ExpectedVersion, Head, RestoreError,
-    Trailer,
+    check_archive, ArchiveReader, EventStore, ExpectedVersion, Head, RestoreError, Trailer,
 };
 use sha2::{Digest as _, Sha256};
 
@@ -264,14 +263,22 @@ async fn an_archive_moved_between_backends_keeps_its_digest() {
         let bytes = bytes.clone();
         move || ArchiveReader::new(Cursor::new(bytes.clone()))
     };
-    let moved = EventStore::restore_from(postgres.path(), postgres.config(), archive(&from_sled))
-        .unwrap();
+    let moved =
+        EventStore::restore_from(postgres.path(), postgres.config(), archive(&from_sled)).unwrap();
     assert_eq!(moved.backend(), kpi_store::Backend::Postgres);
     assert_eq!(moved.verify().unwrap(), digest);
-    assert_eq!(exported(&moved).1, from_sled, "the same archive, byte for byte");
+    assert_eq!(
+        exported(&moved).1,
+        from_sled,
+        "the same archive, byte for byte"
+    );
     // The chain goes on from the same head on PostgreSQL.
     let next = moved
-        .append(&stream("seminar:2024/0"), ExpectedVersion::Exact(100), vec![seminar(7)])
+        .append(
+            &stream("seminar:2024/0"),
+            ExpectedVersion::Exact(100),
+            vec![seminar(7)],
+        )
         .await
         .unwrap();
     assert_eq!(next[0].prev_hash, digest.hash);

@@ -46,7 +46,8 @@ pub(crate) struct PgIter<T> {
     decode: fn(u64, &[u8]) -> Result<T, StoreError>,
     next: u64,
     end: u64,
-    page: VecDeque<T>,
+    /// Fetched records, decoded one at a time as they are taken.
+    page: VecDeque<(u64, Vec<u8>)>,
     done: bool,
 }
 
@@ -80,7 +81,7 @@ impl<T> PgIter<T> {
     }
 
     fn fetch(&mut self) -> Result<(), StoreError> {
-        let page = page(&self.shared, self.next, self.end, PAGE, self.decode)?;
+        let page = records(&self.shared, self.next, self.end, PAGE)?;
         self.next += page.len() as u64;
         self.page.extend(page);
         Ok(())
@@ -96,6 +97,19 @@ pub(crate) fn page<T>(
     limit: i64,
     decode: fn(u64, &[u8]) -> Result<T, StoreError>,
 ) -> Result<Vec<T>, StoreError> {
+    records(shared, from, end, limit)?
+        .iter()
+        .map(|(position, record)| decode(*position, record))
+        .collect()
+}
+
+/// The stored records of [`page`], not decoded.
+fn records(
+    shared: &PgShared,
+    from: u64,
+    end: u64,
+    limit: i64,
+) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
     if from >= end || limit <= 0 {
         return Ok(Vec::new());
     }
@@ -111,7 +125,7 @@ pub(crate) fn page<T>(
         if position != next {
             return Err(missing(next));
         }
-        events.push(decode(position, &record)?);
+        events.push((position, record));
         next += 1;
     }
     if (rows.len() as i64) < limit && next < end {
@@ -131,8 +145,8 @@ impl<T> Iterator for PgIter<T> {
     type Item = Result<T, StoreError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if let Some(item) = self.page.pop_front() {
-            return Some(Ok(item));
+        if let Some((position, record)) = self.page.pop_front() {
+            return Some((self.decode)(position, &record));
         }
         if self.done || self.next >= self.end {
             return None;
@@ -141,6 +155,7 @@ impl<T> Iterator for PgIter<T> {
             self.done = true;
             return Some(Err(error));
         }
-        self.page.pop_front().map(Ok)
+        let (position, record) = self.page.pop_front()?;
+        Some((self.decode)(position, &record))
     }
 }

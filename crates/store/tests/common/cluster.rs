@@ -99,11 +99,8 @@ impl Cluster {
     /// `initdb` when the template cannot be had.
     fn init(&self) -> Result<(), String> {
         match template(self.as_postgres_user) {
-            Some(template) => run(Command::new("cp")
-                .arg("-a")
-                .arg(&template)
-                .arg(&self.data))
-            .and_then(|()| own(self.as_postgres_user, &self.data)),
+            Some(template) => run(Command::new("cp").arg("-a").arg(&template).arg(&self.data))
+                .and_then(|()| own(self.as_postgres_user, &self.data)),
             None => initdb(self.as_postgres_user, &self.data),
         }
     }
@@ -184,9 +181,9 @@ fn template(as_postgres_user: bool) -> Option<PathBuf> {
             Ok(()) => {
                 let made =
                     own(as_postgres_user, &base).and_then(|()| initdb(as_postgres_user, &data));
-                return match made.and_then(|()| {
-                    std::fs::write(&ready, b"").map_err(|e| e.to_string())
-                }) {
+                return match made
+                    .and_then(|()| std::fs::write(&ready, b"").map_err(|e| e.to_string()))
+                {
                     Ok(()) => Some(data),
                     Err(error) => {
                         eprintln!("no template cluster ({error}); running initdb");
