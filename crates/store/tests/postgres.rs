@@ -240,3 +240,43 @@ async fn two_stores_on_one_database_keep_one_gapless_chain() {
         "{stale}"
     );
 }
+
+/// A store sees another process's appends without appending itself: the other's commit
+/// notifies (LISTEN/NOTIFY), its writer reads the new events by position from the head row,
+/// moves its head and hands them to its subscribers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_follows_the_appends_of_another_on_the_same_database() {
+    use futures::StreamExt as _;
+    let Some(log) = TestLog::postgres() else {
+        return;
+    };
+    let writer = log.open();
+    let follower = log.open();
+    let live = follower.subscribe(1);
+    let mut written = writer
+        .append(
+            &stream("seminar:a"),
+            ExpectedVersion::Any,
+            vec![seminar(1), seminar(2)],
+        )
+        .await
+        .unwrap();
+    written.extend(
+        writer
+            .append(&stream("seminar:b"), ExpectedVersion::Any, vec![seminar(3)])
+            .await
+            .unwrap(),
+    );
+    // Bounded, not timed: a follower that never hears of the appends fails here.
+    let received = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        live.take(3).collect::<Vec<_>>(),
+    )
+    .await
+    .expect("the follower received the other store's events");
+    let received: Vec<_> = received.into_iter().map(Result::unwrap).collect();
+    assert_eq!(received, written);
+    assert_eq!(follower.head(), writer.head());
+    assert_eq!(follower.read_from(1, 10).unwrap(), written);
+    assert_eq!(follower.verify().unwrap(), writer.head());
+}

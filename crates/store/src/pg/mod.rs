@@ -273,8 +273,13 @@ impl PgStore {
         let head = Arc::new(RwLock::new(state.head));
         let (published, _) = broadcast::channel(config.subscriber_buffer);
         let (requests, receiver) = mpsc::unbounded_channel();
+        let (wake, wakes) = mpsc::unbounded_channel();
+        runtime
+            .handle()
+            .spawn(writer::listen(pg.clone(), head.clone(), wake));
         let writer = writer::PgWriter::new(
             receiver,
+            wakes,
             pg.clone(),
             client,
             config.clone(),

@@ -140,6 +140,8 @@ impl Statements {
 
 pub(crate) struct PgWriter {
     requests: mpsc::UnboundedReceiver<AppendRequest>,
+    /// Woken by [`listen`] when another process committed.
+    wakes: mpsc::UnboundedReceiver<()>,
     pg: tokio_postgres::Config,
     connection: Option<(Client, Option<Statements>)>,
     config: StoreConfig,
@@ -180,6 +182,7 @@ fn fail_all(group: Vec<AppendRequest>, error: impl Fn() -> StoreError) {
 impl PgWriter {
     pub(crate) fn new(
         requests: mpsc::UnboundedReceiver<AppendRequest>,
+        wakes: mpsc::UnboundedReceiver<()>,
         pg: tokio_postgres::Config,
         client: Client,
         config: StoreConfig,
@@ -188,6 +191,7 @@ impl PgWriter {
     ) -> Self {
         PgWriter {
             requests,
+            wakes,
             pg,
             connection: Some((client, None)),
             config,
@@ -198,7 +202,19 @@ impl PgWriter {
     }
 
     pub(crate) async fn run(mut self) {
-        while let Some(first) = self.requests.recv().await {
+        loop {
+            let first = tokio::select! {
+                biased;
+                request = self.requests.recv() => match request {
+                    Some(first) => first,
+                    None => break,
+                },
+                Some(()) = self.wakes.recv() => {
+                    while self.wakes.try_recv().is_ok() {}
+                    self.follow().await;
+                    continue;
+                }
+            };
             let mut events = first.events.len();
             let mut group = vec![first];
             while events < self.config.max_group_events {
@@ -213,6 +229,41 @@ impl PgWriter {
             self.commit_group(group).await;
         }
         tracing::debug!("PostgreSQL event store writer stopped");
+    }
+
+    /// Another process committed (its notification woke us): its events are read up to the
+    /// head row and announced, as a commit group would before its own.
+    async fn follow(&mut self) {
+        if self.poisoned.is_some() {
+            return;
+        }
+        let (client, statements) = match self.connection().await {
+            Ok(connection) => connection,
+            Err(error) => {
+                tracing::warn!(%error, "cannot follow the PostgreSQL log now");
+                return;
+            }
+        };
+        let followed = async {
+            let row = client
+                .query_one("SELECT position, hash FROM kpi_log_head", &[])
+                .await
+                .map_err(pg_error)?;
+            let head = head_of(row.get(0), row.get(1))?;
+            self.catch_up(&client, head).await
+        }
+        .await;
+        if let Err(error) = followed {
+            if let StoreError::Poisoned { reason } = &error {
+                tracing::error!(%reason, "the PostgreSQL log lost acknowledged events");
+                self.poisoned = Some(reason.clone());
+            } else {
+                tracing::warn!(%error, "following the PostgreSQL log failed");
+            }
+        }
+        if !client.is_closed() {
+            self.connection = Some((client, Some(statements)));
+        }
     }
 
     /// The connection and its statements, reconnecting when it is gone.
@@ -333,6 +384,17 @@ impl PgWriter {
             .await
             .map_err(pg_error)?;
         let locked = head_of(row.get(0), row.get(1))?;
+        self.catch_up(tx, locked).await
+    }
+
+    /// Reads and announces the events after our head up to `locked`, the head row as read;
+    /// a log that lacks what we acknowledged, or does not link on from it, poisons the
+    /// writer.
+    async fn catch_up(
+        &mut self,
+        client: &impl GenericClient,
+        locked: Head,
+    ) -> Result<(), StoreError> {
         if locked == self.state.head {
             return Ok(());
         }
@@ -348,7 +410,7 @@ impl PgWriter {
         }
         self.state.stream_versions.clear();
         while self.state.head.position < locked.position {
-            let rows = tx
+            let rows = client
                 .query(
                     "SELECT position, prev_hash, hash, body FROM kpi_events \
                      WHERE position > $1 AND position <= $2 ORDER BY position LIMIT $3",
@@ -532,4 +594,83 @@ impl<'a> Rows<'a> {
             )
             .await
     }
+}
+
+/// How long the listener waits before it reconnects after its connection failed.
+const LISTEN_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Listens on [`LOG_CHANNEL`] and wakes the writer when a commit moved the log beyond
+/// `head` (another process's, usually: our own commits move `head` first). Correctness never
+/// rests on a notification: the writer catches up by position from the head row, at every
+/// commit group and at every wake; a notification only makes it sooner. After the
+/// connection failed it reconnects, and wakes the writer once (whatever was notified
+/// meanwhile is caught up). Ends when the writer does.
+pub(crate) async fn listen(
+    pg: tokio_postgres::Config,
+    head: std::sync::Arc<std::sync::RwLock<Head>>,
+    wake: mpsc::UnboundedSender<()>,
+) {
+    loop {
+        let error = tokio::select! {
+            () = wake.closed() => return,
+            ended = listen_once(&pg, &head, &wake) => match ended {
+                Ok(()) => return,
+                Err(error) => error,
+            },
+        };
+        tracing::warn!(%error, "listening for other processes' appends failed; reconnecting");
+        tokio::select! {
+            () = wake.closed() => return,
+            () = tokio::time::sleep(LISTEN_RETRY) => {}
+        }
+    }
+}
+
+async fn listen_once(
+    pg: &tokio_postgres::Config,
+    head: &std::sync::RwLock<Head>,
+    wake: &mpsc::UnboundedSender<()>,
+) -> Result<(), StoreError> {
+    use futures::StreamExt as _;
+    let (client, mut connection) = pg.connect(tokio_postgres::NoTls).await.map_err(pg_error)?;
+    let (notified, mut notifications) = mpsc::unbounded_channel::<String>();
+    let driver = tokio::spawn(async move {
+        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(message) = messages.next().await {
+            match message {
+                Ok(tokio_postgres::AsyncMessage::Notification(notification)) => {
+                    if notified.send(notification.payload().to_owned()).is_err() {
+                        break;
+                    }
+                }
+                Ok(_) => {}
+                Err(error) => return describe(&error),
+            }
+        }
+        "the connection ended".to_owned()
+    });
+    let listening = client
+        .batch_execute(&format!("LISTEN {LOG_CHANNEL}"))
+        .await
+        .map_err(pg_error);
+    if let Err(error) = listening {
+        driver.abort();
+        return Err(error);
+    }
+    if wake.send(()).is_err() {
+        return Ok(());
+    }
+    while let Some(payload) = notifications.recv().await {
+        let position = payload.parse::<u64>().unwrap_or(u64::MAX);
+        let ours = head.read().unwrap_or_else(|e| e.into_inner()).position;
+        if position > ours && wake.send(()).is_err() {
+            return Ok(());
+        }
+    }
+    drop(client);
+    let reason = driver.await.unwrap_or_else(|error| error.to_string());
+    Err(StoreError::Unavailable {
+        reason: format!("PostgreSQL LISTEN connection: {reason}"),
+        retry_in_secs: Some(LISTEN_RETRY.as_secs()),
+    })
 }
