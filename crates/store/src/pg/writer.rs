@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, GenericClient, Statement, Transaction};
+use tokio_postgres::{Client, GenericClient, Statement};
 use uuid::Uuid;
 
 use super::{connect, describe, pg_error, read, LOG_CHANNEL};
@@ -303,6 +303,10 @@ impl PgWriter {
         }
     }
 
+    /// Commits a group in two round trips: BEGIN, the head row locked and the group's
+    /// lookups (run after the lock, so they see every commit before ours) pipelined; then the
+    /// rows, the head, the notification and COMMIT pipelined. A statement that fails aborts
+    /// the transaction, and the COMMIT behind it only rolls back.
     async fn commit_on(
         &mut self,
         client: &mut Client,
@@ -316,20 +320,17 @@ impl PgWriter {
                 reason: reason.clone(),
             }
         };
-        let tx = match client.transaction().await {
-            Ok(tx) => tx,
-            Err(error) => return fail_all(group, failed(&describe(&error))),
-        };
-        if let Err(error) = self.lock_and_catch_up(&tx, statements).await {
-            if let StoreError::Poisoned { reason } = &error {
-                tracing::error!(%reason, "the PostgreSQL log lost acknowledged events");
-                self.poisoned = Some(reason.clone());
-            }
-            return fail_all(group, failed(&error));
-        }
-        let fetched = match self.fetch(&tx, statements, &group).await {
+        let opened = self.open_group(client, statements, &group).await;
+        let fetched = match opened {
             Ok(fetched) => fetched,
-            Err(error) => return fail_all(group, failed(&error)),
+            Err(error) => {
+                let _ = client.batch_execute("ROLLBACK").await;
+                if let StoreError::Poisoned { reason } = &error {
+                    tracing::error!(%reason, "the PostgreSQL log lost acknowledged events");
+                    self.poisoned = Some(reason.clone());
+                }
+                return fail_all(group, failed(&error));
+            }
         };
         let mut staged = Staged::new(
             self.state.head,
@@ -355,12 +356,15 @@ impl PgWriter {
                 replies.push((request.reply, outcome));
             }
         }
-        if !staged.envelopes.is_empty() {
-            if let Err(error) = write(&tx, statements, &staged).await {
-                return staging::fail_group(replies, failed(&describe(&error)));
-            }
-            if let Err(error) = tx.commit().await {
-                // Whether it landed is unknown: the next group reads the head anew.
+        let ended = if staged.envelopes.is_empty() {
+            client.batch_execute("ROLLBACK").await
+        } else {
+            write_and_commit(client, statements, &staged).await
+        };
+        if let Err(error) = ended {
+            // Whether a COMMIT landed is unknown: the next group reads the head anew.
+            let _ = client.batch_execute("ROLLBACK").await;
+            if !staged.envelopes.is_empty() {
                 return staging::fail_group(replies, failed(&describe(&error)));
             }
         }
@@ -372,19 +376,36 @@ impl PgWriter {
         staging::answer(&self.publisher, replies, staged.envelopes, head);
     }
 
-    /// Locks the head row; when another process (or a group whose COMMIT this one could not
-    /// confirm) moved it, reads and announces the events up to it.
-    async fn lock_and_catch_up(
+    /// BEGIN, the head row locked, the group's lookups; when the head moved (another
+    /// process, or a COMMIT we could not confirm), its events are caught up and the lookups
+    /// made again without the cache.
+    #[allow(clippy::type_complexity)]
+    async fn open_group(
         &mut self,
-        tx: &Transaction<'_>,
+        client: &Client,
         statements: &Statements,
-    ) -> Result<(), StoreError> {
-        let row = tx
-            .query_one(&statements.lock_head, &[])
-            .await
-            .map_err(pg_error)?;
-        let locked = head_of(row.get(0), row.get(1))?;
-        self.catch_up(tx, locked).await
+        group: &[AppendRequest],
+    ) -> Result<(HashMap<String, u64>, HashMap<String, (u64, Vec<u8>)>), StoreError> {
+        use futures::TryFutureExt as _;
+        let (streams, keys) = lookups(group, &self.state.stream_versions);
+        let (_, locked, versions, keyed) = futures::try_join!(
+            client.batch_execute("BEGIN").map_err(pg_error),
+            client
+                .query_one(&statements.lock_head, &[])
+                .map_err(pg_error),
+            versions_of(client, statements, &streams),
+            keyed_by(client, statements, &keys),
+        )?;
+        let locked = head_of(locked.get(0), locked.get(1))?;
+        if locked == self.state.head {
+            return Ok((versions, keyed));
+        }
+        self.catch_up(client, locked).await?;
+        let (streams, keys) = lookups(group, &self.state.stream_versions);
+        Ok(futures::try_join!(
+            versions_of(client, statements, &streams),
+            keyed_by(client, statements, &keys),
+        )?)
     }
 
     /// Reads and announces the events after our head up to `locked`, the head row as read;
@@ -463,57 +484,73 @@ impl PgWriter {
         }
         Ok(())
     }
-
-    /// The versions of the group's streams not cached, and the events that used its keys.
-    #[allow(clippy::type_complexity)]
-    async fn fetch(
-        &self,
-        tx: &Transaction<'_>,
-        statements: &Statements,
-        group: &[AppendRequest],
-    ) -> Result<(HashMap<String, u64>, HashMap<String, (u64, Vec<u8>)>), StoreError> {
-        let mut streams: Vec<&str> = group
-            .iter()
-            .map(|request| &request.stream)
-            .filter(|stream| !self.state.stream_versions.contains_key(*stream))
-            .map(StreamId::as_str)
-            .collect();
-        streams.sort_unstable();
-        streams.dedup();
-        let keys: Vec<&str> = group
-            .iter()
-            .flat_map(|request| &request.events)
-            .filter_map(|prepared| prepared.event.idempotency_key.as_deref())
-            .collect();
-        let mut versions = HashMap::new();
-        if !streams.is_empty() {
-            for row in tx
-                .query(&statements.versions, &[&streams])
-                .await
-                .map_err(pg_error)?
-            {
-                versions.insert(row.get::<_, String>(0), row.get::<_, i64>(1) as u64);
-            }
-        }
-        let mut keyed = HashMap::new();
-        if !keys.is_empty() {
-            for row in tx
-                .query(&statements.keyed, &[&keys])
-                .await
-                .map_err(pg_error)?
-            {
-                let (position, record) = read::record(&row)?;
-                keyed.insert(row.get::<_, String>(4), (position, record));
-            }
-        }
-        Ok((versions, keyed))
-    }
 }
 
-/// Inserts the group's rows, moves the head row and notifies other processes (delivered
-/// at COMMIT), pipelined on the connection.
-async fn write(
-    tx: &Transaction<'_>,
+/// The group's streams whose versions are not cached, and its idempotency keys.
+fn lookups<'a>(
+    group: &'a [AppendRequest],
+    cache: &HashMap<StreamId, u64>,
+) -> (Vec<&'a str>, Vec<&'a str>) {
+    let mut streams: Vec<&str> = group
+        .iter()
+        .map(|request| &request.stream)
+        .filter(|stream| !cache.contains_key(*stream))
+        .map(StreamId::as_str)
+        .collect();
+    streams.sort_unstable();
+    streams.dedup();
+    let keys = group
+        .iter()
+        .flat_map(|request| &request.events)
+        .filter_map(|prepared| prepared.event.idempotency_key.as_deref())
+        .collect();
+    (streams, keys)
+}
+
+/// The current version of each of `streams` that has events.
+async fn versions_of(
+    client: &Client,
+    statements: &Statements,
+    streams: &[&str],
+) -> Result<HashMap<String, u64>, StoreError> {
+    let mut versions = HashMap::new();
+    if !streams.is_empty() {
+        for row in client
+            .query(&statements.versions, &[&streams])
+            .await
+            .map_err(pg_error)?
+        {
+            versions.insert(row.get::<_, String>(0), row.get::<_, i64>(1) as u64);
+        }
+    }
+    Ok(versions)
+}
+
+/// The position and record of each event that used one of `keys`.
+async fn keyed_by(
+    client: &Client,
+    statements: &Statements,
+    keys: &[&str],
+) -> Result<HashMap<String, (u64, Vec<u8>)>, StoreError> {
+    let mut keyed = HashMap::new();
+    if !keys.is_empty() {
+        for row in client
+            .query(&statements.keyed, &[&keys])
+            .await
+            .map_err(pg_error)?
+        {
+            let (position, record) = read::record(&row)?;
+            keyed.insert(row.get::<_, String>(4), (position, record));
+        }
+    }
+    Ok(keyed)
+}
+
+/// Inserts the group's rows, moves the head row, notifies other processes (delivered at
+/// COMMIT) and commits, pipelined on the connection. COMMIT returns once the WAL is flushed
+/// (`synchronous_commit = on`).
+async fn write_and_commit(
+    client: &Client,
     statements: &Statements,
     staged: &Staged,
 ) -> Result<(), tokio_postgres::Error> {
@@ -524,10 +561,12 @@ async fn write(
     let notified = head.position.to_string();
     let head_params: [&(dyn ToSql + Sync); 2] = [&position, &hash];
     let notify_params: [&(dyn ToSql + Sync); 2] = [&LOG_CHANNEL, &notified];
-    let inserted = rows.insert(tx, &statements.insert);
-    let moved = tx.execute(&statements.set_head, &head_params);
-    let notify = tx.execute(&statements.notify, &notify_params);
-    futures::try_join!(inserted, moved, notify)?;
+    futures::try_join!(
+        rows.insert(client, &statements.insert),
+        client.execute(&statements.set_head, &head_params),
+        client.execute(&statements.notify, &notify_params),
+        client.batch_execute("COMMIT"),
+    )?;
     Ok(())
 }
 
