@@ -56,12 +56,12 @@ pub fn run(command: AuditCommand, loaded: &Loaded) -> anyhow::Result<ExitCode> {
             through: args.through,
         };
         let recomputed = reference::recompute(configured, &log, limits);
-        let found = if limits == Limits::default() {
-            reference::differences(&ledger.projection(), &recomputed)
-        } else {
-            let projection = ledger.projection_at(args.as_of, args.through).await?;
-            reference::differences(&projection, &recomputed)
-        };
+        let view = kpi_service::View::new(args.as_of, args.through);
+        let found = ledger
+            .inspect(view, |projection| {
+                reference::differences(projection, &recomputed)
+            })
+            .await?;
         let cells: usize = recomputed
             .tables
             .iter()

@@ -209,7 +209,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Some(plan) => plan,
                     None => ledger::default_plan(&ledger)?,
                 };
-                let table = ledger.table(&plan, as_of, through).await;
+                let question = kpi_service::TableQuery::new(plan)
+                    .in_view(kpi_service::View::new(as_of, through));
+                let table = ledger.table(&question).await.map(|answer| answer.table);
                 let head = ledger.head();
                 ledger.close().await;
                 anyhow::Ok((table?, head))

@@ -8,7 +8,7 @@ use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, InputObject, Object, ID};
 use chrono::{DateTime, NaiveDate, Utc};
 use kpi_service::auth::Role;
-use kpi_service::{EventFilter, Ledger};
+use kpi_service::{Detail, EventFilter, Ledger, LedgerError, TableQuery, View};
 use uuid::Uuid;
 
 use crate::error::{bad_argument, internal, ledger_error, not_found, require};
@@ -298,28 +298,19 @@ pub(crate) async fn table_at(
     through: Option<NaiveDate>,
     drill_down: bool,
 ) -> async_graphql::Result<(kpi_domain::KpiTable, u64)> {
-    let build = |projection: &kpi_domain::Projection| {
-        if drill_down {
-            projection.table(plan)
-        } else {
-            projection.table_values(plan)
-        }
+    let detail = if drill_down {
+        Detail::DrillDown
+    } else {
+        Detail::Figures
     };
-    let (table, position) = match (as_of, through) {
-        (None, None) => {
-            let projection = ledger.projection();
-            (build(&projection), projection.last_position())
-        }
-        _ => {
-            let projection = ledger
-                .projection_at(as_of, through)
-                .await
-                .map_err(ledger_error)?;
-            (build(&projection), projection.last_position())
-        }
-    };
-    let table = table.ok_or_else(|| unknown_plan(ledger, plan))?;
-    Ok((table, position))
+    let question = TableQuery::new(plan)
+        .in_view(View::new(as_of, through))
+        .with_detail(detail);
+    match ledger.table(&question).await {
+        Ok(answer) => Ok((answer.table, answer.position)),
+        Err(LedgerError::UnknownPlan(_)) => Err(unknown_plan(ledger, plan)),
+        Err(error) => Err(ledger_error(error)),
+    }
 }
 
 pub(crate) fn unknown_plan(ledger: &Ledger, plan: &str) -> async_graphql::Error {

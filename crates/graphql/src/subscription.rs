@@ -82,9 +82,14 @@ impl TableWatch {
                     Err(TryRecvError::Closed) => return None,
                 }
             }
-            let (table, position) = {
-                let projection = self.ledger.projection();
-                (projection.table(&self.plan), projection.last_position())
+            let question = kpi_service::TableQuery::new(self.plan.as_str());
+            let (table, position) = match self.ledger.table(&question).await {
+                Ok(answer) => (Some(answer.table), answer.position),
+                Err(kpi_service::LedgerError::UnknownPlan(_)) => (None, 0),
+                Err(error) => {
+                    tracing::error!(plan = %self.plan, %error, "the table cannot be read");
+                    return None;
+                }
             };
             let Some(table) = table else {
                 // Plans are fixed for the life of a ledger, so this cannot follow a table

@@ -23,9 +23,10 @@ async fn the_table_is_the_services_table_and_drill_down_reads_in_one_batch() {
     let fixture = seeded().await;
     let expected = fixture
         .ledger
-        .table("telework-roadmap", None, None)
+        .table(&kpi_service::TableQuery::new("telework-roadmap"))
         .await
-        .unwrap();
+        .unwrap()
+        .table;
 
     let answer = run(
         &fixture.schema,

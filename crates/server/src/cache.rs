@@ -9,8 +9,9 @@
 //! all when a newer version is seen. Both caches are bounded; when one is full it starts over
 //! rather than tracking recency, which keeps a lookup to one hash and one short lock.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use async_graphql::parser::types::ExecutableDocument;
 use bytes::Bytes;
@@ -64,12 +65,12 @@ impl DocumentCache {
         &self,
         query: &str,
     ) -> Result<Arc<ExecutableDocument>, async_graphql::parser::Error> {
-        if let Some(document) = lock(&self.entries).get(query) {
+        if let Some(document) = self.entries.lock().get(query) {
             return Ok(document.clone());
         }
         let document = Arc::new(async_graphql::parser::parse_query(query)?);
         if query.len() <= MAX_CACHED_QUERY_BYTES {
-            let mut entries = lock(&self.entries);
+            let mut entries = self.entries.lock();
             if entries.len() >= DOCUMENT_ENTRIES {
                 entries.clear();
             }
@@ -150,7 +151,7 @@ impl ResponseCache {
     }
 
     pub(crate) fn get(&self, key: &ResponseKey, version: DataVersion) -> Option<Bytes> {
-        let mut state = lock(&self.state);
+        let mut state = self.state.lock();
         if !state.advance_to(version) {
             return None;
         }
@@ -165,7 +166,7 @@ impl ResponseCache {
         if size > self.capacity / 8 {
             return;
         }
-        let mut state = lock(&self.state);
+        let mut state = self.state.lock();
         if !state.advance_to(version) {
             return;
         }
@@ -181,20 +182,12 @@ impl ResponseCache {
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        lock(&self.state).entries.len()
+        self.state.lock().entries.len()
     }
 }
 
 fn entry_size(key: &ResponseKey, answer: &Bytes) -> usize {
     answer.len() + key.query.len() + key.variables.len()
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Nothing in either cache can be left half-updated by a panic that matters: at worst an
-    // entry is missing.
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]
@@ -276,7 +269,7 @@ mod tests {
         let four_kib = "y".repeat(4096);
         for n in 0..40 {
             cache.insert(key(&format!("{{b{n}}}"), None), now, answer(&four_kib));
-            assert!(lock(&cache.state).bytes <= capacity);
+            assert!(cache.state.lock().bytes <= capacity);
         }
         assert!(cache.get(&key("{b39}", None), now).is_some());
         assert!(cache.len() < 16, "{}", cache.len());
@@ -294,10 +287,10 @@ mod tests {
         let again = documents.parse("query Q { a }").unwrap();
         assert!(Arc::ptr_eq(&first, &again));
         assert!(documents.parse("query {").is_err());
-        assert_eq!(lock(&documents.entries).len(), 1);
+        assert_eq!(documents.entries.lock().len(), 1);
         for n in 0..DOCUMENT_ENTRIES + 1 {
             documents.parse(&format!("{{ a{n} }}")).unwrap();
         }
-        assert!(lock(&documents.entries).len() <= DOCUMENT_ENTRIES);
+        assert!(documents.entries.lock().len() <= DOCUMENT_ENTRIES);
     }
 }

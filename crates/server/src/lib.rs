@@ -34,7 +34,8 @@ pub use crate::auth::{
 };
 pub use crate::cache::DataVersion;
 pub use crate::config::{
-    AllowedOrigin, Introspection, Limits, ServerConfig, TokenEntry, TokenHash, TokenName,
+    AllowedOrigin, Introspection, Limits, RequestLog, ServerConfig, TokenEntry, TokenHash,
+    TokenName,
 };
 pub use crate::metrics::{names as metric_names, Metrics};
 pub use crate::reload::{AuthHandle, TokenChanges};
@@ -185,6 +186,7 @@ fn routes_until<E: Executor>(
     stopping: &Stopping,
 ) -> impl Endpoint<Output = Response> {
     let metrics = Metrics::global();
+    let request_log = config.request_log;
     let ready = app.ready.clone();
     let head_position = app.head_position.clone();
     let metrics_auth = auth.clone();
@@ -282,7 +284,7 @@ fn routes_until<E: Executor>(
         inner: route,
         allowed: config.allowed_origins.iter().cloned().collect(),
     }
-    .around(observe)
+    .around(move |ep, req| observe(ep, req, request_log))
 }
 
 /// Shares one GraphQL handler between the GET and POST routes.
@@ -301,6 +303,7 @@ impl<T: Endpoint> Endpoint for ArcEndpoint<T> {
 async fn observe<E: Endpoint<Output = Response>>(
     ep: Arc<E>,
     req: Request,
+    log: RequestLog,
 ) -> poem::Result<Response> {
     let endpoint = endpoint_label(req.uri().path());
     let span = tracing::info_span!(
@@ -320,7 +323,11 @@ async fn observe<E: Endpoint<Output = Response>>(
     let elapsed = started.elapsed();
     span.record("status", status.as_u16());
     span.record("duration_ms", elapsed.as_secs_f64() * 1e3);
-    span.in_scope(|| tracing::info!("request finished"));
+    match log.verdict(status.as_u16(), elapsed) {
+        Some(true) => span.in_scope(|| tracing::warn!("request finished")),
+        Some(false) => span.in_scope(|| tracing::info!("request finished")),
+        None => span.in_scope(|| tracing::debug!("request finished")),
+    }
     ::metrics::counter!(
         metric_names::HTTP_REQUESTS,
         "endpoint" => endpoint,

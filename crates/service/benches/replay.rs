@@ -14,7 +14,7 @@ use std::path::Path;
 static ALLOCATOR: kpi_alloc::Allocator = kpi_alloc::Allocator;
 use std::time::Instant;
 
-use kpi_service::{Ledger, LedgerConfig};
+use kpi_service::{Ledger, LedgerConfig, TableQuery};
 use kpi_store::{EventStore, StoreConfig};
 
 mod support;
@@ -119,9 +119,9 @@ async fn timed_replay(dir: &Path, plans: Vec<kpi_domain::PlanDefinition>, head: 
         .await
         .unwrap();
     let secs = started.elapsed().as_secs_f64();
-    assert_eq!(ledger.projection().last_position(), head);
+    assert_eq!(ledger.projected_position(), head);
     for id in &plan_ids {
-        let table = ledger.table(id, None, None).await.unwrap();
+        let table = ledger.table(&TableQuery::new(id)).await.unwrap().table;
         assert!(
             table.rows.iter().any(|row| row.cumulative.is_some()),
             "{id}"

@@ -78,7 +78,7 @@ async fn start_up(dir: &Path, mode: &str) {
     let open_secs = started.elapsed().as_secs_f64();
     let head = ledger.head().position;
     let startup = ledger.startup().clone();
-    assert_eq!(ledger.projection().last_position(), head);
+    assert_eq!(ledger.projected_position(), head);
     let expected_use = |checkpoint: &CheckpointUse| match mode {
         "no-checkpoint" => *checkpoint == CheckpointUse::Disabled,
         "write-checkpoint" => *checkpoint == CheckpointUse::Absent,

@@ -14,11 +14,11 @@
 //! holds that event at that position, the plans are the same and the body is intact;
 //! otherwise it is discarded and the log is folded from the start.
 
+use parking_lot::Mutex;
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
 
 use kpi_domain::projection::{plans_digest, ProjectionSnapshot};
 use kpi_domain::PlanDefinition;
@@ -27,8 +27,6 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::LedgerError;
-
-use crate::locks::LockUnpoisoned;
 
 const MAGIC: &[u8; 8] = b"kpickpt\n";
 /// Bumped whenever the header or the snapshot's encoding changes: an older file is then
@@ -198,8 +196,8 @@ impl Checkpoints {
         Ok(true)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, WrittenState> {
-        self.written.lock_unpoisoned()
+    fn lock(&self) -> parking_lot::MutexGuard<'_, WrittenState> {
+        self.written.lock()
     }
 }
 

@@ -11,7 +11,6 @@ mod convert;
 mod error;
 mod folds;
 mod ledger;
-mod locks;
 pub mod metrics;
 mod query;
 mod storage;
@@ -25,8 +24,9 @@ pub use kpi_access as auth;
 /// so they need not depend on the store.
 pub use kpi_store::{Envelope, Head, StoreError};
 pub use ledger::{
-    fold_log, read_lifecycle, CheckpointUse, FoldLimits, ImportRecord, ImportReport, Ledger,
-    LedgerConfig, RebuildReport, RecordOptions, StartupReport, TableChanged,
+    fold_log, read_lifecycle, CheckpointUse, Detail, FoldLimits, ImportRecord, ImportReport,
+    Ledger, LedgerConfig, RebuildReport, RecordOptions, StartupReport, TableAnswer, TableChanged,
+    TableQuery, View,
 };
 pub use query::{EventFilter, EventPage};
 pub use verification::{Integrity, Verification};

@@ -90,13 +90,13 @@ impl Ledger {
     /// a caller sees its own amendments). Answered from the projection's index of amendments
     /// by target: nothing is read from the store.
     pub fn amendment_ids_of(&self, target: Uuid) -> Vec<Uuid> {
-        self.projection().amendments_of(target).to_vec()
+        self.live().amendments_of(target).to_vec()
     }
 
     /// [`Ledger::amendment_ids_of`] for each of `targets` that has amendments, read under one
     /// look at the projection, so a list of events sees one state of it.
     pub fn amendment_ids_by_target(&self, targets: &[Uuid]) -> HashMap<Uuid, Vec<Uuid>> {
-        let projection = self.projection();
+        let projection = self.live();
         targets
             .iter()
             .filter_map(|target| {

@@ -20,8 +20,9 @@
 //! Every walk's answer also updates the ledger's [`Integrity`]: while the last walk failed,
 //! appends are refused and the ledger is not ready. Its metrics are in [`crate::metrics`].
 
+use parking_lot::{Mutex, MutexGuard};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -29,8 +30,6 @@ use kpi_store::{EventStore, Head, VerifyFailure};
 use tokio::sync::watch;
 
 use crate::error::LedgerError;
-
-use crate::locks::LockUnpoisoned;
 
 /// The answer of one walk of the whole hash chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -421,7 +420,7 @@ impl Verifier {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock_unpoisoned()
+        self.state.lock()
     }
 }
 
@@ -470,7 +469,7 @@ mod tests {
             Box::new(move |head: Head, proceed: &mut dyn FnMut(u64) -> bool| {
                 started_tx.send(head.position).unwrap();
                 for step in 1..=2 {
-                    permitted.lock().unwrap().recv().unwrap();
+                    permitted.lock().recv().unwrap();
                     if !proceed(step) {
                         ended_tx.send(None).unwrap();
                         return None;

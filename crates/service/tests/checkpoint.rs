@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use kpi_domain::{seed, PlanDefinition, Projection, RecordedEvent};
-use kpi_service::{CheckpointUse, ImportRecord, Ledger, LedgerConfig, LedgerError};
+use kpi_service::{CheckpointUse, ImportRecord, Ledger, LedgerConfig, LedgerError, View};
 use kpi_store::Envelope;
 use serde_json::json;
 
@@ -101,11 +101,21 @@ fn log(ledger: &Ledger) -> Vec<RecordedEvent> {
 }
 
 /// The live projection answers as a full replay of the log and reflects all of it.
-fn assert_matches_full_replay(ledger: &Ledger, plans: Vec<PlanDefinition>) {
+async fn assert_matches_full_replay(ledger: &Ledger, plans: Vec<PlanDefinition>) {
     let full = full_replay(ledger, plans);
-    let live = ledger.projection();
+    let events = log(ledger);
+    let head = ledger.head().position;
+    ledger
+        .inspect(View::LIVE, |live| {
+            assert_live_is(live, &full, &events, head)
+        })
+        .await
+        .unwrap();
+}
+
+fn assert_live_is(live: &Projection, full: &Projection, events: &[RecordedEvent], head: u64) {
     assert_eq!(live.tables(), full.tables());
-    for event in log(ledger) {
+    for event in events {
         assert_eq!(
             live.amendments_of(event.id),
             full.amendments_of(event.id),
@@ -115,7 +125,6 @@ fn assert_matches_full_replay(ledger: &Ledger, plans: Vec<PlanDefinition>) {
     }
     assert_eq!(live.audit_findings(), full.audit_findings());
     assert_eq!(live.survey_waves(), full.survey_waves());
-    let head = ledger.head().position;
     assert_eq!(live.applied(), head);
     assert_eq!(live.last_position(), head);
 }
@@ -163,7 +172,7 @@ async fn checkpoint_plus_tail_equals_full_replay() {
     );
     assert_eq!(startup.events_folded, head - checkpointed, "only the tail");
     assert_eq!(startup.position, head);
-    assert_matches_full_replay(&ledger, roadmap());
+    assert_matches_full_replay(&ledger, roadmap()).await;
     assert_eq!(
         ledger.amendment_ids_of(amended.event_id),
         [correction.event_id, retraction.event_id]
@@ -171,7 +180,7 @@ async fn checkpoint_plus_tail_equals_full_replay() {
 
     // The restored projection keeps following the log.
     seminar(&ledger, 99).await;
-    assert_matches_full_replay(&ledger, roadmap());
+    assert_matches_full_replay(&ledger, roadmap()).await;
     ledger.close().await;
 }
 
@@ -204,7 +213,7 @@ async fn assert_discarded(dir: &Path, plans: Vec<PlanDefinition>, expected: &str
         !checkpoint_file(dir).exists(),
         "a discarded file is removed"
     );
-    assert_matches_full_replay(&ledger, plans);
+    assert_matches_full_replay(&ledger, plans).await;
     ledger.close().await;
 }
 
@@ -307,7 +316,7 @@ async fn the_follower_checkpoints_every_n_events() {
     };
     assert!(position % 10 == 0 && position < 25, "position {position}");
     assert_eq!(startup.events_folded, 25 - position);
-    assert_matches_full_replay(&ledger, roadmap());
+    assert_matches_full_replay(&ledger, roadmap()).await;
     ledger.close().await;
 }
 
@@ -357,7 +366,7 @@ async fn a_rebuild_during_concurrent_appends_misses_nothing() {
         "no rebuild saw appends while it ran ({rebuilds} rebuilds)"
     );
     assert_eq!(ledger.plans(), last_plans);
-    assert_matches_full_replay(&ledger, last_plans.clone());
+    assert_matches_full_replay(&ledger, last_plans.clone()).await;
 
     // The swap wrote a checkpoint under the new plans (close writes the final one).
     ledger.close().await;
@@ -366,7 +375,7 @@ async fn a_rebuild_during_concurrent_appends_misses_nothing() {
         ledger.startup().checkpoint,
         CheckpointUse::Used { .. }
     ));
-    assert_matches_full_replay(&ledger, last_plans);
+    assert_matches_full_replay(&ledger, last_plans).await;
     ledger.close().await;
 }
 
@@ -383,7 +392,7 @@ async fn of_two_rebuilds_the_one_started_last_stays_live() {
     }
     second.unwrap();
     assert_eq!(ledger.plans(), roadmap());
-    assert_matches_full_replay(&ledger, roadmap());
+    assert_matches_full_replay(&ledger, roadmap()).await;
     ledger.close().await;
 }
 
@@ -411,7 +420,7 @@ async fn a_long_log_folds_on_two_threads_like_a_plain_fold() {
 
     let reopened = open_without_checkpoints(dir.path(), roadmap()).await;
     assert_eq!(reopened.startup().events_folded, reopened.head().position);
-    assert_matches_full_replay(&reopened, roadmap());
+    assert_matches_full_replay(&reopened, roadmap()).await;
     let events: Vec<RecordedEvent> = reopened
         .store()
         .iter_from(1)
@@ -419,13 +428,14 @@ async fn a_long_log_folds_on_two_threads_like_a_plain_fold() {
         .collect();
     let middle = events[events.len() / 2].recorded_at;
     let expected = Projection::as_of(roadmap(), &events, middle);
-    assert_eq!(
-        reopened.projection_as_of(middle).await.unwrap().tables(),
-        expected.tables()
-    );
-    assert_eq!(
-        reopened.projection_as_of(middle).await.unwrap().applied(),
-        expected.applied()
-    );
+    let as_of = View::new(Some(middle), None);
+    let (tables, applied) = reopened
+        .inspect(as_of, |projection| {
+            (projection.tables(), projection.applied())
+        })
+        .await
+        .unwrap();
+    assert_eq!(tables, expected.tables());
+    assert_eq!(applied, expected.applied());
     reopened.close().await;
 }

@@ -5,7 +5,9 @@
 use std::path::Path;
 
 use kpi_domain::{seed, Change, FiscalYear, PlanDefinition, Series};
-use kpi_service::{CheckpointUse, ImportRecord, Ledger, LedgerError, RecordError, RecordOptions};
+use kpi_service::{
+    CheckpointUse, ImportRecord, Ledger, LedgerError, RecordError, RecordOptions, TableQuery, View,
+};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
@@ -90,7 +92,11 @@ async fn lifecycle_changes_are_checked_reprojected_and_survive_a_restart() {
     let extended_at = record(&ledger, "plan_extended", extension("R8"))
         .await
         .unwrap();
-    let table = ledger.table("telework-roadmap", None, None).await.unwrap();
+    let table = ledger
+        .table(&TableQuery::new("telework-roadmap"))
+        .await
+        .unwrap()
+        .table;
     assert_eq!(table.fiscal_years.last(), Some(&r(8)));
     assert_eq!(ledger.plans()[0].period.last, r(8));
 
@@ -115,9 +121,10 @@ async fn lifecycle_changes_are_checked_reprojected_and_survive_a_restart() {
         .unwrap();
     assert_eq!(dx1.baseline, Some(d("1741")));
     let fifth = ledger
-        .table("fifth-information-plan", None, None)
+        .table(&TableQuery::new("fifth-information-plan"))
         .await
-        .unwrap();
+        .unwrap()
+        .table;
     // DX1 cumulative = the baseline; 1741 / 2500 = 69.64 % -> 69.6.
     let dx1_row = fifth.row("DX1", Series::Main).unwrap();
     assert_eq!(dx1_row.cumulative, Some(d("1741")));
@@ -131,9 +138,12 @@ async fn lifecycle_changes_are_checked_reprojected_and_survive_a_restart() {
 
     // As of before the extension, the roadmap ran to R7.
     let old = ledger
-        .table("telework-roadmap", Some(before_extension), None)
+        .table(
+            &TableQuery::new("telework-roadmap").in_view(View::new(Some(before_extension), None)),
+        )
         .await
-        .unwrap();
+        .unwrap()
+        .table;
     assert_eq!(old.fiscal_years.last(), Some(&r(7)));
 
     let registry = ledger.registry();
@@ -161,9 +171,10 @@ async fn lifecycle_changes_are_checked_reprojected_and_survive_a_restart() {
     assert_eq!(plan_ids, ["telework-roadmap", "fifth-information-plan"]);
     assert_eq!(
         reopened
-            .table("fifth-information-plan", None, None)
+            .table(&TableQuery::new("fifth-information-plan"))
             .await
-            .unwrap(),
+            .unwrap()
+            .table,
         fifth
     );
     reopened.close().await;

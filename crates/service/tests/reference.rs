@@ -10,7 +10,7 @@ use chrono::Duration;
 use kpi_domain::reference::{self, finding_key, Limits};
 use kpi_domain::testing::{configured, history, through_date};
 use kpi_domain::RecordedEvent;
-use kpi_service::{fold_log, CheckpointUse, FoldLimits, Ledger, RecordOptions};
+use kpi_service::{fold_log, CheckpointUse, FoldLimits, Ledger, RecordOptions, TableQuery, View};
 use proptest::prelude::*;
 
 fn cases() -> u32 {
@@ -103,11 +103,14 @@ async fn check(ops: Vec<kpi_domain::testing::Op>, through: Option<chrono::NaiveD
             _ => {}
         }
     }
-    let live = differing(&ledger.projection(), &recomputed);
+    let live = ledger
+        .inspect(View::LIVE, |live| differing(live, &recomputed))
+        .await
+        .unwrap();
     assert!(live.is_empty(), "live projection:\n{live}");
     for expected in &recomputed.tables {
-        let table = ledger.table(&expected.plan_id, None, None).await.unwrap();
-        assert_eq!(&table, expected, "Ledger::table");
+        let answer = ledger.table(&TableQuery::new(&expected.plan_id)).await;
+        assert_eq!(&answer.unwrap().table, expected, "Ledger::table");
     }
     let mut findings = ledger.audit_findings();
     findings.sort_by_key(finding_key);
@@ -138,11 +141,14 @@ async fn check(ops: Vec<kpi_domain::testing::Op>, through: Option<chrono::NaiveD
             through,
         };
         let expected = reference::recompute(configured(), &log, limits);
-        let projection = ledger.projection_at(Some(at), through).await.unwrap();
-        let axes = differing(&projection, &expected);
+        let axes = ledger
+            .inspect(View::new(Some(at), through), |projection| {
+                differing(projection, &expected)
+            })
+            .await
+            .unwrap();
         assert!(axes.is_empty(), "as of {at}, through {through:?}:\n{axes}");
         let before = at - Duration::days(1);
-        let nothing = ledger.projection_at(Some(before), None).await.unwrap();
         let empty = reference::recompute(
             configured(),
             &log,
@@ -151,7 +157,13 @@ async fn check(ops: Vec<kpi_domain::testing::Op>, through: Option<chrono::NaiveD
                 through: None,
             },
         );
-        assert!(differing(&nothing, &empty).is_empty());
+        let nothing = ledger
+            .inspect(View::new(Some(before), None), |projection| {
+                differing(projection, &empty)
+            })
+            .await
+            .unwrap();
+        assert!(nothing.is_empty(), "{nothing}");
     }
 
     ledger.close().await;
@@ -165,7 +177,10 @@ async fn check(ops: Vec<kpi_domain::testing::Op>, through: Option<chrono::NaiveD
             reopened.startup()
         );
     }
-    let restored = differing(&reopened.projection(), &recomputed);
+    let restored = reopened
+        .inspect(View::LIVE, |live| differing(live, &recomputed))
+        .await
+        .unwrap();
     assert!(
         restored.is_empty(),
         "restored from the checkpoint:\n{restored}"

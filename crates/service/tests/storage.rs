@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use kpi_domain::PlanDefinition;
-use kpi_service::{Ledger, LedgerConfig, RecordOptions, STORAGE_UNAVAILABLE};
+use kpi_service::{Ledger, LedgerConfig, RecordOptions, TableQuery, STORAGE_UNAVAILABLE};
 use kpi_store::StoreConfig;
 use serde_json::json;
 
@@ -41,12 +41,10 @@ async fn record(ledger: &Ledger, n: u64) -> Result<kpi_store::Envelope, kpi_serv
 }
 
 /// The roadmap's table as the live projection has it, and the position it reflects.
-fn projected(ledger: &Ledger) -> (kpi_domain::KpiTable, u64) {
-    let projection = ledger.projection();
-    (
-        projection.table("telework-roadmap").unwrap(),
-        projection.last_position(),
-    )
+async fn projected(ledger: &Ledger) -> (kpi_domain::KpiTable, u64) {
+    let answer = ledger.table(&TableQuery::new("telework-roadmap")).await;
+    let answer = answer.unwrap();
+    (answer.table, answer.position)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -65,7 +63,7 @@ async fn a_storage_outage_refuses_writes_says_why_and_ends_by_itself() {
         record(&ledger, n).await.unwrap();
     }
     assert_eq!(ledger.verify().await.unwrap().head.position, 3);
-    let before = projected(&ledger);
+    let before = projected(&ledger).await;
     assert_eq!(before.1, 3);
 
     ledger.store().__inject_reopen_failures(3);
@@ -96,7 +94,7 @@ async fn a_storage_outage_refuses_writes_says_why_and_ends_by_itself() {
         "not taken for damage"
     );
     // The projection is still served.
-    assert_eq!(projected(&ledger), before);
+    assert_eq!(projected(&ledger).await, before);
     let status = ledger.storage();
     assert_eq!(status.failures, 1);
     assert!(status.outage.is_some());
@@ -130,7 +128,7 @@ async fn a_storage_outage_refuses_writes_says_why_and_ends_by_itself() {
     assert_eq!(retried.position, 4);
     let written = record(&ledger, 5).await.unwrap();
     assert_eq!(written.position, 5);
-    let after = projected(&ledger);
+    let after = projected(&ledger).await;
     assert_eq!(after.1, 5);
     assert_ne!(after.0, before.0, "the new seminars count");
     // A walk of the whole chain was made after the recovery (or is made now).

@@ -96,7 +96,7 @@ impl Writer {
             status.failures += 1;
             status.last_failure_at = Some(now);
         });
-        let head = self.head.read().unwrap_or_else(|e| e.into_inner()).position;
+        let head = self.head.read().position;
         tracing::error!(
             %reason,
             head,
@@ -150,7 +150,7 @@ impl Writer {
     }
 
     fn attempt_recovery(&mut self) {
-        let acknowledged = *self.head.read().unwrap_or_else(|e| e.into_inner());
+        let acknowledged = *self.head.read();
         let started = Instant::now();
         let reopened = if self.storage.reopen_fault() {
             Err("injected failure".to_owned())
@@ -224,7 +224,7 @@ impl Writer {
         self.state = state;
         let adopted_events = adopted.len();
         if !adopted.is_empty() {
-            *self.head.write().unwrap_or_else(|e| e.into_inner()) = head;
+            *self.head.write() = head;
             if self.published.receiver_count() > 0 {
                 let _ = self.published.send(Arc::from(adopted));
             }

@@ -5,9 +5,10 @@
 //! holds is asked of the backend through [`Committed`]; how the group is written is the
 //! backend's (`crate::writer` for sled, `crate::pg::writer` for PostgreSQL).
 
+use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::ops::Range;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::{broadcast, oneshot};
@@ -286,7 +287,7 @@ impl Publisher {
         if envelopes.is_empty() {
             return;
         }
-        *self.head.write().unwrap_or_else(|e| e.into_inner()) = head;
+        *self.head.write() = head;
         if self.published.receiver_count() > 0 {
             // No receiver is fine: subscribers come and go.
             let _ = self.published.send(Arc::from(envelopes.to_vec()));

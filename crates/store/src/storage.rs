@@ -5,8 +5,9 @@
 //! readers and the store's users share about that: the database slot, the status they are
 //! told, and the check readers use to tell a failing storage from a damaged log.
 
+use parking_lot::{Mutex, MutexGuard, RwLock};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -143,20 +144,20 @@ impl Storage {
         Ok((db, lease))
     }
 
-    fn slot(&self) -> std::sync::RwLockReadGuard<'_, Option<sled::Db>> {
-        self.db.read().unwrap_or_else(|e| e.into_inner())
+    fn slot(&self) -> parking_lot::RwLockReadGuard<'_, Option<sled::Db>> {
+        self.db.read()
     }
 
     /// Takes the database away from readers (the writer drops its own handle too).
     pub(crate) fn take_db(&self) {
-        let mut slot = self.db.write().unwrap_or_else(|e| e.into_inner());
+        let mut slot = self.db.write();
         *slot = None;
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Hands the reopened database to readers.
     pub(crate) fn put_db(&self, db: sled::Db) {
-        *self.db.write().unwrap_or_else(|e| e.into_inner()) = Some(db);
+        *self.db.write() = Some(db);
     }
 
     /// The error of a read or append made while the storage is unavailable.
@@ -191,42 +192,38 @@ impl Storage {
     }
 
     pub(crate) fn inconsistency(&self) -> Option<VerifyFailure> {
-        lock(&self.inconsistency).clone()
+        self.inconsistency.lock().clone()
     }
 
     pub(crate) fn set_inconsistency(&self, failure: VerifyFailure) {
-        lock(&self.inconsistency).get_or_insert(failure);
+        self.inconsistency.lock().get_or_insert(failure);
     }
 
     pub(crate) fn commit(&self) -> MutexGuard<'_, ()> {
-        lock(&self.commit)
+        self.commit.lock()
     }
 
     pub(crate) fn inject_flush_failure(&self, os_error: i32) {
-        lock(&self.faults).flush = Some(os_error);
+        self.faults.lock().flush = Some(os_error);
     }
 
     pub(crate) fn inject_reopen_failures(&self, attempts: u32) {
-        lock(&self.faults).reopens = attempts;
+        self.faults.lock().reopens = attempts;
     }
 
     /// The injected failure of this flush, if any (taken: it fails once).
     pub(crate) fn flush_fault(&self) -> Option<sled::Error> {
-        let code = lock(&self.faults).flush.take()?;
+        let code = self.faults.lock().flush.take()?;
         Some(sled::Error::Io(std::io::Error::from_raw_os_error(code)))
     }
 
     /// Whether this attempt to reopen is to fail by injection.
     pub(crate) fn reopen_fault(&self) -> bool {
-        let mut faults = lock(&self.faults);
+        let mut faults = self.faults.lock();
         let fail = faults.reopens > 0;
         faults.reopens = faults.reopens.saturating_sub(1);
         fail
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A sled error as an operator reads it: "No space left on device", not sled's debug text.

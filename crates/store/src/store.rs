@@ -1,5 +1,6 @@
+use parking_lot::{Mutex, RwLock};
 use std::path::Path;
-use std::sync::{mpsc, Arc, Mutex, RwLock};
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
 use futures::Stream;
@@ -64,9 +65,9 @@ struct WriterHandle {
 impl WriterHandle {
     /// Stops accepting appends, lets the writer commit what it already received, and waits.
     fn shut_down(&self) {
-        lock(&self.requests).take();
-        lock(&self.published).take();
-        let threads = std::mem::take(&mut *lock(&self.threads));
+        self.requests.lock().take();
+        self.published.lock().take();
+        let threads = std::mem::take(&mut *self.threads.lock());
         for thread in threads {
             if thread.join().is_err() {
                 tracing::error!("an event store writer thread panicked");
@@ -79,11 +80,6 @@ impl Drop for WriterHandle {
     fn drop(&mut self) {
         self.shut_down();
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A panic while holding these locks cannot leave their Option half-updated.
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl SledStore {
@@ -127,7 +123,7 @@ impl SledStore {
             .name("kpi-store-writer".to_owned())
             .spawn(move || writer.run())
             .map_err(io_error(dir))?;
-        let position = lock_read(&head).position;
+        let position = head.read().position;
         tracing::info!(dir = %dir.display(), head = position, "event store opened");
         Ok(SledStore {
             shared: Arc::new(Shared {
@@ -163,7 +159,7 @@ impl SledStore {
         }
         let (reply, answer) = oneshot::channel();
         {
-            let requests = lock(&self.writer.requests);
+            let requests = self.writer.requests.lock();
             let requests = requests.as_ref().ok_or(StoreError::Closed)?;
             requests
                 .send(AppendRequest {
@@ -372,7 +368,10 @@ impl SledStore {
     ) -> impl Stream<Item = Result<Envelope, StoreError>> + Send + 'static {
         // Subscribing before reading is what closes the gap: whatever is committed after
         // this line arrives live, whatever before it is found by the read.
-        let live = lock(&self.writer.published)
+        let live = self
+            .writer
+            .published
+            .lock()
             .as_ref()
             .map(broadcast::Sender::subscribe);
         subscription::catch_up(self.shared.clone(), live, from_position)
@@ -490,10 +489,6 @@ impl SledStore {
     }
 }
 
-fn lock_read(head: &RwLock<Head>) -> Head {
-    *head.read().unwrap_or_else(|e| e.into_inner())
-}
-
 impl crate::subscription::LogSource for Shared {
     fn read_from(&self, from_position: u64, limit: usize) -> Result<Vec<Envelope>, StoreError> {
         Shared::read_from(self, from_position, limit)
@@ -506,7 +501,7 @@ impl crate::subscription::LogSource for Shared {
 
 impl Shared {
     pub(crate) fn head(&self) -> Head {
-        lock_read(&self.head)
+        *self.head.read()
     }
 
     pub(crate) fn iter_from(

@@ -1,10 +1,11 @@
 //! Group commit: the single writer applies every waiting append as one sled batch, makes it
 //! durable with one blocking flush, then answers the group.
 
+use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::mpsc;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};

@@ -220,9 +220,12 @@ pub async fn table(
     query: &TableQuery,
 ) -> poem::Result<kpi_domain::KpiTable> {
     let axes = query.axes()?;
+    let question = kpi_service::TableQuery::new(plan)
+        .in_view(kpi_service::View::new(axes.as_of, axes.through));
     web.ledger
-        .table(plan, axes.as_of, axes.through)
+        .table(&question)
         .await
+        .map(|answer| answer.table)
         .map_err(|error| match error {
             kpi_service::LedgerError::UnknownPlan(plan) => not_found(&format!("no plan `{plan}`")),
             // A table as of a time or through a date reads the log; the store logs the

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kpi_service::auth::Role;
+use kpi_service::{Detail, TableQuery};
 use serde_json::{json, Value};
 
 use crate::client::Target;
@@ -209,7 +210,7 @@ pub(crate) fn in_process_costs(runtimes: &Runtimes, served: &Served) {
         let ledger = ledger.clone();
         async move {
             let table = ledger
-                .table(PLAN, None, None)
+                .table(&TableQuery::new(PLAN))
                 .await
                 .expect("the plan exists");
             std::hint::black_box(table);
@@ -219,7 +220,8 @@ pub(crate) fn in_process_costs(runtimes: &Runtimes, served: &Served) {
     let values = runtimes.server.block_on(drive(load, move |_, _| {
         let ledger = ledger.clone();
         async move {
-            let table = ledger.projection().table_values(PLAN);
+            let question = TableQuery::new(PLAN).with_detail(Detail::Figures);
+            let table = ledger.table(&question).await;
             std::hint::black_box(table.expect("the plan exists"));
         }
     }));

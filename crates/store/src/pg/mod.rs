@@ -23,9 +23,10 @@ pub(crate) mod schema;
 mod verify;
 mod writer;
 
+use parking_lot::{Mutex, RwLock};
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 
 use futures::Stream;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -198,7 +199,7 @@ pub(crate) struct PgShared {
 
 impl PgShared {
     pub(crate) fn head(&self) -> Head {
-        *self.head.read().unwrap_or_else(|e| e.into_inner())
+        *self.head.read()
     }
 
     /// Runs one read query on a reader connection.
@@ -246,8 +247,8 @@ impl Drop for WriterHandle {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
+fn lock<T>(mutex: &Mutex<T>) -> parking_lot::MutexGuard<'_, T> {
+    mutex.lock()
 }
 
 /// The PostgreSQL backend of [`crate::EventStore`]. Cheap to clone.
@@ -299,7 +300,7 @@ impl PgStore {
         };
         tracing::info!(
             url = %config.postgres.redacted_url(),
-            head = head.read().unwrap_or_else(|e| e.into_inner()).position,
+            head = head.read().position,
             "event store opened on PostgreSQL"
         );
         Ok(PgStore {

@@ -646,7 +646,7 @@ const LISTEN_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 /// meanwhile is caught up). Ends when the writer does.
 pub(crate) async fn listen(
     pg: tokio_postgres::Config,
-    head: std::sync::Arc<std::sync::RwLock<Head>>,
+    head: std::sync::Arc<parking_lot::RwLock<Head>>,
     wake: mpsc::UnboundedSender<()>,
 ) {
     loop {
@@ -667,7 +667,7 @@ pub(crate) async fn listen(
 
 async fn listen_once(
     pg: &tokio_postgres::Config,
-    head: &std::sync::RwLock<Head>,
+    head: &parking_lot::RwLock<Head>,
     wake: &mpsc::UnboundedSender<()>,
 ) -> Result<(), StoreError> {
     use futures::StreamExt as _;
@@ -701,7 +701,7 @@ async fn listen_once(
     }
     while let Some(payload) = notifications.recv().await {
         let position = payload.parse::<u64>().unwrap_or(u64::MAX);
-        let ours = head.read().unwrap_or_else(|e| e.into_inner()).position;
+        let ours = head.read().position;
         if position > ours && wake.send(()).is_err() {
             return Ok(());
         }
