@@ -17,8 +17,10 @@
 //! - **Schema**: versioned migrations in `crates/store/migrations/`, applied at open
 //!   ([`schema`]).
 
+mod listen;
 mod read;
 pub(crate) mod restore;
+mod rows;
 pub(crate) mod schema;
 mod verify;
 mod writer;
@@ -277,7 +279,7 @@ impl PgStore {
         let (wake, wakes) = mpsc::unbounded_channel();
         runtime
             .handle()
-            .spawn(writer::listen(pg.clone(), head.clone(), wake));
+            .spawn(listen::listen(pg.clone(), head.clone(), wake));
         let writer = writer::PgWriter::new(
             receiver,
             wakes,
