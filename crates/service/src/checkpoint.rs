@@ -64,9 +64,11 @@ pub(crate) struct Checkpoints {
     /// Held while a file is written; the value is the sequence of the last snapshot written.
     written: Mutex<WrittenState>,
     next_sequence: AtomicU64,
-    /// Set while a background write is pending, so a slow disk does not pile up copies of
-    /// the projection.
+    /// Set while a background checkpoint is built or written, so a slow disk does not pile up
+    /// copies of the projection.
     busy: AtomicBool,
+    /// Set when the ledger closes: a checkpoint being built stops.
+    stopping: AtomicBool,
 }
 
 struct WrittenState {
@@ -89,6 +91,7 @@ impl Checkpoints {
             }),
             next_sequence: AtomicU64::new(1),
             busy: AtomicBool::new(false),
+            stopping: AtomicBool::new(false),
         }
     }
 
@@ -108,6 +111,20 @@ impl Checkpoints {
 
     pub(crate) fn end_background(&self) {
         self.busy.store(false, Ordering::Release);
+    }
+
+    /// Whether the ledger is closing (a background build stops at its next chunk).
+    pub(crate) fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
+    /// Tells a background checkpoint to stop and waits until it has: it reads the store,
+    /// which is about to close.
+    pub(crate) async fn stop_background(&self) {
+        self.stopping.store(true, Ordering::Release);
+        while self.busy.load(Ordering::Acquire) {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
     }
 
     /// Reads the checkpoint and checks it against the log and the plans; the snapshot is

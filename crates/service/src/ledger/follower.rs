@@ -1,5 +1,6 @@
 //! The follower: the only writer of the live projection. It folds the log in position order,
-//! folds lifecycle events into the plans in force, and writes checkpoints as it goes.
+//! folds lifecycle events into the plans in force, and starts a checkpoint every
+//! `checkpoint_every_events` (built beside it: `checkpointing`).
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
@@ -8,8 +9,7 @@ use futures::StreamExt;
 use kpi_domain::RecordedEvent;
 use tokio::sync::mpsc;
 
-use super::{start_rebuild, swap, Inner, Replacement, TableChanged};
-use crate::checkpoint::{self};
+use super::{checkpoint_in_background, start_rebuild, swap, Inner, Replacement, TableChanged};
 use crate::convert::recorded_event;
 use crate::error::LedgerError;
 
@@ -30,7 +30,7 @@ pub(super) async fn follow(
             let checkpoint_every = inner.config.checkpoint_every_events;
             if checkpoint_every > 0 && since_checkpoint >= checkpoint_every {
                 since_checkpoint = 0;
-                checkpoint_in_background(&inner).await;
+                checkpoint_in_background(&inner);
             }
             (inner.store.subscribe(from), checkpoint_every)
         }
@@ -106,7 +106,7 @@ pub(super) async fn follow(
                 since_checkpoint += folded;
                 if checkpoint_every > 0 && since_checkpoint >= checkpoint_every {
                     since_checkpoint = 0;
-                    checkpoint_in_background(&inner).await;
+                    checkpoint_in_background(&inner);
                 }
             }
         }
@@ -157,67 +157,4 @@ fn fold_definitions(inner: &Arc<Inner>, recorded: RecordedEvent) {
             .definitions_live
             .send_modify(|live| live.position = live.position.max(position));
     }
-}
-
-/// Copies the live projection and writes it as the last checkpoint of this ledger (at close).
-/// Returns whether a file was written (not when the same state is already on disk or a newer
-/// one was written).
-pub(super) fn write_checkpoint(inner: &Inner) -> Result<bool, LedgerError> {
-    let Some(checkpoints) = &inner.checkpoints else {
-        return Ok(false);
-    };
-    let sequence = checkpoints.next_sequence();
-    let snapshot = inner.projection.read().snapshot();
-    let hash = checkpoint::hash_at(&inner.store, snapshot.last_position())?;
-    let written = checkpoints
-        .write(sequence, hash, &snapshot, true)
-        .map_err(|source| LedgerError::Checkpoint {
-            path: checkpoints.path(),
-            source,
-        })?;
-    if written {
-        tracing::info!(position = snapshot.last_position(), "checkpoint written");
-    }
-    Ok(written)
-}
-
-/// Copies the live projection (the follower waits meanwhile: nothing changes under the copy)
-/// and writes it as the checkpoint on a blocking thread, without waiting for the write.
-/// Skipped while an earlier background write is still pending.
-pub(super) async fn checkpoint_in_background(inner: &Arc<Inner>) {
-    let Some(checkpoints) = inner.checkpoints.clone() else {
-        return;
-    };
-    if !checkpoints.try_begin_background() {
-        return;
-    }
-    let copying = inner.clone();
-    let copied = tokio::task::spawn_blocking(move || {
-        let sequence = checkpoints.next_sequence();
-        let snapshot = copying.projection.read().snapshot();
-        let hash = checkpoint::hash_at(&copying.store, snapshot.last_position());
-        (checkpoints, sequence, snapshot, hash)
-    })
-    .await;
-    let Ok((checkpoints, sequence, snapshot, hash)) = copied else {
-        tracing::error!("copying the projection for a checkpoint panicked");
-        return;
-    };
-    // The write holds no reference to the ledger, so closing it is not held up.
-    tokio::task::spawn_blocking(move || {
-        let written = hash.and_then(|hash| {
-            checkpoints
-                .write(sequence, hash, &snapshot, false)
-                .map_err(|source| LedgerError::Checkpoint {
-                    path: checkpoints.path(),
-                    source,
-                })
-        });
-        match written {
-            Ok(true) => tracing::info!(position = snapshot.last_position(), "checkpoint written"),
-            Ok(false) => {}
-            Err(error) => tracing::warn!(%error, "checkpoint not written"),
-        }
-        checkpoints.end_background();
-    });
 }

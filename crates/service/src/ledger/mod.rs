@@ -4,11 +4,13 @@
 //! - `record`: judging and appending events, imports;
 //! - `tables`: reading figures (one [`TableQuery`] for every table);
 //! - `health`: integrity, storage and readiness;
-//! - `follower`: the only writer of the live projection, and its checkpoints;
+//! - `follower`: the only writer of the live projection;
+//! - `checkpointing`: checkpoints built beside the live projection, and the one at close;
 //! - `rebuild`: replay while serving, swapped in by the follower;
 //! - `replay`: the one fold of the log every table comes from;
 //! - `config`: settings, options and reports.
 
+mod checkpointing;
 mod config;
 mod follower;
 mod health;
@@ -32,11 +34,12 @@ use crate::error::LedgerError;
 use crate::folds::FoldSlots;
 use crate::verification::Verifier;
 
+use checkpointing::{checkpoint_in_background, write_checkpoint};
 pub use config::{
     CheckpointUse, ImportRecord, ImportReport, LedgerConfig, RebuildReport, RecordOptions,
     StartupReport, TableChanged,
 };
-use follower::{checkpoint_in_background, follow, write_checkpoint};
+use follower::follow;
 use rebuild::Replacement;
 use rebuild::{start_rebuild, swap};
 use replay::{fold, fold_onto};
@@ -129,7 +132,10 @@ impl Ledger {
     /// in-flight appends are committed, and flushes.
     pub async fn close(self) {
         self.inner.verifier.close().await;
-        if self.inner.checkpoints.is_some() {
+        if let Some(checkpoints) = &self.inner.checkpoints {
+            // A checkpoint being built beside reads the store: stop it before the store
+            // closes (the one written here is newer anyway).
+            checkpoints.stop_background().await;
             let inner = self.inner.clone();
             let written = tokio::task::spawn_blocking(move || write_checkpoint(&inner)).await;
             match written {

@@ -189,5 +189,5 @@ pub(super) async fn swap(
         position,
     }));
     // The checkpoint on disk was taken under the old plans.
-    checkpoint_in_background(inner).await;
+    checkpoint_in_background(inner);
 }
