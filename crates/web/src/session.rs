@@ -30,8 +30,8 @@
 //! - An idempotency key for a form: [`crate::forms::new_idempotency_key`] when the page is
 //!   rendered, carried in a hidden field, handed to `RecordOptions::idempotency_key`.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use kpi_server::{Admission, AuthHandle};
@@ -136,10 +136,8 @@ impl Sessions {
         &self.config
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Session>> {
-        self.live
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn lock(&self) -> parking_lot::MutexGuard<'_, HashMap<[u8; 32], Session>> {
+        self.live.lock()
     }
 
     /// Starts a session for `admission`; its id (for the cookie) and its CSRF token.

@@ -17,7 +17,9 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use kpi_domain::event::LedgerEvent;
@@ -73,10 +75,7 @@ enum Outcome {
 
 impl Imports {
     fn insert(&self, job: Arc<Job>) -> Result<String, ()> {
-        let mut jobs = self
-            .jobs
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut jobs = self.jobs.lock();
         let now = Instant::now();
         jobs.retain(|_, job| {
             job.finished_at()
@@ -100,28 +99,18 @@ impl Imports {
     }
 
     fn get(&self, id: &str) -> Option<Arc<Job>> {
-        let jobs = self
-            .jobs
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let jobs = self.jobs.lock();
         jobs.get(id).cloned()
     }
 }
 
 impl Job {
     fn finished_at(&self) -> Option<Instant> {
-        self.outcome
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .as_ref()
-            .map(|(ended, _)| *ended)
+        self.outcome.lock().as_ref().map(|(ended, _)| *ended)
     }
 
     fn finish(&self, outcome: Outcome) {
-        *self
-            .outcome
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some((Instant::now(), outcome));
+        *self.outcome.lock() = Some((Instant::now(), outcome));
     }
 }
 
@@ -410,7 +399,7 @@ pub async fn job_page(
     }
     let job = job_of(&web, &id, visitor.name())?;
     let words = RecWords::of(lang);
-    let outcome = job.outcome.lock().unwrap_or_else(|p| p.into_inner());
+    let outcome = job.outcome.lock();
     let running = outcome.is_none();
     let body = html! {
         h1 { (words.job_title) ": " (job.name) }
