@@ -169,7 +169,11 @@ async fn the_dashboard_in_headless_chromium_shows_kpi_2_and_drills_down() {
     let cell = browse(&profile, &["--dump-dom"], &server.url(link));
     assert!(cell.contains("568人"), "{cell}");
     assert!(cell.contains("この数値に寄与した記録: "), "{cell}");
-    assert!(cell.contains("<td>seminar</td>"), "{cell}");
+    assert!(cell.contains("<td>セミナー</td>"), "{cell}");
+    assert!(
+        cell.contains("href=\"/workbench/events/"),
+        "each contributing event links to its page: {cell}"
+    );
 
     let output = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-output");
     std::fs::create_dir_all(&output).unwrap();
