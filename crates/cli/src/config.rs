@@ -223,6 +223,35 @@ mod tests {
         );
     }
 
+    /// The PostgreSQL backend is chosen and pointed at its database from the environment,
+    /// where a URL with a password belongs.
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns its own large error
+    fn the_store_backend_and_its_url_come_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("s.toml", "[store]\nbackend = \"sled\"\n")?;
+            jail.set_env("KPI_LEDGER_STORE__BACKEND", "postgres");
+            jail.set_env(
+                "KPI_LEDGER_STORE__POSTGRES__URL",
+                "postgresql://kpi:pw@db1,db2/kpi?target_session_attrs=read-write",
+            );
+            let store = load(Some(Path::new("s.toml")))
+                .map_err(|e| format!("{e:#}"))?
+                .config
+                .store;
+            assert_eq!(store.backend, kpi_store::Backend::Postgres);
+            assert_eq!(
+                store.postgres.url.as_deref(),
+                Some("postgresql://kpi:pw@db1,db2/kpi?target_session_attrs=read-write")
+            );
+            assert_eq!(store.postgres.read_connections, 4);
+            jail.set_env("KPI_LEDGER_STORE__POSTGRES__URI", "x");
+            let refused = load(Some(Path::new("s.toml"))).unwrap_err();
+            assert!(format!("{refused:#}").contains("uri"), "{refused:#}");
+            Ok(())
+        });
+    }
+
     /// How the store retries after a storage failure is set from the environment too.
     #[test]
     #[allow(clippy::result_large_err)] // figment's Jail API returns its own large error

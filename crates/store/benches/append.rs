@@ -1,4 +1,5 @@
-//! Durable appends per second: kpi-store against PostgreSQL 15 on loopback, same workload.
+//! Durable appends per second: kpi-store on sled, kpi-store on PostgreSQL (its PostgreSQL
+//! backend) and plain PostgreSQL 15 inserts on loopback, same workload.
 //!
 //! Run: `cargo bench -p kpi-store --bench append`
 //!
@@ -8,24 +9,22 @@
 //! append counts once it returned, i.e. once it is durable: for kpi-store after the group
 //! commit's flush, for PostgreSQL after COMMIT with `synchronous_commit = on`.
 //!
-//! Each workload runs three rounds, alternating kpi-store and PostgreSQL so both see the same
-//! background load; the median round of each is printed.
+//! Each workload runs three rounds (`KPI_BENCH_ROUNDS`), alternating the systems so all see
+//! the same background load; the median round of each is printed.
 //!
-//! PostgreSQL: the bench runs `initdb` and `pg_ctl` from `/usr/lib/postgresql/15/bin` in a
-//! temporary directory on a port of its own (as the `postgres` user via `runuser` when run as
-//! root, since they refuse root), uses one connection per appender, and stops the server at
-//! the end. Without those binaries it says so and measures kpi-store alone
-//! (`apt-get install -y postgresql-15` provides them).
+//! PostgreSQL: the bench starts a cluster with `initdb` and `pg_ctl` from
+//! `/usr/lib/postgresql/15/bin` in a temporary directory on a port of its own (as the
+//! `postgres` user via `runuser` when run as root, since they refuse root; the same helper as
+//! the store's tests, `tests/common/cluster.rs`), and stops it at the end. The plain inserts
+//! use one connection per appender; the kpi-store PostgreSQL backend gets a fresh database per
+//! round and commits groups through its one writer connection. Without those binaries the
+//! bench says so and measures kpi-store on sled alone (`apt-get install -y postgresql-15`).
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use kpi_store::{EventStore, ExpectedVersion, NewEvent, Occurred, StoreConfig, StreamId};
+use kpi_store::{Backend, EventStore, ExpectedVersion, NewEvent, Occurred, StoreConfig, StreamId};
 use serde_json::json;
 
-const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
 /// A workload stops early when it runs this long, so one bench run stays within minutes.
 const TIME_CAP: Duration = Duration::from_secs(20);
 
@@ -81,8 +80,14 @@ const WORKLOADS: [Workload; 6] = [
     },
 ];
 
-/// Rounds per workload and system; the median is reported.
-const ROUNDS: usize = 3;
+/// Rounds per workload and system (`KPI_BENCH_ROUNDS`, default 3); the median is reported.
+fn rounds() -> usize {
+    std::env::var("KPI_BENCH_ROUNDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(3)
+}
 
 fn median(mut rounds: Vec<Measured>) -> Measured {
     rounds.sort_by(|a, b| a.rate().total_cmp(&b.rate()));
@@ -137,9 +142,21 @@ fn seminar(appender: usize, n: usize, index: usize) -> (NewEvent, String) {
     (event, key)
 }
 
-async fn bench_store(workload: Workload) -> Measured {
+/// kpi-store on sled (`on` is `None`), or on a fresh database of the PostgreSQL cluster.
+async fn bench_store(workload: Workload, on: Option<&Postgres>) -> Measured {
     let dir = tempfile::tempdir().unwrap();
-    let store = EventStore::open(dir.path(), StoreConfig::default()).unwrap();
+    let config = match on {
+        None => StoreConfig::default(),
+        Some(postgres) => StoreConfig {
+            backend: Backend::Postgres,
+            postgres: kpi_store::PostgresConfig {
+                url: Some(postgres.database()),
+                ..kpi_store::PostgresConfig::unset()
+            },
+            ..StoreConfig::default()
+        },
+    };
+    let store = EventStore::open(dir.path(), config).unwrap();
     let deadline = Instant::now() + TIME_CAP;
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -179,123 +196,22 @@ async fn bench_store(workload: Workload) -> Measured {
     Measured::from_latencies(events, elapsed, latencies)
 }
 
-/// A throwaway PostgreSQL 15 cluster, stopped when dropped.
-struct Postgres {
-    dir: tempfile::TempDir,
-    data: PathBuf,
-    port: u16,
-    as_postgres_user: bool,
-}
+#[path = "../tests/common/cluster.rs"]
+mod cluster;
 
-impl Postgres {
-    fn available() -> bool {
-        Path::new(PG_BIN).join("initdb").exists() && Path::new(PG_BIN).join("pg_ctl").exists()
-    }
+use cluster::Cluster as Postgres;
 
-    fn start() -> Result<Self, String> {
-        let as_postgres_user = is_root();
-        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        if as_postgres_user {
-            run(Command::new("chown")
-                .arg("postgres:postgres")
-                .arg(dir.path()))?;
-        }
-        let data = dir.path().join("data");
-        let port = free_port()?;
-        let postgres = Self {
-            dir,
-            data,
-            port,
-            as_postgres_user,
-        };
-        run(postgres
-            .pg_command("initdb")
-            .arg("-D")
-            .arg(&postgres.data)
-            .args(["-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C"]))?;
-        let options = format!(
-            "-p {port} -k {socket} -c listen_addresses=127.0.0.1 -c synchronous_commit=on \
-             -c fsync=on -c max_connections=200",
-            socket = postgres.dir.path().display()
-        );
-        run(postgres
-            .pg_command("pg_ctl")
-            .arg("-D")
-            .arg(&postgres.data)
-            .arg("-o")
-            .arg(options)
-            .arg("-l")
-            .arg(postgres.dir.path().join("server.log"))
-            .args(["-w", "start"]))?;
-        Ok(postgres)
-    }
-
-    fn pg_command(&self, program: &str) -> Command {
-        let path = Path::new(PG_BIN).join(program);
-        if self.as_postgres_user {
-            let mut command = Command::new("runuser");
-            command.args(["-u", "postgres", "--"]).arg(path);
-            command
-        } else {
-            Command::new(path)
-        }
-    }
-
-    async fn connect(&self) -> tokio_postgres::Client {
-        let config = format!(
-            "host=127.0.0.1 port={} user=postgres dbname=postgres",
-            self.port
-        );
-        let (client, connection) = tokio_postgres::connect(&config, tokio_postgres::NoTls)
+async fn connect(postgres: &Postgres) -> tokio_postgres::Client {
+    let (client, connection) =
+        tokio_postgres::connect(&postgres.url("postgres"), tokio_postgres::NoTls)
             .await
             .expect("connect to the bench PostgreSQL");
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                eprintln!("postgres connection: {error}");
-            }
-        });
-        client
-    }
-}
-
-impl Drop for Postgres {
-    fn drop(&mut self) {
-        let stopped = run(self
-            .pg_command("pg_ctl")
-            .arg("-D")
-            .arg(&self.data)
-            .args(["-m", "fast", "-w", "stop"]));
-        if let Err(error) = stopped {
-            eprintln!("stopping the bench PostgreSQL failed: {error}");
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            eprintln!("postgres connection: {error}");
         }
-    }
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
-        .unwrap_or(false)
-}
-
-fn free_port() -> Result<u16, String> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    Ok(listener.local_addr().map_err(|e| e.to_string())?.port())
-}
-
-fn run(command: &mut Command) -> Result<(), String> {
-    let output = command.output().map_err(|e| format!("{command:?}: {e}"))?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{command:?} failed ({}): {}{}",
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ))
-    }
+    });
+    client
 }
 
 const PG_SCHEMA: &str = "
@@ -345,15 +261,14 @@ fn pg_insert(rows: usize) -> String {
 }
 
 async fn bench_postgres(postgres: &Postgres, workload: Workload) -> Measured {
-    postgres
-        .connect()
+    connect(postgres)
         .await
         .batch_execute(PG_SCHEMA)
         .await
         .unwrap();
     let mut clients = Vec::new();
     for _ in 0..workload.appenders {
-        clients.push(postgres.connect().await);
+        clients.push(connect(postgres).await);
     }
     let deadline = Instant::now() + TIME_CAP;
     let started = Instant::now();
@@ -436,8 +351,9 @@ fn main() {
             }
         } else {
             println!(
-                "PostgreSQL 15 binaries not found under {PG_BIN} \
-                 (apt-get install -y postgresql-15); measuring kpi-store only"
+                "PostgreSQL 15 binaries not found under {} \
+                 (apt-get install -y postgresql-15); measuring kpi-store on sled only",
+                cluster::PG_BIN
             );
             None
         };
@@ -446,9 +362,9 @@ fn main() {
             std::thread::available_parallelism().map_or(0, |n| n.get())
         );
         println!(
-            "| workload | kpi-store events/s | p50 / p99 append | PostgreSQL 15 events/s | p50 / p99 append | ratio |"
+            "| workload | kpi-store on sled events/s | p50 / p99 append | kpi-store on PostgreSQL events/s | p50 / p99 append | plain PostgreSQL 15 INSERT events/s | p50 / p99 append |"
         );
-        println!("|---|---:|---:|---:|---:|---:|");
+        println!("|---|---:|---:|---:|---:|---:|---:|");
         // For profiling one workload: KPI_BENCH_WORKLOADS=32x1,8x100 (appenders x batch).
         let only = std::env::var("KPI_BENCH_WORKLOADS").ok();
         let selected = |w: &Workload| {
@@ -460,38 +376,42 @@ fn main() {
             only.as_deref()
                 .is_none_or(|only| only.split(',').any(|item| item.trim() == name))
         };
+        let shown = |measured: Option<&Measured>| match measured {
+            Some(m) => (
+                format!("{:.0}", m.rate()),
+                format!("{:.2?} / {:.2?}", m.p50, m.p99),
+            ),
+            None => ("n/a".into(), "n/a".into()),
+        };
         for workload in WORKLOADS.into_iter().filter(selected) {
-            // Alternating rounds expose both systems to the same background load; the
+            // Alternating rounds expose every system to the same background load; the
             // median round of each is reported.
-            let mut ours = Vec::new();
-            let mut theirs = Vec::new();
-            for _ in 0..ROUNDS {
-                ours.push(bench_store(workload).await);
+            let mut on_sled = Vec::new();
+            let mut on_postgres = Vec::new();
+            let mut plain = Vec::new();
+            for _ in 0..rounds() {
+                on_sled.push(bench_store(workload, None).await);
                 if let Some(postgres) = &postgres {
-                    theirs.push(bench_postgres(postgres, workload).await);
+                    on_postgres.push(bench_store(workload, Some(postgres)).await);
+                    plain.push(bench_postgres(postgres, workload).await);
                 }
             }
-            let ours = median(ours);
-            let theirs = (!theirs.is_empty()).then(|| median(theirs));
-            let (pg_rate, pg_latency, ratio) = match &theirs {
-                Some(pg) => (
-                    format!("{:.0}", pg.rate()),
-                    format!("{:.2?} / {:.2?}", pg.p50, pg.p99),
-                    format!("{:.2}x", ours.rate() / pg.rate()),
-                ),
-                None => ("n/a".into(), "n/a".into(), "n/a".into()),
-            };
+            let on_sled = median(on_sled);
+            let on_postgres = (!on_postgres.is_empty()).then(|| median(on_postgres));
+            let plain = (!plain.is_empty()).then(|| median(plain));
+            let (sled_rate, sled_latency) = shown(Some(&on_sled));
+            let (store_pg_rate, store_pg_latency) = shown(on_postgres.as_ref());
+            let (pg_rate, pg_latency) = shown(plain.as_ref());
             println!(
-                "| {} | {:.0} | {:.2?} / {:.2?} | {pg_rate} | {pg_latency} | {ratio} |",
+                "| {} | {sled_rate} | {sled_latency} | {store_pg_rate} | {store_pg_latency} | {pg_rate} | {pg_latency} |",
                 workload.label(),
-                ours.rate(),
-                ours.p50,
-                ours.p99,
             );
-            let capped = ours.elapsed >= TIME_CAP
-                || theirs.as_ref().is_some_and(|pg| pg.elapsed >= TIME_CAP);
+            let capped = [Some(&on_sled), on_postgres.as_ref(), plain.as_ref()]
+                .into_iter()
+                .flatten()
+                .any(|m| m.elapsed >= TIME_CAP);
             if capped {
-                println!("  (stopped at the {TIME_CAP:?} cap: {} events for kpi-store)", ours.events);
+                println!("  (a system stopped at the {TIME_CAP:?} cap)");
             }
         }
         drop(postgres);

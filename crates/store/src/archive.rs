@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use crate::error::StoreError;
-use crate::store::EventStore;
+use crate::event_store::EventStore;
 use crate::types::{Envelope, Hash, Head};
 
 /// The archive format this build writes and reads (the trailer's `format`).

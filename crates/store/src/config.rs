@@ -6,6 +6,11 @@ use crate::error::StoreError;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct StoreConfig {
+    /// Where the log lives: in sled inside the data directory (the default, nothing else to
+    /// run), or in a PostgreSQL database named by [`PostgresConfig::url`].
+    pub backend: Backend,
+    /// The PostgreSQL database, when `backend = "postgres"`.
+    pub postgres: PostgresConfig,
     /// sled's page cache size. Default 64 MiB.
     pub cache_capacity_bytes: u64,
     /// Largest accepted event: payload JSON plus event type, actor, provenance and
@@ -26,11 +31,90 @@ pub struct StoreConfig {
     pub retry_max_ms: u64,
 }
 
+/// Which engine holds the log. Above the store crate the choice is invisible: both keep the
+/// same envelopes, positions and hash chain behind the same [`crate::EventStore`] API.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// An embedded sled database in the data directory.
+    #[default]
+    Sled,
+    /// A PostgreSQL database (schema applied and upgraded at open).
+    Postgres,
+}
+
+/// The PostgreSQL database of `backend = "postgres"`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PostgresConfig {
+    /// A libpq connection URL, e.g.
+    /// `postgresql://kpi@db1:5432,db2:5432/kpi?target_session_attrs=read-write`: several
+    /// hosts are tried in turn, and with `target_session_attrs=read-write` only a primary is
+    /// taken. Holds a password only if set from the environment (never in a config file in
+    /// the repository); it is never logged. TLS is not supported by this build: connect over
+    /// loopback or a private network.
+    pub url: Option<String>,
+    /// Connections kept for reads (replays, verification, lookups), besides the writer's
+    /// one and the one that listens for other processes' appends. Default 4.
+    pub read_connections: usize,
+}
+
+impl PostgresConfig {
+    /// No database named; four read connections.
+    pub const fn unset() -> Self {
+        PostgresConfig {
+            url: None,
+            read_connections: 4,
+        }
+    }
+
+    /// The URL with any password replaced by `***`, for messages and logs.
+    pub fn redacted_url(&self) -> String {
+        self.url.as_deref().map(redact).unwrap_or_default()
+    }
+}
+
+impl Default for PostgresConfig {
+    fn default() -> Self {
+        Self::unset()
+    }
+}
+
+impl std::fmt::Debug for PostgresConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresConfig")
+            .field("url", &self.url.as_deref().map(redact))
+            .field("read_connections", &self.read_connections)
+            .finish()
+    }
+}
+
+/// A libpq URL without its password: the one after `user:` before `@`, and any
+/// `password=` parameter.
+fn redact(url: &str) -> String {
+    let mut out = url.to_owned();
+    if let Some(scheme_end) = out.find("://") {
+        let rest = scheme_end + 3;
+        if let Some(at) = out[rest..].find('@').map(|at| rest + at) {
+            if let Some(colon) = out[rest..at].find(':').map(|colon| rest + colon) {
+                out.replace_range(colon + 1..at, "***");
+            }
+        }
+    }
+    if let Some(start) = out.find("password=").map(|start| start + "password=".len()) {
+        let end = out[start..].find('&').map_or(out.len(), |end| start + end);
+        out.replace_range(start..end, "***");
+    }
+    out
+}
+
 pub(crate) const MIB: u64 = 1024 * 1024;
 
 impl Default for StoreConfig {
     fn default() -> Self {
         Self {
+            backend: Backend::Sled,
+            postgres: PostgresConfig::unset(),
             cache_capacity_bytes: 64 * MIB,
             max_event_bytes: MIB as usize,
             max_group_events: 10_000,
@@ -58,6 +142,25 @@ impl StoreConfig {
         positive("max_group_events", self.max_group_events as u64)?;
         positive("subscriber_buffer", self.subscriber_buffer as u64)?;
         positive("retry_initial_ms", self.retry_initial_ms)?;
+        if self.backend == Backend::Postgres {
+            if self
+                .postgres
+                .url
+                .as_deref()
+                .is_none_or(|url| url.trim().is_empty())
+            {
+                return Err(StoreError::InvalidConfig {
+                    field: "postgres.url",
+                    reason: "must be set when backend = \"postgres\" (a libpq URL, e.g. \
+                             KPI_LEDGER_STORE__POSTGRES__URL=postgresql://kpi@db/kpi)"
+                        .to_owned(),
+                });
+            }
+            positive(
+                "postgres.read_connections",
+                self.postgres.read_connections as u64,
+            )?;
+        }
         if self.retry_max_ms < self.retry_initial_ms {
             return Err(StoreError::InvalidConfig {
                 field: "retry_max_ms",
@@ -89,6 +192,37 @@ mod tests {
         assert_eq!(config.max_event_bytes, 4096);
         assert_eq!(config.cache_capacity_bytes, 64 * MIB);
         assert_eq!(config.max_group_events, 10_000);
+    }
+
+    #[test]
+    fn the_backend_is_named_in_lowercase_and_postgres_needs_a_url() {
+        let config: StoreConfig = serde_json::from_str(r#"{"backend": "postgres"}"#).unwrap();
+        assert_eq!(config.backend, Backend::Postgres);
+        let err = config.check().unwrap_err();
+        assert!(err.to_string().contains("`postgres.url`"), "{err}");
+        assert!(serde_json::from_str::<StoreConfig>(r#"{"backend": "mysql"}"#).is_err());
+        assert!(
+            serde_json::from_str::<StoreConfig>(r#"{"postgres": {"uri": "x"}}"#).is_err(),
+            "unknown keys of [store.postgres] are refused"
+        );
+        assert_eq!(StoreConfig::default().backend, Backend::Sled);
+    }
+
+    #[test]
+    fn passwords_never_show_in_debug_output() {
+        let config = PostgresConfig {
+            url: Some("postgresql://kpi:s3cret@db1:5432,db2/kpi?password=other&x=1".to_owned()),
+            ..PostgresConfig::unset()
+        };
+        let shown = format!("{config:?}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("other"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("postgresql://kpi:***@db1:5432,db2/kpi?password=***&x=1"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -30,6 +30,15 @@ pub enum StoreError {
     },
     #[error("sled: {0}")]
     Sled(#[from] sled::Error),
+    /// PostgreSQL refused a statement or the connection failed (the message names which).
+    #[error("PostgreSQL: {0}")]
+    Postgres(String),
+    #[error(
+        "the PostgreSQL database holds kpi-ledger schema version {found}; this build knows \
+         versions up to {supported}{}",
+        newer_note(.found, .supported)
+    )]
+    UnsupportedSchema { found: u32, supported: u32 },
     #[error("corrupt store: {what}: {reason}")]
     Corrupt { what: String, reason: String },
     /// The storage failed while the write group this append belonged to was written or

@@ -1,7 +1,20 @@
-//! The kpi-ledger event store: an append-only, hash-chained log of envelopes on sled.
+//! The kpi-ledger event store: an append-only, hash-chained log of envelopes on sled or on
+//! PostgreSQL.
 //!
 //! Payloads are opaque JSON here; the store only enforces envelope-level rules: stream
 //! versions (optimistic concurrency), idempotency keys, size limits and the hash chain.
+//!
+//! # Two backends, one log
+//!
+//! [`EventStore`] is the one interface; [`StoreConfig::backend`] picks sled (a directory,
+//! the default; described below) or PostgreSQL (`pg`: a database named by
+//! [`PostgresConfig::url`], schema migrations in `crates/store/migrations/` applied at
+//! open). Both judge a commit group with the same code (`staging`), store the same
+//! canonical bytes and hashes, and verify with the same checks (`walk::ChainCheck`), so an
+//! archive moved from one to the other keeps every byte and its digest. On PostgreSQL a
+//! group is one transaction that locks the single head row first (gapless positions under
+//! a lock, one chain order across processes) and is acknowledged after COMMIT with
+//! `synchronous_commit = on`.
 //!
 //! # Durability: group commit
 //!
@@ -75,12 +88,15 @@ mod archive;
 mod codec;
 mod config;
 mod error;
+mod event_store;
 mod layout;
 mod open;
+mod pg;
 mod prepare;
 mod read;
 mod recovery;
 mod restore;
+mod staging;
 mod storage;
 mod store;
 mod subscription;
@@ -91,13 +107,12 @@ mod writer;
 pub use archive::{
     ArchiveExport, ArchiveReadError, ArchiveReader, ReadFault, Trailer, ARCHIVE_FORMAT,
 };
-pub use config::StoreConfig;
+pub use config::{Backend, PostgresConfig, StoreConfig};
 pub use error::{AppendError, StoreError, VerifyFailure, VerifyReason};
+pub use event_store::EventStore;
 pub use restore::{check_archive, ArchiveFault, RestoreError};
 pub use storage::{Outage, StorageStatus};
-pub use store::{
-    EventStore, CLOSED_HEAD_FILE, FORMAT_VERSION, MARKER_FILE, MAX_LABEL_BYTES, SLED_DIR,
-};
+pub use store::{CLOSED_HEAD_FILE, FORMAT_VERSION, MARKER_FILE, MAX_LABEL_BYTES, SLED_DIR};
 pub use types::{
     Appended, Digest, Envelope, ExpectedVersion, Hash, HashParseError, Head, NewEvent, Occurred,
     OccurredError, RawEnvelope, StreamId, StreamIdError, GENESIS_SEED, MAX_STREAM_ID_BYTES,

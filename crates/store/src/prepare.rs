@@ -5,8 +5,8 @@
 use std::collections::HashSet;
 
 use crate::error::AppendError;
+use crate::staging::PreparedEvent;
 use crate::types::NewEvent;
-use crate::writer::PreparedEvent;
 
 /// Longest event type, actor and idempotency key, in bytes: they are index keys or
 /// short labels, and a bound keeps keys small.

@@ -10,11 +10,12 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use crate::codec::{self, Body, RawBytes, StoredOccurred};
+use crate::config::Backend;
 use crate::config::StoreConfig;
 use crate::error::{StoreError, VerifyReason};
+use crate::event_store::EventStore;
 use crate::layout::{self, Chunker};
 use crate::prepare::{check_label, check_text};
-use crate::store::EventStore;
 use crate::types::{Envelope, Hash, Head};
 
 /// Chunks written per sled batch (and per flush) while restoring: 1,024 events. Measured at
@@ -39,6 +40,8 @@ pub enum RestoreError {
     },
     #[error("{dir} is not empty: an archive is restored only into a new or empty directory, never over an existing store")]
     NotEmpty { dir: PathBuf },
+    #[error("the PostgreSQL log is not empty (it ends at {head}): an archive is restored only into an empty log, never over an existing one")]
+    LogNotEmpty { head: Head },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -57,7 +60,7 @@ pub enum ArchiveFault {
 }
 
 /// The chain as judged so far: what the next archive entry must continue.
-struct Chain {
+pub(crate) struct Chain {
     prev_hash: Hash,
     next_position: u64,
     last_event_id: Option<uuid::Uuid>,
@@ -67,7 +70,7 @@ struct Chain {
 }
 
 impl Chain {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Chain {
             prev_hash: Hash::genesis(),
             next_position: 1,
@@ -78,7 +81,7 @@ impl Chain {
         }
     }
 
-    fn head(&self) -> Head {
+    pub(crate) fn head(&self) -> Head {
         Head {
             position: self.next_position - 1,
             hash: self.prev_hash,
@@ -86,7 +89,11 @@ impl Chain {
     }
 
     /// Checks the entry at `index` against the chain so far and returns its stored record.
-    fn check(&mut self, index: usize, envelope: &Envelope) -> Result<Vec<u8>, RestoreError> {
+    pub(crate) fn check(
+        &mut self,
+        index: usize,
+        envelope: &Envelope,
+    ) -> Result<Vec<u8>, RestoreError> {
         let broken = |reason| RestoreError::Broken {
             index,
             position: envelope.position,
@@ -232,6 +239,10 @@ impl EventStore {
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let head = check_archive(archive())?;
+        if config.backend == Backend::Postgres {
+            let store: EventStore = crate::pg::restore::restore_from(config, archive)?.into();
+            return restored(store, head, dir);
+        }
         // Checked before sled opens anything: opening an existing store already rewrites
         // some of its files.
         if !directory_is_absent_or_empty(dir)? {
@@ -245,19 +256,27 @@ impl EventStore {
         // from the restored head. Dropping the only handle joins its threads.
         drop(store);
         let store = EventStore::open(dir, config)?;
-        if store.head() != head {
-            return Err(StoreError::Corrupt {
-                what: "restored store".to_owned(),
-                reason: format!(
-                    "reopened at {}, expected {head}: the archive changed during the restore",
-                    store.head()
-                ),
-            }
-            .into());
-        }
-        tracing::info!(dir = %dir.display(), %head, "archive restored");
-        Ok(store)
+        restored(store, head, dir)
     }
+}
+
+/// The store a restore opened, if it ends at the archive's head.
+fn restored(store: EventStore, head: Head, dir: &Path) -> Result<EventStore, RestoreError> {
+    if store.head() != head {
+        return Err(StoreError::Corrupt {
+            what: "restored store".to_owned(),
+            reason: format!(
+                "reopened at {}, expected {head}: the archive changed during the restore",
+                store.head()
+            ),
+        }
+        .into());
+    }
+    match store.backend() {
+        Backend::Sled => tracing::info!(dir = %dir.display(), %head, "archive restored"),
+        Backend::Postgres => tracing::info!(%head, "archive restored into PostgreSQL"),
+    }
+    Ok(store)
 }
 
 /// Judges a whole archive as [`EventStore::restore_from`] does before writing anything (every

@@ -37,9 +37,10 @@ pub const CLOSED_HEAD_FILE: &str = "kpi-ledger-closed-head.toml";
 
 pub use crate::prepare::MAX_LABEL_BYTES;
 
-/// The append-only event store. Cheap to clone: clones share one database and one writer.
+/// The sled backend of [`crate::EventStore`]. Cheap to clone: clones share one database and
+/// one writer.
 #[derive(Clone)]
-pub struct EventStore {
+pub(crate) struct SledStore {
     shared: Arc<Shared>,
     writer: Arc<WriterHandle>,
 }
@@ -81,12 +82,12 @@ impl Drop for WriterHandle {
     }
 }
 
-impl EventStore {
+impl SledStore {
     /// Opens the store in `dir`, creating it when `dir` does not exist or is empty.
     ///
     /// A directory with other content, or a store of another format version, is refused
     /// before anything in it is opened or written.
-    pub fn open(dir: &Path, config: StoreConfig) -> Result<EventStore, StoreError> {
+    pub fn open(dir: &Path, config: StoreConfig) -> Result<SledStore, StoreError> {
         config.check()?;
         claim_directory(dir)?;
         let closed_head = read_closed_head(dir)?;
@@ -124,7 +125,7 @@ impl EventStore {
             .map_err(io_error(dir))?;
         let position = head.read().position;
         tracing::info!(dir = %dir.display(), head = position, "event store opened");
-        Ok(EventStore {
+        Ok(SledStore {
             shared: Arc::new(Shared {
                 storage,
                 dir: dir.to_owned(),
@@ -137,28 +138,6 @@ impl EventStore {
                 threads: Mutex::new(vec![writer]),
             }),
         })
-    }
-
-    /// Appends `events` to `stream` atomically, returning their envelopes once they are on
-    /// disk (flushed). All of the batch or none of it is ever visible.
-    ///
-    /// Idempotency: when every event carries an idempotency key already used by an event of
-    /// the same stream, type, provenance and payload, nothing is written and the original
-    /// envelopes are returned, however old they are. A key used for something else (another
-    /// payload, or the same payload from another source), or a batch mixing used and unused
-    /// keys, is an [`AppendError::IdempotencyConflict`]. The actor is not compared: the same
-    /// content submitted again by someone else (a seed imported by `serve --demo`, then by
-    /// `kpi-ledger import`) is the same event. A retry is answered before `expected` is
-    /// checked, since the original append already moved the stream on.
-    pub async fn append(
-        &self,
-        stream: &StreamId,
-        expected: ExpectedVersion,
-        events: Vec<NewEvent>,
-    ) -> Result<Vec<Envelope>, AppendError> {
-        self.append_or_recall(stream, expected, events)
-            .await
-            .map(|appended| appended.envelopes)
     }
 
     /// [`EventStore::append`], or, for an idempotent retry, the recalled originals: the answer
@@ -192,11 +171,6 @@ impl EventStore {
                 .map_err(|_| StoreError::Closed)?;
         }
         answer.await.map_err(|_| StoreError::Closed)?
-    }
-
-    /// Up to `limit` events from `from_position` on (position 0 reads from the start).
-    pub fn read_from(&self, from_position: u64, limit: usize) -> Result<Vec<Envelope>, StoreError> {
-        self.iter_from(from_position).take(limit).collect()
     }
 
     /// Every event from `from_position` up to the head at the time of the call, decoded
@@ -512,6 +486,16 @@ impl EventStore {
     #[doc(hidden)]
     pub fn __inject_reopen_failures(&self, attempts: u32) {
         self.shared.storage.inject_reopen_failures(attempts);
+    }
+}
+
+impl crate::subscription::LogSource for Shared {
+    fn read_from(&self, from_position: u64, limit: usize) -> Result<Vec<Envelope>, StoreError> {
+        Shared::read_from(self, from_position, limit)
+    }
+
+    fn storage_changes(&self) -> tokio::sync::watch::Receiver<StorageStatus> {
+        self.storage.changes()
     }
 }
 

@@ -7,8 +7,16 @@ use futures::Stream;
 use tokio::sync::broadcast::{self, error::RecvError};
 
 use crate::error::StoreError;
-use crate::store::Shared;
+use crate::storage::StorageStatus;
 use crate::types::Envelope;
+
+/// What a subscription reads stored events from, whichever backend holds them.
+pub(crate) trait LogSource: Send + Sync + 'static {
+    /// Up to `limit` events from `from_position` on, up to the head (blocking).
+    fn read_from(&self, from_position: u64, limit: usize) -> Result<Vec<Envelope>, StoreError>;
+    /// Told of every change of the storage's status.
+    fn storage_changes(&self) -> tokio::sync::watch::Receiver<StorageStatus>;
+}
 
 /// How many stored events one blocking read fetches while catching up.
 const CATCH_UP_CHUNK: usize = 1_024;
@@ -26,7 +34,7 @@ enum Mode {
 }
 
 struct Subscription {
-    shared: Arc<Shared>,
+    shared: Arc<dyn LogSource>,
     /// `None` when the store was already closed at subscribe time: only stored events follow.
     live: Option<broadcast::Receiver<Arc<[Envelope]>>>,
     next_position: u64,
@@ -36,7 +44,7 @@ struct Subscription {
 
 /// `live` must have been subscribed before this reads anything from the store.
 pub(crate) fn catch_up(
-    shared: Arc<Shared>,
+    shared: Arc<dyn LogSource>,
     live: Option<broadcast::Receiver<Arc<[Envelope]>>>,
     from_position: u64,
 ) -> impl Stream<Item = Result<Envelope, StoreError>> + Send + 'static {
@@ -98,7 +106,7 @@ impl Subscription {
     /// taken away a moment before the outage is announced); `false` when the store closed
     /// meanwhile.
     async fn wait_for_storage(&self) -> bool {
-        let mut changes = self.shared.storage.changes();
+        let mut changes = self.shared.storage_changes();
         loop {
             if self
                 .live

@@ -46,34 +46,75 @@ pub(crate) fn walk(
     };
     let mut walk = VerifyWalk {
         db,
-        expected_position: first,
-        prev_hash: anchor.is_none().then(Hash::genesis),
-        anchor,
-        whole: anchor.is_none(),
-        last_event_id: None,
-        previous_recorded: None,
-        stream_versions: HashMap::new(),
+        check: ChainCheck::new(first, anchor),
     };
     let chunks =
         db.range(codec::event_key(first)..codec::event_key(head.position.saturating_add(1)));
     for entry in chunks {
-        if !proceed(walk.expected_position) {
+        if !proceed(walk.check.expected_position) {
             return None;
         }
         let (key, chunk) = match entry {
             Ok(entry) => entry,
-            Err(error) => return Some(Err(unreadable(walk.expected_position, &error))),
+            Err(error) => return Some(Err(unreadable(walk.check.expected_position, &error))),
         };
         if let Err(failure) = walk.chunk(&key, &chunk) {
             return Some(Err(failure));
         }
     }
-    Some(end_of_walk(&walk, head, inconsistency))
+    Some(walk.check.end(head, inconsistency))
 }
 
-/// What the walk must have reached: the head, with its hash, and nothing beyond.
+/// The state of a verification walk between chunks.
+struct VerifyWalk<'a> {
+    db: &'a sled::Db,
+    check: ChainCheck,
+}
+
+/// The checks of a verification walk that concern the events themselves, whatever holds
+/// them: hashes recomputed, links, gapless positions, stream versions, `recorded_at` and
+/// event ids. Every backend's `verify` walks its events through this.
+pub(crate) struct ChainCheck {
+    pub(crate) expected_position: u64,
+    /// The hash the next event must link to; `None` at the start of a walk from an anchor,
+    /// whose chunk's first link is taken as stored (the anchor's own hash is then checked).
+    prev_hash: Option<Hash>,
+    /// The position and hash of an event the caller vouches for.
+    anchor: Option<(u64, Hash)>,
+    /// Whether the walk started at position 1, so every stream's versions are known.
+    whole: bool,
+    last_event_id: Option<[u8; 16]>,
+    previous_recorded: Option<DateTime<Utc>>,
+    stream_versions: HashMap<String, u64>,
+}
+
+impl ChainCheck {
+    /// A walk whose first event is at `first`: position 1 and the genesis hash, or at or
+    /// before `anchor`'s position.
+    pub(crate) fn new(first: u64, anchor: Option<(u64, Hash)>) -> Self {
+        ChainCheck {
+            expected_position: first,
+            prev_hash: anchor.is_none().then(Hash::genesis),
+            anchor,
+            whole: anchor.is_none(),
+            last_event_id: None,
+            previous_recorded: None,
+            stream_versions: HashMap::new(),
+        }
+    }
+
+    /// What the walk must have reached: the head, with its hash, and nothing beyond.
+    pub(crate) fn end(
+        &self,
+        head: Head,
+        inconsistency: Option<&VerifyFailure>,
+    ) -> Result<Head, VerifyFailure> {
+        end_of_walk(self, head, inconsistency)
+    }
+}
+
 fn end_of_walk(
-    walk: &VerifyWalk<'_>,
+    walk: &ChainCheck,
     head: Head,
     inconsistency: Option<&VerifyFailure>,
 ) -> Result<Head, VerifyFailure> {
@@ -100,46 +141,30 @@ fn end_of_walk(
     Ok(head)
 }
 
-/// The state of a verification walk between chunks.
-struct VerifyWalk<'a> {
-    db: &'a sled::Db,
-    expected_position: u64,
-    /// The hash the next event must link to; `None` at the start of a walk from an anchor,
-    /// whose chunk's first link is taken as stored (the anchor's own hash is then checked).
-    prev_hash: Option<Hash>,
-    /// The position and hash of an event the caller vouches for.
-    anchor: Option<(u64, Hash)>,
-    /// Whether the walk started at position 1, so every stream's versions are known.
-    whole: bool,
-    last_event_id: Option<[u8; 16]>,
-    previous_recorded: Option<DateTime<Utc>>,
-    stream_versions: HashMap<String, u64>,
-}
-
 impl VerifyWalk<'_> {
     fn chunk(&mut self, key: &[u8], chunk: &[u8]) -> Result<(), VerifyFailure> {
         let fail = |position, reason| Err(VerifyFailure { position, reason });
         let Some(first) = codec::position_of_event_key(key) else {
             return fail(
-                self.expected_position,
+                self.check.expected_position,
                 VerifyReason::Undecodable(format!("chunk key {key:?} is not a position")),
             );
         };
-        if first != self.expected_position {
-            return fail(self.expected_position, VerifyReason::Missing);
+        if first != self.check.expected_position {
+            return fail(self.check.expected_position, VerifyReason::Missing);
         }
         // Bodies borrow from `chunk`; the index entries are checked once the chunk is read.
         let mut bodies = Vec::new();
         let mut rest = chunk;
         while !rest.is_empty() {
-            let position = self.expected_position;
+            let position = self.check.expected_position;
             let (record, used) = match codec::next_chunk_record(rest) {
                 Ok(step) => step,
                 Err(reason) => return fail(position, VerifyReason::Undecodable(reason)),
             };
             rest = &rest[used..];
-            bodies.push((position, self.event(position, record)?));
-            self.expected_position += 1;
+            bodies.push((position, self.check.event(position, record)?));
+            self.check.expected_position += 1;
         }
         if bodies.is_empty() {
             return fail(first, VerifyReason::Undecodable("empty chunk".to_owned()));
@@ -169,9 +194,15 @@ impl VerifyWalk<'_> {
         }
         Ok(())
     }
+}
 
+impl ChainCheck {
     /// Checks one record against the chain and the envelope rules; returns its body.
-    fn event<'r>(&mut self, position: u64, record: &'r [u8]) -> Result<Body<'r>, VerifyFailure> {
+    pub(crate) fn event<'r>(
+        &mut self,
+        position: u64,
+        record: &'r [u8],
+    ) -> Result<Body<'r>, VerifyFailure> {
         let fail = |reason| Err(VerifyFailure { position, reason });
         let raw = match codec::split_record(record) {
             Ok(raw) => raw,

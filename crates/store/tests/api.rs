@@ -2,16 +2,16 @@
 
 mod common;
 
-use common::{open, seminar, stream};
+use common::{seminar, stream};
 use kpi_store::{
     AppendError, EventStore, ExpectedVersion, Hash, Head, NewEvent, StoreConfig, StoreError,
 };
 use serde_json::json;
 
+on_both_backends! {
 #[tokio::test]
-async fn appended_events_read_back_identically_everywhere() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+async fn appended_events_read_back_identically_everywhere(log) {
+    let store = log.open();
     assert_eq!(store.head(), Head::empty());
 
     let a = stream("seminar:2024/a");
@@ -100,7 +100,7 @@ async fn appended_events_read_back_identically_everywhere() {
     assert_eq!(store.verify().unwrap(), store.head());
 
     store.close().await;
-    let reopened = open(dir.path());
+    let reopened = log.open();
     assert_eq!(reopened.read_from(1, 100).unwrap(), all);
     assert_eq!(reopened.verify().unwrap().hash, all[3].hash);
     let fourth = reopened
@@ -110,11 +110,12 @@ async fn appended_events_read_back_identically_everywhere() {
     assert_eq!((fourth[0].position, fourth[0].stream_version), (5, 4));
     assert_eq!(fourth[0].prev_hash, all[3].hash);
 }
+}
 
+on_both_backends! {
 #[tokio::test]
-async fn envelopes_serialize_as_json_lines_with_iso_times() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+async fn envelopes_serialize_as_json_lines_with_iso_times(log) {
+    let store = log.open();
     let envelope = store
         .append(&stream("s"), ExpectedVersion::Any, vec![seminar(1)])
         .await
@@ -130,11 +131,12 @@ async fn envelopes_serialize_as_json_lines_with_iso_times() {
     let back: kpi_store::Envelope = serde_json::from_str(&line).unwrap();
     assert_eq!(back, envelope);
 }
+}
 
+on_both_backends! {
 #[tokio::test]
-async fn wrong_expected_versions_name_the_actual_version_and_write_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+async fn wrong_expected_versions_name_the_actual_version_and_write_nothing(log) {
+    let store = log.open();
     let s = stream("seminar:1");
 
     let err = store
@@ -191,17 +193,18 @@ async fn wrong_expected_versions_name_the_actual_version_and_write_nothing() {
     assert_eq!(store.head(), head);
     assert_eq!(store.read_from(0, 10).unwrap().len(), 2);
 }
+}
 
+on_both_backends! {
 #[tokio::test]
-async fn a_retried_append_returns_the_originals_even_after_reopening() {
-    let dir = tempfile::tempdir().unwrap();
+async fn a_retried_append_returns_the_originals_even_after_reopening(log) {
     let s = stream("consultation:42");
     let batch = vec![
         seminar(1).with_idempotency_key("import:row-1"),
         seminar(2).with_idempotency_key("import:row-2"),
     ];
     let originals = {
-        let store = open(dir.path());
+        let store = log.open();
         let originals = store
             .append(&s, ExpectedVersion::NoStream, batch.clone())
             .await
@@ -221,7 +224,7 @@ async fn a_retried_append_returns_the_originals_even_after_reopening() {
         store.close().await;
         originals
     };
-    let store = open(dir.path());
+    let store = log.open();
     let head = store.head();
     let again = store
         .append(&s, ExpectedVersion::NoStream, batch.clone())
@@ -237,11 +240,12 @@ async fn a_retried_append_returns_the_originals_even_after_reopening() {
     assert_eq!(store.head(), head);
     assert_eq!(store.read_stream(&s).unwrap(), originals);
 }
+}
 
+on_both_backends! {
 #[tokio::test]
-async fn append_or_recall_tells_a_write_from_a_retry() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+async fn append_or_recall_tells_a_write_from_a_retry(log) {
+    let store = log.open();
     let s = stream("seminar:reporting");
     let keyed = vec![seminar(1).with_idempotency_key("k1")];
     let first = store
@@ -266,11 +270,12 @@ async fn append_or_recall_tells_a_write_from_a_retry() {
     }
     assert_eq!(store.head().position, 3);
 }
+}
 
+on_both_backends! {
 #[tokio::test]
-async fn reusing_a_key_for_different_content_is_a_conflict_that_writes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+async fn reusing_a_key_for_different_content_is_a_conflict_that_writes_nothing(log) {
+    let store = log.open();
     let s = stream("seminar:9");
     store
         .append(
@@ -332,14 +337,15 @@ async fn reusing_a_key_for_different_content_is_a_conflict_that_writes_nothing()
         .unwrap();
     assert_eq!(fresh[0].position, 2);
 }
+}
 
+on_both_backends! {
 /// The key covers the whole request: a retry must come from the same source. The same payload
 /// under the same key with another provenance (or with one where the original had none) is a
 /// conflict, whether the original is on disk or in the same commit group.
 #[tokio::test]
-async fn reusing_a_key_with_another_provenance_is_a_conflict_that_writes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+async fn reusing_a_key_with_another_provenance_is_a_conflict_that_writes_nothing(log) {
+    let store = log.open();
     let s = stream("seminar:provenance");
     let sourced = |provenance: &str| {
         seminar(1)
@@ -408,13 +414,14 @@ async fn reusing_a_key_with_another_provenance_is_a_conflict_that_writes_nothing
     );
     assert_eq!(store.read_stream(&s2).unwrap().len(), 1);
 }
+}
 
+on_both_backends! {
 #[tokio::test]
-async fn a_used_idempotency_key_names_the_position_of_its_event() {
-    let dir = tempfile::tempdir().unwrap();
+async fn a_used_idempotency_key_names_the_position_of_its_event(log) {
     let s = stream("seminar:keys");
     {
-        let store = open(dir.path());
+        let store = log.open();
         assert_eq!(store.idempotency_key_position("k").unwrap(), None);
         store
             .append(&s, ExpectedVersion::Any, vec![seminar(1)])
@@ -432,18 +439,19 @@ async fn a_used_idempotency_key_names_the_position_of_its_event() {
         assert_eq!(store.idempotency_key_position("other").unwrap(), None);
         store.close().await;
     }
-    let store = open(dir.path());
+    let store = log.open();
     assert_eq!(store.idempotency_key_position("k").unwrap(), Some(2));
 }
+}
 
+on_both_backends! {
 #[tokio::test]
-async fn bad_input_gets_a_clear_error_and_writes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
+async fn bad_input_gets_a_clear_error_and_writes_nothing(log) {
     let config = StoreConfig {
         max_event_bytes: 2_000,
         ..StoreConfig::default()
     };
-    let store = EventStore::open(dir.path(), config).unwrap();
+    let store = log.open_with(config).unwrap();
     let s = stream("seminar:1");
     store
         .append(&s, ExpectedVersion::Any, vec![seminar(1)])
@@ -574,11 +582,12 @@ async fn bad_input_gets_a_clear_error_and_writes_nothing() {
     assert_eq!(store.read_from(0, 100).unwrap().len(), 1);
     assert_eq!(store.verify().unwrap(), head);
 }
+}
 
+on_both_backends! {
 #[tokio::test]
-async fn appends_after_close_fail_as_closed() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+async fn appends_after_close_fail_as_closed(log) {
+    let store = log.open();
     let other = store.clone();
     store.close().await;
     let err = other
@@ -590,6 +599,7 @@ async fn appends_after_close_fail_as_closed() {
         "{err:?}"
     );
     assert_eq!(other.read_from(0, 10).unwrap(), []);
+}
 }
 
 #[test]
@@ -604,10 +614,10 @@ fn invalid_config_is_refused_by_field_name() {
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
 
+on_both_backends! {
 #[tokio::test]
-async fn large_batches_and_large_events_read_back_across_chunk_boundaries() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+async fn large_batches_and_large_events_read_back_across_chunk_boundaries(log) {
+    let store = log.open();
     let s = stream("import:fy2024");
     let other = stream("import:fy2025");
     let batch: Vec<NewEvent> = (0..150)
@@ -682,7 +692,7 @@ async fn large_batches_and_large_events_read_back_across_chunk_boundaries() {
     assert_eq!(store.verify().unwrap().position, 155);
 
     store.close().await;
-    let store = open(dir.path());
+    let store = log.open();
     let next = store
         .append(&s, ExpectedVersion::Exact(150), vec![seminar(1)])
         .await
@@ -691,13 +701,14 @@ async fn large_batches_and_large_events_read_back_across_chunk_boundaries() {
     assert!(next[0].event_id > big_written[3].event_id);
     assert_eq!(store.verify().unwrap().position, 156);
 }
+}
 
+on_both_backends! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_closed_store_reopens_at_once_again_and_again() {
+async fn a_closed_store_reopens_at_once_again_and_again(log) {
     // sled's I/O threads may hold the file lock a moment after close; open waits for it.
-    let dir = tempfile::tempdir().unwrap();
     for round in 0..20u64 {
-        let store = open(dir.path());
+        let store = log.open();
         assert_eq!(store.head().position, round);
         store
             .append(
@@ -709,13 +720,14 @@ async fn a_closed_store_reopens_at_once_again_and_again() {
             .unwrap();
         store.close().await;
     }
-    assert_eq!(open(dir.path()).verify().unwrap().position, 20);
+    assert_eq!(log.open().verify().unwrap().position, 20);
+}
 }
 
+on_both_backends! {
 #[tokio::test]
-async fn raw_iteration_yields_the_stored_payload_text_of_the_same_envelopes() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+async fn raw_iteration_yields_the_stored_payload_text_of_the_same_envelopes(log) {
+    let store = log.open();
     let mut odd = seminar(7);
     odd.payload = json!({ "z": 1.5, "a": [true, null, "富士"], "m": { "y": -3, "b": "x" } });
     store
@@ -741,4 +753,5 @@ async fn raw_iteration_yields_the_stored_payload_text_of_the_same_envelopes() {
         .collect();
     assert_eq!(back, parsed[1..]);
     assert_eq!(store.iter_raw_from(4).count(), 0);
+}
 }

@@ -6,16 +6,15 @@ mod common;
 
 use std::io::Cursor;
 
-use common::{open, seminar, stream};
+use common::{seminar, stream, TestLog};
 use kpi_store::{
-    check_archive, ArchiveReader, EventStore, ExpectedVersion, Head, RestoreError, StoreConfig,
-    Trailer,
+    check_archive, ArchiveReader, EventStore, ExpectedVersion, Head, RestoreError, Trailer,
 };
 use sha2::{Digest as _, Sha256};
 
 /// A store of `count` events over two streams, in several groups.
-async fn filled(dir: &std::path::Path, count: u32) -> EventStore {
-    let store = open(dir);
+async fn filled(log: &TestLog, count: u32) -> EventStore {
+    let store = log.open();
     for i in 0..count {
         store
             .append(
@@ -61,11 +60,11 @@ fn judged(lines: &[String]) -> Result<Head, String> {
     })
 }
 
+on_both_backends! {
 #[tokio::test]
-async fn an_export_ends_with_a_trailer_and_restores_to_the_same_digest() {
-    let source = tempfile::tempdir().unwrap();
+async fn an_export_ends_with_a_trailer_and_restores_to_the_same_digest(log) {
     // Several 64 KiB pieces, so piece boundaries are crossed.
-    let store = filled(source.path(), 400).await;
+    let store = filled(&log, 400).await;
     let digest = store.verify().unwrap();
     let (head, bytes) = exported(&store);
     assert_eq!(head, digest);
@@ -85,20 +84,21 @@ async fn an_export_ends_with_a_trailer_and_restores_to_the_same_digest() {
     let sha256: [u8; 32] = Sha256::digest(&bytes[..body_len]).into();
     assert_eq!(trailer.sha256.as_bytes(), &sha256);
 
-    let target = tempfile::tempdir().unwrap();
+    let target = log.another();
     let restored = EventStore::restore_from(
         &target.path().join("restored"),
-        StoreConfig::default(),
+        target.config(),
         || ArchiveReader::new(Cursor::new(bytes.clone())),
     )
     .unwrap();
     assert_eq!(restored.verify().unwrap(), digest);
 }
+}
 
+on_both_backends! {
 #[tokio::test]
-async fn an_export_stops_at_the_head_it_started_at_while_appends_continue() {
-    let source = tempfile::tempdir().unwrap();
-    let store = filled(source.path(), 300).await;
+async fn an_export_stops_at_the_head_it_started_at_while_appends_continue(log) {
+    let store = filled(&log, 300).await;
     let mut pieces = store.export_archive();
     let started = pieces.head();
     let first = pieces.next().unwrap().unwrap();
@@ -120,11 +120,12 @@ async fn an_export_stops_at_the_head_it_started_at_while_appends_continue() {
     assert_eq!(trailer(&lines[300]).head, started);
     assert_eq!(judged(&lines), Ok(started));
 }
+}
 
+on_both_backends! {
 #[tokio::test]
-async fn an_archive_that_is_not_whole_is_refused_naming_why() {
-    let source = tempfile::tempdir().unwrap();
-    let store = filled(source.path(), 30).await;
+async fn an_archive_that_is_not_whole_is_refused_naming_why(log) {
+    let store = filled(&log, 30).await;
     let (head, bytes) = exported(&store);
     let whole = lines(&bytes);
     assert_eq!(judged(&whole), Ok(head));
@@ -226,11 +227,12 @@ async fn an_archive_that_is_not_whole_is_refused_naming_why() {
         "line 32: a line after the trailer: an archive ends with its trailer"
     );
 }
+}
 
-#[test]
-fn an_empty_log_exports_a_trailer_only_and_restores_empty() {
-    let source = tempfile::tempdir().unwrap();
-    let store = open(source.path());
+on_both_backends! {
+#[tokio::test]
+async fn an_empty_log_exports_a_trailer_only_and_restores_empty(log) {
+    let store = log.open();
     let (head, bytes) = exported(&store);
     assert_eq!(head, Head::empty());
     let lines = lines(&bytes);
@@ -241,4 +243,68 @@ fn an_empty_log_exports_a_trailer_only_and_restores_empty() {
         judged(&[]).unwrap_err(),
         message if message.contains("no trailer after 0 events")
     ));
+}
+}
+
+/// The upgrade path between backends: an archive exported from sled, imported into
+/// PostgreSQL, appended to there, exported again and imported back into sled keeps every
+/// byte of every event, and so its digest, at each step.
+#[tokio::test]
+async fn an_archive_moved_between_backends_keeps_its_digest() {
+    let Some(postgres) = TestLog::postgres() else {
+        return;
+    };
+    let sled = TestLog::sled();
+    let original = filled(&sled, 200).await;
+    let digest = original.verify().unwrap();
+    let (_, from_sled) = exported(&original);
+
+    let archive = |bytes: &Vec<u8>| {
+        let bytes = bytes.clone();
+        move || ArchiveReader::new(Cursor::new(bytes.clone()))
+    };
+    let moved =
+        EventStore::restore_from(postgres.path(), postgres.config(), archive(&from_sled)).unwrap();
+    assert_eq!(moved.backend(), kpi_store::Backend::Postgres);
+    assert_eq!(moved.verify().unwrap(), digest);
+    assert_eq!(
+        exported(&moved).1,
+        from_sled,
+        "the same archive, byte for byte"
+    );
+    // The chain goes on from the same head on PostgreSQL.
+    let next = moved
+        .append(
+            &stream("seminar:2024/0"),
+            ExpectedVersion::Exact(100),
+            vec![seminar(7)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(next[0].prev_hash, digest.hash);
+    let digest = moved.verify().unwrap();
+    assert_eq!(digest.position, 201);
+    let (_, from_postgres) = exported(&moved);
+
+    let back = sled.another();
+    let restored = EventStore::restore_from(
+        &back.path().join("back"),
+        back.config(),
+        archive(&from_postgres),
+    )
+    .unwrap();
+    assert_eq!(restored.backend(), kpi_store::Backend::Sled);
+    assert_eq!(restored.verify().unwrap(), digest);
+    assert_eq!(exported(&restored).1, from_postgres);
+
+    // A log that is not empty is never restored over.
+    let error = EventStore::restore_from(postgres.path(), postgres.config(), archive(&from_sled))
+        .err()
+        .expect("refused");
+    assert!(
+        matches!(error, RestoreError::LogNotEmpty { head } if head == digest),
+        "{error}"
+    );
+    assert!(error.to_string().contains("not empty"), "{error}");
+    assert_eq!(moved.verify().unwrap(), digest);
 }

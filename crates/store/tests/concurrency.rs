@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::{seminar, stream};
 use futures::StreamExt as _;
-use kpi_store::{AppendError, Envelope, EventStore, ExpectedVersion, StoreConfig};
+use kpi_store::{AppendError, Envelope, ExpectedVersion, StoreConfig};
 
 const TASKS: usize = 64;
 const APPENDS_PER_TASK: usize = 15;
@@ -20,10 +20,10 @@ struct Seen {
     conflicts: usize,
 }
 
+on_both_backends! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sixty_four_appenders_lose_and_duplicate_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = EventStore::open(dir.path(), StoreConfig::default()).unwrap();
+async fn sixty_four_appenders_lose_and_duplicate_nothing(log) {
+    let store = log.open_with(StoreConfig::default()).unwrap();
     let mut tasks = Vec::new();
     for task in 0..TASKS {
         let store = store.clone();
@@ -103,11 +103,12 @@ async fn sixty_four_appenders_lose_and_duplicate_nothing() {
     }
     assert_eq!(store.verify().unwrap().position, stored.len() as u64);
 }
+}
 
+on_both_backends! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_retries_of_one_key_write_it_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = EventStore::open(dir.path(), StoreConfig::default()).unwrap();
+async fn concurrent_retries_of_one_key_write_it_once(log) {
+    let store = log.open_with(StoreConfig::default()).unwrap();
     let target = stream("grant:7");
     let mut tasks = Vec::new();
     for _ in 0..32 {
@@ -131,6 +132,7 @@ async fn concurrent_retries_of_one_key_write_it_once() {
     assert!(answers.iter().all(|a| *a == answers[0]));
     assert_eq!(store.head().position, 1);
 }
+}
 
 async fn collect(
     subscription: impl futures::Stream<Item = Result<Envelope, kpi_store::StoreError>>,
@@ -147,10 +149,10 @@ async fn collect(
     .expect("the subscription delivered everything in time")
 }
 
+on_both_backends! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_subscription_hands_over_from_stored_to_live_without_gap_or_duplicate() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = EventStore::open(dir.path(), StoreConfig::default()).unwrap();
+async fn a_subscription_hands_over_from_stored_to_live_without_gap_or_duplicate(log) {
+    let store = log.open_with(StoreConfig::default()).unwrap();
     for n in 0..300 {
         store
             .append(&stream("s"), ExpectedVersion::Any, vec![seminar(n)])
@@ -177,15 +179,16 @@ async fn a_subscription_hands_over_from_stored_to_live_without_gap_or_duplicate(
     assert_eq!(from_start, (1..=900).collect::<Vec<_>>());
     assert_eq!(from_middle, (250..=900).collect::<Vec<_>>());
 }
+}
 
+on_both_backends! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lagging_subscriber_falls_back_to_the_store_and_misses_nothing() {
-    let dir = tempfile::tempdir().unwrap();
+async fn a_lagging_subscriber_falls_back_to_the_store_and_misses_nothing(log) {
     let config = StoreConfig {
         subscriber_buffer: 2,
         ..StoreConfig::default()
     };
-    let store = EventStore::open(dir.path(), config).unwrap();
+    let store = log.open_with(config).unwrap();
     let mut subscription = Box::pin(store.subscribe(1));
     let writer = {
         let store = store.clone();
@@ -214,11 +217,12 @@ async fn a_lagging_subscriber_falls_back_to_the_store_and_misses_nothing() {
     writer.await.unwrap();
     assert_eq!(received, (1..=400).collect::<Vec<_>>());
 }
+}
 
+on_both_backends! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn subscriptions_end_when_the_store_closes() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = EventStore::open(dir.path(), StoreConfig::default()).unwrap();
+async fn subscriptions_end_when_the_store_closes(log) {
+    let store = log.open_with(StoreConfig::default()).unwrap();
     store
         .append(&stream("s"), ExpectedVersion::Any, vec![seminar(1)])
         .await
@@ -234,4 +238,5 @@ async fn subscriptions_end_when_the_store_closes() {
     // Subscribing after close still replays what is stored, then ends.
     let late: Vec<_> = reader.subscribe(0).collect().await;
     assert_eq!(late.len(), 1);
+}
 }

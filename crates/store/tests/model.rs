@@ -5,8 +5,8 @@ mod common;
 
 use std::collections::{HashMap, HashSet};
 
-use common::stream;
-use kpi_store::{AppendError, Envelope, EventStore, ExpectedVersion, NewEvent, StoreConfig};
+use common::{stream, TestLog};
+use kpi_store::{AppendError, Envelope, ExpectedVersion, NewEvent};
 use proptest::prelude::*;
 use serde_json::json;
 
@@ -159,15 +159,14 @@ impl Model {
     }
 }
 
-async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = EventStore::open(dir.path(), StoreConfig::default()).unwrap();
+async fn run(log: &TestLog, ops: Vec<Op>) -> Result<(), TestCaseError> {
+    let mut store = log.open();
     let mut model = Model::default();
     for op in ops {
         let (stream_index, expect, specs) = match op {
             Op::Reopen => {
                 store.close().await;
-                store = EventStore::open(dir.path(), StoreConfig::default()).unwrap();
+                store = log.open();
                 continue;
             }
             Op::Append {
@@ -250,16 +249,38 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
     #[test]
     fn the_store_behaves_like_the_model(ops in proptest::collection::vec(op(), 1..40)) {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(run(ops))?;
+        runtime().block_on(run(&TestLog::sled(), ops))?;
+    }
+}
+
+/// The same model on PostgreSQL, a fresh database per case in one cluster (fewer cases: a
+/// database costs more to make than a directory).
+#[test]
+fn the_store_on_postgres_behaves_like_the_model() {
+    let Some(cluster_holder) = TestLog::postgres() else {
+        return;
+    };
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases: 16,
+        ..ProptestConfig::default()
+    });
+    let outcome = runner.run(&proptest::collection::vec(op(), 1..40), |ops| {
+        runtime().block_on(run(&cluster_holder.another(), ops))
+    });
+    if let Err(failure) = outcome {
+        panic!("{failure}");
     }
 }

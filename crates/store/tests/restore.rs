@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{open, seminar, snapshot, stream};
+use common::{open, seminar, snapshot, stream, TestLog};
 use kpi_store::{
     ArchiveFault, EventStore, ExpectedVersion, NewEvent, RestoreError, StoreConfig, VerifyReason,
 };
@@ -10,8 +10,8 @@ use serde_json::json;
 
 /// A log of `count` events over three streams, some with idempotency keys and provenance,
 /// appended in several groups; returns the store and its envelopes.
-async fn original(dir: &std::path::Path, count: u32) -> (EventStore, Vec<kpi_store::Envelope>) {
-    let store = open(dir);
+async fn original(log: &TestLog, count: u32) -> (EventStore, Vec<kpi_store::Envelope>) {
+    let store = log.open();
     for i in 0..count {
         let mut event = seminar(i);
         if i % 3 == 0 {
@@ -31,16 +31,16 @@ async fn original(dir: &std::path::Path, count: u32) -> (EventStore, Vec<kpi_sto
     (store, envelopes)
 }
 
+on_both_backends! {
 #[tokio::test]
-async fn a_restored_store_verifies_to_the_original_digest_and_keeps_working() {
-    let source = tempfile::tempdir().unwrap();
+async fn a_restored_store_verifies_to_the_original_digest_and_keeps_working(log) {
     // More than one chunk (64 events) so chunk boundaries and stream runs are exercised.
-    let (store, envelopes) = original(source.path(), 150).await;
+    let (store, envelopes) = original(&log, 150).await;
     let digest = store.verify().unwrap();
 
-    let target = tempfile::tempdir().unwrap();
+    let target = log.another();
     let restored_dir = target.path().join("restored");
-    let restored = EventStore::restore(&restored_dir, StoreConfig::default(), &envelopes).unwrap();
+    let restored = EventStore::restore(&restored_dir, target.config(), &envelopes).unwrap();
     assert_eq!(restored.verify().unwrap(), digest);
     assert_eq!(restored.head(), digest);
     assert_eq!(restored.read_from(1, usize::MAX).unwrap(), envelopes);
@@ -81,12 +81,14 @@ async fn a_restored_store_verifies_to_the_original_digest_and_keeps_working() {
     assert!(next[0].event_id > envelopes[149].event_id);
     assert_eq!(restored.verify().unwrap().position, 151);
 }
+}
 
+on_both_backends! {
 #[tokio::test]
-async fn an_empty_archive_gives_an_empty_store() {
-    let target = tempfile::tempdir().unwrap();
-    let restored = EventStore::restore(target.path(), StoreConfig::default(), &[]).unwrap();
+async fn an_empty_archive_gives_an_empty_store(log) {
+    let restored = EventStore::restore(log.path(), log.config(), &[]).unwrap();
     assert_eq!(restored.head().position, 0);
+}
 }
 
 fn refused(envelopes: &[kpi_store::Envelope]) -> (usize, u64, ArchiveFault) {
@@ -108,8 +110,7 @@ fn refused(envelopes: &[kpi_store::Envelope]) -> (usize, u64, ArchiveFault) {
 
 #[tokio::test]
 async fn a_changed_payload_is_refused_at_its_position() {
-    let source = tempfile::tempdir().unwrap();
-    let (_store, mut envelopes) = original(source.path(), 10).await;
+    let (_store, mut envelopes) = original(&TestLog::sled(), 10).await;
     envelopes[6].payload["attendees"] = json!(7000);
     let (index, position, reason) = refused(&envelopes);
     assert_eq!((index, position), (6, 7));
@@ -124,8 +125,7 @@ async fn a_changed_payload_is_refused_at_its_position() {
 
 #[tokio::test]
 async fn a_changed_recorded_at_or_event_id_is_refused() {
-    let source = tempfile::tempdir().unwrap();
-    let (_store, envelopes) = original(source.path(), 5).await;
+    let (_store, envelopes) = original(&TestLog::sled(), 5).await;
     let mut later = envelopes.clone();
     later[2].recorded_at += chrono::Duration::nanoseconds(1);
     assert_eq!(refused(&later).1, 3);
@@ -136,8 +136,7 @@ async fn a_changed_recorded_at_or_event_id_is_refused() {
 
 #[tokio::test]
 async fn swapped_or_dropped_entries_are_refused() {
-    let source = tempfile::tempdir().unwrap();
-    let (_store, envelopes) = original(source.path(), 10).await;
+    let (_store, envelopes) = original(&TestLog::sled(), 10).await;
 
     let mut swapped = envelopes.clone();
     swapped.swap(3, 4);
@@ -176,8 +175,7 @@ async fn swapped_or_dropped_entries_are_refused() {
 #[tokio::test]
 async fn a_consistent_but_invalid_envelope_is_refused() {
     // A chain forged over a blank actor: hashes match, the append rules do not.
-    let source = tempfile::tempdir().unwrap();
-    let (_store, mut envelopes) = original(source.path(), 2).await;
+    let (_store, mut envelopes) = original(&TestLog::sled(), 2).await;
     envelopes[0].actor = " ".to_owned();
     let (_, position, reason) = refused(&envelopes);
     assert_eq!(position, 1);
@@ -186,8 +184,7 @@ async fn a_consistent_but_invalid_envelope_is_refused() {
 
 #[tokio::test]
 async fn an_existing_store_is_never_restored_over_and_is_left_untouched() {
-    let source = tempfile::tempdir().unwrap();
-    let (_store, envelopes) = original(source.path(), 3).await;
+    let (_store, envelopes) = original(&TestLog::sled(), 3).await;
     let target = tempfile::tempdir().unwrap();
     {
         let occupied = open(target.path());
@@ -209,8 +206,7 @@ async fn an_existing_store_is_never_restored_over_and_is_left_untouched() {
 
 #[tokio::test]
 async fn an_unreadable_entry_is_refused_before_anything_is_written() {
-    let source = tempfile::tempdir().unwrap();
-    let (_store, envelopes) = original(source.path(), 5).await;
+    let (_store, envelopes) = original(&TestLog::sled(), 5).await;
     let target = tempfile::tempdir().unwrap();
     let dir = target.path().join("never-created");
     let error = EventStore::restore_from(&dir, StoreConfig::default(), || {
@@ -232,11 +228,11 @@ async fn an_unreadable_entry_is_refused_before_anything_is_written() {
     assert!(!dir.exists());
 }
 
+on_both_backends! {
 #[tokio::test]
-async fn a_log_of_several_write_batches_restores_to_the_same_digest() {
+async fn a_log_of_several_write_batches_restores_to_the_same_digest(log) {
     // More than one restore batch (1,024 events), so a head is committed mid-restore.
-    let source = tempfile::tempdir().unwrap();
-    let store = open(source.path());
+    let store = log.open();
     for round in 0..11u32 {
         let events = (0..100).map(|i| seminar(round * 100 + i)).collect();
         let name = format!("seminar:2024/{}", round % 3);
@@ -248,8 +244,9 @@ async fn a_log_of_several_write_batches_restores_to_the_same_digest() {
     let digest = store.verify().unwrap();
     assert_eq!(digest.position, 1100);
     let envelopes = store.read_from(1, usize::MAX).unwrap();
-    let target = tempfile::tempdir().unwrap();
-    let restored = EventStore::restore(target.path(), StoreConfig::default(), &envelopes).unwrap();
+    let target = log.another();
+    let restored = EventStore::restore(target.path(), target.config(), &envelopes).unwrap();
     assert_eq!(restored.verify().unwrap(), digest);
     assert_eq!(restored.read_from(1, usize::MAX).unwrap(), envelopes);
+}
 }

@@ -18,6 +18,8 @@ use kpi_store::{
 const NO_SPACE: i32 = 28;
 /// Long enough for a test to act between two attempts, short enough to keep it quick.
 const RETRY: StoreConfig = StoreConfig {
+    backend: kpi_store::Backend::Sled,
+    postgres: kpi_store::PostgresConfig::unset(),
     cache_capacity_bytes: 64 * 1024 * 1024,
     max_event_bytes: 1024 * 1024,
     max_group_events: 10_000,
