@@ -76,7 +76,7 @@ impl<N: Nodes> Ranges<'_, N> {
     /// MTH(D[start:end]), `start < end`.
     fn mth(&mut self, start: u64, end: u64) -> Result<NodeHash, N::Error> {
         let n = end - start;
-        if n.is_power_of_two() && start % n == 0 {
+        if n.is_power_of_two() && start.is_multiple_of(n) {
             let level = n.trailing_zeros() as u8;
             return self.nodes.node(NodeId {
                 level,
