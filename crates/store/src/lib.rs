@@ -85,11 +85,14 @@
 //! back, the random bits after the timestamp count up), which `verify` checks too.
 
 mod archive;
+mod canonical;
 mod codec;
 mod config;
 mod error;
 mod event_store;
 mod layout;
+mod merkle;
+mod merkle_sled;
 mod open;
 mod pg;
 mod prepare;
@@ -107,9 +110,12 @@ mod writer;
 pub use archive::{
     ArchiveExport, ArchiveReadError, ArchiveReader, ReadFault, Trailer, ARCHIVE_FORMAT,
 };
+pub use canonical::{canonical_body, chain_hash, decode_canonical};
 pub use config::{Backend, PostgresConfig, StoreConfig};
 pub use error::{AppendError, StoreError, VerifyFailure, VerifyReason};
 pub use event_store::EventStore;
+pub use kpi_proof::NodeHash;
+pub use merkle_sled::TREE_NAME as MERKLE_SLED_TREE;
 pub use restore::{check_archive, ArchiveFault, RestoreError};
 pub use storage::{Outage, StorageStatus};
 pub use store::{CLOSED_HEAD_FILE, FORMAT_VERSION, MARKER_FILE, MAX_LABEL_BYTES, SLED_DIR};

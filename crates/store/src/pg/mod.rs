@@ -17,6 +17,7 @@
 //! - **Schema**: versioned migrations in `crates/store/migrations/`, applied at open
 //!   ([`schema`]).
 
+pub(crate) mod merkle;
 mod read;
 pub(crate) mod restore;
 pub(crate) mod schema;

@@ -1,0 +1,220 @@
+//! The Merkle tree over the log (RFC 9162; arithmetic in `kpi-proof`): entry `i` is the
+//! chain hash of the event at position `i + 1`, so a leaf commits to the event's canonical
+//! bytes and to every event before it.
+//!
+//! # Kept as derived data, caught up from the log
+//!
+//! The tree's nodes (every complete subtree: a leaf per event and one more node per
+//! trailing one bit of its index, so about two per event and at most `1 + log2 n` for one)
+//! are stored beside the log (sled: the tree `merkle` of the same database; PostgreSQL: the
+//! table `kpi_merkle_nodes`), together with the tree size they cover, in one atomic write.
+//! They are written from the log, never the other way round:
+//!
+//! - after each acknowledged append, before the append returns, the tree is caught up to
+//!   the head (one write for all events a concurrent group added);
+//! - at open, a tree that lags the log (a crash between an append's flush and its tree
+//!   write, or a store made before the tree existed) is caught up from the log, and a tree
+//!   that is ahead of it (a log that lost its tail) is dropped and rebuilt;
+//! - a root or proof at a size the tree has not reached yet catches it up first (on
+//!   PostgreSQL, another process may have appended).
+//!
+//! So the tree never holds anything the log does not, and lags it only until the next
+//! append, proof or open. A failed tree write does not fail the append (the event is
+//! durable); it is logged and retried at the next catch-up. On PostgreSQL, processes that
+//! catch up at the same time write the same nodes (`ON CONFLICT DO NOTHING`).
+
+use kpi_proof::{Frontier, NodeHash, NodeId, Nodes};
+use parking_lot::Mutex;
+
+use crate::error::StoreError;
+use crate::event_store::EventStore;
+
+/// Events caught up per tree write.
+const CATCH_UP_BATCH: usize = 4096;
+
+/// Where a backend keeps the tree's nodes.
+pub(crate) trait TreeNodes: Send + Sync {
+    /// Entries the stored nodes cover.
+    fn size(&self) -> Result<u64, StoreError>;
+    fn get(&self, id: NodeId) -> Result<Option<NodeHash>, StoreError>;
+    /// Stores `nodes` and moves the size to `size`, atomically.
+    fn put(&self, nodes: &[(NodeId, NodeHash)], size: u64) -> Result<(), StoreError>;
+    /// Forgets every node (the size becomes 0).
+    fn clear(&self) -> Result<(), StoreError>;
+}
+
+/// The stored tree and its right edge in memory.
+pub(crate) struct MerkleLog {
+    nodes: Box<dyn TreeNodes>,
+    frontier: Mutex<Frontier>,
+}
+
+/// Reads stored nodes for `kpi_proof`'s arithmetic; a missing node is corruption.
+struct Stored<'a>(&'a dyn TreeNodes);
+
+impl Nodes for Stored<'_> {
+    type Error = StoreError;
+    fn node(&mut self, id: NodeId) -> Result<NodeHash, StoreError> {
+        self.0.get(id)?.ok_or_else(|| StoreError::Corrupt {
+            what: format!("Merkle tree node (level {}, index {})", id.level, id.index),
+            reason: "is missing although the tree covers it".to_owned(),
+        })
+    }
+}
+
+impl MerkleLog {
+    /// Loads the stored tree (dropping it when it is ahead of `head`); the caller catches
+    /// it up.
+    pub(crate) fn open(nodes: Box<dyn TreeNodes>, head: u64) -> Result<MerkleLog, StoreError> {
+        let mut size = nodes.size()?;
+        if size > head {
+            tracing::warn!(
+                tree = size,
+                head,
+                "the Merkle tree is ahead of the log; rebuilding it from the log"
+            );
+            nodes.clear()?;
+            size = 0;
+        }
+        let frontier = Frontier::load(&mut Stored(nodes.as_ref()), size)?;
+        Ok(MerkleLog {
+            nodes,
+            frontier: Mutex::new(frontier),
+        })
+    }
+
+    /// Entries in the tree now.
+    pub(crate) fn size(&self) -> u64 {
+        self.frontier.lock().size()
+    }
+
+    /// Adds the events after the tree's size up to position `head` to the tree.
+    pub(crate) fn catch_up(&self, store: &EventStore, head: u64) -> Result<(), StoreError> {
+        let mut frontier = self.frontier.lock();
+        if frontier.size() >= head {
+            return Ok(());
+        }
+        let started = frontier.size();
+        let mut next = frontier.clone();
+        let mut added = Vec::new();
+        let mut pending = 0;
+        for event in store.iter_raw_from(next.size() + 1) {
+            let event = event?;
+            if event.position > head {
+                break;
+            }
+            debug_assert_eq!(event.position, next.size() + 1);
+            added.extend(next.push(event.hash.as_bytes()));
+            pending += 1;
+            if pending == CATCH_UP_BATCH {
+                self.nodes.put(&added, next.size())?;
+                *frontier = next.clone();
+                added.clear();
+                pending = 0;
+            }
+        }
+        if pending > 0 {
+            self.nodes.put(&added, next.size())?;
+            *frontier = next;
+        }
+        if frontier.size() - started > CATCH_UP_BATCH as u64 {
+            tracing::info!(
+                from = started,
+                to = frontier.size(),
+                "Merkle tree caught up"
+            );
+        }
+        Ok(())
+    }
+
+    /// Runs `f` on the stored nodes once the tree holds `size` entries.
+    fn at<T>(
+        &self,
+        store: &EventStore,
+        size: u64,
+        f: impl FnOnce(&mut Stored<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let head = store.head().position;
+        if size > head {
+            return Err(StoreError::BeyondHead {
+                what: "tree size",
+                asked: size,
+                head,
+            });
+        }
+        if self.size() < size {
+            self.catch_up(store, head)?;
+        }
+        f(&mut Stored(self.nodes.as_ref()))
+    }
+}
+
+impl EventStore {
+    /// Entries (events) the Merkle tree holds now: the head, unless an append is being
+    /// added to it.
+    pub fn tree_size(&self) -> u64 {
+        self.tree.size()
+    }
+
+    /// The Merkle tree hash (RFC 9162 MTH) of the first `size` events, `size` ≤ the head.
+    pub fn tree_root(&self, size: u64) -> Result<NodeHash, StoreError> {
+        self.tree
+            .at(self, size, |nodes| kpi_proof::root(nodes, size))
+    }
+
+    /// The inclusion proof (audit path) of the event at `position` in the tree of the first
+    /// `size` events, leaf side first; `1 ≤ position ≤ size ≤ head`. `O(log size)` reads.
+    pub fn inclusion_proof(&self, position: u64, size: u64) -> Result<Vec<NodeHash>, StoreError> {
+        if position == 0 || position > size {
+            return Err(StoreError::BeyondHead {
+                what: "position",
+                asked: position,
+                head: size,
+            });
+        }
+        self.tree.at(self, size, |nodes| {
+            kpi_proof::inclusion_proof(nodes, position - 1, size)
+        })
+    }
+
+    /// The consistency proof that the tree of the first `old` events is a prefix of the
+    /// tree of the first `new`; `1 ≤ old ≤ new ≤ head`.
+    pub fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<NodeHash>, StoreError> {
+        if old == 0 || old > new {
+            return Err(StoreError::BeyondHead {
+                what: "old tree size",
+                asked: old,
+                head: new,
+            });
+        }
+        self.tree.at(self, new, |nodes| {
+            kpi_proof::consistency_proof(nodes, old, new)
+        })
+    }
+
+    /// Catches the tree up to the head now (appends do; this is for a caller that wrote
+    /// the log another way, and for tests).
+    pub fn catch_up_tree(&self) -> Result<u64, StoreError> {
+        let head = self.head().position;
+        self.tree.catch_up(self, head)?;
+        Ok(self.tree_size())
+    }
+
+    /// Catches the tree up after an append, on the blocking pool; a failure is logged
+    /// (the next append, proof or open catches up again).
+    pub(crate) async fn tree_after_append(&self) {
+        let store = self.clone();
+        let caught_up = tokio::task::spawn_blocking(move || {
+            let head = store.head().position;
+            store.tree.catch_up(&store, head)
+        })
+        .await;
+        match caught_up {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "the Merkle tree could not be caught up after an append")
+            }
+            Err(error) => tracing::error!(%error, "the Merkle tree catch-up panicked"),
+        }
+    }
+}
