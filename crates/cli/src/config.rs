@@ -23,6 +23,8 @@ pub struct AppConfig {
     pub store: kpi_store::StoreConfig,
     pub ledger: kpi_service::LedgerConfig,
     pub server: kpi_server::ServerConfig,
+    /// `[proof]`: the key tree heads are signed with.
+    pub proof: crate::proof::ProofConfig,
 }
 
 impl Default for AppConfig {
@@ -35,6 +37,7 @@ impl Default for AppConfig {
             store: kpi_store::StoreConfig::default(),
             ledger: kpi_service::LedgerConfig::default(),
             server: kpi_server::ServerConfig::default(),
+            proof: crate::proof::ProofConfig::default(),
         }
     }
 }

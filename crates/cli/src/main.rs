@@ -7,7 +7,9 @@ mod config;
 mod import;
 mod ledger;
 mod logging;
+mod monitor;
 mod plan;
+mod proof;
 mod reload;
 mod remote;
 mod replay;
@@ -117,6 +119,20 @@ enum Command {
         #[command(subcommand)]
         command: archive::ArchiveCommand,
     },
+    /// The operator's Ed25519 signing key for tree heads: `key new --out FILE`.
+    Key {
+        #[command(subcommand)]
+        command: proof::KeyCommand,
+    },
+    /// Proofs a reader can check offline: `proof verify BUNDLE --public-key KEY` checks a
+    /// cell's proof bundle; `proof bundle` writes one from a store directory.
+    Proof {
+        #[command(subcommand)]
+        command: proof::ProofCommand,
+    },
+    /// Watch a server for rewritten history: check that its signed head extends the last one
+    /// seen (kept in --state); a fork exits with status 2.
+    Monitor(monitor::MonitorArgs),
     /// Bearer tokens for the server: new (a config block), add / revoke (the tokens file),
     /// list.
     Token {
@@ -248,6 +264,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Replay(args) => replay::run(args, &loaded),
         Command::Audit { command } => audit::run(command, &loaded),
         Command::Token { command } => token::run(command, &loaded),
+        Command::Key { command } => proof::key(command),
+        Command::Proof { command } => proof::run(command, &loaded),
+        Command::Monitor(args) => monitor::run(args),
     }
 }
 

@@ -34,6 +34,11 @@ pub async fn run(loaded: &Loaded, dir: &Path, demo: bool) -> anyhow::Result<()> 
     let server = server_config(loaded, demo);
     // Bad token settings stop start-up before the ledger opens, which can take a while.
     kpi_server::Authenticator::from_config(&server)?;
+    // A configured signing key that cannot be read stops start-up too.
+    let signer = crate::proof::signer(loaded)?;
+    if let Some(signer) = &signer {
+        tracing::info!(fingerprint = %signer.fingerprint(), "tree heads are signed");
+    }
     // Memory a heavy request freed goes back to the OS even when the server then goes quiet.
     kpi_alloc::start_purger()?;
     tracing::info!(
@@ -88,6 +93,7 @@ pub async fn run(loaded: &Loaded, dir: &Path, demo: bool) -> anyhow::Result<()> 
     let web = std::sync::Arc::new(kpi_web::Web {
         ledger: ledger.clone(),
         auth,
+        signer: signer.map(std::sync::Arc::new),
     });
     let app = kpi_server::App::new(schema)
         .with_ready_check(move || {
@@ -102,6 +108,8 @@ pub async fn run(loaded: &Loaded, dir: &Path, demo: bool) -> anyhow::Result<()> 
         })
         .with_routes("/reports", kpi_web::reports(web.clone()))
         .with_routes("/admin", kpi_web::admin(web.clone()))
+        .with_routes("/proof", kpi_web::proofs(web.clone()))
+        .with_routes("/.well-known/kpi-ledger", kpi_web::well_known(web.clone()))
         .with_routes("/dashboard", kpi_web::dashboard(web));
     let served = listening.serve(app, kpi_server::shutdown_signal()).await;
     #[cfg(unix)]

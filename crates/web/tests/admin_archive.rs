@@ -35,6 +35,7 @@ fn app(ledger: Ledger, auth: Authenticator) -> impl poem::Endpoint<Output = poem
     let web = Arc::new(kpi_web::Web {
         ledger,
         auth: kpi_server::AuthHandle::new(auth),
+        signer: None,
     });
     Route::new()
         .nest("/admin", kpi_web::admin(web.clone()))

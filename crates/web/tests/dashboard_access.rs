@@ -33,7 +33,11 @@ fn app(ledger: Ledger, auth: Authenticator) -> impl poem::Endpoint<Output = poem
 
 /// The routes with token settings the test may replace, as a reload does.
 fn app_with(ledger: Ledger, auth: AuthHandle) -> impl poem::Endpoint<Output = poem::Response> {
-    let web = Arc::new(kpi_web::Web { ledger, auth });
+    let web = Arc::new(kpi_web::Web {
+        ledger,
+        auth,
+        signer: None,
+    });
     Route::new()
         .nest("/reports", kpi_web::reports(web.clone()))
         .nest("/dashboard", kpi_web::dashboard(web))

@@ -28,6 +28,7 @@ async fn client(dir: &std::path::Path) -> (Ledger, TestClient<impl poem::Endpoin
     let web = Arc::new(kpi_web::Web {
         ledger: ledger.clone(),
         auth: AuthHandle::new(Authenticator::new(&[], true).unwrap()),
+        signer: None,
     });
     let app = Route::new()
         .nest("/reports", kpi_web::reports(web.clone()))
