@@ -27,20 +27,11 @@ const APPENDERS: u64 = 32;
 
 fn main() {
     kpi_alloc::configure();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let number = |name: &str, default: u64| {
-        std::env::var(name)
-            .ok()
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(default)
-    };
-    let events = number("KPI_BENCH_EVENTS", 1_000_000);
-    let every = number("KPI_BENCH_CHECKPOINT_EVERY", 25_000);
-    let appends = number("KPI_BENCH_APPENDS", 100_000);
-    let rounds = number("KPI_BENCH_ROUNDS", 2);
+    let runtime = support::runtime();
+    let events = support::env_number("KPI_BENCH_EVENTS", 1_000_000);
+    let every = support::env_number("KPI_BENCH_CHECKPOINT_EVERY", 25_000);
+    let appends = support::env_number("KPI_BENCH_APPENDS", 100_000);
+    let rounds = support::env_number("KPI_BENCH_ROUNDS", 2);
     let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
     runtime.block_on(async {

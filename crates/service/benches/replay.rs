@@ -14,7 +14,7 @@ use std::path::Path;
 static ALLOCATOR: kpi_alloc::Allocator = kpi_alloc::Allocator;
 use std::time::Instant;
 
-use kpi_service::{Ledger, LedgerConfig, TableQuery};
+use kpi_service::{fold_log, FoldLimits, Ledger, LedgerConfig, TableQuery};
 use kpi_store::{EventStore, StoreConfig};
 
 mod support;
@@ -24,18 +24,12 @@ const CHILD_DIR: &str = "KPI_BENCH_REPLAY_DIR";
 
 fn main() {
     kpi_alloc::configure();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = support::runtime();
     if let Ok(dir) = std::env::var(CHILD_DIR) {
         runtime.block_on(replay(Path::new(&dir)));
         return;
     }
-    let events: u64 = std::env::var("KPI_BENCH_EVENTS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(1_000_000);
+    let events = support::env_number("KPI_BENCH_EVENTS", 1_000_000);
     let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
     runtime.block_on(generate(dir.path(), events));
@@ -61,6 +55,27 @@ async fn replay(dir: &Path) {
     }
     let decode_secs = started.elapsed().as_secs_f64();
     assert_eq!(decoded, head);
+
+    // What `kpi-ledger replay` runs (one fold of the log, no walk of the chain first), in
+    // rounds alternating with a bare read, so the ratio compares like with like.
+    let mut ratios = Vec::new();
+    for _ in 0..3 {
+        let read = timed_read(&store, head);
+        let started = Instant::now();
+        let (_, projection) = fold_log(&store, plans(), FoldLimits::default()).unwrap();
+        let fold_secs = started.elapsed().as_secs_f64();
+        assert_eq!(projection.last_position(), head);
+        drop(projection);
+        println!(
+            "bare read {:>10.0} events/s, fold_log (kpi-ledger replay) {:>10.0} events/s: {:.2}x",
+            head as f64 / read,
+            head as f64 / fold_secs,
+            read / fold_secs
+        );
+        ratios.push(read / fold_secs);
+    }
+    ratios.sort_by(f64::total_cmp);
+    println!("fold_log / bare read, median of 3: {:.2}x", ratios[1]);
     store.close().await;
 
     // Three replays of each, alternating: the first replay of a process also pays for warming
@@ -104,6 +119,18 @@ async fn replay(dir: &Path) {
         single_rss / 1024,
         peak_rss_kib() / 1024
     );
+}
+
+/// Seconds to read every envelope (payload as bytes) in log order.
+fn timed_read(store: &EventStore, head: u64) -> f64 {
+    let started = Instant::now();
+    let mut read = 0u64;
+    for envelope in store.iter_raw_from(1) {
+        envelope.unwrap();
+        read += 1;
+    }
+    assert_eq!(read, head);
+    started.elapsed().as_secs_f64()
 }
 
 /// Opens the ledger on the store without checkpoints (neither read one nor copy the projection

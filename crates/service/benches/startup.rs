@@ -25,22 +25,13 @@ const CHILD_MODE: &str = "KPI_BENCH_STARTUP_MODE";
 
 fn main() {
     kpi_alloc::configure();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = support::runtime();
     if let (Ok(dir), Ok(mode)) = (std::env::var(CHILD_DIR), std::env::var(CHILD_MODE)) {
         runtime.block_on(start_up(Path::new(&dir), &mode));
         return;
     }
-    let number = |name: &str, default: u64| {
-        std::env::var(name)
-            .ok()
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(default)
-    };
-    let events = number("KPI_BENCH_EVENTS", 1_000_000);
-    let tail = number("KPI_BENCH_TAIL", 10_000).min(events);
+    let events = support::env_number("KPI_BENCH_EVENTS", 1_000_000);
+    let tail = support::env_number("KPI_BENCH_TAIL", 10_000).min(events);
     let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
     runtime.block_on(generate(dir.path(), events - tail));

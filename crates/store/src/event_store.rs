@@ -99,7 +99,7 @@ impl EventStore {
     }
 
     /// [`EventStore::append`], or, for an idempotent retry, the recalled originals: the answer
-    /// says which ([`Appended::replayed`]), for callers that count what they wrote.
+    /// says which ([`Appended`]`::replayed`), for callers that count what they wrote.
     pub async fn append_or_recall(
         &self,
         stream: &StreamId,

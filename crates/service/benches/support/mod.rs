@@ -6,6 +6,22 @@ use std::path::{Path, PathBuf};
 use kpi_domain::PlanDefinition;
 use kpi_store::{EventStore, ExpectedVersion, NewEvent, StoreConfig, StreamId};
 
+/// The Tokio runtime every service bench runs on.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A whole number from the environment variable `name`, or `default`.
+pub fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(default)
+}
+
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }

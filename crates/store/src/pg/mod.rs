@@ -17,9 +17,11 @@
 //! - **Schema**: versioned migrations in `crates/store/migrations/`, applied at open
 //!   ([`schema`]).
 
+mod listen;
 pub(crate) mod merkle;
 mod read;
 pub(crate) mod restore;
+mod rows;
 pub(crate) mod schema;
 mod verify;
 mod writer;
@@ -278,7 +280,7 @@ impl PgStore {
         let (wake, wakes) = mpsc::unbounded_channel();
         runtime
             .handle()
-            .spawn(writer::listen(pg.clone(), head.clone(), wake));
+            .spawn(listen::listen(pg.clone(), head.clone(), wake));
         let writer = writer::PgWriter::new(
             receiver,
             wakes,

@@ -6,7 +6,8 @@
 
 use std::sync::Arc;
 
-use super::writer::{connect_writer, head_of, Rows, INSERT};
+use super::rows::{Rows, INSERT};
+use super::writer::{connect_writer, head_of};
 use super::{pg_config, pg_error, PgStore, Runtime};
 use crate::config::StoreConfig;
 use crate::error::StoreError;

@@ -23,8 +23,8 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, GenericClient, Statement};
 use uuid::Uuid;
 
+use super::rows::{Rows, INSERT};
 use super::{connect, describe, pg_error, read, LOG_CHANNEL};
-use crate::codec;
 use crate::config::StoreConfig;
 use crate::error::StoreError;
 use crate::staging::{self, AppendRequest, Committed, Publisher, Staged};
@@ -105,12 +105,6 @@ struct Statements {
     notify: Statement,
 }
 
-pub(crate) const INSERT: &str =
-    "INSERT INTO kpi_events (position, event_id, stream_id, stream_version, \
-     event_type, idempotency_key, prev_hash, hash, body) \
-     SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::bigint[], $5::text[], \
-     $6::text[], $7::bytea[], $8::bytea[], $9::bytea[])";
-
 impl Statements {
     async fn prepare(client: &Client) -> Result<Self, tokio_postgres::Error> {
         Ok(Statements {
@@ -140,7 +134,7 @@ impl Statements {
 
 pub(crate) struct PgWriter {
     requests: mpsc::UnboundedReceiver<AppendRequest>,
-    /// Woken by [`listen`] when another process committed.
+    /// Woken by `super::listen` when another process committed.
     wakes: mpsc::UnboundedReceiver<()>,
     pg: tokio_postgres::Config,
     connection: Option<(Client, Option<Statements>)>,
@@ -568,148 +562,4 @@ async fn write_and_commit(
         client.batch_execute("COMMIT"),
     )?;
     Ok(())
-}
-
-/// Events as column arrays for the one-statement insert (`unnest`).
-pub(crate) struct Rows<'a> {
-    positions: Vec<i64>,
-    event_ids: Vec<Uuid>,
-    streams: Vec<&'a str>,
-    versions: Vec<i64>,
-    types: Vec<&'a str>,
-    keys: Vec<Option<&'a str>>,
-    prev_hashes: Vec<&'a [u8]>,
-    hashes: Vec<&'a [u8]>,
-    bodies: Vec<&'a [u8]>,
-}
-
-impl<'a> Rows<'a> {
-    /// `records[i]` is the stored record of `envelopes[i]`.
-    pub(crate) fn of(envelopes: &'a [Envelope], records: &'a [Vec<u8>]) -> Self {
-        Rows {
-            positions: envelopes.iter().map(|e| e.position as i64).collect(),
-            event_ids: envelopes.iter().map(|e| e.event_id).collect(),
-            streams: envelopes.iter().map(|e| e.stream_id.as_str()).collect(),
-            versions: envelopes.iter().map(|e| e.stream_version as i64).collect(),
-            types: envelopes.iter().map(|e| e.event_type.as_str()).collect(),
-            keys: envelopes
-                .iter()
-                .map(|e| e.idempotency_key.as_deref())
-                .collect(),
-            prev_hashes: envelopes
-                .iter()
-                .map(|e| e.prev_hash.as_bytes().as_slice())
-                .collect(),
-            hashes: envelopes
-                .iter()
-                .map(|e| e.hash.as_bytes().as_slice())
-                .collect(),
-            bodies: records
-                .iter()
-                .map(|record| &record[codec::HASHES_LEN..])
-                .collect(),
-        }
-    }
-
-    pub(crate) async fn insert(
-        &self,
-        client: &impl GenericClient,
-        statement: &Statement,
-    ) -> Result<u64, tokio_postgres::Error> {
-        client
-            .execute(
-                statement,
-                &[
-                    &self.positions,
-                    &self.event_ids,
-                    &self.streams,
-                    &self.versions,
-                    &self.types,
-                    &self.keys,
-                    &self.prev_hashes,
-                    &self.hashes,
-                    &self.bodies,
-                ],
-            )
-            .await
-    }
-}
-
-/// How long the listener waits before it reconnects after its connection failed.
-const LISTEN_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// Listens on [`LOG_CHANNEL`] and wakes the writer when a commit moved the log beyond
-/// `head` (another process's, usually: our own commits move `head` first). Correctness never
-/// rests on a notification: the writer catches up by position from the head row, at every
-/// commit group and at every wake; a notification only makes it sooner. After the
-/// connection failed it reconnects, and wakes the writer once (whatever was notified
-/// meanwhile is caught up). Ends when the writer does.
-pub(crate) async fn listen(
-    pg: tokio_postgres::Config,
-    head: std::sync::Arc<parking_lot::RwLock<Head>>,
-    wake: mpsc::UnboundedSender<()>,
-) {
-    loop {
-        let error = tokio::select! {
-            () = wake.closed() => return,
-            ended = listen_once(&pg, &head, &wake) => match ended {
-                Ok(()) => return,
-                Err(error) => error,
-            },
-        };
-        tracing::warn!(%error, "listening for other processes' appends failed; reconnecting");
-        tokio::select! {
-            () = wake.closed() => return,
-            () = tokio::time::sleep(LISTEN_RETRY) => {}
-        }
-    }
-}
-
-async fn listen_once(
-    pg: &tokio_postgres::Config,
-    head: &parking_lot::RwLock<Head>,
-    wake: &mpsc::UnboundedSender<()>,
-) -> Result<(), StoreError> {
-    use futures::StreamExt as _;
-    let (client, mut connection) = pg.connect(tokio_postgres::NoTls).await.map_err(pg_error)?;
-    let (notified, mut notifications) = mpsc::unbounded_channel::<String>();
-    let driver = tokio::spawn(async move {
-        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
-        while let Some(message) = messages.next().await {
-            match message {
-                Ok(tokio_postgres::AsyncMessage::Notification(notification)) => {
-                    if notified.send(notification.payload().to_owned()).is_err() {
-                        break;
-                    }
-                }
-                Ok(_) => {}
-                Err(error) => return describe(&error),
-            }
-        }
-        "the connection ended".to_owned()
-    });
-    let listening = client
-        .batch_execute(&format!("LISTEN {LOG_CHANNEL}"))
-        .await
-        .map_err(pg_error);
-    if let Err(error) = listening {
-        driver.abort();
-        return Err(error);
-    }
-    if wake.send(()).is_err() {
-        return Ok(());
-    }
-    while let Some(payload) = notifications.recv().await {
-        let position = payload.parse::<u64>().unwrap_or(u64::MAX);
-        let ours = head.read().position;
-        if position > ours && wake.send(()).is_err() {
-            return Ok(());
-        }
-    }
-    drop(client);
-    let reason = driver.await.unwrap_or_else(|error| error.to_string());
-    Err(StoreError::Unavailable {
-        reason: format!("PostgreSQL LISTEN connection: {reason}"),
-        retry_in_secs: Some(LISTEN_RETRY.as_secs()),
-    })
 }
