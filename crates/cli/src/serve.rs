@@ -64,10 +64,12 @@ pub async fn run(loaded: &Loaded, dir: &Path, demo: bool) -> anyhow::Result<()> 
     // Walks the whole hash chain now and every `ledger.verify_every_secs`: a damaged log
     // makes `/readyz` 503 and refuses appends.
     ledger.verify_in_background();
-    let schema = server
-        .limits
-        .apply(kpi_graphql::schema_builder(ledger.clone()))
-        .finish();
+    let signer = signer.map(std::sync::Arc::new);
+    let mut schema = kpi_graphql::schema_builder(ledger.clone());
+    if let Some(signer) = &signer {
+        schema = schema.data(kpi_graphql::ProofSigner(signer.clone()));
+    }
+    let schema = server.limits.apply(schema).finish();
     let ready = ledger.clone();
     let head = ledger.clone();
     let version = ledger.clone();
@@ -93,7 +95,7 @@ pub async fn run(loaded: &Loaded, dir: &Path, demo: bool) -> anyhow::Result<()> 
     let web = std::sync::Arc::new(kpi_web::Web {
         ledger: ledger.clone(),
         auth,
-        signer: signer.map(std::sync::Arc::new),
+        signer,
     });
     let app = kpi_server::App::new(schema)
         .with_ready_check(move || {
