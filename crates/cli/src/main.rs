@@ -219,7 +219,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "no store at {}: the directory does not exist",
                 dir.display()
             );
-            let (table, head) = runtime()?.block_on(async {
+            let (table, head, tree) = runtime()?.block_on(async {
                 let ledger = ledger::open(&dir, &loaded).await?;
                 let plan = match plan {
                     Some(plan) => plan,
@@ -229,13 +229,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .in_view(kpi_service::View::new(as_of, through));
                 let table = ledger.table(&question).await.map(|answer| answer.table);
                 let head = ledger.head();
+                // With a signing key, the export names the signed tree head it was made at.
+                let tree = match proof::signer(&loaded)? {
+                    Some(signer) => Some(proof::tree_label(
+                        &ledger.signed_head(&signer, Some(head.position))?,
+                    )),
+                    None => None,
+                };
                 ledger.close().await;
-                anyhow::Ok((table?, head))
+                anyhow::Ok((table?, head, tree))
             })?;
             let axes = kpi_report::Axes { as_of, through };
             let head = kpi_report::LogHead {
                 position: head.position,
                 digest: head.hash.to_string(),
+                tree,
             };
             let rendered = kpi_report::render_at(&table, format, &axes, Some(&head))?;
             match output {

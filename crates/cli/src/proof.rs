@@ -35,6 +35,15 @@ pub fn signer(loaded: &Loaded) -> anyhow::Result<Option<HeadSigner>> {
     Ok(Some(signer))
 }
 
+/// A signed head as the exports name it.
+pub fn tree_label(head: &kpi_proof::SignedTreeHead) -> kpi_report::TreeLabel {
+    kpi_report::TreeLabel {
+        size: head.tree_size,
+        root: head.root_hash.clone(),
+        fingerprint: head.key_fingerprint.clone(),
+    }
+}
+
 #[derive(clap::Subcommand, Debug)]
 pub enum KeyCommand {
     /// Make a new Ed25519 signing key: the secret key in FILE (mode 0600, never
