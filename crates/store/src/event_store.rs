@@ -110,7 +110,7 @@ impl EventStore {
             Inner::Sled(store) => store.append_or_recall(stream, expected, events).await,
             Inner::Postgres(store) => store.append_or_recall(stream, expected, events).await,
         }?;
-        if !appended.replayed {
+        if !appended.replayed && crate::merkle::maintained_on_append() {
             self.tree_after_append().await;
         }
         Ok(appended)

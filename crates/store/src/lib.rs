@@ -115,6 +115,7 @@ pub use config::{Backend, PostgresConfig, StoreConfig};
 pub use error::{AppendError, StoreError, VerifyFailure, VerifyReason};
 pub use event_store::EventStore;
 pub use kpi_proof::NodeHash;
+pub use merkle::__maintain_tree_on_append;
 pub use merkle_sled::TREE_NAME as MERKLE_SLED_TREE;
 pub use restore::{check_archive, ArchiveFault, RestoreError};
 pub use storage::{Outage, StorageStatus};

@@ -32,6 +32,22 @@ use crate::event_store::EventStore;
 /// Events caught up per tree write.
 const CATCH_UP_BATCH: usize = 4096;
 
+/// Whether appends catch the tree up (the default); off only in the benchmark that
+/// measures what the tree costs an append.
+static MAINTAINED_ON_APPEND: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(true);
+
+/// Switches the tree's catch-up after each append off or on, process-wide (the tree then
+/// catches up at the next proof or open). For `benches/merkle.rs` only; not part of the API.
+#[doc(hidden)]
+pub fn __maintain_tree_on_append(on: bool) {
+    MAINTAINED_ON_APPEND.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+pub(crate) fn maintained_on_append() -> bool {
+    MAINTAINED_ON_APPEND.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Where a backend keeps the tree's nodes.
 pub(crate) trait TreeNodes: Send + Sync {
     /// Entries the stored nodes cover.
