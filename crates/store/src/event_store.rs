@@ -63,6 +63,7 @@ impl EventStore {
             tree: Arc::new(MerkleLog::open(nodes, head.position)?),
             backend,
         };
+        store.tree.load_frontier(&store)?;
         store.catch_up_tree()?;
         Ok(store)
     }
@@ -111,7 +112,7 @@ impl EventStore {
             Inner::Postgres(store) => store.append_or_recall(stream, expected, events).await,
         }?;
         if !appended.replayed && crate::merkle::maintained_on_append() {
-            self.tree_after_append().await;
+            self.tree_after_append(&appended.envelopes).await;
         }
         Ok(appended)
     }

@@ -4,14 +4,17 @@
 //!
 //! # Kept as derived data, caught up from the log
 //!
-//! The tree's nodes (every complete subtree: a leaf per event and one more node per
-//! trailing one bit of its index, so about two per event and at most `1 + log2 n` for one)
-//! are stored beside the log (sled: the tree `merkle` of the same database; PostgreSQL: the
-//! table `kpi_merkle_nodes`), together with the tree size they cover, in one atomic write.
-//! They are written from the log, never the other way round:
+//! The tree's nodes (every complete subtree of 64 events and up: about one node per 32
+//! events, at most `log2 n - 5` for one event; smaller subtrees are hashed from the log's
+//! chain hashes when a proof needs them, at most 32 events) are stored beside the log
+//! (sled: the tree `merkle` of the same database; PostgreSQL: the table
+//! `kpi_merkle_nodes`), together with the tree size they cover, in one atomic write made
+//! when a stored node completes. They are written from acknowledged events, never the
+//! other way round:
 //!
-//! - after each acknowledged append, before the append returns, the tree is caught up to
-//!   the head (one write for all events a concurrent group added);
+//! - after each acknowledged append, before the append returns, its events are added from
+//!   its envelopes (no read of the log); concurrent appends return in any order, so events
+//!   wait in memory for the ones before them (their own appends bring them, just after);
 //! - at open, a tree that lags the log (a crash between an append's flush and its tree
 //!   write, or a store made before the tree existed) is caught up from the log, and a tree
 //!   that is ahead of it (a log that lost its tail) is dropped and rebuilt;
@@ -31,6 +34,9 @@ use crate::event_store::EventStore;
 
 /// Events caught up per tree write.
 const CATCH_UP_BATCH: usize = 4096;
+
+/// Most events waiting for an earlier one before the tree is caught up from the log.
+const MAX_PENDING: usize = 4096;
 
 /// Whether appends catch the tree up (the default); off only in the benchmark that
 /// measures what the tree costs an append.
@@ -63,19 +69,68 @@ pub(crate) trait TreeNodes: Send + Sync {
 pub(crate) struct MerkleLog {
     nodes: Box<dyn TreeNodes>,
     frontier: Mutex<Frontier>,
+    /// Appended events waiting for earlier ones (position → chain hash); locked after
+    /// `frontier`, never alone before it.
+    pending: Mutex<std::collections::BTreeMap<u64, NodeHash>>,
+    /// The size stored at open, until [`MerkleLog::load_frontier`] loads it.
+    stored_size: u64,
 }
 
-/// Reads stored nodes for `kpi_proof`'s arithmetic; a missing node is corruption.
-struct Stored<'a>(&'a dyn TreeNodes);
+/// The lowest level of node the store keeps: complete subtrees of 64 events and up, about
+/// one node per 32 events. Smaller subtrees (at most 32 leaves) are hashed from the chain
+/// hashes in the log when a proof needs them, so an append writes almost nothing beside the
+/// log.
+pub(crate) const STORED_FROM_LEVEL: u8 = 6;
+
+/// Nodes for `kpi_proof`'s arithmetic: stored ones read, lower ones hashed from the log's
+/// chain hashes; a missing stored node is corruption.
+struct Stored<'a> {
+    nodes: &'a dyn TreeNodes,
+    store: &'a EventStore,
+}
 
 impl Nodes for Stored<'_> {
     type Error = StoreError;
     fn node(&mut self, id: NodeId) -> Result<NodeHash, StoreError> {
-        self.0.get(id)?.ok_or_else(|| StoreError::Corrupt {
+        if id.level < STORED_FROM_LEVEL {
+            return self.from_log(id);
+        }
+        self.nodes.get(id)?.ok_or_else(|| StoreError::Corrupt {
             what: format!("Merkle tree node (level {}, index {})", id.level, id.index),
             reason: "is missing although the tree covers it".to_owned(),
         })
     }
+}
+
+impl Stored<'_> {
+    /// A small complete subtree hashed from its events' chain hashes.
+    fn from_log(&self, id: NodeId) -> Result<NodeHash, StoreError> {
+        let count = (id.end() - id.start()) as usize;
+        let mut level: Vec<NodeHash> = Vec::with_capacity(count);
+        for event in self.store.iter_raw_from(id.start() + 1).take(count) {
+            level.push(kpi_proof::leaf_hash(event?.hash.as_bytes()));
+        }
+        if level.len() != count {
+            return Err(StoreError::Corrupt {
+                what: format!("Merkle tree node (level {}, index {})", id.level, id.index),
+                reason: format!("the log holds {} of its {count} events", level.len()),
+            });
+        }
+        while level.len() > 1 {
+            level = level
+                .chunks(2)
+                .map(|pair| kpi_proof::node_hash(&pair[0], &pair[1]))
+                .collect();
+        }
+        Ok(level[0])
+    }
+}
+
+/// Only the nodes the store keeps.
+fn kept(added: Vec<(NodeId, NodeHash)>) -> impl Iterator<Item = (NodeId, NodeHash)> {
+    added
+        .into_iter()
+        .filter(|(id, _)| id.level >= STORED_FROM_LEVEL)
 }
 
 impl MerkleLog {
@@ -92,11 +147,25 @@ impl MerkleLog {
             nodes.clear()?;
             size = 0;
         }
-        let frontier = Frontier::load(&mut Stored(nodes.as_ref()), size)?;
         Ok(MerkleLog {
             nodes,
-            frontier: Mutex::new(frontier),
+            frontier: Mutex::new(Frontier::new()),
+            pending: Mutex::new(std::collections::BTreeMap::new()),
+            stored_size: size,
         })
+    }
+
+    /// Loads the right edge of the stored tree (its small peaks hashed from `store`'s log).
+    pub(crate) fn load_frontier(&self, store: &EventStore) -> Result<(), StoreError> {
+        let frontier = Frontier::load(
+            &mut Stored {
+                nodes: self.nodes.as_ref(),
+                store,
+            },
+            self.stored_size,
+        )?;
+        *self.frontier.lock() = frontier;
+        Ok(())
     }
 
     /// Entries in the tree now.
@@ -120,25 +189,75 @@ impl MerkleLog {
                 break;
             }
             debug_assert_eq!(event.position, next.size() + 1);
-            added.extend(next.push(event.hash.as_bytes()));
+            added.extend(kept(next.push(event.hash.as_bytes())));
             pending += 1;
             if pending == CATCH_UP_BATCH {
-                self.nodes.put(&added, next.size())?;
+                if !added.is_empty() {
+                    self.nodes.put(&added, next.size())?;
+                }
                 *frontier = next.clone();
                 added.clear();
                 pending = 0;
             }
         }
         if pending > 0 {
-            self.nodes.put(&added, next.size())?;
+            if !added.is_empty() {
+                self.nodes.put(&added, next.size())?;
+            }
             *frontier = next;
         }
+        let size = frontier.size();
+        self.pending.lock().retain(|position, _| *position > size);
         if frontier.size() - started > CATCH_UP_BATCH as u64 {
             tracing::info!(
                 from = started,
                 to = frontier.size(),
                 "Merkle tree caught up"
             );
+        }
+        Ok(())
+    }
+
+    /// Adds an append's `envelopes` to the tree. Concurrent appends return in any order,
+    /// so events that are not next yet wait in `pending` (bounded) for the ones before
+    /// them, which their own appends bring; nothing is read back from the log. Events that
+    /// never come this way (another process's, on PostgreSQL) are caught up from the log
+    /// once `pending` passes its bound, and by every proof and open.
+    pub(crate) fn extend(
+        &self,
+        store: &EventStore,
+        envelopes: &[crate::types::Envelope],
+    ) -> Result<(), StoreError> {
+        let Some(last) = envelopes.last() else {
+            return Ok(());
+        };
+        let mut frontier = self.frontier.lock();
+        if frontier.size() >= last.position {
+            return Ok(());
+        }
+        let mut pending = self.pending.lock();
+        for envelope in envelopes {
+            if envelope.position > frontier.size() {
+                pending.insert(envelope.position, *envelope.hash.as_bytes());
+            }
+        }
+        let mut next = frontier.clone();
+        let mut added = Vec::new();
+        while let Some(hash) = pending.remove(&(next.size() + 1)) {
+            added.extend(kept(next.push(&hash)));
+        }
+        if next.size() > frontier.size() {
+            // Written only when a stored node completed (every 64 events): the stored size
+            // then lags by less than a block, which the next open hashes from the log.
+            if !added.is_empty() {
+                self.nodes.put(&added, next.size())?;
+            }
+            *frontier = next;
+        }
+        if pending.len() > MAX_PENDING {
+            drop(pending);
+            drop(frontier);
+            return self.catch_up(store, store.head().position);
         }
         Ok(())
     }
@@ -161,7 +280,10 @@ impl MerkleLog {
         if self.size() < size {
             self.catch_up(store, head)?;
         }
-        f(&mut Stored(self.nodes.as_ref()))
+        f(&mut Stored {
+            nodes: self.nodes.as_ref(),
+            store,
+        })
     }
 }
 
@@ -216,21 +338,27 @@ impl EventStore {
         Ok(self.tree_size())
     }
 
-    /// Catches the tree up after an append, on the blocking pool; a failure is logged
-    /// (the next append, proof or open catches up again).
-    pub(crate) async fn tree_after_append(&self) {
-        let store = self.clone();
-        let caught_up = tokio::task::spawn_blocking(move || {
-            let head = store.head().position;
-            store.tree.catch_up(&store, head)
-        })
-        .await;
-        match caught_up {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => {
-                tracing::warn!(%error, "the Merkle tree could not be caught up after an append")
+    /// Adds an append's events to the tree (sled: here, a batch into memory that the next
+    /// group's flush carries; PostgreSQL: on the blocking pool, a round trip); a failure is
+    /// logged (the next append, proof or open catches up again).
+    pub(crate) async fn tree_after_append(&self, envelopes: &[crate::types::Envelope]) {
+        let extended = match self.backend() {
+            crate::config::Backend::Sled => self.tree.extend(self, envelopes),
+            crate::config::Backend::Postgres => {
+                let store = self.clone();
+                let envelopes = envelopes.to_vec();
+                tokio::task::spawn_blocking(move || store.tree.extend(&store, &envelopes))
+                    .await
+                    .unwrap_or_else(|error| {
+                        Err(StoreError::Corrupt {
+                            what: "Merkle tree catch-up".to_owned(),
+                            reason: format!("panicked: {error}"),
+                        })
+                    })
             }
-            Err(error) => tracing::error!(%error, "the Merkle tree catch-up panicked"),
+        };
+        if let Err(error) = extended {
+            tracing::warn!(%error, "the Merkle tree could not be caught up after an append");
         }
     }
 }

@@ -17,6 +17,9 @@ const SIZE_KEY: &[u8] = b"size";
 
 pub(crate) struct SledNodes {
     pub(crate) storage: Arc<Storage>,
+    /// The `merkle` tree of the database opening it was taken from (opening a tree by name
+    /// costs a lookup and a lock each time); taken again after the database is reopened.
+    pub(crate) cached: parking_lot::Mutex<Option<(u64, sled::Tree)>>,
 }
 
 fn key(id: NodeId) -> [u8; 9] {
@@ -28,7 +31,16 @@ fn key(id: NodeId) -> [u8; 9] {
 
 impl SledNodes {
     fn tree(&self) -> Result<sled::Tree, StoreError> {
-        Ok(self.storage.db()?.open_tree(TREE_NAME)?)
+        let (db, lease) = self.storage.lease()?;
+        let mut cached = self.cached.lock();
+        match &*cached {
+            Some((generation, tree)) if *generation == lease.generation() => Ok(tree.clone()),
+            _ => {
+                let tree = db.open_tree(TREE_NAME)?;
+                *cached = Some((lease.generation(), tree.clone()));
+                Ok(tree)
+            }
+        }
     }
 }
 
