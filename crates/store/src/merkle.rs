@@ -93,7 +93,7 @@ impl Nodes for Stored<'_> {
     type Error = StoreError;
     fn node(&mut self, id: NodeId) -> Result<NodeHash, StoreError> {
         if id.level < STORED_FROM_LEVEL {
-            return self.from_log(id);
+            return self.hashed_from_log(id);
         }
         self.nodes.get(id)?.ok_or_else(|| StoreError::Corrupt {
             what: format!("Merkle tree node (level {}, index {})", id.level, id.index),
@@ -104,7 +104,7 @@ impl Nodes for Stored<'_> {
 
 impl Stored<'_> {
     /// A small complete subtree hashed from its events' chain hashes.
-    fn from_log(&self, id: NodeId) -> Result<NodeHash, StoreError> {
+    fn hashed_from_log(&self, id: NodeId) -> Result<NodeHash, StoreError> {
         let count = (id.end() - id.start()) as usize;
         let mut level: Vec<NodeHash> = Vec::with_capacity(count);
         for event in self.store.iter_raw_from(id.start() + 1).take(count) {
