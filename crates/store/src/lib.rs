@@ -83,6 +83,14 @@
 //!
 //! Event ids are UUID v7 kept strictly increasing in position order (if the clock steps
 //! back, the random bits after the timestamp count up), which `verify` checks too.
+//!
+//! # The Merkle tree
+//!
+//! Beside the chain, the store keeps an RFC 9162 Merkle tree over the log whose leaf `i` is
+//! SHA-256(0x00 ‖ the chain hash of position `i + 1`): [`EventStore::tree_root`],
+//! [`EventStore::inclusion_proof`], [`EventStore::consistency_proof`]. It is derived data
+//! (sled: the tree [`MERKLE_SLED_TREE`] of the same database; PostgreSQL: migration 0002),
+//! caught up from acknowledged appends and at open; see `merkle`.
 
 mod archive;
 mod canonical;
