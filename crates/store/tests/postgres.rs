@@ -280,3 +280,37 @@ async fn a_store_follows_the_appends_of_another_on_the_same_database() {
     assert_eq!(follower.read_from(1, 10).unwrap(), written);
     assert_eq!(follower.verify().unwrap(), writer.head());
 }
+
+/// Every connection of the store cut at once (as a restarted server or a failover cuts
+/// them): an append in flight is acknowledged or told it was not (never both), its retry
+/// with the same key writes it exactly once, the writer and the reads reconnect by
+/// themselves, and the chain verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cut_connections_lose_nothing_acknowledged_and_reconnect() {
+    let Some((log, store)) = five_events().await else {
+        return;
+    };
+    let cut = log.psql(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    );
+    assert_ne!(cut, "0", "the store's connections were there to cut");
+    let event = || vec![seminar(99).with_idempotency_key("after-the-cut")];
+    let s = stream("seminar:2024");
+    let first = store.append(&s, ExpectedVersion::Any, event()).await;
+    if let Err(error) = &first {
+        assert!(error.is_storage_failure(), "{error}");
+    }
+    let retried = store
+        .append(&s, ExpectedVersion::Any, event())
+        .await
+        .unwrap();
+    if let Ok(first) = first {
+        assert_eq!(retried, first, "the retry is answered with the original");
+    }
+    assert_eq!(retried[0].position, 6);
+    assert_eq!(store.head().position, 6);
+    assert_eq!(store.read_from(1, 10).unwrap().len(), 6);
+    assert_eq!(store.read_stream(&s).unwrap().len(), 6);
+    assert_eq!(store.verify().unwrap().position, 6);
+}

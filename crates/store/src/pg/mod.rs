@@ -172,16 +172,36 @@ struct Readers {
 }
 
 impl Readers {
-    async fn client(&self) -> Result<Arc<Client>, StoreError> {
-        let slot = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len();
-        let mut slot = self.slots[slot].lock().await;
+    /// A connection and its slot; `fresh` opens a new one whatever the slot holds.
+    async fn client(&self, fresh: bool) -> Result<(Arc<Client>, usize), StoreError> {
+        let index = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len();
+        let mut slot = self.slots[index].lock().await;
         match slot.as_ref() {
-            Some(client) if !client.is_closed() => Ok(client.clone()),
+            Some(client) if !fresh && !client.is_closed() => Ok((client.clone(), index)),
             _ => {
                 let client = Arc::new(connect(&self.pg, "reader").await?);
                 *slot = Some(client.clone());
-                Ok(client)
+                Ok((client, index))
             }
+        }
+    }
+
+    /// Runs a read; one that failed because its connection did (a restarted server, a
+    /// terminated backend, a failover) runs once more on a new connection: reads change
+    /// nothing, so running one twice is harmless.
+    async fn query(&self, sql: &str, params: &Params) -> Result<Vec<Row>, StoreError> {
+        let refs: Vec<&(dyn ToSql + Sync)> = params
+            .iter()
+            .map(|param| param.as_ref() as &(dyn ToSql + Sync))
+            .collect();
+        let (client, _) = self.client(false).await?;
+        match client.query(sql, &refs).await {
+            Err(error) if error.as_db_error().is_none() || client.is_closed() => {
+                tracing::debug!(error = %describe(&error), "a read's connection failed; retrying");
+                let (client, _) = self.client(true).await?;
+                client.query(sql, &refs).await.map_err(pg_error)
+            }
+            answer => answer.map_err(pg_error),
         }
     }
 }
@@ -208,14 +228,8 @@ impl PgShared {
     /// Runs one read query on a reader connection.
     pub(crate) fn query(&self, sql: &'static str, params: Params) -> Result<Vec<Row>, StoreError> {
         let readers = self.readers.clone();
-        self.runtime.block(async move {
-            let client = readers.client().await?;
-            let refs: Vec<&(dyn ToSql + Sync)> = params
-                .iter()
-                .map(|param| param.as_ref() as &(dyn ToSql + Sync))
-                .collect();
-            client.query(sql, &refs).await.map_err(pg_error)
-        })?
+        self.runtime
+            .block(async move { readers.query(sql, &params).await })?
     }
 }
 
