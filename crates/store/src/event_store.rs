@@ -63,8 +63,16 @@ impl EventStore {
             tree: Arc::new(MerkleLog::open(nodes, head.position)?),
             backend,
         };
-        store.tree.load_frontier(&store)?;
-        store.catch_up_tree()?;
+        // A log that cannot be read (damage found at open, refused appends) still opens, as
+        // before the tree existed: the tree stays where it is, and proofs fail with the
+        // log's error until it can be read.
+        if let Err(error) = store
+            .tree
+            .load_frontier(&store)
+            .and_then(|()| store.catch_up_tree().map(|_| ()))
+        {
+            tracing::warn!(%error, "the Merkle tree could not be caught up at open");
+        }
         Ok(store)
     }
 

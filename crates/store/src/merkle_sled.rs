@@ -17,9 +17,6 @@ const SIZE_KEY: &[u8] = b"size";
 
 pub(crate) struct SledNodes {
     pub(crate) storage: Arc<Storage>,
-    /// The `merkle` tree of the database opening it was taken from (opening a tree by name
-    /// costs a lookup and a lock each time); taken again after the database is reopened.
-    pub(crate) cached: parking_lot::Mutex<Option<(u64, sled::Tree)>>,
 }
 
 fn key(id: NodeId) -> [u8; 9] {
@@ -30,17 +27,11 @@ fn key(id: NodeId) -> [u8; 9] {
 }
 
 impl SledNodes {
+    /// The `merkle` tree, opened per use: a handle kept across calls would keep a failed
+    /// database alive and stop the store from reopening it (writes come once per 64 events,
+    /// so opening costs nothing that matters).
     fn tree(&self) -> Result<sled::Tree, StoreError> {
-        let (db, lease) = self.storage.lease()?;
-        let mut cached = self.cached.lock();
-        match &*cached {
-            Some((generation, tree)) if *generation == lease.generation() => Ok(tree.clone()),
-            _ => {
-                let tree = db.open_tree(TREE_NAME)?;
-                *cached = Some((lease.generation(), tree.clone()));
-                Ok(tree)
-            }
-        }
+        Ok(self.storage.db()?.open_tree(TREE_NAME)?)
     }
 }
 

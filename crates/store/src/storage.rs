@@ -95,11 +95,6 @@ pub(crate) struct Lease {
 
 impl Lease {
     /// Whether the database this read uses is still the store's.
-    /// Which opening of the database this lease holds.
-    pub(crate) fn generation(&self) -> u64 {
-        self.generation
-    }
-
     pub(crate) fn current(&self) -> bool {
         self.storage.generation.load(Ordering::Acquire) == self.generation
     }

@@ -504,7 +504,6 @@ impl SledStore {
     pub(crate) fn tree_nodes(&self) -> crate::merkle_sled::SledNodes {
         crate::merkle_sled::SledNodes {
             storage: self.shared.storage.clone(),
-            cached: parking_lot::Mutex::new(None),
         }
     }
 }

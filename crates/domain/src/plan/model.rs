@@ -161,10 +161,19 @@ pub struct Filter {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceDefinition {
-    #[serde(deserialize_with = "crate::projection::snapshot::kind_by_name::deserialize")]
+    #[serde(deserialize_with = "kind_by_name")]
     pub event: EventKind,
     pub measure: SourceMeasure,
     pub filters: Vec<Filter>,
+}
+
+/// An event kind by its stable name, as a definition is written out (proof bundles).
+fn kind_by_name<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<EventKind, D::Error> {
+    let name = String::deserialize(deserializer)?;
+    EventKind::ALL
+        .into_iter()
+        .find(|kind| kind.name() == name)
+        .ok_or_else(|| serde::de::Error::custom(format!("unknown event kind `{name}`")))
 }
 
 /// One row of a plan's KPI table.

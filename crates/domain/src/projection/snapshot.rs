@@ -280,7 +280,7 @@ fn check_references(snapshot: &ProjectionSnapshot) -> Result<(), SnapshotMismatc
 }
 
 /// An [`crate::EventKind`] by its stable name: its index may change between builds.
-pub(crate) mod kind_by_name {
+pub(super) mod kind_by_name {
     use serde::{Deserializer, Serializer};
 
     use crate::event::EventKind;
