@@ -116,6 +116,20 @@ const RULED_OUT: &[(&str, &[&str], &str)] = &[
         ],
         "charts are pure",
     ),
+    (
+        "kpi-proof",
+        &[
+            "tokio",
+            "sled",
+            "tokio-postgres",
+            "poem",
+            "async-graphql",
+            "kpi-domain",
+            "kpi-store",
+            "kpi-service",
+        ],
+        "the tree and proof arithmetic is pure: the store reads nodes, the verifiers read bundles",
+    ),
 ];
 
 /// Crates that may use the store's types only through the service: a direct dependency on

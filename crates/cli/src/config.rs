@@ -25,6 +25,8 @@ pub struct AppConfig {
     pub server: kpi_server::ServerConfig,
     /// The browser's sessions and the proxy in front (`[web]`).
     pub web: kpi_web::WebConfig,
+    /// `[proof]`: the key tree heads are signed with.
+    pub proof: crate::proof::ProofConfig,
 }
 
 impl Default for AppConfig {
@@ -38,6 +40,7 @@ impl Default for AppConfig {
             ledger: kpi_service::LedgerConfig::default(),
             server: kpi_server::ServerConfig::default(),
             web: kpi_web::WebConfig::default(),
+            proof: crate::proof::ProofConfig::default(),
         }
     }
 }

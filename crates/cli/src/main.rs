@@ -7,7 +7,9 @@ mod config;
 mod import;
 mod ledger;
 mod logging;
+mod monitor;
 mod plan;
+mod proof;
 mod reload;
 mod remote;
 mod replay;
@@ -117,6 +119,20 @@ enum Command {
         #[command(subcommand)]
         command: archive::ArchiveCommand,
     },
+    /// The operator's Ed25519 signing key for tree heads: `key new --out FILE`.
+    Key {
+        #[command(subcommand)]
+        command: proof::KeyCommand,
+    },
+    /// Proofs a reader can check offline: `proof verify BUNDLE --public-key KEY` checks a
+    /// cell's proof bundle; `proof bundle` writes one from a store directory.
+    Proof {
+        #[command(subcommand)]
+        command: proof::ProofCommand,
+    },
+    /// Watch a server for rewritten history: check that its signed head extends the last one
+    /// seen (kept in --state); a fork exits with status 2.
+    Monitor(monitor::MonitorArgs),
     /// Bearer tokens for the server: new (a config block), add / revoke (the tokens file),
     /// list.
     Token {
@@ -203,7 +219,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "no store at {}: the directory does not exist",
                 dir.display()
             );
-            let (table, head) = runtime()?.block_on(async {
+            let (table, head, tree) = runtime()?.block_on(async {
                 let ledger = ledger::open(&dir, &loaded).await?;
                 let plan = match plan {
                     Some(plan) => plan,
@@ -213,13 +229,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .in_view(kpi_service::View::new(as_of, through));
                 let table = ledger.table(&question).await.map(|answer| answer.table);
                 let head = ledger.head();
+                // With a signing key, the export names the signed tree head it was made at.
+                let tree = match proof::signer(&loaded)? {
+                    Some(signer) => Some(proof::tree_label(
+                        &ledger.signed_head(&signer, Some(head.position))?,
+                    )),
+                    None => None,
+                };
                 ledger.close().await;
-                anyhow::Ok((table?, head))
+                anyhow::Ok((table?, head, tree))
             })?;
             let axes = kpi_report::Axes { as_of, through };
             let head = kpi_report::LogHead {
                 position: head.position,
                 digest: head.hash.to_string(),
+                tree,
             };
             let rendered = kpi_report::render_at(&table, format, &axes, Some(&head))?;
             match output {
@@ -248,6 +272,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Replay(args) => replay::run(args, &loaded),
         Command::Audit { command } => audit::run(command, &loaded),
         Command::Token { command } => token::run(command, &loaded),
+        Command::Key { command } => proof::key(command),
+        Command::Proof { command } => proof::run(command, &loaded),
+        Command::Monitor(args) => monitor::run(args),
     }
 }
 

@@ -76,6 +76,19 @@ impl Server {
         anyhow::anyhow!("{}{path}: {status}: {}{hint}", self.base, reason.trim())
     }
 
+    /// The body of `GET path` as text, or the server's refusal as an error.
+    pub async fn fetch_text(&self, path: &str) -> anyhow::Result<String> {
+        let response = self
+            .get(path)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {}{path}", self.base))?;
+        if !response.status().is_success() {
+            return Err(self.refused(path, response).await);
+        }
+        Ok(response.text().await?)
+    }
+
     /// Streams the server's archive into `out`; returns the bytes written. Whether the
     /// archive is whole is for the caller to check: a cut connection ends the body early.
     pub async fn download_archive(&self, out: &mut impl Write) -> anyhow::Result<u64> {

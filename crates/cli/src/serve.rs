@@ -34,6 +34,11 @@ pub async fn run(loaded: &Loaded, dir: &Path, demo: bool) -> anyhow::Result<()> 
     let server = server_config(loaded, demo);
     // Bad token settings stop start-up before the ledger opens, which can take a while.
     kpi_server::Authenticator::from_config(&server)?;
+    // A configured signing key that cannot be read stops start-up too.
+    let signer = crate::proof::signer(loaded)?;
+    if let Some(signer) = &signer {
+        tracing::info!(fingerprint = %signer.fingerprint(), "tree heads are signed");
+    }
     // Memory a heavy request freed goes back to the OS even when the server then goes quiet.
     kpi_alloc::start_purger()?;
     tracing::info!(
@@ -59,10 +64,12 @@ pub async fn run(loaded: &Loaded, dir: &Path, demo: bool) -> anyhow::Result<()> 
     // Walks the whole hash chain now and every `ledger.verify_every_secs`: a damaged log
     // makes `/readyz` 503 and refuses appends.
     ledger.verify_in_background();
-    let schema = server
-        .limits
-        .apply(kpi_graphql::schema_builder(ledger.clone()))
-        .finish();
+    let signer = signer.map(std::sync::Arc::new);
+    let mut schema = kpi_graphql::schema_builder(ledger.clone());
+    if let Some(signer) = &signer {
+        schema = schema.data(kpi_graphql::ProofSigner(signer.clone()));
+    }
+    let schema = server.limits.apply(schema).finish();
     let ready = ledger.clone();
     let head = ledger.clone();
     let version = ledger.clone();
@@ -89,7 +96,8 @@ pub async fn run(loaded: &Loaded, dir: &Path, demo: bool) -> anyhow::Result<()> 
         ledger.clone(),
         auth,
         loaded.config.web.clone(),
-    ));
+    )
+    .with_signer(signer));
     let app = kpi_server::App::new(schema)
         .with_ready_check(move || {
             let ready = ready.clone();
@@ -103,6 +111,8 @@ pub async fn run(loaded: &Loaded, dir: &Path, demo: bool) -> anyhow::Result<()> 
         })
         .with_routes("/reports", kpi_web::reports(web.clone()))
         .with_routes("/admin", kpi_web::admin(web.clone()))
+        .with_routes("/proof", kpi_web::proofs(web.clone()))
+        .with_routes("/.well-known/kpi-ledger", kpi_web::well_known(web.clone()))
         .with_routes("/dashboard", kpi_web::dashboard(web.clone()))
         .with_routes("/workbench", kpi_web::workbench(web));
     let served = listening.serve(app, kpi_server::shutdown_signal()).await;

@@ -28,6 +28,7 @@ mod error;
 mod loader;
 mod mutation;
 mod plans;
+mod proofs;
 mod query;
 mod scalars;
 mod subscription;
@@ -38,6 +39,7 @@ use kpi_service::Ledger;
 
 pub use loader::EventLoads;
 pub use mutation::MutationRoot;
+pub use proofs::ProofSigner;
 pub use query::QueryRoot;
 pub use subscription::SubscriptionRoot;
 
@@ -71,5 +73,9 @@ pub fn sdl() -> String {
 }
 
 fn bare_builder() -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
-    Schema::build(QueryRoot, MutationRoot::default(), SubscriptionRoot)
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        SubscriptionRoot,
+    )
 }

@@ -67,11 +67,16 @@ impl EventFilterInput {
     }
 }
 
-#[derive(Default)]
-pub struct QueryRoot;
+/// Every query: plans and tables, the event log, verification, and the ledger's proofs.
+#[derive(async_graphql::MergedObject, Default)]
+#[graphql(name = "Query")]
+pub struct QueryRoot(LedgerQuery, crate::proofs::ProofQuery);
 
-#[Object(name = "Query")]
-impl QueryRoot {
+#[derive(Default)]
+pub struct LedgerQuery;
+
+#[Object]
+impl LedgerQuery {
     /// Every plan in force (configured or adopted), with its KPIs and definition history.
     async fn plans(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Plan>> {
         require(ctx, Role::Reader)?;

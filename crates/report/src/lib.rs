@@ -20,7 +20,7 @@ use rust_decimal::Decimal;
 
 pub use axes::Axes;
 pub use council::excel_csv;
-pub use xlsx::{xlsx, LogHead};
+pub use xlsx::{xlsx, LogHead, TreeLabel};
 
 /// The output forms of `kpi-ledger table` and of the server's downloads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,6 +111,10 @@ pub fn render_at(
         Format::Csv => csv(table).into_bytes(),
         Format::ExcelCsv => {
             let mut out = excel_csv(table);
+            if let Some(tree) = head.and_then(|head| head.tree.as_ref()) {
+                // The signed tree head the figures were read at, as the last line.
+                out.extend_from_slice(format!("{}\r\n", csv_field(&tree.ja())).as_bytes());
+            }
             if caption.is_some() {
                 let line = format!("{}\r\n", csv_field(&axes.ja()));
                 out.splice(

@@ -32,6 +32,28 @@ const HEADER_FOOTER_LIMIT: usize = 255;
 pub struct LogHead {
     pub position: u64,
     pub digest: String,
+    /// The signed tree head the export was made at, when the server has a signing key.
+    pub tree: Option<TreeLabel>,
+}
+
+/// A signed tree head as an export names it: tree size, RFC 9162 root hash and the
+/// fingerprint (SHA-256) of the key that signed it, so a reader can ask for proofs against
+/// exactly this head (`/proof/head?size=`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeLabel {
+    pub size: u64,
+    pub root: String,
+    pub fingerprint: String,
+}
+
+impl TreeLabel {
+    /// `木 335・ルート <hex>・鍵 <hex>`: the line the exports print.
+    pub fn ja(&self) -> String {
+        format!(
+            "木 {}・ルート {}・鍵 {}",
+            self.size, self.root, self.fingerprint
+        )
+    }
 }
 
 /// One sheet: a title line, then No., 項目, 重要業績評価指標, 目標, one column per fiscal
@@ -191,16 +213,28 @@ pub(crate) fn page_header(plan: &str, axes: &str) -> String {
     format!("&L{plan}&R{axes}")
 }
 
-/// `&L台帳の位置 335・ダイジェスト <64 hex>&R&P / &N`.
+/// `&L台帳の位置 335・ダイジェスト <64 hex>&R&P / &N`; with a signed tree head,
+/// `・木 335・ルート <64 hex>・鍵 <64 hex>` after the digest (the digest is left out when
+/// both would pass Excel's limit, since the tree head proves more).
 pub(crate) fn page_footer(head: Option<&LogHead>) -> String {
     let pages = "&R&P / &N";
-    match head {
-        Some(head) => format!(
-            "&L台帳の位置 {}・ダイジェスト {}{pages}",
-            head.position,
-            header_text(&head.digest)
-        ),
-        None => pages.to_owned(),
+    let Some(head) = head else {
+        return pages.to_owned();
+    };
+    let chain = format!(
+        "台帳の位置 {}・ダイジェスト {}",
+        head.position,
+        header_text(&head.digest)
+    );
+    let Some(tree) = &head.tree else {
+        return format!("&L{chain}{pages}");
+    };
+    let tree = header_text(&tree.ja());
+    let both = format!("&L{chain}・{tree}{pages}");
+    if utf16_len(&both) <= HEADER_FOOTER_LIMIT {
+        both
+    } else {
+        format!("&L{tree}{pages}")
     }
 }
 
@@ -367,6 +401,7 @@ mod tests {
         );
         let digest = "ab".repeat(32);
         let footer = page_footer(Some(&LogHead {
+            tree: None,
             position: 335,
             digest: digest.clone(),
         }));
@@ -374,6 +409,34 @@ mod tests {
             footer,
             format!("&L台帳の位置 335・ダイジェスト {digest}&R&P / &N")
         );
+        // A signed tree head is named too: size, root and key fingerprint.
+        let tree = TreeLabel {
+            size: 335,
+            root: "cd".repeat(32),
+            fingerprint: "ef".repeat(32),
+        };
+        let footer = page_footer(Some(&LogHead {
+            position: 335,
+            digest: digest.clone(),
+            tree: Some(tree.clone()),
+        }));
+        assert!(utf16_len(&footer) <= HEADER_FOOTER_LIMIT, "{footer}");
+        assert!(footer.contains(&format!(
+            "木 335・ルート {}・鍵 {}",
+            tree.root, tree.fingerprint
+        )));
+        assert!(footer.contains(&digest), "both fit at 335 events: {footer}");
+        // At a size whose digits no longer leave room, the tree head alone.
+        let footer = page_footer(Some(&LogHead {
+            position: 10_000_000_000_000,
+            digest: digest.clone(),
+            tree: Some(TreeLabel {
+                size: 10_000_000_000_000,
+                ..tree
+            }),
+        }));
+        assert!(utf16_len(&footer) <= HEADER_FOOTER_LIMIT, "{footer}");
+        assert!(footer.contains("木 10000000000000・ルート"), "{footer}");
         assert!(utf16_len(&footer) <= HEADER_FOOTER_LIMIT);
         assert_eq!(page_footer(None), "&R&P / &N");
     }

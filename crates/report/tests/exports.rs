@@ -308,6 +308,7 @@ fn xlsx_stores_percentages_and_targets_as_numbers_and_prints_on_a4_landscape() {
     let head = kpi_report::LogHead {
         position: 335,
         digest: digest.clone(),
+        tree: None,
     };
     let bytes = kpi_report::render_at(&table, Format::Xlsx, &axes, Some(&head)).unwrap();
 
@@ -397,5 +398,39 @@ fn xlsx_stores_percentages_and_targets_as_numbers_and_prints_on_a4_landscape() {
             .contains("<oddFooter>&amp;R&amp;P / &amp;N</oddFooter>"),
         "{}",
         plain.sheet
+    );
+}
+
+#[test]
+fn exports_made_at_a_signed_tree_head_name_its_size_root_and_key() {
+    let table = seed_table();
+    let axes = kpi_report::Axes::default();
+    let tree = kpi_report::TreeLabel {
+        size: 335,
+        root: "4e".repeat(32),
+        fingerprint: "a7".repeat(32),
+    };
+    let unsigned = kpi_report::LogHead {
+        position: 335,
+        digest: "9f".repeat(32),
+        tree: None,
+    };
+    let signed = kpi_report::LogHead {
+        tree: Some(tree.clone()),
+        ..unsigned.clone()
+    };
+    let label = format!("木 335・ルート {}・鍵 {}", tree.root, tree.fingerprint);
+
+    let plain = kpi_report::render_at(&table, Format::ExcelCsv, &axes, Some(&unsigned)).unwrap();
+    let csv = kpi_report::render_at(&table, Format::ExcelCsv, &axes, Some(&signed)).unwrap();
+    assert!(csv.starts_with(&plain), "the table itself is unchanged");
+    let last = String::from_utf8(csv[plain.len()..].to_vec()).unwrap();
+    assert_eq!(last, format!("{label}\r\n"));
+
+    let bytes = kpi_report::render_at(&table, Format::Xlsx, &axes, Some(&signed)).unwrap();
+    let sheet = xlsx_parts(&bytes).sheet;
+    assert!(
+        sheet.contains(&label),
+        "the print footer names the signed head"
     );
 }

@@ -82,6 +82,9 @@ pub enum LedgerError {
     Store(#[from] StoreError),
     #[error("unknown plan `{0}`")]
     UnknownPlan(String),
+    /// No such cell: the plan, KPI row or fiscal year is unknown.
+    #[error("unknown cell `{0}`")]
+    UnknownCell(String),
     #[error("plan `{0}` has not been transferred to a successor")]
     NotTransferred(String),
     #[error(

@@ -13,6 +13,7 @@ mod error;
 mod folds;
 mod ledger;
 pub mod metrics;
+pub mod proofs;
 mod query;
 mod storage;
 mod verification;

@@ -68,6 +68,13 @@ pub enum StoreError {
     Poisoned { reason: String },
     #[error("the store is closed")]
     Closed,
+    /// A tree size or position past what the log (or the tree asked about) holds.
+    #[error("{what} {asked} is beyond {head}, the size of the log or tree asked about")]
+    BeyondHead {
+        what: &'static str,
+        asked: u64,
+        head: u64,
+    },
 }
 
 /// Why an append was rejected. Every rejection writes nothing.

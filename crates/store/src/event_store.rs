@@ -4,12 +4,14 @@
 //! and guarantees, so nothing above this crate knows which one it talks to.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use futures::{Stream, StreamExt as _};
 use uuid::Uuid;
 
 use crate::config::{Backend, StoreConfig};
 use crate::error::{AppendError, StoreError, VerifyFailure, VerifyReason};
+use crate::merkle::{MerkleLog, TreeNodes};
 use crate::pg::PgStore;
 use crate::storage::StorageStatus;
 use crate::store::SledStore;
@@ -21,28 +23,14 @@ use crate::types::{
 #[derive(Clone)]
 pub struct EventStore {
     backend: Inner,
+    /// The Merkle tree over the log (`crate::merkle`), on the same backend.
+    pub(crate) tree: Arc<MerkleLog>,
 }
 
 #[derive(Clone)]
 enum Inner {
     Sled(SledStore),
     Postgres(PgStore),
-}
-
-impl From<SledStore> for EventStore {
-    fn from(store: SledStore) -> Self {
-        EventStore {
-            backend: Inner::Sled(store),
-        }
-    }
-}
-
-impl From<PgStore> for EventStore {
-    fn from(store: PgStore) -> Self {
-        EventStore {
-            backend: Inner::Postgres(store),
-        }
-    }
 }
 
 impl EventStore {
@@ -53,9 +41,39 @@ impl EventStore {
     /// is not used).
     pub fn open(dir: &Path, config: StoreConfig) -> Result<EventStore, StoreError> {
         match config.backend {
-            Backend::Sled => SledStore::open(dir, config).map(Into::into),
-            Backend::Postgres => PgStore::open(config).map(Into::into),
+            Backend::Sled => EventStore::with_tree(Inner::Sled(SledStore::open(dir, config)?)),
+            Backend::Postgres => EventStore::from_pg(PgStore::open(config)?),
         }
+    }
+
+    /// A PostgreSQL store opened (or restored) by the backend, with its tree.
+    pub(crate) fn from_pg(store: PgStore) -> Result<EventStore, StoreError> {
+        EventStore::with_tree(Inner::Postgres(store))
+    }
+
+    /// Loads the backend's Merkle tree and catches it up: a tree that lags the log (a
+    /// crash after an append's flush, or a store older than the tree) is complete before
+    /// the store is handed out.
+    fn with_tree(backend: Inner) -> Result<EventStore, StoreError> {
+        let (nodes, head): (Box<dyn TreeNodes>, Head) = match &backend {
+            Inner::Sled(store) => (Box::new(store.tree_nodes()), store.head()),
+            Inner::Postgres(store) => (Box::new(store.tree_nodes()), store.head()),
+        };
+        let store = EventStore {
+            tree: Arc::new(MerkleLog::open(nodes, head.position)?),
+            backend,
+        };
+        // A log that cannot be read (damage found at open, refused appends) still opens, as
+        // before the tree existed: the tree stays where it is, and proofs fail with the
+        // log's error until it can be read.
+        if let Err(error) = store
+            .tree
+            .load_frontier(&store)
+            .and_then(|()| store.catch_up_tree().map(|_| ()))
+        {
+            tracing::warn!(%error, "the Merkle tree could not be caught up at open");
+        }
+        Ok(store)
     }
 
     /// Which backend holds the log.
@@ -97,10 +115,14 @@ impl EventStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<Appended, AppendError> {
-        match &self.backend {
+        let appended = match &self.backend {
             Inner::Sled(store) => store.append_or_recall(stream, expected, events).await,
             Inner::Postgres(store) => store.append_or_recall(stream, expected, events).await,
+        }?;
+        if !appended.replayed && crate::merkle::maintained_on_append() {
+            self.tree_after_append(&appended.envelopes).await;
         }
+        Ok(appended)
     }
 
     /// Up to `limit` events from `from_position` on (position 0 reads from the start).

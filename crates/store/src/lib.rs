@@ -83,13 +83,24 @@
 //!
 //! Event ids are UUID v7 kept strictly increasing in position order (if the clock steps
 //! back, the random bits after the timestamp count up), which `verify` checks too.
+//!
+//! # The Merkle tree
+//!
+//! Beside the chain, the store keeps an RFC 9162 Merkle tree over the log whose leaf `i` is
+//! SHA-256(0x00 ‖ the chain hash of position `i + 1`): [`EventStore::tree_root`],
+//! [`EventStore::inclusion_proof`], [`EventStore::consistency_proof`]. It is derived data
+//! (sled: the tree [`MERKLE_SLED_TREE`] of the same database; PostgreSQL: migration 0002),
+//! caught up from acknowledged appends and at open; see `merkle`.
 
 mod archive;
+mod canonical;
 mod codec;
 mod config;
 mod error;
 mod event_store;
 mod layout;
+mod merkle;
+mod merkle_sled;
 mod open;
 mod pg;
 mod prepare;
@@ -107,9 +118,13 @@ mod writer;
 pub use archive::{
     ArchiveExport, ArchiveReadError, ArchiveReader, ReadFault, Trailer, ARCHIVE_FORMAT,
 };
+pub use canonical::{canonical_body, chain_hash, decode_canonical};
 pub use config::{Backend, PostgresConfig, StoreConfig};
 pub use error::{AppendError, StoreError, VerifyFailure, VerifyReason};
 pub use event_store::EventStore;
+pub use kpi_proof::NodeHash;
+pub use merkle::__maintain_tree_on_append;
+pub use merkle_sled::TREE_NAME as MERKLE_SLED_TREE;
 pub use restore::{check_archive, ArchiveFault, RestoreError};
 pub use storage::{Outage, StorageStatus};
 pub use store::{CLOSED_HEAD_FILE, FORMAT_VERSION, MARKER_FILE, MAX_LABEL_BYTES, SLED_DIR};

@@ -240,7 +240,7 @@ impl EventStore {
     {
         let head = check_archive(archive())?;
         if config.backend == Backend::Postgres {
-            let store: EventStore = crate::pg::restore::restore_from(config, archive)?.into();
+            let store = EventStore::from_pg(crate::pg::restore::restore_from(config, archive)?)?;
             return restored(store, head, dir);
         }
         // Checked before sled opens anything: opening an existing store already rewrites

@@ -499,6 +499,15 @@ impl crate::subscription::LogSource for Shared {
     }
 }
 
+impl SledStore {
+    /// Where this store keeps its Merkle tree.
+    pub(crate) fn tree_nodes(&self) -> crate::merkle_sled::SledNodes {
+        crate::merkle_sled::SledNodes {
+            storage: self.shared.storage.clone(),
+        }
+    }
+}
+
 impl Shared {
     pub(crate) fn head(&self) -> Head {
         *self.head.read()

@@ -32,8 +32,8 @@ async fn the_schema_is_versioned_and_the_log_is_append_only() {
         return;
     };
     assert_eq!(
-        log.psql("SELECT version || ' ' || name FROM kpi_schema_version"),
-        "1 0001_event_log"
+        log.psql("SELECT version || ' ' || name FROM kpi_schema_version ORDER BY version"),
+        "1 0001_event_log\n2 0002_merkle_tree"
     );
     assert_eq!(
         log.psql("SELECT position FROM kpi_log_head"),
@@ -43,7 +43,7 @@ async fn the_schema_is_versioned_and_the_log_is_append_only() {
     // Opening again applies nothing twice.
     drop(store);
     let store = log.open();
-    assert_eq!(log.psql("SELECT count(*) FROM kpi_schema_version"), "1");
+    assert_eq!(log.psql("SELECT count(*) FROM kpi_schema_version"), "2");
     assert_eq!(store.head().position, 5);
     for statement in [
         "UPDATE kpi_events SET stream_version = stream_version",
@@ -68,7 +68,7 @@ async fn a_database_of_a_newer_schema_is_refused() {
         return;
     };
     store.close().await;
-    log.psql("INSERT INTO kpi_schema_version (version, name) VALUES (2, '0002_from_the_future')");
+    log.psql("INSERT INTO kpi_schema_version (version, name) VALUES (3, '0003_from_the_future')");
     let error = log
         .open_with(StoreConfig::default())
         .err()
@@ -77,8 +77,8 @@ async fn a_database_of_a_newer_schema_is_refused() {
         matches!(
             error,
             StoreError::UnsupportedSchema {
-                found: 2,
-                supported: 1
+                found: 3,
+                supported: 2
             }
         ),
         "{error}"

@@ -101,6 +101,22 @@ async fn plan_page(
     access::reader(&web, req).map_err(|refusal| login(refusal, req, lang))?;
     let table = access::table(&web, &plan, &query).await?;
     let head = web.ledger.head();
+    // With a signing key the printed table names the signed tree head it was read at.
+    let tree = match &web.signer {
+        Some(signer) => Some(
+            web.ledger
+                .signed_head(signer, Some(head.position))
+                .map_err(|error| {
+                    tracing::error!(%error, "cannot sign the page's tree head");
+                    access::refusal(
+                        Response::builder()
+                            .status(poem::http::StatusCode::INTERNAL_SERVER_ERROR)
+                            .body("cannot sign the tree head\n"),
+                    )
+                })?,
+        ),
+        None => None,
+    };
     let findings = web.ledger.audit_findings();
     let axes = query.axes()?;
     let data = query.suffix();
@@ -122,6 +138,13 @@ async fn plan_page(
             p #head {
                 (words.ledger_head) ": " (words.position) " " span #head-position { (head.position) }
                 " · " (words.digest) " " code #digest { (head.hash) }
+            }
+            @if let Some(tree) = &tree {
+                p #tree-head {
+                    (words.signed_tree_head) " " span #tree-size { (tree.tree_size) }
+                    " · " (words.tree_root) " " code #tree-root { (tree.root_hash) }
+                    " · " (words.key_fingerprint) " " code #key-fingerprint { (tree.key_fingerprint) }
+                }
             }
             p.help.no-print { (words.print_hint) }
             p #downloads .no-print {

@@ -7,6 +7,8 @@
 //!   `charts/kpi-{no}.svg`;
 //! - `/dashboard` (the first plan), `/dashboard/{plan}` (table, charts, audit findings, ledger
 //!   digest) and `/dashboard/{plan}/cells/{kpi}/{series}/{year}` (the events behind a cell);
+//! - `/proof/head`, `/proof/inclusion`, `/proof/consistency`, `/proof/cell` (signed heads,
+//!   proofs and a cell's proof bundle, JSON) and `/.well-known/kpi-ledger/public-key`;
 //! - `/admin/archive`: the whole log as an archive (`kpi-ledger archive export --server`),
 //!   streamed, up to the head at the start of the request; an admin bearer token only.
 //!
@@ -30,6 +32,7 @@ mod dashboard;
 mod findings;
 pub mod forms;
 pub mod layout;
+mod proofs;
 mod reports;
 pub mod session;
 mod words;
@@ -48,6 +51,8 @@ pub struct Web {
     pub ledger: Ledger,
     /// The token settings in force, read per request (a reload takes effect on the next one).
     pub auth: AuthHandle,
+    /// Signs tree heads (`[proof] key_file`); without it `/proof` answers 503 for signed heads.
+    pub signer: Option<Arc<kpi_service::proofs::HeadSigner>>,
     /// The browser sessions (`session`).
     pub sessions: session::Sessions,
     /// The workbench's bulk imports, running and finished (`workbench::import`).
@@ -61,7 +66,15 @@ impl Web {
             auth,
             sessions: session::Sessions::new(config),
             imports: Default::default(),
+            signer: None,
         }
+    }
+
+    /// Signs tree heads with this key (`[proof] key_file`); without one, `/proof` answers 503
+    /// for signed heads.
+    pub fn with_signer(mut self, signer: Option<Arc<kpi_service::proofs::HeadSigner>>) -> Self {
+        self.signer = signer;
+        self
     }
 }
 
@@ -74,6 +87,17 @@ pub fn reports(web: Arc<Web>) -> impl Endpoint<Output = Response> {
 /// archive, streamed, for an admin token only.
 pub fn admin(web: Arc<Web>) -> impl Endpoint<Output = Response> {
     archive::routes().data(web).map_to_response()
+}
+
+/// The `/proof` routes (mount at `/proof`): signed heads, inclusion and consistency
+/// proofs, cell proof bundles.
+pub fn proofs(web: Arc<Web>) -> impl Endpoint<Output = Response> {
+    proofs::routes().data(web).map_to_response()
+}
+
+/// The `/.well-known/kpi-ledger` routes: `public-key`, the key heads are signed with.
+pub fn well_known(web: Arc<Web>) -> impl Endpoint<Output = Response> {
+    proofs::well_known().data(web).map_to_response()
 }
 
 /// The `/dashboard` routes (mount at `/dashboard`).

@@ -46,9 +46,28 @@ async fn table_file(
         let table = access::table(&web, &plan, &query).await?;
         // Read after the table: no event it counts lies beyond this head.
         let head = web.ledger.head();
+        // A head is signed at every export when the server has a key; the export names it.
+        let tree = match &web.signer {
+            Some(signer) => {
+                let signed = web
+                    .ledger
+                    .signed_head(signer, Some(head.position))
+                    .map_err(|error| {
+                        tracing::error!(%error, "cannot sign the export's tree head");
+                        server_error()
+                    })?;
+                Some(kpi_report::TreeLabel {
+                    size: signed.tree_size,
+                    root: signed.root_hash,
+                    fingerprint: signed.key_fingerprint,
+                })
+            }
+            None => None,
+        };
         let head = kpi_report::LogHead {
             position: head.position,
             digest: head.hash.to_string(),
+            tree,
         };
         let body = kpi_report::render_at(&table, format, &query.axes()?, Some(&head)).map_err(
             |error| {

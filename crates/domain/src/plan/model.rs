@@ -38,7 +38,7 @@ pub struct LocalizedText {
 }
 
 /// The fiscal years a plan runs, both included.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanPeriod {
     pub first: FiscalYear,
     pub last: FiscalYear,
@@ -66,7 +66,7 @@ impl PlanPeriod {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pillar {
     pub id: String,
     pub name: LocalizedText,
@@ -105,7 +105,7 @@ pub enum TargetKind {
     Rate,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Target {
     pub value: Decimal,
     pub kind: TargetKind,
@@ -120,14 +120,14 @@ pub enum Aggregation {
     LatestRate,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AchievementRule {
     pub show: bool,
     pub rounding: Rounding,
 }
 
 /// What a source takes from each selected event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SourceMeasure {
     /// Sum of a numeric field; events where the optional field is absent add nothing.
@@ -153,21 +153,31 @@ impl SourceMeasure {
 }
 
 /// A condition on a payload field: its value must be one of these.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Filter {
     pub field: String,
     pub one_of: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceDefinition {
+    #[serde(deserialize_with = "kind_by_name")]
     pub event: EventKind,
     pub measure: SourceMeasure,
     pub filters: Vec<Filter>,
 }
 
+/// An event kind by its stable name, as a definition is written out (proof bundles).
+fn kind_by_name<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<EventKind, D::Error> {
+    let name = String::deserialize(deserializer)?;
+    EventKind::ALL
+        .into_iter()
+        .find(|kind| kind.name() == name)
+        .ok_or_else(|| serde::de::Error::custom(format!("unknown event kind `{name}`")))
+}
+
 /// One row of a plan's KPI table.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KpiDefinition {
     /// The plan's own number ("2").
     pub id: String,
@@ -189,7 +199,7 @@ pub struct KpiDefinition {
 }
 
 /// A plan with its period, pillars and KPI rows.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanDefinition {
     pub id: Code,
     pub name: LocalizedText,

@@ -9,7 +9,7 @@ use crate::values::Code;
 
 /// A plan's hand-over to its successor: from which fiscal year, and how each successor KPI
 /// takes its baseline from the predecessor's history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanTransfer {
     pub successor: Code,
     pub effective_from: FiscalYear,
@@ -41,7 +41,7 @@ impl HistoryRule {
 
 /// How one successor KPI is fed by the predecessor: its KPIs, and event selectors read over
 /// the predecessor's period.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KpiMapping {
     pub successor_kpi: KpiRef,
     pub from_kpis: Vec<KpiRef>,

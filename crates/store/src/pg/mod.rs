@@ -18,6 +18,7 @@
 //!   ([`schema`]).
 
 mod listen;
+pub(crate) mod merkle;
 mod read;
 pub(crate) mod restore;
 mod rows;

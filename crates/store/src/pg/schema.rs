@@ -10,11 +10,18 @@ use super::pg_error;
 use crate::error::StoreError;
 
 /// Every migration: version, name, SQL. Append only; never edit one that shipped.
-const MIGRATIONS: &[(u32, &str, &str)] = &[(
-    1,
-    "0001_event_log",
-    include_str!("../../migrations/0001_event_log.sql"),
-)];
+const MIGRATIONS: &[(u32, &str, &str)] = &[
+    (
+        1,
+        "0001_event_log",
+        include_str!("../../migrations/0001_event_log.sql"),
+    ),
+    (
+        2,
+        "0002_merkle_tree",
+        include_str!("../../migrations/0002_merkle_tree.sql"),
+    ),
+];
 
 /// The schema version this build writes and reads.
 pub(crate) const SCHEMA_VERSION: u32 = MIGRATIONS[MIGRATIONS.len() - 1].0;
