@@ -87,17 +87,22 @@ fn text_in(value: &serde_json::Value, has: &dyn Fn(&str) -> bool) -> bool {
     }
 }
 
-/// One page of events in position order.
+/// One page of events in position order, oldest first ([`Ledger::events_within`]) or newest
+/// first ([`Ledger::events_newest_first`]).
 #[derive(Debug, Clone)]
 pub struct EventPage {
     pub events: Vec<(Envelope, RecordedEvent)>,
     /// Whether more matching events follow the last one of this page (with a reading budget:
     /// whether the log goes on past where this page stopped reading).
     pub has_next_page: bool,
-    /// The position the next page starts after: the last event listed, or, when a reading
-    /// budget ran out first, the last event read.
-    pub resume_after: u64,
+    /// The position the next page goes on from (after it oldest first, before it newest
+    /// first): the last event listed, or, when a reading budget ran out first, the last
+    /// event read.
+    pub resume_at: u64,
 }
+
+/// Positions read at once when the log is walked backwards (forwards within a window).
+const BACKWARD_WINDOW: u64 = 256;
 
 impl Ledger {
     /// Up to `first` events matching `filter` with a position after `after` (0: from the
@@ -113,7 +118,7 @@ impl Ledger {
 
     /// [`Ledger::events`], reading at most `budget` events of the log, so that a filter that
     /// matches little costs a bounded amount per page: when the budget runs out first, the
-    /// page holds the matches found so far and [`EventPage::resume_after`] says where the
+    /// page holds the matches found so far and [`EventPage::resume_at`] says where the
     /// next page goes on.
     pub fn events_within(
         &self,
@@ -124,7 +129,7 @@ impl Ledger {
     ) -> Result<EventPage, LedgerError> {
         let mut events = Vec::new();
         let mut has_next_page = false;
-        let mut resume_after = after;
+        let mut resume_at = after;
         for (read, envelope) in self.store().iter_from(after + 1).enumerate() {
             let envelope = envelope?;
             if read == budget {
@@ -133,20 +138,67 @@ impl Ledger {
             }
             let recorded = recorded_event(&envelope)?;
             if !filter.matches(&envelope, &recorded) {
-                resume_after = envelope.position;
+                resume_at = envelope.position;
                 continue;
             }
             if events.len() == first {
                 has_next_page = true;
                 break;
             }
-            resume_after = envelope.position;
+            resume_at = envelope.position;
             events.push((envelope, recorded));
         }
         Ok(EventPage {
             events,
             has_next_page,
-            resume_after,
+            resume_at,
+        })
+    }
+
+    /// Up to `first` events matching `filter` with a position before `before` (`None`: from
+    /// the head), newest first, reading at most `budget` events of the log; the page's
+    /// [`EventPage::resume_at`] is the position the next page goes on before. The log is
+    /// read in windows of [`BACKWARD_WINDOW`] positions, each walked from its end.
+    pub fn events_newest_first(
+        &self,
+        filter: &EventFilter,
+        before: Option<u64>,
+        first: usize,
+        budget: usize,
+    ) -> Result<EventPage, LedgerError> {
+        let head = self.store().head().position;
+        let mut end = before.map_or(head + 1, |before| before.min(head + 1));
+        let mut events = Vec::new();
+        let mut read = 0;
+        let mut resume_at = end;
+        let mut has_next_page = false;
+        'windows: while end > 1 {
+            let start = end.saturating_sub(BACKWARD_WINDOW).max(1);
+            let window = self.store().read_from(start, (end - start) as usize)?;
+            for envelope in window.into_iter().rev() {
+                if read == budget {
+                    has_next_page = true;
+                    break 'windows;
+                }
+                read += 1;
+                let recorded = recorded_event(&envelope)?;
+                if !filter.matches(&envelope, &recorded) {
+                    resume_at = envelope.position;
+                    continue;
+                }
+                if events.len() == first {
+                    has_next_page = true;
+                    break 'windows;
+                }
+                resume_at = envelope.position;
+                events.push((envelope, recorded));
+            }
+            end = start;
+        }
+        Ok(EventPage {
+            events,
+            has_next_page,
+            resume_at,
         })
     }
 

@@ -138,13 +138,13 @@ async fn a_reading_budget_bounds_a_page_and_says_where_to_go_on() {
     let first = ledger.events_within(&tanaka, 0, 10, 2).unwrap();
     assert!(first.events.is_empty());
     assert!(first.has_next_page, "two of four read");
-    assert_eq!(first.resume_after, 2);
+    assert_eq!(first.resume_at, 2);
     let second = ledger
-        .events_within(&tanaka, first.resume_after, 10, 2)
+        .events_within(&tanaka, first.resume_at, 10, 2)
         .unwrap();
     assert_eq!(second.events.len(), 1);
     assert_eq!(second.events[0].0.position, 3);
-    assert_eq!(second.resume_after, 4, "D was read and does not match");
+    assert_eq!(second.resume_at, 4, "D was read and does not match");
     assert!(!second.has_next_page, "the log ends at 4");
 
     // Every event once, one to a page, whatever the budget.
@@ -157,11 +157,38 @@ async fn a_reading_budget_bounds_a_page_and_says_where_to_go_on() {
     loop {
         let page = ledger.events_within(&clerk, after, 1, 1).unwrap();
         seen.extend(page.events.iter().map(|(envelope, _)| envelope.position));
-        after = page.resume_after;
+        after = page.resume_at;
         if !page.has_next_page {
             break;
         }
     }
     assert_eq!(seen, [1, 2, 4]);
+
+    // Newest first: the same pages walked back from the head, under the same budget.
+    let first = ledger.events_newest_first(&tanaka, None, 10, 1).unwrap();
+    assert!(first.events.is_empty(), "D read, and it does not match");
+    assert!(first.has_next_page);
+    assert_eq!(first.resume_at, 4);
+    let second = ledger
+        .events_newest_first(&tanaka, Some(first.resume_at), 10, 1)
+        .unwrap();
+    assert_eq!(second.events[0].0.position, 3);
+    let mut seen = Vec::new();
+    let mut before = None;
+    loop {
+        let page = ledger.events_newest_first(&clerk, before, 1, 2).unwrap();
+        seen.extend(page.events.iter().map(|(envelope, _)| envelope.position));
+        before = Some(page.resume_at);
+        if !page.has_next_page {
+            break;
+        }
+    }
+    assert_eq!(seen, [4, 2, 1]);
+    let everything = ledger
+        .events_newest_first(&EventFilter::default(), None, 10, usize::MAX)
+        .unwrap();
+    let positions: Vec<u64> = everything.events.iter().map(|(e, _)| e.position).collect();
+    assert_eq!(positions, [4, 3, 2, 1]);
+    assert!(!everything.has_next_page);
     ledger.close().await;
 }

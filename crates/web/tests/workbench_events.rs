@@ -27,19 +27,51 @@ async fn the_event_browser_filters_pages_and_names_a_bad_filter() {
     assert_eq!(rows, page.matches("<td>セミナー</td>").count(), "{page}");
     assert!(page.contains("令和6年"), "activity dates in 和暦: {page}");
 
-    // 187 survey responses: 50 to a page, then the next page after the last position.
+    // 187 survey responses, newest first: 50 to a page, then the next page before the last
+    // position; every response once over the four pages, in descending log order.
+    let mut link = "/workbench/events?kind=survey_response".to_owned();
+    let mut newest_first = Vec::new();
+    for page_number in 1..=4 {
+        let page = body(bench.get(&link, &session).await).await;
+        let positions = listed_positions(&page);
+        assert_eq!(positions.len(), if page_number < 4 { 50 } else { 37 });
+        assert_eq!(
+            positions.len(),
+            page.matches("<td>企業調査の回答</td>").count()
+        );
+        assert_eq!(page.contains("id=\"first-page\""), page_number > 1);
+        newest_first.extend(positions);
+        if page_number < 4 {
+            link = hidden_href(&page, "next-page").replace("&amp;", "&");
+            assert!(link.contains("before="), "{link}");
+        } else {
+            assert!(!page.contains("id=\"next-page\""), "the last page: {page}");
+        }
+    }
+    assert!(newest_first.windows(2).all(|pair| pair[0] > pair[1]));
+    assert!(newest_first[0] <= bench.ledger.head().position);
+
+    // Oldest first: the same events in log order, the next page after the last position.
     let first = body(
         bench
-            .get("/workbench/events?kind=survey_response", &session)
+            .get(
+                "/workbench/events?kind=survey_response&order=oldest",
+                &session,
+            )
             .await,
     )
     .await;
-    assert_eq!(first.matches("<td>企業調査の回答</td>").count(), 50);
     let next = hidden_href(&first, "next-page");
-    assert!(next.contains("after="), "{next}");
+    assert!(
+        next.contains("after=") && next.contains("order=oldest"),
+        "{next}"
+    );
     let second = body(bench.get(&next.replace("&amp;", "&"), &session).await).await;
-    assert_eq!(second.matches("<td>企業調査の回答</td>").count(), 50);
-    assert!(second.contains("id=\"first-page\""));
+    let mut oldest_first = listed_positions(&first);
+    oldest_first.extend(listed_positions(&second));
+    let mut expected = newest_first.clone();
+    expected.reverse();
+    assert_eq!(oldest_first, expected[..100]);
 
     let refused = bench
         .get("/workbench/events?year=R6x&from=2024-13-01", &session)
@@ -49,6 +81,17 @@ async fn the_event_browser_filters_pages_and_names_a_bad_filter() {
     assert!(refused.contains("id=\"year-error\""), "{refused}");
     assert!(refused.contains("id=\"from-error\""), "{refused}");
     bench.ledger.close().await;
+}
+
+/// The log positions the event list of `page` shows, in its order.
+fn listed_positions(page: &str) -> Vec<u64> {
+    page.split("<tr><td class=\"n\"><a href=\"/workbench/events/")
+        .skip(1)
+        .map(|row| {
+            let text = row.split('>').nth(1).unwrap();
+            text.split('<').next().unwrap().parse().unwrap()
+        })
+        .collect()
 }
 
 /// The `href` of the element with id `id`.

@@ -1,7 +1,8 @@
 //! `/workbench/events`: every event of the log, filtered by kind, fiscal year, activity date
-//! range, recorder and text (the service's `EventFilter`), in log order, [`PAGE`] to a page.
-//! Paging is by keyset: `?after=N` lists the events after log position N, so a page costs
-//! the same wherever it is and stays stable while events are appended; a page reads at most
+//! range, recorder and text (the service's `EventFilter`), newest first (`?order=oldest`: in
+//! log order), [`PAGE`] to a page. Paging is by keyset: `?before=N` lists the events before
+//! log position N (`?after=N`, oldest first: after it), so a page costs the same wherever it
+//! is and stays stable while events are appended; a page reads at most
 //! [`BUDGET`] events of the log, so a filter that matches little answers promptly and offers
 //! to search on from where it stopped. Each row links to the event's page. A reader may use
 //! it.
@@ -44,7 +45,10 @@ pub struct BrowseQuery {
     recorder: String,
     #[serde(default)]
     q: String,
+    #[serde(default)]
+    order: String,
     after: Option<u64>,
+    before: Option<u64>,
     lang: Option<String>,
 }
 
@@ -98,9 +102,21 @@ impl BrowseQuery {
         }
     }
 
-    /// This query from another position (`None`: the first page), as a link.
-    fn at(&self, after: Option<u64>) -> String {
-        let after = after.map(|position| position.to_string());
+    /// Whether the list runs in log order (`order=oldest`) rather than newest first.
+    fn oldest_first(&self) -> bool {
+        self.order.trim() == "oldest"
+    }
+
+    /// This query from another position (`None`: the first page), as a link: after it
+    /// oldest first, before it newest first.
+    fn at(&self, cursor: Option<u64>) -> String {
+        let cursor = cursor.map(|position| position.to_string());
+        let cursor = cursor.as_deref().unwrap_or("");
+        let (after, before) = if self.oldest_first() {
+            (cursor, "")
+        } else {
+            ("", cursor)
+        };
         let pairs: Vec<(&str, &str)> = [
             ("kind", self.kind.as_str()),
             ("year", &self.year),
@@ -108,7 +124,9 @@ impl BrowseQuery {
             ("to", &self.to),
             ("recorder", &self.recorder),
             ("q", &self.q),
-            ("after", after.as_deref().unwrap_or("")),
+            ("order", &self.order),
+            ("after", after),
+            ("before", before),
             ("lang", self.lang.as_deref().unwrap_or("")),
         ]
         .into_iter()
@@ -143,10 +161,14 @@ pub async fn browse(
     let here = layout::here(MOUNT, req);
     let (status, results, errors) = match query.filter() {
         Ok(filter) => {
-            let page = web
-                .ledger
-                .events_within(&filter, query.after.unwrap_or(0), PAGE, BUDGET)
-                .map_err(unreadable)?;
+            let page = if query.oldest_first() {
+                web.ledger
+                    .events_within(&filter, query.after.unwrap_or(0), PAGE, BUDGET)
+            } else {
+                web.ledger
+                    .events_newest_first(&filter, query.before, PAGE, BUDGET)
+            }
+            .map_err(unreadable)?;
             (StatusCode::OK, Some(page), FieldErrors::new())
         }
         Err(errors) => (StatusCode::BAD_REQUEST, None, errors),
@@ -182,15 +204,15 @@ pub async fn browse(
                 }
             }
             nav.pages aria-label=(wb.events_title) {
-                @if query.after.is_some() {
+                @if query.after.is_some() || query.before.is_some() {
                     a #first-page href=(query.at(None)) { (wb.first_page) }
                     " "
                 }
                 @if page.has_next_page {
                     @if page.events.len() < PAGE {
-                        span #searched { (wb.searched_to(page.resume_after)) } " "
+                        span #searched { (wb.searched_to(page.resume_at, query.oldest_first())) } " "
                     }
-                    a #next-page rel="next" href=(query.at(Some(page.resume_after))) { (wb.next_page) " →" }
+                    a #next-page rel="next" href=(query.at(Some(page.resume_at))) { (wb.next_page) " →" }
                 }
             }
         }
@@ -226,6 +248,13 @@ fn filter_form(query: &BrowseQuery, errors: &FieldErrors, lang: Lang) -> Markup 
             (forms::input_field("to", "date", wb.activity_to, None, &query.to, false, errors.get("to")))
             (forms::input_field("recorder", "text", wb.recorder, None, &query.recorder, false, None))
             (forms::input_field("q", "text", wb.text, Some(wb.text_help), &query.q, false, None))
+            div.field {
+                label for="order" { (wb.order) }
+                select #order name="order" {
+                    option value="" { (wb.newest_first) }
+                    option value="oldest" selected[query.oldest_first()] { (wb.oldest_first) }
+                }
+            }
             @if let Some(lang) = lang.param() { input type="hidden" name="lang" value=(lang); }
             div.field { button type="submit" { (wb.filter) } }
         }

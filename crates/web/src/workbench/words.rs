@@ -32,6 +32,9 @@ pub struct WbWords {
     pub no_events: &'static str,
     pub next_page: &'static str,
     pub first_page: &'static str,
+    pub order: &'static str,
+    pub newest_first: &'static str,
+    pub oldest_first: &'static str,
     pub col_position: &'static str,
     pub col_kind: &'static str,
     pub col_activity: &'static str,
@@ -79,11 +82,14 @@ impl WbWords {
         }
     }
 
-    /// Where a page stopped reading before it filled: `記録位置 20000 まで探しました。`.
-    pub fn searched_to(&self, position: u64) -> String {
-        match self.lang {
-            Lang::Ja => format!("記録位置 {position} まで探しました。"),
-            Lang::En => format!("Searched up to position {position}."),
+    /// Where a page stopped reading before it filled (`forward`: oldest first):
+    /// `記録位置 20000 まで探しました。`.
+    pub fn searched_to(&self, position: u64, forward: bool) -> String {
+        match (self.lang, forward) {
+            (Lang::Ja, true) => format!("記録位置 {position} まで探しました。"),
+            (Lang::Ja, false) => format!("記録位置 {position} までさかのぼって探しました。"),
+            (Lang::En, true) => format!("Searched up to position {position}."),
+            (Lang::En, false) => format!("Searched back to position {position}."),
         }
     }
 }
@@ -116,6 +122,9 @@ static JA: WbWords = WbWords {
     no_events: "該当する記録はありません。",
     next_page: "次のページ",
     first_page: "最初のページ",
+    order: "並び順",
+    newest_first: "新しい順",
+    oldest_first: "古い順（記録順）",
     col_position: "記録位置",
     col_kind: "種類",
     col_activity: "活動日",
@@ -183,6 +192,9 @@ static EN: WbWords = WbWords {
     no_events: "No events match.",
     next_page: "Next page",
     first_page: "First page",
+    order: "Order",
+    newest_first: "Newest first",
+    oldest_first: "Oldest first (log order)",
     col_position: "Position",
     col_kind: "Kind",
     col_activity: "Activity date",
