@@ -7,7 +7,11 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidationError {
     pub field: String,
+    /// The reason in English: what APIs, the CLI and logs say.
     pub reason: String,
+    /// The same reason in Japanese, where a clerk's form can meet it (the workbench shows it
+    /// beside the field); `None` where only an API or a plan file can.
+    pub reason_ja: Option<String>,
 }
 
 impl ValidationError {
@@ -15,6 +19,22 @@ impl ValidationError {
         Self {
             field: field.into(),
             reason: reason.into(),
+            reason_ja: None,
+        }
+    }
+
+    /// This error with its reason in Japanese too.
+    pub fn ja(mut self, reason: impl Into<String>) -> Self {
+        self.reason_ja = Some(reason.into());
+        self
+    }
+
+    /// The reason to show a reader of Japanese (`japanese`) or English: the Japanese one
+    /// when there is one, else the English.
+    pub fn reason_for(&self, japanese: bool) -> &str {
+        match &self.reason_ja {
+            Some(reason) if japanese => reason,
+            _ => &self.reason,
         }
     }
 
@@ -53,7 +73,7 @@ pub(crate) fn from_serde_path(
     let parent = if path == "." { String::new() } else { path };
     if let Some(name) = backticked_after(message, "missing field ") {
         let field = join(&parent, name);
-        return ValidationError::new(field, "is required");
+        return ValidationError::new(field, "is required").ja("入力してください（必須の項目です）");
     }
     if let Some(name) = backticked_after(message, "unknown field ") {
         let field = if parent.ends_with(name) {
@@ -72,7 +92,41 @@ pub(crate) fn from_serde_path(
     } else {
         parent
     };
-    ValidationError::new(field, message.to_owned())
+    let error = ValidationError::new(field, message.to_owned());
+    match japanese_of_value_message(message) {
+        Some(japanese) => error.ja(japanese),
+        None => error,
+    }
+}
+
+/// The Japanese of a value type's own refusal (`values`: counts, texts), the ones a clerk's
+/// form can meet; `None` for any other message.
+fn japanese_of_value_message(message: &str) -> Option<String> {
+    let number_after = |prefix: &str| -> Option<String> {
+        let rest = message.strip_prefix(prefix)?;
+        (!rest.is_empty() && rest.chars().all(|c| c.is_ascii_digit())).then(|| rest.to_owned())
+    };
+    if let Some(rest) = message.strip_prefix("must be at most ") {
+        if let Some(count) = rest.strip_suffix(" characters") {
+            return Some(format!("{count}文字以内にしてください"));
+        }
+    }
+    if let Some(most) = number_after("must be at most ") {
+        return Some(format!("{most}以下にしてください"));
+    }
+    if let Some(least) = number_after("must be at least ") {
+        return Some(format!("{least}以上にしてください"));
+    }
+    Some(
+        match message {
+            "must not be negative" => "0以上にしてください",
+            "must be a whole number" => "整数にしてください",
+            "must not be empty" => "入力してください（空にはできません）",
+            "must not contain control characters" => "制御文字は使えません",
+            _ => return None,
+        }
+        .to_owned(),
+    )
 }
 
 fn join(parent: &str, name: &str) -> String {

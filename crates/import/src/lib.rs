@@ -51,6 +51,8 @@ pub struct RowError {
     pub line: u64,
     pub field: String,
     pub reason: String,
+    /// The reason in Japanese, when the domain gives one (`ValidationError::reason_ja`).
+    pub reason_ja: Option<String>,
 }
 
 impl fmt::Display for RowError {
@@ -211,6 +213,7 @@ impl<R: Read> Iterator for CsvRows<R> {
                         line,
                         field: "row".to_owned(),
                         reason: error.to_string(),
+                        reason_ja: None,
                     }));
                 }
             };
@@ -235,6 +238,7 @@ impl<R: Read> Iterator for CsvRows<R> {
                     line,
                     field: error.field,
                     reason: error.reason,
+                    reason_ja: error.reason_ja,
                 }),
             });
         }
@@ -275,6 +279,7 @@ impl<R: Read> Iterator for JsonLines<R> {
                     line,
                     field: field.to_owned(),
                     reason,
+                    reason_ja: None,
                 }))
             };
             match self.lines.read_until(b'\n', &mut self.buffer) {
@@ -383,6 +388,7 @@ fn row(
                 line,
                 field,
                 reason: error.reason,
+                reason_ja: error.reason_ja,
             })
         }
     }

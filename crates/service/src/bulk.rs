@@ -95,6 +95,18 @@ pub struct BadRow {
     /// The field at fault, when one is.
     pub field: Option<String>,
     pub reason: String,
+    /// The reason in Japanese, when the domain gives one.
+    pub reason_ja: Option<String>,
+}
+
+impl BadRow {
+    /// The reason for a reader of Japanese (`japanese`) or English.
+    pub fn reason_for(&self, japanese: bool) -> &str {
+        match &self.reason_ja {
+            Some(reason) if japanese => reason,
+            _ => &self.reason,
+        }
+    }
 }
 
 impl std::fmt::Display for BadRow {
@@ -198,14 +210,15 @@ fn rows<R: Read + Send + 'static>(
 }
 
 fn bad_row(line: u64, error: &RecordError) -> BadRow {
-    let reason = match error {
-        RecordError::Invalid(invalid) => invalid.reason.clone(),
-        other => other.to_string(),
+    let (reason, reason_ja) = match error {
+        RecordError::Invalid(invalid) => (invalid.reason.clone(), invalid.reason_ja.clone()),
+        other => (other.to_string(), None),
     };
     BadRow {
         line,
         field: error.field().map(str::to_owned),
         reason,
+        reason_ja,
     }
 }
 
@@ -316,6 +329,7 @@ impl Ledger {
                     line: error.line,
                     field: Some(error.field),
                     reason: error.reason,
+                    reason_ja: error.reason_ja,
                 }),
             }
         }

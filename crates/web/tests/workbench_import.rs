@@ -102,7 +102,10 @@ async fn a_dry_run_names_the_bad_row_then_the_fixed_file_is_imported_once() {
     let row = &bad[bad.find("<tbody>").unwrap()..bad.find("</tbody>").unwrap()];
     assert!(row.contains(">3<"), "line 3: {row}");
     assert!(row.contains("participants.attendances"), "the field: {row}");
-    assert!(row.contains("must not exceed"), "the reason: {row}");
+    assert!(
+        row.contains("実参加者数×回数（30）を超えることはできません"),
+        "the reason, in Japanese: {row}"
+    );
     assert!(!page.contains("id=\"commit-now\""), "no import offered");
     assert_eq!(
         bench.ledger.head().position,

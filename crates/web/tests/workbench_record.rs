@@ -42,6 +42,9 @@ fn form_of(html: &str, fields: &[(&str, String)]) -> Vec<(String, String)> {
             input_value(html, "idempotency_key").expect("an idempotency key"),
         ),
     ];
+    if let Some(lang) = input_value(html, "lang") {
+        pairs.push(("lang".to_owned(), lang));
+    }
     for (name, text) in fields {
         pairs.push((format!("f.{name}"), text.clone()));
     }
@@ -232,27 +235,43 @@ async fn a_refusal_is_shown_beside_its_field_the_input_kept_and_nothing_written(
     let bench = bench(dir.path(), true).await;
     let clerk = sign_in(&bench.client, &bench.recorder).await;
     let (_, form) = get(&bench.client, &clerk, "/workbench/record/seminar").await;
-    let key = input_value(&form, "idempotency_key").unwrap();
+    let (_, form_en) = get(&bench.client, &clerk, "/workbench/record/seminar?lang=en").await;
     let head = bench.ledger.head().position;
-    let cases: [(&str, &str, &str, &str); 3] = [
-        // field at fault, its text, the other date, what the message says
+    let cases: [(&str, &str, &str, &str, &str); 4] = [
+        // form, field at fault, its text, the other date, what the message says
         (
+            &form,
             "participants.unique",
             "30",
             "2024-10-10",
-            "must not exceed participants.attendances",
+            "延べ参加者数（20）を超えることはできません",
         ),
-        ("first_date", "20", "平成31年5月1日", "平成 ended"),
         (
+            &form,
+            "first_date",
+            "20",
+            "平成31年5月1日",
+            "「平成31年5月1日」は平成が終わった後の日です",
+        ),
+        (
+            &form_en,
             "first_date",
             "20",
             "令和1年4月30日",
             "令和 starts on 2019-05-01",
         ),
+        (
+            &form_en,
+            "participants.unique",
+            "30",
+            "2024-10-10",
+            "must not exceed participants.attendances",
+        ),
     ];
-    for (field, unique, date, says) in cases {
+    for (form, field, unique, date, says) in cases {
+        let key = input_value(form, "idempotency_key").unwrap();
         let pairs = form_of(
-            &form,
+            form,
             &[
                 ("title", "創業セミナー".to_owned()),
                 ("organiser", "産業支援課".to_owned()),

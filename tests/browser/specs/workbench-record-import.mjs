@@ -79,7 +79,7 @@ export default async function (t) {
     await page.locator('#result').waitFor({ timeout: 15000 });
     const rows = await page.locator('#bad-rows tbody tr').allInnerTexts();
     t.assert.equal(rows.length, 1, rows.join('\n'));
-    t.assert.match(rows[0], /^3\s+延べ参加者数 participants\.attendances\s+must not exceed/);
+    t.assert.match(rows[0], /^3\s+延べ参加者数 participants\.attendances\s+実参加者数×回数（\d+）を超えることはできません/);
     t.assert.equal(await page.locator('#commit-now').count(), 0, 'no import offered');
     await check('import with a bad row');
     await t.screenshot(page, 'import-bad-row');

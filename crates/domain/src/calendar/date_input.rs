@@ -113,6 +113,33 @@ impl fmt::Display for DateInputError {
     }
 }
 
+impl DateInputError {
+    /// The sentence in Japanese, as a clerk's form shows it.
+    pub fn japanese(&self) -> String {
+        match self {
+            DateInputError::Empty => "日付が入力されていません".to_owned(),
+            DateInputError::Unreadable(text) => format!(
+                "「{text}」は日付として読めません。2024-10-10、2024/10/10、令和6年10月10日、R6.10.10 のように入力してください"
+            ),
+            DateInputError::NoSuchDay(text) => format!("「{text}」という日はありません"),
+            DateInputError::EraYearZero(text) => {
+                format!("「{text}」: 元号に0年はありません（最初の年は元年＝1年）")
+            }
+            DateInputError::BeforeEra { text, era, first } => {
+                format!("「{text}」は{era}が始まる前の日です（{era}は{first}から）")
+            }
+            DateInputError::AfterEra {
+                text,
+                era,
+                last,
+                next,
+            } => format!(
+                "「{text}」は{era}が終わった後の日です（{era}は{last}まで。その後は{next}）"
+            ),
+        }
+    }
+}
+
 impl std::error::Error for DateInputError {}
 
 /// Reads a date typed western or by era (see the module docs). Spaces around and inside are

@@ -73,7 +73,8 @@ impl EventPayload for SubsidyGrant {
         date_in_year("date", self.date, self.fiscal_year)?;
         match (self.beneficiary, self.persons) {
             (BeneficiaryKind::Household, Some(persons)) if persons.get() == 0 => Err(
-                ValidationError::new("persons", "must be at least 1 for a household"),
+                ValidationError::new("persons", "must be at least 1 for a household")
+                    .ja("世帯の場合は1人以上にしてください"),
             ),
             _ => Ok(()),
         }
@@ -139,11 +140,13 @@ impl EventPayload for ExchangeMeeting {
             (None, None) => Err(ValidationError::new(
                 "participants",
                 "is required unless from_outside_city is given",
-            )),
+            )
+            .ja("市外からの参加者数を入力しない場合は必須です")),
             (Some(all), Some(outside)) if outside > all => Err(ValidationError::new(
                 "from_outside_city",
                 format!("must not exceed participants ({all})"),
-            )),
+            )
+            .ja(format!("参加者数（{all}）を超えることはできません"))),
             _ => Ok(()),
         }
     }

@@ -70,7 +70,10 @@ impl EventPayload for Seminar {
                     "must not exceed participants.attendances ({attendances}): every \
                      participant attended at least once"
                 ),
-            ));
+            )
+            .ja(format!(
+                "延べ参加者数（{attendances}）を超えることはできません（参加者は全員1回以上出席しています）"
+            )));
         }
         let most = u64::from(unique) * u64::from(self.sessions.get());
         if u64::from(attendances) > most {
@@ -80,7 +83,10 @@ impl EventPayload for Seminar {
                     "must not exceed participants.unique x sessions ({most}): nobody \
                      attends a session twice"
                 ),
-            ));
+            )
+            .ja(format!(
+                "実参加者数×回数（{most}）を超えることはできません（同じ回に2度出席する人はいません）"
+            )));
         }
         Ok(())
     }

@@ -42,16 +42,17 @@ impl EventPayload for OpeningFigure {
 
     fn check(&self) -> Result<(), ValidationError> {
         if self.unit == Unit::Percent && self.value.get() > rust_decimal::Decimal::ONE_HUNDRED {
-            return Err(ValidationError::new(
-                "value",
-                "a percentage must be at most 100",
-            ));
+            return Err(
+                ValidationError::new("value", "a percentage must be at most 100")
+                    .ja("割合は100以下にしてください"),
+            );
         }
         if self.unit != Unit::Percent && !self.value.get().fract().is_zero() {
             return Err(ValidationError::new(
                 "value",
                 format!("a count of {} must be a whole number", self.unit),
-            ));
+            )
+            .ja(format!("{} の数は整数にしてください", self.unit)));
         }
         Ok(())
     }

@@ -73,8 +73,10 @@ fn half_width(text: &str) -> String {
 impl FieldInfo {
     /// The payload value typed `text` stands for; `None` when nothing was typed (the field is
     /// left out). A number, date, yes/no or JSON that does not read is refused here with the
-    /// reason; anything else is passed on as text for the payload's own rules to judge.
-    pub fn read_text(&self, text: &str) -> Result<Option<Value>, String> {
+    /// reason, naming this field; anything else is passed on as text for the payload's own
+    /// rules to judge.
+    pub fn read_text(&self, text: &str) -> Result<Option<Value>, ValidationError> {
+        let refuse = |en: String, ja: String| ValidationError::new(self.name, en).ja(ja);
         let text = text.trim();
         if text.is_empty() {
             return Ok(None);
@@ -84,7 +86,12 @@ impl FieldInfo {
                 let digits = half_width(text).replace(',', "");
                 match digits.parse::<i64>() {
                     Ok(number) => Value::from(number),
-                    Err(_) => return Err(format!("`{text}` is not a whole number")),
+                    Err(_) => {
+                        return Err(refuse(
+                            format!("`{text}` is not a whole number"),
+                            format!("「{text}」は整数ではありません"),
+                        ))
+                    }
                 }
             }
             FieldType::FiscalYear => {
@@ -95,15 +102,23 @@ impl FieldInfo {
             FieldType::Bool => match text.to_lowercase().as_str() {
                 "true" | "yes" | "y" | "1" | "はい" | "有" => Value::Bool(true),
                 "false" | "no" | "n" | "0" | "いいえ" | "無" => Value::Bool(false),
-                _ => return Err(format!("`{text}` is neither yes (はい) nor no (いいえ)")),
+                _ => {
+                    return Err(refuse(
+                        format!("`{text}` is neither yes (はい) nor no (いいえ)"),
+                        format!("「{text}」は「はい」か「いいえ」で入力してください"),
+                    ))
+                }
             },
             FieldType::Date => match parse_date_input(text) {
                 Ok(date) => Value::String(date.format("%Y-%m-%d").to_string()),
-                Err(error) => return Err(error.to_string()),
+                Err(error) => return Err(refuse(error.to_string(), error.japanese())),
             },
-            FieldType::Payload => {
-                serde_json::from_str(text).map_err(|error| format!("is not JSON: {error}"))?
-            }
+            FieldType::Payload => serde_json::from_str(text).map_err(|error| {
+                refuse(
+                    format!("is not JSON: {error}"),
+                    format!("JSON として読めません: {error}"),
+                )
+            })?,
             FieldType::Decimal => Value::String(half_width(text).replace(',', "")),
             _ => Value::String(text.to_owned()),
         };
@@ -135,10 +150,7 @@ impl LedgerEvent {
             let field = info.field(name).ok_or_else(|| {
                 ValidationError::new(name, format!("is not a field of `{}`", info.name))
             })?;
-            if let Some(value) = field
-                .read_text(text)
-                .map_err(|reason| ValidationError::new(name, reason))?
-            {
+            if let Some(value) = field.read_text(text)? {
                 insert_dotted(&mut payload, name, value);
             }
         }
@@ -208,6 +220,63 @@ mod tests {
         let missing = refuse(&[("title", "x")]);
         assert_eq!(missing.field, "organiser");
         assert_eq!(missing.reason, "is required");
+    }
+
+    #[test]
+    fn a_refusal_a_form_can_meet_has_its_reason_in_japanese_too() {
+        let complete = [
+            ("title", "創業セミナー"),
+            ("organiser", "産業支援課"),
+            ("first_date", "2024-10-10"),
+            ("sessions", "2"),
+            ("participants.unique", "30"),
+            ("participants.attendances", "40"),
+            ("status", "held"),
+        ];
+        let refuse = |changes: &[(&'static str, &'static str)]| {
+            let mut fields: Vec<(&str, &str)> = complete
+                .iter()
+                .filter(|(name, _)| changes.iter().all(|(changed, _)| changed != name))
+                .copied()
+                .collect();
+            fields.extend(changes.iter().filter(|(_, text)| !text.is_empty()));
+            LedgerEvent::from_fields(EventKind::Seminar, fields).unwrap_err()
+        };
+        for (changes, field, japanese) in [
+            (
+                &[("first_date", "令和6年13月1日")][..],
+                "first_date",
+                "という日はありません",
+            ),
+            (
+                &[("sessions", "two")][..],
+                "sessions",
+                "「two」は整数ではありません",
+            ),
+            (&[("sessions", "0")][..], "sessions", "1以上にしてください"),
+            (&[("organiser", "")][..], "organiser", "入力してください"),
+            (
+                &[("participants.unique", "50")][..],
+                "participants.unique",
+                "延べ参加者数（40）を超えることはできません",
+            ),
+            (
+                &[("participants.attendances", "70")][..],
+                "participants.attendances",
+                "実参加者数×回数（60）を超えることはできません",
+            ),
+        ] {
+            let error = refuse(changes);
+            assert_eq!(error.field, field, "{changes:?}");
+            let shown = error.reason_for(true);
+            assert!(shown.contains(japanese), "{changes:?}: {shown}");
+            assert_eq!(
+                error.reason_for(false),
+                error.reason,
+                "English stays English"
+            );
+            assert!(!error.reason.contains(japanese));
+        }
     }
 
     #[test]

@@ -39,7 +39,13 @@ pub(crate) fn date_in_year(
                 year.first_day(),
                 year.last_day()
             ),
-        )),
+        )
+        .ja(format!(
+            "{date} は年度 {}（{}〜{}）の中にありません",
+            year.label(),
+            year.first_day(),
+            year.last_day()
+        ))),
         _ => Ok(()),
     }
 }
@@ -52,7 +58,8 @@ pub(crate) fn check_period(period: &Period) -> Result<(), ValidationError> {
         return Err(ValidationError::new(
             "period.to",
             format!("must not be before period.from ({})", period.from),
-        ));
+        )
+        .ja(format!("期間の始め（{}）より前にはできません", period.from)));
     }
     if !from_year.contains(period.to) {
         return Err(ValidationError::new(
@@ -62,7 +69,12 @@ pub(crate) fn check_period(period: &Period) -> Result<(), ValidationError> {
                 from_year.label(),
                 from_year.last_day()
             ),
-        ));
+        )
+        .ja(format!(
+            "期間の始めと同じ年度の日にしてください（{} は {} まで）",
+            from_year.label(),
+            from_year.last_day()
+        )));
     }
     Ok(())
 }
@@ -109,18 +121,27 @@ impl LedgerEvent {
         {
             return Ok(());
         }
-        let remedy = if self.status().is_some() {
-            "a held activity cannot lie in the future: record it as scheduled, or once it has \
-             taken place"
+        let (remedy, remedy_ja) = if self.status().is_some() {
+            (
+                "a held activity cannot lie in the future: record it as scheduled, or once it \
+                 has taken place",
+                "実施済みの活動は未来の日付にできません。予定として記録するか、実施後に記録してください",
+            )
         } else {
-            "it cannot have happened yet: record it once it has"
+            (
+                "it cannot have happened yet: record it once it has",
+                "まだ起きていない事柄です。起きてから記録してください",
+            )
         };
         if let Some((field, date)) = self.stated_date() {
             if date > today {
                 return Err(ValidationError::new(
                     field,
                     format!("{date} is after today ({today} in Japan); {remedy}"),
-                ));
+                )
+                .ja(format!(
+                    "{date} は今日（日本時間で {today}）より後の日付です。{remedy_ja}"
+                )));
             }
         }
         let year = self.fiscal_year();
@@ -132,7 +153,12 @@ impl LedgerEvent {
                     year.label(),
                     year.first_day()
                 ),
-            ));
+            )
+            .ja(format!(
+                "年度 {} は {} に始まります（今日は日本時間で {today}）。{remedy_ja}",
+                year.label(),
+                year.first_day()
+            )));
         }
         Ok(())
     }

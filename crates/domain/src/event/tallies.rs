@@ -102,7 +102,11 @@ impl EventPayload for CoworkingTally {
             Some(work_use) if work_use > self.users => Err(ValidationError::new(
                 "work_use",
                 format!("must not exceed users ({})", self.users),
-            )),
+            )
+            .ja(format!(
+                "利用者数（{}）を超えることはできません",
+                self.users
+            ))),
             _ => Ok(()),
         }
     }

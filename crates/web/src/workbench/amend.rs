@@ -200,7 +200,9 @@ fn refused(
 }
 
 fn validation(posted: Posted, key: String, form: &str, error: ValidationError) -> Attempt {
-    refused(posted, key, form, Some(&error.field), error.reason)
+    let japanese = posted.lang().is_ok_and(|lang| lang == Lang::Ja);
+    let reason = error.reason_for(japanese).to_owned();
+    refused(posted, key, form, Some(&error.field), reason)
 }
 
 fn record_error(

@@ -514,7 +514,7 @@ fn bad_rows(judgement: &Judgement, format: BulkFormat, lang: Lang) -> Markup {
                                     @if let Some(name) = bad.field.as_deref().and_then(named) { (name) " " }
                                     code { (bad.field.as_deref().unwrap_or("")) }
                                 }
-                                td { (bad.reason) }
+                                td { (bad.reason_for(lang == Lang::Ja)) }
                             }
                         }
                     }

@@ -346,7 +346,7 @@ pub async fn submit(
                 Some(field) => {
                     errors.insert(
                         field.to_owned(),
-                        field_message(&error.field, field, &error.reason),
+                        field_message(&error.field, field, error.reason_for(lang == Lang::Ja)),
                     );
                     words.not_saved.to_owned()
                 }
