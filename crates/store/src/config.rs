@@ -13,6 +13,12 @@ pub struct StoreConfig {
     pub postgres: PostgresConfig,
     /// sled's page cache size. Default 64 MiB.
     pub cache_capacity_bytes: u64,
+    /// Whether a new sled store compresses what it writes (zstd, sled's own). Chosen once,
+    /// when the store is created: sled cannot change it afterwards, so an existing store
+    /// keeps the setting it was made with whatever this says (moving a log to a store made
+    /// with the other setting is an archive export and import). The hashed canonical bytes
+    /// are the same either way. Default off.
+    pub compression: bool,
     /// Largest accepted event: payload JSON plus event type, actor, provenance and
     /// idempotency key, in bytes. Default 1 MiB.
     pub max_event_bytes: usize,
@@ -116,6 +122,7 @@ impl Default for StoreConfig {
             backend: Backend::Sled,
             postgres: PostgresConfig::unset(),
             cache_capacity_bytes: 64 * MIB,
+            compression: false,
             max_event_bytes: MIB as usize,
             max_group_events: 10_000,
             subscriber_buffer: 1_024,

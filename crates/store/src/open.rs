@@ -204,10 +204,26 @@ const LOCK_WAIT: Duration = Duration::from_secs(2);
 /// away (a restart, a restore, a test) must not fail for that.
 pub(crate) fn open_sled(dir: &Path, config: &StoreConfig) -> Result<sled::Db, StoreError> {
     let deadline = Instant::now() + LOCK_WAIT;
+    let compression = match made_with_compression(&dir.join(SLED_DIR)) {
+        Some(made) => {
+            if made != config.compression {
+                tracing::info!(
+                    compression = made,
+                    "store.compression is {} but this store was made with compression {}; \
+                     it keeps its own (sled cannot change it)",
+                    config.compression,
+                    if made { "on" } else { "off" }
+                );
+            }
+            made
+        }
+        None => config.compression,
+    };
     loop {
         let opened = sled::Config::new()
             .path(dir.join(SLED_DIR))
             .cache_capacity(config.cache_capacity_bytes)
+            .use_compression(compression)
             // The writer flushes every group itself; a timer flush would only compete.
             .flush_every_ms(None)
             .open();
@@ -234,6 +250,19 @@ pub(crate) fn open_sled(dir: &Path, config: &StoreConfig) -> Result<sled::Db, St
             Err(error) => return Err(error.into()),
         }
     }
+}
+
+/// Whether the sled database at `sled_dir` was made with compression, from the settings sled
+/// keeps in its `conf` file (`use_compression: true`, then a checksum); `None` for a new
+/// database or a file that does not say.
+fn made_with_compression(sled_dir: &Path) -> Option<bool> {
+    let conf = fs::read(sled_dir.join("conf")).ok()?;
+    let text = String::from_utf8_lossy(&conf);
+    text.lines()
+        .find_map(|line| match line.trim().strip_prefix("use_compression:") {
+            Some(value) => value.trim().parse().ok(),
+            None => None,
+        })
 }
 
 /// sled 0.34 reports a held lock only as this I/O error text.

@@ -367,3 +367,39 @@ async fn a_log_shorter_than_at_its_last_close_is_refused() {
         "{failure:?}"
     );
 }
+
+/// `store.compression` is chosen when a store is made: sled cannot change it, so a store
+/// reopened under the other setting keeps its own and reads and appends as before.
+#[tokio::test]
+async fn a_store_keeps_the_compression_it_was_made_with() {
+    for made_with in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = |compression| StoreConfig {
+            compression,
+            ..StoreConfig::default()
+        };
+        let store = EventStore::open(dir.path(), config(made_with)).unwrap();
+        store
+            .append(&stream("s"), ExpectedVersion::Any, vec![seminar(1)])
+            .await
+            .unwrap();
+        let head = store.head();
+        store.close().await;
+        let conf = std::fs::read(dir.path().join(SLED_DIR).join("conf")).unwrap();
+        assert!(
+            String::from_utf8_lossy(&conf).contains(&format!("use_compression: {made_with}")),
+            "sled's own record of the setting"
+        );
+
+        let store = EventStore::open(dir.path(), config(!made_with))
+            .unwrap_or_else(|error| panic!("made with {made_with}, reopened: {error}"));
+        assert_eq!(store.head(), head);
+        store
+            .append(&stream("s"), ExpectedVersion::Any, vec![seminar(2)])
+            .await
+            .unwrap();
+        assert_eq!(store.read_from(0, 10).unwrap().len(), 2);
+        store.verify().unwrap();
+        store.close().await;
+    }
+}

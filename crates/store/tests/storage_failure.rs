@@ -21,6 +21,7 @@ const RETRY: StoreConfig = StoreConfig {
     backend: kpi_store::Backend::Sled,
     postgres: kpi_store::PostgresConfig::unset(),
     cache_capacity_bytes: 64 * 1024 * 1024,
+    compression: false,
     max_event_bytes: 1024 * 1024,
     max_group_events: 10_000,
     subscriber_buffer: 1_024,
