@@ -92,12 +92,9 @@ pub async fn run(loaded: &Loaded, dir: &Path, demo: bool) -> anyhow::Result<()> 
         }
         .on_sighup(hangup),
     );
-    let web = std::sync::Arc::new(kpi_web::Web::new(
-        ledger.clone(),
-        auth,
-        loaded.config.web.clone(),
-    )
-    .with_signer(signer));
+    let web = std::sync::Arc::new(
+        kpi_web::Web::new(ledger.clone(), auth, loaded.config.web.clone()).with_signer(signer),
+    );
     let app = kpi_server::App::new(schema)
         .with_ready_check(move || {
             let ready = ready.clone();
