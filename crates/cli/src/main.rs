@@ -289,8 +289,9 @@ fn open_existing_store(
     dir: &std::path::Path,
     loaded: &config::Loaded,
 ) -> anyhow::Result<kpi_store::EventStore> {
+    // On PostgreSQL the log is in the database; the directory holds only the server's files.
     anyhow::ensure!(
-        dir.is_dir(),
+        dir.is_dir() || loaded.config.store.backend == kpi_store::Backend::Postgres,
         "no store at {}: the directory does not exist",
         dir.display()
     );
