@@ -46,19 +46,15 @@ fn opener(path: std::path::PathBuf) -> impl Fn() -> std::io::Result<std::fs::Fil
     move || std::fs::File::open(&path)
 }
 
-/// How many rows the large test imports: 20,000 by default on sled (about 10 s in a debug
-/// build), 4,000 on PostgreSQL (where each row's idempotency key is looked up with a query
-/// of its own, twice: about 80 s for 20,000); `KPI_BULK_ROWS=200000` for the workbench's
-/// promise of 200,000 (about 110 s on sled in debug, twice over the file;
-/// docs/benchmarks.md has the figures).
-fn large(backend: kpi_store::Backend) -> usize {
+/// How many rows the large test imports: 20,000 by default (about 10 s in a debug build on
+/// sled, about 20 s on PostgreSQL); `KPI_BULK_ROWS=200000` for the workbench's promise of
+/// 200,000 (about 110 s in debug on sled, twice over the file; docs/benchmarks.md has the
+/// figures).
+fn large() -> usize {
     std::env::var("KPI_BULK_ROWS")
         .ok()
         .and_then(|rows| rows.parse().ok())
-        .unwrap_or(match backend {
-            kpi_store::Backend::Sled => 20_000,
-            kpi_store::Backend::Postgres => 4_000,
-        })
+        .unwrap_or(20_000)
 }
 
 on_both_backends! {
@@ -147,7 +143,7 @@ on_both_backends! {
 async fn a_large_file_is_imported_whole_and_again_writes_nothing(log) {
     let dir = &log.dir;
     let ledger = ledger(&dir.path().join("data"), log.config()).await;
-    let rows = large(log.backend());
+    let rows = large();
     let path = seminar_file(dir.path(), rows, None);
     let progress = Arc::new(BulkProgress::default());
     let started = std::time::Instant::now();

@@ -200,6 +200,28 @@ impl EventStore {
         }
     }
 
+    /// Which of `keys` an acknowledged event used: [`idempotency_key_position`] for many
+    /// keys at once (an import's chunk), in one query on PostgreSQL instead of one per key.
+    ///
+    /// [`idempotency_key_position`]: Self::idempotency_key_position
+    pub fn idempotency_keys_used(
+        &self,
+        keys: &[&str],
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        match &self.backend {
+            Inner::Sled(store) => {
+                let mut used = std::collections::HashSet::new();
+                for key in keys {
+                    if store.idempotency_key_position(key)?.is_some() {
+                        used.insert((*key).to_owned());
+                    }
+                }
+                Ok(used)
+            }
+            Inner::Postgres(store) => store.idempotency_keys_used(keys),
+        }
+    }
+
     /// The last acknowledged position and hash (position 0 and the genesis hash when empty).
     /// Reads never go beyond it.
     pub fn head(&self) -> Head {

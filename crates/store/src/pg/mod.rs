@@ -424,6 +424,22 @@ impl PgStore {
         Ok(rows.first().map(|row| row.get::<_, i64>(0) as u64))
     }
 
+    pub(crate) fn idempotency_keys_used(
+        &self,
+        keys: &[&str],
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Default::default());
+        }
+        let keys: Vec<String> = keys.iter().map(|key| (*key).to_owned()).collect();
+        let rows = self.shared.query(
+            "SELECT idempotency_key FROM kpi_events \
+             WHERE idempotency_key = ANY($1) AND position <= $2",
+            vec![Box::new(keys), Box::new(self.head().position as i64)],
+        )?;
+        Ok(rows.iter().map(|row| row.get::<_, String>(0)).collect())
+    }
+
     pub(crate) fn head(&self) -> Head {
         self.shared.head()
     }
