@@ -100,9 +100,10 @@ async fn client(
                     break;
                 }
                 Err(why) => {
-                    // Refusals of the request itself are bugs here, never retried.
+                    // Refusals of the request itself are bugs here, never retried; LOG_DAMAGED
+                    // is a gateway that found the database lacking events it acknowledged.
                     assert!(
-                        !["CONFLICT", "BAD_USER_INPUT"].contains(&why.as_str()),
+                        !["CONFLICT", "BAD_USER_INPUT", "LOG_DAMAGED"].contains(&why.as_str()),
                         "{key} refused: {why}"
                     );
                     let kind = why.split(':').next().unwrap_or_default().to_owned();
