@@ -211,7 +211,11 @@ impl Replicated {
         signal("STOP", &tree);
         signal("KILL", &tree);
         let started = Instant::now();
-        while Path::new(&format!("/proc/{pid}")).exists() && started.elapsed() < SYNC_WITHIN {
+        while tree
+            .iter()
+            .any(|pid| stat(*pid).is_some_and(|(state, _)| state != 'Z'))
+            && started.elapsed() < SYNC_WITHIN
+        {
             std::thread::sleep(Duration::from_millis(10));
         }
         // The node is down; its directory is replaced at the next `attach_standby`.
@@ -261,15 +265,17 @@ fn children_of(pid: u32) -> Vec<u32> {
     entries
         .filter_map(Result::ok)
         .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|child| {
-            std::fs::read_to_string(format!("/proc/{child}/stat"))
-                .ok()
-                .and_then(|stat| {
-                    // `pid (comm) state ppid ...`: comm may hold spaces, so read after ')'.
-                    let rest = &stat[stat.rfind(')')? + 1..];
-                    rest.split_whitespace().nth(1)?.parse::<u32>().ok()
-                })
-                == Some(pid)
-        })
+        .filter(|child| stat(*child).is_some_and(|(_, parent)| parent == pid))
         .collect()
+}
+
+/// The state (`Z` for a zombie, dead but not reaped) and parent of process `pid`, if it
+/// exists.
+fn stat(pid: u32) -> Option<(char, u32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // `pid (comm) state ppid ...`: comm may hold spaces, so read after the last ')'.
+    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let parent = fields.next()?.parse().ok()?;
+    Some((state, parent))
 }
