@@ -321,6 +321,17 @@ impl EventStore {
         }
     }
 
+    /// Why the store refuses every append until an operator acts, if it does: the log was
+    /// found inconsistent (sled, at open or reopen), or the database lacks an event this
+    /// process acknowledged (PostgreSQL: a promoted standby that was behind). Not a passing
+    /// storage failure ([`EventStore::storage`]).
+    pub fn refusal(&self) -> Option<String> {
+        match &self.backend {
+            Inner::Sled(store) => store.refusal(),
+            Inner::Postgres(store) => store.refusal(),
+        }
+    }
+
     /// Told of every change of [`EventStore::storage`].
     pub fn storage_changes(&self) -> tokio::sync::watch::Receiver<StorageStatus> {
         match &self.backend {

@@ -216,6 +216,8 @@ pub(crate) struct PgShared {
     config: StoreConfig,
     /// Always "available": a failed connection is reported per request instead.
     status: watch::Sender<StorageStatus>,
+    /// Set by the writer when the database lacks what this process acknowledged.
+    poisoned: Arc<Mutex<Option<String>>>,
     /// Last, so the runtime stops after everything that uses it.
     runtime: Runtime,
 }
@@ -307,6 +309,7 @@ impl PgStore {
                 published: published.clone(),
             },
         );
+        let poisoned = writer.refusal();
         let task = runtime.handle().spawn(writer.run());
         let readers = Readers {
             pg,
@@ -326,6 +329,7 @@ impl PgStore {
                 head,
                 config,
                 status: watch::Sender::new(StorageStatus::default()),
+                poisoned,
                 runtime,
             }),
             writer: Arc::new(WriterHandle {
@@ -478,6 +482,10 @@ impl PgStore {
 
     pub(crate) fn storage(&self) -> StorageStatus {
         self.shared.status.borrow().clone()
+    }
+
+    pub(crate) fn refusal(&self) -> Option<String> {
+        self.shared.poisoned.lock().clone()
     }
 
     pub(crate) fn storage_changes(&self) -> watch::Receiver<StorageStatus> {
