@@ -43,14 +43,30 @@ fn compose_file_is_valid() {
 fn compose_keeps_what_the_deployment_relies_on() {
     let (ok, services, stderr) = compose(&["config", "--services"]);
     assert!(ok, "{stderr}");
-    assert_eq!(services.trim(), "kpi-ledger");
+    let services: Vec<&str> = services.lines().collect();
+    assert_eq!(
+        services,
+        ["kpi-ledger", "postgres", "gateway-a", "gateway-b"]
+    );
     let (ok, volumes, stderr) = compose(&["config", "--volumes"]);
     assert!(ok, "{stderr}");
     let volumes: Vec<&str> = volumes.lines().collect();
-    assert_eq!(volumes, ["ledger-data", "ledger-tokens"]);
+    assert_eq!(
+        volumes,
+        [
+            "ledger-data",
+            "ledger-tokens",
+            "postgres-data",
+            "gateway-a-data",
+            "gateway-b-data"
+        ]
+    );
 
     let (ok, resolved, stderr) = compose(&["config"]);
     assert!(ok, "{stderr}");
+    let resolved = service(&resolved, "kpi-ledger");
+    // The default deployment is sled alone: `docker compose up` starts nothing else.
+    assert!(!resolved.contains("profiles:"), "{resolved}");
     for expected in [
         "- serve\n    - --config\n    - /etc/kpi-ledger/default.toml",
         "ledger-data:/var/lib/kpi-ledger",
@@ -67,6 +83,82 @@ fn compose_keeps_what_the_deployment_relies_on() {
             resolved.contains(expected),
             "resolved compose file lacks `{expected}`:\n{resolved}"
         );
+    }
+}
+
+/// The block of service `name` in the resolved compose file: its name's line and every line
+/// indented below it.
+fn service<'a>(resolved: &'a str, name: &str) -> &'a str {
+    let header = format!("\n  {name}:\n");
+    let start = resolved
+        .find(&header)
+        .unwrap_or_else(|| panic!("no service {name} in:\n{resolved}"))
+        + 1;
+    let body = start + header.len() - 1;
+    let end = resolved[body..]
+        .match_indices('\n')
+        .map(|(at, _)| body + at + 1)
+        .find(|&at| !resolved[at..].starts_with("    "))
+        .unwrap_or(resolved.len());
+    &resolved[start..end]
+}
+
+/// Profile `postgres`: a PostgreSQL 15 database, unpublished, whose password comes from the
+/// environment, and two gateways on it, each with its own data volume and port, one tokens
+/// volume, started once the database is healthy.
+#[test]
+fn the_postgres_profile_runs_two_gateways_on_one_database() {
+    let output = Command::new("docker-compose")
+        .args([
+            "--file",
+            "docker-compose.yml",
+            "--profile",
+            "postgres",
+            "config",
+        ])
+        .env("KPI_POSTGRES_PASSWORD", "from-the-environment")
+        .current_dir(repo_root())
+        .output()
+        .expect("docker-compose runs");
+    let resolved = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let database = service(&resolved, "postgres");
+    for expected in [
+        "image: postgres:15",
+        "POSTGRES_PASSWORD: from-the-environment",
+        "postgres-data:/var/lib/postgresql/data",
+        "pg_isready",
+        "- postgres",
+    ] {
+        assert!(
+            database.contains(expected),
+            "postgres lacks `{expected}`:\n{database}"
+        );
+    }
+    assert!(
+        !database.contains("ports:"),
+        "the database is not published:\n{database}"
+    );
+    for (name, port) in [("gateway-a", "8081"), ("gateway-b", "8082")] {
+        let gateway = service(&resolved, name);
+        for expected in [
+            "- serve\n    - --config\n    - /etc/kpi-ledger/default.toml".to_owned(),
+            "KPI_LEDGER_STORE__BACKEND: postgres".to_owned(),
+            "KPI_LEDGER_STORE__POSTGRES__URL: postgresql://kpi:from-the-environment@postgres:5432/kpi"
+                .to_owned(),
+            format!("127.0.0.1:{port}:8080"),
+            format!("{name}-data:/var/lib/kpi-ledger"),
+            "ledger-tokens:/var/lib/kpi-ledger-tokens".to_owned(),
+            "condition: service_healthy".to_owned(),
+            "http://127.0.0.1:8080/healthz".to_owned(),
+            "- postgres".to_owned(),
+        ] {
+            assert!(gateway.contains(&expected), "{name} lacks `{expected}`:\n{gateway}");
+        }
     }
 }
 

@@ -37,11 +37,7 @@ pub fn run(command: AuditCommand, loaded: &Loaded) -> anyhow::Result<ExitCode> {
         .data
         .clone()
         .unwrap_or_else(|| loaded.config.data_dir.clone());
-    anyhow::ensure!(
-        dir.is_dir(),
-        "no store at {}: the directory does not exist",
-        dir.display()
-    );
+    crate::ensure_store_dir(&dir, loaded)?;
     let configured = crate::ledger::read_plans(loaded)?;
     let found = crate::runtime()?.block_on(async {
         // The ledger as `serve` opens it: from its checkpoint, if it has one, plus the tail.

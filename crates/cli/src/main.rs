@@ -214,11 +214,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             output,
         } => {
             let dir = data_dir(data);
-            anyhow::ensure!(
-                dir.is_dir(),
-                "no store at {}: the directory does not exist",
-                dir.display()
-            );
+            ensure_store_dir(&dir, &loaded)?;
             let (table, head, tree) = runtime()?.block_on(async {
                 let ledger = ledger::open(&dir, &loaded).await?;
                 let plan = match plan {
@@ -284,16 +280,24 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
+/// Refuses a sled store's directory that does not exist, before a command that only reads
+/// opens it (and would create an empty store). On PostgreSQL the log is in the database and
+/// the directory holds only a server's files (checkpoints), so it need not exist.
+fn ensure_store_dir(dir: &std::path::Path, loaded: &config::Loaded) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        dir.is_dir() || loaded.config.store.backend == kpi_store::Backend::Postgres,
+        "no store at {}: the directory does not exist",
+        dir.display()
+    );
+    Ok(())
+}
+
 /// Opens an existing store; commands that only read never create one by accident.
 fn open_existing_store(
     dir: &std::path::Path,
     loaded: &config::Loaded,
 ) -> anyhow::Result<kpi_store::EventStore> {
-    anyhow::ensure!(
-        dir.is_dir(),
-        "no store at {}: the directory does not exist",
-        dir.display()
-    );
+    ensure_store_dir(dir, loaded)?;
     kpi_store::EventStore::open(dir, loaded.config.store.clone())
         .with_context(|| format!("cannot open store at {}", dir.display()))
 }

@@ -193,7 +193,7 @@ pub fn run(command: ProofCommand, loaded: &Loaded) -> anyhow::Result<ExitCode> {
                 other => anyhow::bail!("--series {other}: expected main or b"),
             };
             let dir = data.unwrap_or_else(|| loaded.config.data_dir.clone());
-            anyhow::ensure!(dir.is_dir(), "no store at {}", dir.display());
+            crate::ensure_store_dir(&dir, loaded)?;
             let bundle = crate::runtime()?.block_on(async {
                 let ledger = crate::ledger::open(&dir, loaded).await?;
                 let plan = match plan {

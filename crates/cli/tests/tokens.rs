@@ -9,15 +9,10 @@ mod support;
 use std::path::Path;
 use std::time::Duration;
 
-use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use support::ws::{next, subscribed};
 use support::{succeed_with_env, text, DemoServer};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::Message;
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 const RECORD: &str =
     "mutation($input: SeminarInput!) { recordSeminar(input: $input) { position } }";
@@ -50,49 +45,6 @@ fn seminar(title: &str) -> Value {
         "capacity": 40,
         "status": "HELD"
     }})
-}
-
-/// The next message on `socket` within 5 s: a protocol message, or the close code and reason.
-async fn next(socket: &mut Socket) -> Result<Value, (u16, String)> {
-    loop {
-        let message = tokio::time::timeout(Duration::from_secs(5), socket.next())
-            .await
-            .expect("the server speaks within 5 s")
-            .expect("the socket ends with a close frame")
-            .unwrap();
-        match message {
-            Message::Text(text) => return Ok(serde_json::from_str(&text).unwrap()),
-            Message::Close(Some(frame)) => {
-                return Err((frame.code.into(), frame.reason.to_string()))
-            }
-            Message::Close(None) => return Err((1005, String::new())),
-            _ => continue,
-        }
-    }
-}
-
-/// A websocket admitted by `token` (in `connection_init`) with `eventRecorded` subscribed.
-async fn subscribed(server: &DemoServer, token: &str) -> Socket {
-    let mut request = server
-        .url("/graphql/ws")
-        .replace("http://", "ws://")
-        .into_client_request()
-        .unwrap();
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        "graphql-transport-ws".parse().unwrap(),
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } });
-    socket.send(Message::text(init.to_string())).await.unwrap();
-    assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
-    let subscribe = json!({ "id": "events", "type": "subscribe",
-        "payload": { "query": "subscription { eventRecorded { position } }" } });
-    socket
-        .send(Message::text(subscribe.to_string()))
-        .await
-        .unwrap();
-    socket
 }
 
 fn sha256_hex(token: &str) -> String {
@@ -151,7 +103,12 @@ async fn the_first_admin_and_tokens_added_and_revoked_while_serving() {
     // 3. A recorder token added while serving records, and its websocket sees the event.
     let clerk = add("recorder", "clerk");
     assert!(server.reload().contains("added clerk (recorder)"));
-    let mut socket = subscribed(&server, &clerk).await;
+    let mut socket = subscribed(
+        &server,
+        &clerk,
+        "subscription { eventRecorded { position } }",
+    )
+    .await;
     let (status, recorded) = graphql(&server, Some(&clerk), RECORD, seminar("reload 1")).await;
     assert_eq!(status, 200, "{recorded}");
     let position = &recorded["data"]["recordSeminar"]["position"];

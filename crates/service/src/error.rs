@@ -47,7 +47,11 @@ impl RecordError {
             RecordError::Append(AppendError::EmptyBatch)
             | RecordError::Append(AppendError::EventTooLarge { .. })
             | RecordError::Append(AppendError::InvalidEvent { .. }) => "BAD_USER_INPUT",
-            RecordError::Ledger(LedgerError::LogDamaged { .. }) => LOG_DAMAGED,
+            // The store found its log inconsistent (at open), or, on PostgreSQL, found the
+            // database lacking an event it acknowledged (a promoted standby that was behind):
+            // it refuses every write until an operator acts, as for a damaged log.
+            RecordError::Ledger(LedgerError::LogDamaged { .. })
+            | RecordError::Append(AppendError::Store(StoreError::Poisoned { .. })) => LOG_DAMAGED,
             RecordError::Append(AppendError::Unavailable { .. }) => STORAGE_UNAVAILABLE,
             RecordError::Append(AppendError::Store(_)) | RecordError::Ledger(_) => {
                 "INTERNAL_SERVER_ERROR"
@@ -67,7 +71,9 @@ impl RecordError {
     }
 }
 
-/// The `extensions.code` of a write refused because the log fails verification.
+/// The `extensions.code` of a write refused because the log fails verification, or because
+/// the store found it lacking or contradicting what it had acknowledged (it then refuses
+/// every write).
 pub const LOG_DAMAGED: &str = "LOG_DAMAGED";
 
 /// The `extensions.code` of a request refused because the storage failed (a full disk, an
@@ -147,5 +153,23 @@ fn damage_consequence(found_at: &Option<chrono::DateTime<chrono::Utc>>) -> Strin
             "nothing is appended while it does (found by the walk of {})",
             at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store that refuses writes for good is reported as a damaged log, not an internal
+    /// error or a passing storage failure a client should retry.
+    #[test]
+    fn a_store_refusing_writes_is_a_damaged_log() {
+        let refused = RecordError::Append(AppendError::Store(StoreError::Poisoned {
+            reason: "the database's log ends at position 989, before position 1123 that was \
+                     acknowledged"
+                .to_owned(),
+        }));
+        assert_eq!(refused.code(), LOG_DAMAGED);
+        assert!(!refused.is_storage_failure());
     }
 }

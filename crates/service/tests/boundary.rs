@@ -2,6 +2,9 @@
 //! each refusal names the field and writes nothing; each acceptance is what the recorder
 //! asked for.
 
+mod common;
+
+use kpi_store::StoreConfig;
 use std::path::Path;
 
 use kpi_domain::{Bounds, PlanDefinition};
@@ -17,10 +20,8 @@ fn roadmap() -> Vec<PlanDefinition> {
     vec![PlanDefinition::from_toml(PLAN).unwrap()]
 }
 
-async fn ledger(dir: &Path) -> Ledger {
-    Ledger::open(dir, Default::default(), roadmap())
-        .await
-        .unwrap()
+async fn ledger(dir: &Path, store: StoreConfig) -> Ledger {
+    Ledger::open(dir, store, roadmap()).await.unwrap()
 }
 
 fn seminar(first_date: &str, unique: u64, status: &str) -> Value {
@@ -57,10 +58,11 @@ fn keyed(key: &str) -> RecordOptions {
     }
 }
 
+on_both_backends! {
 #[tokio::test]
-async fn the_same_key_with_another_provenance_is_a_conflict() {
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = ledger(dir.path()).await;
+async fn the_same_key_with_another_provenance_is_a_conflict(log) {
+    let dir = &log.dir;
+    let ledger = ledger(dir.path(), log.config()).await;
     let sourced = |provenance: &str| RecordOptions {
         idempotency_key: Some("seminar-2024-10-10".into()),
         provenance: Some(provenance.into()),
@@ -85,6 +87,7 @@ async fn the_same_key_with_another_provenance_is_a_conflict() {
     assert_eq!(error.code(), "CONFLICT", "{error}");
     assert_eq!(ledger.head().position, 1, "only the first was written");
 }
+}
 
 fn retraction(target: Uuid, decided_on: &str) -> Value {
     json!({ "target": target, "reason": "entered twice", "decided_on": decided_on })
@@ -96,10 +99,11 @@ fn correction(target: Uuid) -> Value {
             "reason": "12 came, not 10", "decided_on": "2024-11-01" })
 }
 
+on_both_backends! {
 #[tokio::test]
-async fn a_retracted_event_is_neither_corrected_nor_retracted_again() {
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = ledger(dir.path()).await;
+async fn a_retracted_event_is_neither_corrected_nor_retracted_again(log) {
+    let dir = &log.dir;
+    let ledger = ledger(dir.path(), log.config()).await;
     let target = record(
         &ledger,
         "seminar",
@@ -159,13 +163,15 @@ async fn a_retracted_event_is_neither_corrected_nor_retracted_again() {
     assert_eq!(retry, retracted);
     assert_eq!(ledger.head(), head);
 }
+}
 
+on_both_backends! {
 /// Two retractions of one event racing: the amendment stream's version is expected, so the
 /// second is judged again after the first and refused, never written beside it.
 #[tokio::test]
-async fn concurrent_retractions_of_one_event_write_one() {
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = ledger(dir.path()).await;
+async fn concurrent_retractions_of_one_event_write_one(log) {
+    let dir = &log.dir;
+    let ledger = ledger(dir.path(), log.config()).await;
     for round in 0..8 {
         let target = record(
             &ledger,
@@ -204,11 +210,13 @@ async fn concurrent_retractions_of_one_event_write_one() {
         assert_eq!(ledger.head().position, head + 1, "round {round}");
     }
 }
+}
 
+on_both_backends! {
 #[tokio::test]
-async fn a_response_must_count_in_its_waves_year() {
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = ledger(dir.path()).await;
+async fn a_response_must_count_in_its_waves_year(log) {
+    let dir = &log.dir;
+    let ledger = ledger(dir.path(), log.config()).await;
     let response = |firm: &str, year: &str| {
         json!({ "wave_id": "fuji-2023-12", "firm_id": firm, "fiscal_year": year,
                 "practises_telework": true, "job_openings": 1 })
@@ -269,11 +277,13 @@ async fn a_response_must_count_in_its_waves_year() {
     assert_eq!(field, "replacement.fiscal_year");
     assert_eq!(ledger.head().position, head.position + 1);
 }
+}
 
+on_both_backends! {
 #[tokio::test]
-async fn implausible_counts_are_refused_under_configured_bounds() {
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = ledger(dir.path()).await;
+async fn implausible_counts_are_refused_under_configured_bounds(log) {
+    let dir = &log.dir;
+    let ledger = ledger(dir.path(), log.config()).await;
     let (field, reason) = invalid(
         record(
             &ledger,
@@ -316,25 +326,27 @@ async fn implausible_counts_are_refused_under_configured_bounds() {
     ledger.close().await;
 
     // The configuration moves a bound.
-    let dir = tempfile::tempdir().unwrap();
+    let dir = &log.dir;
     let config = LedgerConfig {
         bounds: Bounds::default()
             .with("consultation", "persons", 3_000_000_000)
             .unwrap(),
         ..LedgerConfig::default()
     };
-    let ledger = Ledger::open_with_config(dir.path(), Default::default(), config, roadmap())
+    let ledger = Ledger::open_with_config(dir.path(), log.config(), config, roadmap())
         .await
         .unwrap();
     record(&ledger, "consultation", &consultation, Default::default())
         .await
         .unwrap();
 }
+}
 
+on_both_backends! {
 #[tokio::test]
-async fn a_held_activity_in_the_future_is_refused_and_a_scheduled_one_accepted() {
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = ledger(dir.path()).await;
+async fn a_held_activity_in_the_future_is_refused_and_a_scheduled_one_accepted(log) {
+    let dir = &log.dir;
+    let ledger = ledger(dir.path(), log.config()).await;
     // A held seminar in 2035: refused for its date, whatever the plans say.
     let outside = RecordOptions {
         outside_plans: true,
@@ -394,11 +406,13 @@ async fn a_held_activity_in_the_future_is_refused_and_a_scheduled_one_accepted()
     .unwrap();
     assert_eq!(ledger.head().position, 1);
 }
+}
 
+on_both_backends! {
 #[tokio::test]
-async fn an_activity_outside_every_plan_in_force_is_recorded_only_on_request() {
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = ledger(dir.path()).await;
+async fn an_activity_outside_every_plan_in_force_is_recorded_only_on_request(log) {
+    let dir = &log.dir;
+    let ledger = ledger(dir.path(), log.config()).await;
     let before_every_plan = seminar("2019-06-01", 10, "held");
     let (field, reason) = invalid(
         record(&ledger, "seminar", &before_every_plan, Default::default())
@@ -495,13 +509,15 @@ async fn an_activity_outside_every_plan_in_force_is_recorded_only_on_request() {
     );
     assert_eq!(field, "replacement.first_date");
 }
+}
 
+on_both_backends! {
 /// An import is judged record by record as it would be recorded; a response may answer a
 /// wave defined earlier in the same import.
 #[tokio::test]
-async fn an_import_is_judged_whole_before_it_is_written() {
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = ledger(dir.path()).await;
+async fn an_import_is_judged_whole_before_it_is_written(log) {
+    let dir = &log.dir;
+    let ledger = ledger(dir.path(), log.config()).await;
     let parse =
         |kind: &str, payload: Value| kpi_domain::LedgerEvent::parse(kind, &payload).unwrap();
     let row = |n: usize, event| ImportRecord {
@@ -556,4 +572,5 @@ async fn an_import_is_judged_whole_before_it_is_written() {
     assert!(ledger.judge_import(&records).is_empty());
     let again = ledger.import("import", records).await.unwrap();
     assert_eq!(again.already_recorded, 4);
+}
 }

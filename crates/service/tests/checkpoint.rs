@@ -1,8 +1,12 @@
-//! Projection checkpoints and live rebuilds against a real sled store: start-up from a
-//! checkpoint plus the tail answers as a full replay does, a checkpoint that does not fit the
-//! log or the plans is discarded, and a rebuild swapped in while events are appended misses
-//! none of them.
+//! Projection checkpoints and live rebuilds against a real store, on both backends (the
+//! checkpoint in the data directory, the log in sled or in a PostgreSQL database): start-up
+//! from a checkpoint plus the tail answers as a full replay does, a checkpoint that does not
+//! fit the log or the plans is discarded, and a rebuild swapped in while events are
+//! appended misses none of them.
 
+mod common;
+
+use common::TestLog;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -38,16 +42,16 @@ fn checkpoint_file(dir: &Path) -> PathBuf {
     dir.join("checkpoints/projection.ckpt")
 }
 
-async fn open(dir: &Path, plans: Vec<PlanDefinition>) -> Ledger {
-    Ledger::open(dir, Default::default(), plans).await.unwrap()
+async fn open(log: &TestLog, plans: Vec<PlanDefinition>) -> Ledger {
+    Ledger::open(log.path(), log.config(), plans).await.unwrap()
 }
 
-async fn open_without_checkpoints(dir: &Path, plans: Vec<PlanDefinition>) -> Ledger {
+async fn open_without_checkpoints(log: &TestLog, plans: Vec<PlanDefinition>) -> Ledger {
     let config = LedgerConfig {
         checkpoints: false,
         ..LedgerConfig::default()
     };
-    Ledger::open_with_config(dir, Default::default(), config, plans)
+    Ledger::open_with_config(log.path(), log.config(), config, plans)
         .await
         .unwrap()
 }
@@ -129,13 +133,14 @@ fn assert_live_is(live: &Projection, full: &Projection, events: &[RecordedEvent]
     assert_eq!(live.last_position(), head);
 }
 
+on_both_backends! {
 #[tokio::test]
-async fn checkpoint_plus_tail_equals_full_replay() {
-    let dir = tempfile::tempdir().unwrap();
+async fn checkpoint_plus_tail_equals_full_replay(log) {
+    let dir = &log.dir;
     let records = seed_records();
     let half = records.len() / 2;
 
-    let ledger = open(dir.path(), roadmap()).await;
+    let ledger = open(&log, roadmap()).await;
     assert_eq!(ledger.startup().checkpoint, CheckpointUse::Absent);
     ledger
         .import("seed", records[..half].to_vec())
@@ -149,7 +154,7 @@ async fn checkpoint_plus_tail_equals_full_replay() {
     assert!(checkpoint_file(dir.path()).is_file(), "close writes one");
 
     // Appended by a ledger that writes no checkpoint: the one on disk stays at `checkpointed`.
-    let ledger = open_without_checkpoints(dir.path(), roadmap()).await;
+    let ledger = open_without_checkpoints(&log, roadmap()).await;
     assert_eq!(ledger.startup().checkpoint, CheckpointUse::Disabled);
     ledger
         .import("seed", records[half..].to_vec())
@@ -162,7 +167,7 @@ async fn checkpoint_plus_tail_equals_full_replay() {
     let head = ledger.head().position;
     ledger.close().await;
 
-    let ledger = open(dir.path(), roadmap()).await;
+    let ledger = open(&log, roadmap()).await;
     let startup = ledger.startup().clone();
     assert_eq!(
         startup.checkpoint,
@@ -183,10 +188,11 @@ async fn checkpoint_plus_tail_equals_full_replay() {
     assert_matches_full_replay(&ledger, roadmap()).await;
     ledger.close().await;
 }
+}
 
 /// A seeded store with its checkpoint at the head; returns the head position.
-async fn seeded_with_checkpoint(dir: &Path) -> u64 {
-    let ledger = open(dir, roadmap()).await;
+async fn seeded_with_checkpoint(log: &TestLog) -> u64 {
+    let ledger = open(log, roadmap()).await;
     ledger.import("seed", seed_records()).await.unwrap();
     let head = ledger.head().position;
     ledger.close().await;
@@ -195,8 +201,8 @@ async fn seeded_with_checkpoint(dir: &Path) -> u64 {
 
 /// Opens after `damage` changed the checkpoint: it must be discarded with a reason containing
 /// `expected`, removed, and the whole log folded into the right tables.
-async fn assert_discarded(dir: &Path, plans: Vec<PlanDefinition>, expected: &str) {
-    let ledger = open(dir, plans.clone()).await;
+async fn assert_discarded(log: &TestLog, plans: Vec<PlanDefinition>, expected: &str) {
+    let ledger = open(log, plans.clone()).await;
     let startup = ledger.startup().clone();
     match &startup.checkpoint {
         CheckpointUse::Discarded { reason } => {
@@ -210,7 +216,7 @@ async fn assert_discarded(dir: &Path, plans: Vec<PlanDefinition>, expected: &str
         "the whole log"
     );
     assert!(
-        !checkpoint_file(dir).exists(),
+        !checkpoint_file(log.path()).exists(),
         "a discarded file is removed"
     );
     assert_matches_full_replay(&ledger, plans).await;
@@ -242,10 +248,11 @@ fn with_header_position(file: &[u8], position: u64) -> Vec<u8> {
     changed
 }
 
+on_both_backends! {
 #[tokio::test]
-async fn a_tampered_checkpoint_is_discarded_and_the_log_folded() {
-    let dir = tempfile::tempdir().unwrap();
-    let head = seeded_with_checkpoint(dir.path()).await;
+async fn a_tampered_checkpoint_is_discarded_and_the_log_folded(log) {
+    let dir = &log.dir;
+    let head = seeded_with_checkpoint(&log).await;
     let path = checkpoint_file(dir.path());
     let original = std::fs::read(&path).unwrap();
 
@@ -253,29 +260,29 @@ async fn a_tampered_checkpoint_is_discarded_and_the_log_folded() {
     let last = flipped.len() - 1;
     flipped[last] ^= 0x01;
     std::fs::write(&path, &flipped).unwrap();
-    assert_discarded(dir.path(), roadmap(), "SHA-256").await;
+    assert_discarded(&log, roadmap(), "SHA-256").await;
 
     // The position of another event: the hash recorded is not that event's.
     std::fs::write(&path, with_header_position(&original, head - 1)).unwrap();
-    assert_discarded(dir.path(), roadmap(), "has hash").await;
+    assert_discarded(&log, roadmap(), "has hash").await;
 
     // As after restoring the log from an older archive.
     std::fs::write(&path, with_header_position(&original, head + 1)).unwrap();
-    assert_discarded(dir.path(), roadmap(), "beyond the log's head").await;
+    assert_discarded(&log, roadmap(), "beyond the log's head").await;
 
     std::fs::write(&path, &original[..original.len() / 2]).unwrap();
-    assert_discarded(dir.path(), roadmap(), "bytes").await;
+    assert_discarded(&log, roadmap(), "bytes").await;
 
     std::fs::write(&path, b"not a checkpoint").unwrap();
-    assert_discarded(dir.path(), roadmap(), "magic").await;
+    assert_discarded(&log, roadmap(), "magic").await;
 
     // Taken under other definitions (the close of a ledger opened with them writes one).
-    open(dir.path(), other_plans()).await.close().await;
+    open(&log, other_plans()).await.close().await;
     assert!(path.is_file());
-    assert_discarded(dir.path(), roadmap(), "other plan definitions").await;
+    assert_discarded(&log, roadmap(), "other plan definitions").await;
 
     // After all that, the checkpoint written at the last close is used again.
-    let ledger = open(dir.path(), roadmap()).await;
+    let ledger = open(&log, roadmap()).await;
     assert_eq!(
         ledger.startup().checkpoint,
         CheckpointUse::Used { position: head }
@@ -283,15 +290,17 @@ async fn a_tampered_checkpoint_is_discarded_and_the_log_folded() {
     assert_eq!(ledger.startup().events_folded, 0);
     ledger.close().await;
 }
+}
 
+on_both_backends! {
 #[tokio::test]
-async fn the_follower_checkpoints_every_n_events() {
-    let dir = tempfile::tempdir().unwrap();
+async fn the_follower_checkpoints_every_n_events(log) {
+    let dir = &log.dir;
     let config = LedgerConfig {
         checkpoint_every_events: 10,
         ..LedgerConfig::default()
     };
-    let ledger = Ledger::open_with_config(dir.path(), Default::default(), config, roadmap())
+    let ledger = Ledger::open_with_config(dir.path(), log.config(), config, roadmap())
         .await
         .unwrap();
     for n in 0..25 {
@@ -309,7 +318,7 @@ async fn the_follower_checkpoints_every_n_events() {
     ledger.close().await;
     std::fs::write(&path, background).unwrap();
 
-    let ledger = open(dir.path(), roadmap()).await;
+    let ledger = open(&log, roadmap()).await;
     let startup = ledger.startup().clone();
     let CheckpointUse::Used { position } = startup.checkpoint else {
         panic!("expected the background checkpoint to be used: {startup:?}");
@@ -319,11 +328,12 @@ async fn the_follower_checkpoints_every_n_events() {
     assert_matches_full_replay(&ledger, roadmap()).await;
     ledger.close().await;
 }
+}
 
+on_both_backends! {
 #[tokio::test]
-async fn a_rebuild_during_concurrent_appends_misses_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = open(dir.path(), roadmap()).await;
+async fn a_rebuild_during_concurrent_appends_misses_nothing(log) {
+    let ledger = open(&log, roadmap()).await;
     ledger.import("seed", seed_records()).await.unwrap();
 
     const APPENDERS: u64 = 4;
@@ -370,7 +380,7 @@ async fn a_rebuild_during_concurrent_appends_misses_nothing() {
 
     // The swap wrote a checkpoint under the new plans (close writes the final one).
     ledger.close().await;
-    let ledger = open(dir.path(), last_plans.clone()).await;
+    let ledger = open(&log, last_plans.clone()).await;
     assert!(matches!(
         ledger.startup().checkpoint,
         CheckpointUse::Used { .. }
@@ -378,11 +388,12 @@ async fn a_rebuild_during_concurrent_appends_misses_nothing() {
     assert_matches_full_replay(&ledger, last_plans).await;
     ledger.close().await;
 }
+}
 
+on_both_backends! {
 #[tokio::test]
-async fn of_two_rebuilds_the_one_started_last_stays_live() {
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = open(dir.path(), roadmap()).await;
+async fn of_two_rebuilds_the_one_started_last_stays_live(log) {
+    let ledger = open(&log, roadmap()).await;
     ledger.import("seed", seed_records()).await.unwrap();
     let (first, second) = tokio::join!(ledger.rebuild(other_plans()), ledger.rebuild(roadmap()));
     match first {
@@ -395,13 +406,14 @@ async fn of_two_rebuilds_the_one_started_last_stays_live() {
     assert_matches_full_replay(&ledger, roadmap()).await;
     ledger.close().await;
 }
+}
 
+on_both_backends! {
 /// A log long enough for start-up to fold on two threads (reader and folder sharing the
 /// parsing): the folded projection and an as-of table in the middle equal a plain fold.
 #[tokio::test]
-async fn a_long_log_folds_on_two_threads_like_a_plain_fold() {
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = open_without_checkpoints(dir.path(), roadmap()).await;
+async fn a_long_log_folds_on_two_threads_like_a_plain_fold(log) {
+    let ledger = open_without_checkpoints(&log, roadmap()).await;
     let mut records = Vec::new();
     records.extend(seed_records());
     for round in 1..50 {
@@ -418,7 +430,7 @@ async fn a_long_log_folds_on_two_threads_like_a_plain_fold() {
     assert!(ledger.head().position > 4 * 1024, "long enough to pipeline");
     ledger.close().await;
 
-    let reopened = open_without_checkpoints(dir.path(), roadmap()).await;
+    let reopened = open_without_checkpoints(&log, roadmap()).await;
     assert_eq!(reopened.startup().events_folded, reopened.head().position);
     assert_matches_full_replay(&reopened, roadmap()).await;
     let events: Vec<RecordedEvent> = reopened
@@ -438,4 +450,5 @@ async fn a_long_log_folds_on_two_threads_like_a_plain_fold() {
     assert_eq!(tables, expected.tables());
     assert_eq!(applied, expected.applied());
     reopened.close().await;
+}
 }

@@ -2,6 +2,8 @@
 //! by the activity's date, by text anywhere a person would look; every filter given holds
 //! for every event listed, and the events left out are the ones it rules out.
 
+mod common;
+
 use chrono::NaiveDate;
 use kpi_domain::PlanDefinition;
 use kpi_service::{EventFilter, Ledger, RecordOptions};
@@ -44,11 +46,12 @@ fn titles(ledger: &Ledger, filter: &EventFilter) -> Vec<String> {
         .collect()
 }
 
+on_both_backends! {
 #[tokio::test]
-async fn actor_activity_dates_and_text_narrow_the_list() {
-    let dir = tempfile::tempdir().unwrap();
+async fn actor_activity_dates_and_text_narrow_the_list(log) {
+    let dir = &log.dir;
     let plan = PlanDefinition::from_toml(PLAN).unwrap();
-    let ledger = Ledger::open(dir.path(), Default::default(), vec![plan])
+    let ledger = Ledger::open(dir.path(), log.config(), vec![plan])
         .await
         .unwrap();
     record_seminar(
@@ -112,15 +115,17 @@ async fn actor_activity_dates_and_text_narrow_the_list() {
     assert_eq!(titles(&ledger, &together), ["Web活用セミナー"]);
     ledger.close().await;
 }
+}
 
+on_both_backends! {
 /// A reading budget bounds what one page reads: a filter matching only the last event finds
 /// nothing within a budget of two, says more follows and where to go on, and the next page
 /// finds it; pages resumed so miss nothing and repeat nothing.
 #[tokio::test]
-async fn a_reading_budget_bounds_a_page_and_says_where_to_go_on() {
-    let dir = tempfile::tempdir().unwrap();
+async fn a_reading_budget_bounds_a_page_and_says_where_to_go_on(log) {
+    let dir = &log.dir;
     let plan = PlanDefinition::from_toml(PLAN).unwrap();
-    let ledger = Ledger::open(dir.path(), Default::default(), vec![plan])
+    let ledger = Ledger::open(dir.path(), log.config(), vec![plan])
         .await
         .unwrap();
     for (actor, title, day) in [
@@ -191,4 +196,5 @@ async fn a_reading_budget_bounds_a_page_and_says_where_to_go_on() {
     assert_eq!(positions, [4, 3, 2, 1]);
     assert!(!everything.has_next_page);
     ledger.close().await;
+}
 }

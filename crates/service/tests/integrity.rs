@@ -2,11 +2,13 @@
 //! its checkpoint (the whole log without one) and refuses a log that fails; damage before the
 //! checkpoint is found by the walk of the whole chain that follows start-up, after which
 //! appends are refused and the ledger says it is not ready. Walks are shared: callers at one
-//! head cause one walk, and a repeat at that head causes none.
+//! head cause one walk, and a repeat at that head causes none. On both backends.
 
-use std::path::Path;
+mod common;
+
 use std::time::Duration;
 
+use common::TestLog;
 use kpi_domain::PlanDefinition;
 use kpi_service::{CheckpointUse, Ledger, LedgerConfig, LedgerError, RecordError};
 use serde_json::json;
@@ -17,16 +19,16 @@ fn roadmap() -> Vec<PlanDefinition> {
     vec![PlanDefinition::from_toml(PLAN).unwrap()]
 }
 
-async fn open_with(dir: &Path, checkpoints: bool) -> Result<Ledger, LedgerError> {
+async fn open_with(log: &TestLog, checkpoints: bool) -> Result<Ledger, LedgerError> {
     let config = LedgerConfig {
         checkpoints,
         ..LedgerConfig::default()
     };
-    Ledger::open_with_config(dir, Default::default(), config, roadmap()).await
+    Ledger::open_with_config(log.path(), log.config(), config, roadmap()).await
 }
 
-async fn open(dir: &Path) -> Ledger {
-    open_with(dir, true).await.unwrap()
+async fn open(log: &TestLog) -> Ledger {
+    open_with(log, true).await.unwrap()
 }
 
 fn seminar(n: u64) -> serde_json::Value {
@@ -53,12 +55,23 @@ async fn record_all(ledger: &Ledger, numbers: std::ops::RangeInclusive<u64>) {
     }
 }
 
-/// Changes one byte of the event at `position` of the closed store in `dir` (its capacity 40
+/// Changes one byte of the event at `position` of the closed store of `log` (its capacity 40
 /// becomes 41), leaving its stored hash as it was: what a flipped bit on disk does to an event
-/// that sled still reads back. On a blocking thread, so the closed ledger's tasks let go of
-/// the store meanwhile.
-async fn flip_a_byte(dir: &Path, position: u64) {
-    let dir = dir.to_owned();
+/// that sled still reads back (on PostgreSQL, the same byte of the row's `body`). On sled on a
+/// blocking thread, so the closed ledger's tasks let go of the store meanwhile.
+async fn flip_a_byte(log: &TestLog, position: u64) {
+    if log.backend() == kpi_store::Backend::Postgres {
+        // The same byte of the row's body, past the append-only trigger.
+        let at = "position('\"capacity\":40'::bytea in body) + 11";
+        log.psql(&format!(
+            "ALTER TABLE kpi_events DISABLE TRIGGER USER; \
+             UPDATE kpi_events SET body = set_byte(body, {at}, get_byte(body, {at}) # 1) \
+             WHERE position = {position}; \
+             ALTER TABLE kpi_events ENABLE TRIGGER USER;"
+        ));
+        return;
+    }
+    let dir = log.path().to_owned();
     tokio::task::spawn_blocking(move || {
         let store = kpi_store::EventStore::open(&dir, Default::default()).unwrap();
         let db = store.__sled();
@@ -91,29 +104,29 @@ async fn flip_a_byte(dir: &Path, position: u64) {
     .unwrap();
 }
 
+on_both_backends! {
 #[tokio::test]
-async fn start_up_hash_checks_the_events_after_its_checkpoint_and_refuses_a_damaged_one() {
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = open(dir.path()).await;
+async fn start_up_hash_checks_the_events_after_its_checkpoint_and_refuses_a_damaged_one(log) {
+    let ledger = open(&log).await;
     record_all(&ledger, 1..=3).await;
     ledger.close().await;
     // Two more events the checkpoint (at 3) does not cover.
-    let ledger = open_with(dir.path(), false).await.unwrap();
+    let ledger = open_with(&log, false).await.unwrap();
     record_all(&ledger, 4..=5).await;
     ledger.close().await;
 
-    let ledger = open(dir.path()).await;
+    let ledger = open(&log).await;
     let startup = ledger.startup();
     assert_eq!(startup.checkpoint, CheckpointUse::Used { position: 3 });
     assert_eq!((startup.events_verified, startup.events_folded), (2, 2));
     // The checkpoint now at 5; two more after it, one of which is damaged.
     ledger.close().await;
-    let ledger = open_with(dir.path(), false).await.unwrap();
+    let ledger = open_with(&log, false).await.unwrap();
     record_all(&ledger, 6..=7).await;
     ledger.close().await;
-    flip_a_byte(dir.path(), 7).await;
+    flip_a_byte(&log, 7).await;
 
-    let refused = open_with(dir.path(), true).await.err().expect("refused");
+    let refused = open_with(&log, true).await.err().expect("refused");
     match &refused {
         LedgerError::LogDamaged { position, .. } => assert_eq!(*position, 7),
         other => panic!("expected LogDamaged, got {other:?}"),
@@ -128,15 +141,16 @@ async fn start_up_hash_checks_the_events_after_its_checkpoint_and_refuses_a_dama
         "{message}"
     );
 }
+}
 
+on_both_backends! {
 #[tokio::test]
-async fn without_a_checkpoint_start_up_walks_the_whole_log_and_keeps_its_answer() {
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = open_with(dir.path(), false).await.unwrap();
+async fn without_a_checkpoint_start_up_walks_the_whole_log_and_keeps_its_answer(log) {
+    let ledger = open_with(&log, false).await.unwrap();
     record_all(&ledger, 1..=3).await;
     ledger.close().await;
 
-    let ledger = open_with(dir.path(), false).await.unwrap();
+    let ledger = open_with(&log, false).await.unwrap();
     assert_eq!(ledger.startup().events_verified, 3);
     let integrity = ledger.integrity();
     let last = integrity.last.as_deref().expect("start-up's walk");
@@ -147,24 +161,25 @@ async fn without_a_checkpoint_start_up_walks_the_whole_log_and_keeps_its_answer(
     assert_eq!(ledger.verification_walks(), 0);
     ledger.close().await;
 
-    flip_a_byte(dir.path(), 2).await;
-    let refused = open_with(dir.path(), false).await.err().expect("refused");
+    flip_a_byte(&log, 2).await;
+    let refused = open_with(&log, false).await.err().expect("refused");
     assert!(
         matches!(refused, LedgerError::LogDamaged { position: 2, .. }),
         "{refused:?}"
     );
 }
+}
 
+on_both_backends! {
 #[tokio::test]
-async fn damage_before_the_checkpoint_is_found_by_the_walk_after_start_up() {
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = open(dir.path()).await;
+async fn damage_before_the_checkpoint_is_found_by_the_walk_after_start_up(log) {
+    let ledger = open(&log).await;
     record_all(&ledger, 1..=3).await;
     ledger.close().await;
-    flip_a_byte(dir.path(), 2).await;
+    flip_a_byte(&log, 2).await;
 
     // Start-up checks only what follows its checkpoint (at 3): it opens.
-    let ledger = open(dir.path()).await;
+    let ledger = open(&log).await;
     assert_eq!(
         ledger.startup().checkpoint,
         CheckpointUse::Used { position: 3 }
@@ -201,11 +216,12 @@ async fn damage_before_the_checkpoint_is_found_by_the_walk_after_start_up() {
     assert_eq!(ledger.head().position, 3, "nothing was appended");
     ledger.close().await;
 }
+}
 
+on_both_backends! {
 #[tokio::test]
-async fn callers_at_one_head_share_one_walk_and_a_repeat_costs_none() {
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = open(dir.path()).await;
+async fn callers_at_one_head_share_one_walk_and_a_repeat_costs_none(log) {
+    let ledger = open(&log).await;
     record_all(&ledger, 1..=20).await;
 
     let answers =
@@ -228,4 +244,5 @@ async fn callers_at_one_head_share_one_walk_and_a_repeat_costs_none() {
     assert_eq!(later.result, Ok(ledger.head()));
     assert_eq!(ledger.verification_walks(), 2);
     ledger.close().await;
+}
 }

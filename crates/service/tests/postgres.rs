@@ -114,3 +114,50 @@ async fn two_ledgers_on_one_database_follow_each_other() {
     a.close().await;
     b.close().await;
 }
+
+/// A database that lost events the ledger acknowledged (an asynchronous standby promoted):
+/// the next record is refused as `LOG_DAMAGED`, not as a failure to retry, and the ledger
+/// is not ready, saying why, without waiting for a walk of the chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_behind_the_acknowledged_head_is_not_ready_and_refuses_writes() {
+    let Some(cluster) = cluster::Cluster::shared() else {
+        return;
+    };
+    let url = cluster.database();
+    let store = StoreConfig {
+        backend: Backend::Postgres,
+        postgres: PostgresConfig {
+            url: Some(url.clone()),
+            ..PostgresConfig::unset()
+        },
+        ..StoreConfig::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let plans = vec![PlanDefinition::from_toml(PLAN).unwrap()];
+    let ledger = Ledger::open_with_config(dir.path(), store, LedgerConfig::default(), plans)
+        .await
+        .unwrap();
+    for n in 1..=3 {
+        record(&ledger, n).await;
+    }
+    let within = Duration::from_secs(5);
+    assert_eq!(ledger.readiness(within).await, Ok(()));
+    cluster.psql(
+        &url,
+        "ALTER TABLE kpi_events DISABLE TRIGGER kpi_events_append_only; \
+         DELETE FROM kpi_events WHERE position = 3; \
+         UPDATE kpi_log_head SET position = 2, \
+         hash = (SELECT hash FROM kpi_events WHERE position = 2)",
+    );
+    let refused = ledger
+        .record_payload("clerk", "seminar", &seminar(4), RecordOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), kpi_service::LOG_DAMAGED, "{refused}");
+    let unready = ledger.readiness(within).await.unwrap_err();
+    assert!(
+        unready.contains("before position 3 that was acknowledged"),
+        "{unready}"
+    );
+    ledger.close().await;
+}

@@ -3,6 +3,9 @@
 //! missing event and another key each fail with a message naming what. The same bundles
 //! are checked by the Python verifier (tests/proof/verify.py), a second implementation.
 
+mod common;
+
+use kpi_store::StoreConfig;
 use std::path::{Path, PathBuf};
 
 use kpi_domain::{seed, PlanDefinition, Series};
@@ -19,9 +22,9 @@ fn signer(seed: &str) -> HeadSigner {
     HeadSigner::from_key_file_text(seed).unwrap()
 }
 
-async fn fuji(dir: &Path) -> Ledger {
+async fn fuji(dir: &Path, store: StoreConfig) -> Ledger {
     let plans = vec![PlanDefinition::from_toml(PLAN).unwrap()];
-    let ledger = Ledger::open(dir, Default::default(), plans).await.unwrap();
+    let ledger = Ledger::open(dir, store, plans).await.unwrap();
     let records: Vec<ImportRecord> = seed::parse(SEED)
         .unwrap()
         .into_iter()
@@ -99,10 +102,11 @@ async fn bundles(ledger: &Ledger, signer: &HeadSigner) -> Vec<ProofBundle> {
     out
 }
 
+on_both_backends! {
 #[tokio::test]
-async fn every_fuji_cell_bundle_checks_offline_and_recomputes_its_figure() {
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = fuji(dir.path()).await;
+async fn every_fuji_cell_bundle_checks_offline_and_recomputes_its_figure(log) {
+    let dir = &log.dir;
+    let ledger = fuji(dir.path(), log.config()).await;
     let signer = signer(KEY);
     let bundles = bundles(&ledger, &signer).await;
     assert!(bundles.len() >= 5, "{} cells with events", bundles.len());
@@ -118,11 +122,13 @@ async fn every_fuji_cell_bundle_checks_offline_and_recomputes_its_figure() {
         assert_eq!(verified.tree_size, head);
     }
 }
+}
 
+on_both_backends! {
 #[tokio::test]
-async fn a_tampered_bundle_or_another_key_fails_with_a_clear_message() {
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = fuji(dir.path()).await;
+async fn a_tampered_bundle_or_another_key_fails_with_a_clear_message(log) {
+    let dir = &log.dir;
+    let ledger = fuji(dir.path(), log.config()).await;
     let signer = signer(KEY);
     let bundles = bundles(&ledger, &signer).await;
     let bundle = bundles
@@ -206,12 +212,14 @@ async fn a_tampered_bundle_or_another_key_fails_with_a_clear_message() {
         BundleError::FigureMismatch { .. }
     ));
 }
+}
 
+on_both_backends! {
 /// The repository's Python verifier, run on the same bundles. Required in CI
 /// (`KPI_PYTHON_PROOF_REQUIRED=1`: python3 with the `cryptography` package, installed by
 /// tests/run); skipped with a note elsewhere when that package is missing.
 #[tokio::test]
-async fn the_python_verifier_agrees_on_the_same_bundles() {
+async fn the_python_verifier_agrees_on_the_same_bundles(log) {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/proof/verify.py");
     let probe = std::process::Command::new("python3")
         .args(["-c", "import cryptography"])
@@ -224,8 +232,8 @@ async fn the_python_verifier_agrees_on_the_same_bundles() {
         eprintln!("skipped: python3 with the `cryptography` package is not installed");
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = fuji(&dir.path().join("store")).await;
+    let dir = &log.dir;
+    let ledger = fuji(&dir.path().join("store"), log.config()).await;
     let signer = signer(KEY);
     let public = dir.path().join("public-key");
     std::fs::write(&public, kpi_proof::public_key_hex(&signer.public_key())).unwrap();
@@ -273,4 +281,5 @@ async fn the_python_verifier_agrees_on_the_same_bundles() {
     changed.head.tree_size += 1;
     let (ok, text) = run(&changed, &public);
     assert!(!ok && text.contains("signature"), "{text}");
+}
 }

@@ -1,15 +1,18 @@
 //! The write path of the service: validation before append, read-your-writes projection,
-//! amendments checked against their targets, idempotent retries.
+//! amendments checked against their targets, idempotent retries; on both backends.
 
+mod common;
+
+use common::TestLog;
 use kpi_service::{Ledger, RecordError, RecordOptions, View};
 use serde_json::{json, Value};
 
 const ROADMAP: &str = include_str!("../../../config/plans/telework-roadmap.toml");
 
 /// A ledger under the roadmap (R3-R7), which covers the R6 activities recorded here.
-async fn ledger(dir: &std::path::Path) -> Ledger {
+async fn ledger(log: &TestLog) -> Ledger {
     let plan = kpi_domain::PlanDefinition::from_toml(ROADMAP).unwrap();
-    Ledger::open(dir, Default::default(), vec![plan])
+    Ledger::open(log.path(), log.config(), vec![plan])
         .await
         .unwrap()
 }
@@ -33,10 +36,10 @@ fn field_of(error: RecordError) -> String {
         .to_owned()
 }
 
+on_both_backends! {
 #[tokio::test]
-async fn bad_input_names_the_field_and_writes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = ledger(dir.path()).await;
+async fn bad_input_names_the_field_and_writes_nothing(log) {
+    let ledger = ledger(&log).await;
     let opts = RecordOptions::default;
 
     let more_unique_than_attendances = seminar(41, 40);
@@ -68,11 +71,12 @@ async fn bad_input_names_the_field_and_writes_nothing() {
 
     assert_eq!(ledger.head().position, 0, "nothing may be written");
 }
+}
 
+on_both_backends! {
 #[tokio::test]
-async fn a_firm_answers_a_wave_once_and_retries_are_idempotent() {
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = ledger(dir.path()).await;
+async fn a_firm_answers_a_wave_once_and_retries_are_idempotent(log) {
+    let ledger = ledger(&log).await;
     let response = |telework: bool| {
         json!({
             "wave_id": "2024-12", "firm_id": "firm-001", "fiscal_year": 2024,
@@ -111,11 +115,12 @@ async fn a_firm_answers_a_wave_once_and_retries_are_idempotent() {
     assert_eq!(error.code(), "CONFLICT", "{error}");
     assert_eq!(ledger.head().position, 1);
 }
+}
 
+on_both_backends! {
 #[tokio::test]
-async fn amendments_must_target_an_existing_event_of_the_same_kind() {
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = ledger(dir.path()).await;
+async fn amendments_must_target_an_existing_event_of_the_same_kind(log) {
+    let ledger = ledger(&log).await;
     let original = ledger
         .record_payload("clerk", "seminar", &seminar(41, 41), Default::default())
         .await
@@ -172,11 +177,12 @@ async fn amendments_must_target_an_existing_event_of_the_same_kind() {
         .unwrap_err();
     assert_eq!(field_of(error), "target", "an amendment is not amended");
 }
+}
 
+on_both_backends! {
 #[tokio::test]
-async fn record_returns_after_the_projection_has_folded_the_event() {
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = ledger(dir.path()).await;
+async fn record_returns_after_the_projection_has_folded_the_event(log) {
+    let ledger = ledger(&log).await;
     let mut tasks = Vec::new();
     for i in 0..32u64 {
         let ledger = ledger.clone();
@@ -198,13 +204,14 @@ async fn record_returns_after_the_projection_has_folded_the_event() {
     let applied = ledger.inspect(View::LIVE, |live| live.applied()).await;
     assert_eq!(applied.unwrap(), 32);
 }
+}
 
+on_both_backends! {
 /// `/readyz` asks whether the projection keeps up: while appends arrive, each one briefly
 /// stored but not yet folded, the projection still reaches the head of the moment.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_projection_catches_up_while_appends_arrive() {
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = ledger(dir.path()).await;
+async fn the_projection_catches_up_while_appends_arrive(log) {
+    let ledger = ledger(&log).await;
     let within = std::time::Duration::from_secs(1);
     assert!(ledger.catches_up_within(within).await);
     let writers: Vec<_> = (0..4)
@@ -238,4 +245,5 @@ async fn the_projection_catches_up_while_appends_arrive() {
     assert_eq!(ledger.head().position, 200);
     assert!(checks > 0);
     assert!(ledger.catches_up_within(within).await);
+}
 }

@@ -4,9 +4,15 @@
 //! `kpi-ledger table` and `replay` run), as-of and through folds, and the projection restored
 //! from the checkpoint written at close.
 //!
+//! On both backends: sled, and PostgreSQL (a fresh database per case in one cluster, half
+//! as many cases; skipped without PostgreSQL 15 unless `KPI_POSTGRES_REQUIRED=1`).
+//!
 //! Cases: `KPI_SERVICE_CASES` (default 32: each opens a store and appends up to 70 events).
 
+mod common;
+
 use chrono::Duration;
+use common::TestLog;
 use kpi_domain::reference::{self, finding_key, Limits};
 use kpi_domain::testing::{configured, history, through_date};
 use kpi_domain::RecordedEvent;
@@ -33,9 +39,13 @@ fn differing(projection: &kpi_domain::Projection, recomputed: &reference::Recomp
     reference::differences(projection, recomputed).join("\n")
 }
 
-async fn check(ops: Vec<kpi_domain::testing::Op>, through: Option<chrono::NaiveDate>, cut: usize) {
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = Ledger::open(dir.path(), Default::default(), configured())
+async fn check(
+    store: TestLog,
+    ops: Vec<kpi_domain::testing::Op>,
+    through: Option<chrono::NaiveDate>,
+    cut: usize,
+) {
+    let ledger = Ledger::open(store.path(), store.config(), configured())
         .await
         .unwrap();
     let mut ids = Vec::new();
@@ -167,7 +177,7 @@ async fn check(ops: Vec<kpi_domain::testing::Op>, through: Option<chrono::NaiveD
     }
 
     ledger.close().await;
-    let reopened = Ledger::open(dir.path(), Default::default(), configured())
+    let reopened = Ledger::open(store.path(), store.config(), configured())
         .await
         .unwrap();
     if !log.is_empty() {
@@ -188,6 +198,14 @@ async fn check(ops: Vec<kpi_domain::testing::Op>, through: Option<chrono::NaiveD
     reopened.close().await;
 }
 
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
@@ -197,11 +215,28 @@ proptest! {
         through in through_date(),
         cut in any::<usize>(),
     ) {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(check(ops, through, cut));
+        runtime().block_on(check(TestLog::sled(), ops, through, cut));
+    }
+}
+
+/// The same on PostgreSQL: the cluster is held across the cases, each in a database of its own.
+#[test]
+fn every_path_of_the_service_on_postgres_equals_the_reference() {
+    let Some(cluster_holder) = TestLog::postgres() else {
+        return;
+    };
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases: cases().div_ceil(2),
+        ..ProptestConfig::default()
+    });
+    let outcome = runner.run(
+        &(history(), through_date(), any::<usize>()),
+        |(ops, through, cut)| {
+            runtime().block_on(check(cluster_holder.another(), ops, through, cut));
+            Ok(())
+        },
+    );
+    if let Err(failure) = outcome {
+        panic!("{failure}");
     }
 }

@@ -200,6 +200,28 @@ impl EventStore {
         }
     }
 
+    /// Which of `keys` an acknowledged event used: [`idempotency_key_position`] for many
+    /// keys at once (an import's chunk), in one query on PostgreSQL instead of one per key.
+    ///
+    /// [`idempotency_key_position`]: Self::idempotency_key_position
+    pub fn idempotency_keys_used(
+        &self,
+        keys: &[&str],
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        match &self.backend {
+            Inner::Sled(store) => {
+                let mut used = std::collections::HashSet::new();
+                for key in keys {
+                    if store.idempotency_key_position(key)?.is_some() {
+                        used.insert((*key).to_owned());
+                    }
+                }
+                Ok(used)
+            }
+            Inner::Postgres(store) => store.idempotency_keys_used(keys),
+        }
+    }
+
     /// The last acknowledged position and hash (position 0 and the genesis hash when empty).
     /// Reads never go beyond it.
     pub fn head(&self) -> Head {
@@ -296,6 +318,17 @@ impl EventStore {
         match &self.backend {
             Inner::Sled(store) => store.storage(),
             Inner::Postgres(store) => store.storage(),
+        }
+    }
+
+    /// Why the store refuses every append until an operator acts, if it does: the log was
+    /// found inconsistent (sled, at open or reopen), or the database lacks an event this
+    /// process acknowledged (PostgreSQL: a promoted standby that was behind). Not a passing
+    /// storage failure ([`EventStore::storage`]).
+    pub fn refusal(&self) -> Option<String> {
+        match &self.backend {
+            Inner::Sled(store) => store.refusal(),
+            Inner::Postgres(store) => store.refusal(),
         }
     }
 

@@ -467,6 +467,13 @@ impl SledStore {
         self.shared.storage.changes()
     }
 
+    pub fn refusal(&self) -> Option<String> {
+        self.shared
+            .storage
+            .inconsistency()
+            .map(|failure| failure.to_string())
+    }
+
     /// Direct access to the underlying sled database, for tests that damage a store on
     /// purpose. Not part of the API. Panics while the storage is unavailable.
     #[doc(hidden)]

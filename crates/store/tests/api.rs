@@ -437,10 +437,14 @@ async fn a_used_idempotency_key_names_the_position_of_its_event(log) {
             .unwrap();
         assert_eq!(store.idempotency_key_position("k").unwrap(), Some(2));
         assert_eq!(store.idempotency_key_position("other").unwrap(), None);
+        let used = store.idempotency_keys_used(&["other", "k", "k"]).unwrap();
+        assert_eq!(used, ["k".to_owned()].into_iter().collect());
+        assert!(store.idempotency_keys_used(&[]).unwrap().is_empty());
         store.close().await;
     }
     let store = log.open();
     assert_eq!(store.idempotency_key_position("k").unwrap(), Some(2));
+    assert_eq!(store.idempotency_keys_used(&["k"]).unwrap().len(), 1);
 }
 }
 

@@ -156,6 +156,40 @@ async fn a_deleted_row_is_reported_missing_by_verify_and_reads() {
     assert!(error.to_string().contains("position 4"), "{error}");
 }
 
+/// A database that lost the last events this store acknowledged (an asynchronous standby
+/// promoted in a failover, played here by removing the rows and moving the head row back):
+/// the store's next append finds the head row behind its own, refuses it and every later one,
+/// and says why ([`EventStore::refusal`], what `/readyz` reports).
+#[tokio::test]
+async fn a_database_behind_what_was_acknowledged_is_refused_for_good() {
+    let Some((log, store)) = five_events().await else {
+        return;
+    };
+    assert_eq!(store.refusal(), None);
+    log.psql(
+        "ALTER TABLE kpi_events DISABLE TRIGGER kpi_events_append_only; \
+         DELETE FROM kpi_events WHERE position > 3; \
+         UPDATE kpi_log_head SET position = 3, \
+         hash = (SELECT hash FROM kpi_events WHERE position = 3)",
+    );
+    let seminars = stream("seminar:2024");
+    let append = || store.append(&seminars, ExpectedVersion::Any, vec![seminar(30)]);
+    let refused = append().await.unwrap_err();
+    assert!(
+        matches!(&refused, AppendError::Store(StoreError::Poisoned { reason })
+            if reason.contains("ends at position 3, before position 5 that was acknowledged")),
+        "{refused:?}"
+    );
+    let reason = store.refusal().expect("the store says it refuses writes");
+    assert!(reason.contains("before position 5"), "{reason}");
+    // For good: the next append is refused without being tried, and nothing was written.
+    assert!(matches!(
+        append().await.unwrap_err(),
+        AppendError::Store(StoreError::Poisoned { .. })
+    ));
+    assert_eq!(log.psql("SELECT count(*) FROM kpi_events"), "3");
+}
+
 /// Two stores on one database, as two gateways would be: every append of either gets the
 /// next position under the head row's lock, the chain is one, idempotency keys hold across
 /// them, and each reads the other's events once its own writer has seen them.

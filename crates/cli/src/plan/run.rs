@@ -34,7 +34,7 @@ pub fn run(command: PlanCommand, loaded: &Loaded) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         PlanCommand::TransferReport { id, data, format } => {
-            let dir = existing(&data_dir(data))?;
+            let dir = existing(&data_dir(data), loaded)?;
             let report = crate::runtime()?.block_on(async {
                 let ledger = crate::ledger::open(&dir, loaded).await?;
                 let report = ledger.transfer_report(&id);
@@ -225,17 +225,13 @@ fn read_mapping(path: &Path) -> anyhow::Result<Value> {
     })
 }
 
-fn existing(dir: &Path) -> anyhow::Result<PathBuf> {
-    anyhow::ensure!(
-        dir.is_dir(),
-        "no store at {}: the directory does not exist",
-        dir.display()
-    );
+fn existing(dir: &Path, loaded: &Loaded) -> anyhow::Result<PathBuf> {
+    crate::ensure_store_dir(dir, loaded)?;
     Ok(dir.to_path_buf())
 }
 
 fn read_registry(dir: &Path, loaded: &Loaded) -> anyhow::Result<kpi_domain::PlanRegistry> {
-    let dir = existing(dir)?;
+    let dir = existing(dir, loaded)?;
     crate::runtime()?.block_on(async {
         let ledger = crate::ledger::open(&dir, loaded).await?;
         let registry = ledger.registry();

@@ -3,6 +3,8 @@
 #![allow(dead_code)] // each test file uses its own subset
 
 pub mod browser;
+pub mod gateway;
+pub mod ws;
 
 use std::path::Path;
 use std::process::{Command, Output};

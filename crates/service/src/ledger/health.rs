@@ -25,12 +25,18 @@ impl Ledger {
     }
 
     /// Whether the ledger may be served (`/readyz`), and if not why: the last walk of the
-    /// hash chain failed, the storage failed and the store has not reopened it yet
+    /// hash chain failed, the store refuses every write ([`kpi_store::EventStore::refusal`]),
+    /// the storage failed and the store has not reopened it yet
     /// (`storage: No space left on device; retrying in 4s`), or the projection does not reach
     /// the head within `within` ([`Ledger::catches_up_within`]).
     pub async fn readiness(&self, within: std::time::Duration) -> Result<(), String> {
         if let Some(damaged) = self.damaged() {
             return Err(damaged.to_string());
+        }
+        // The store refuses every append (an inconsistent log, or on PostgreSQL a database
+        // that lacks what it acknowledged): not ready before any walk says so.
+        if let Some(reason) = self.inner.store.refusal() {
+            return Err(format!("the store refuses writes: {reason}"));
         }
         if let Some(outage) = self.inner.store.storage().outage {
             let retry = match outage.retry_in_secs(Utc::now()) {

@@ -32,18 +32,21 @@ impl Ledger {
         event: LedgerEvent,
         options: RecordOptions,
     ) -> Result<Envelope, RecordError> {
-        self.record_or_recall(actor, event, options)
+        self.record_or_recall(actor, event, options, None)
             .await
             .map(|(envelope, _replayed)| envelope)
     }
 
     /// [`Ledger::record`], or, for an idempotent retry, the recalled original: the flag says
-    /// which (true: recalled, nothing written).
+    /// which (true: recalled, nothing written). `known_retry` is whether the idempotency key
+    /// was found used, when the caller looked it up with others (an import); `None` looks it
+    /// up here.
     async fn record_or_recall(
         &self,
         actor: &str,
         event: LedgerEvent,
         options: RecordOptions,
+        known_retry: Option<bool>,
     ) -> Result<(Envelope, bool), RecordError> {
         if actor.trim().is_empty() {
             return Err(ValidationError::new("actor", "must not be empty").into());
@@ -66,14 +69,15 @@ impl Ledger {
         // A retry is not judged again: what it is checked against (plans, the target's
         // amendments, the configured bounds, today) may have moved on since the original.
         // The store answers it with the original, or refuses it as a conflict.
-        let retry = match &options.idempotency_key {
-            Some(key) => self
+        let retry = match (known_retry, &options.idempotency_key) {
+            (Some(known), Some(_)) => known,
+            (None, Some(key)) => self
                 .inner
                 .store
                 .idempotency_key_position(key)
                 .map_err(LedgerError::from)?
                 .is_some(),
-            None => false,
+            (_, None) => false,
         };
         let mut attempts = 0;
         loop {
@@ -212,15 +216,22 @@ impl Ledger {
     pub fn judge_import(&self, records: &[ImportRecord]) -> Vec<(usize, RecordError)> {
         let mut waves = std::collections::HashMap::new();
         let mut refused = Vec::new();
+        // The keys looked up together (one query on PostgreSQL); if that fails, each record's
+        // own lookup says why it cannot be judged.
+        let used_keys = self.used_keys(records);
         for (index, record) in records.iter().enumerate() {
-            let used = self
-                .inner
-                .store
-                .idempotency_key_position(&record.idempotency_key)
-                .map_err(|error| RecordError::from(LedgerError::from(error)));
+            let used = match &used_keys {
+                Some(used) => Ok(used.contains(&record.idempotency_key)),
+                None => self
+                    .inner
+                    .store
+                    .idempotency_key_position(&record.idempotency_key)
+                    .map(|position| position.is_some()),
+            }
+            .map_err(|error| RecordError::from(LedgerError::from(error)));
             let judged = match used {
-                Ok(Some(_)) => Ok(()),
-                Ok(None) => self
+                Ok(true) => Ok(()),
+                Ok(false) => self
                     .judge(&record.event, &record.options(), Some(&waves))
                     .map(|_| ()),
                 Err(error) => Err(error),
@@ -247,10 +258,14 @@ impl Ledger {
     ) -> Result<ImportReport, RecordError> {
         // Submitting many appends at once lets the store commit them in few flushes; the
         // stream polls them in order, so positions follow the file.
+        let used_keys = self.used_keys(&records);
         let results: Vec<Result<(Envelope, bool), RecordError>> = futures::stream::iter(records)
             .map(|record| {
                 let options = record.options();
-                self.record_or_recall(actor, record.event, options)
+                let known_retry = used_keys
+                    .as_ref()
+                    .map(|used| used.contains(&record.idempotency_key));
+                self.record_or_recall(actor, record.event, options, known_retry)
             })
             .buffered(256)
             .collect()
@@ -265,6 +280,22 @@ impl Ledger {
             }
         }
         Ok(report)
+    }
+
+    /// The idempotency keys of `records` already used, looked up together; `None` when the
+    /// lookup failed (each record then looks its own key up, and fails with its own error).
+    fn used_keys(&self, records: &[ImportRecord]) -> Option<std::collections::HashSet<String>> {
+        let keys: Vec<&str> = records
+            .iter()
+            .map(|record| record.idempotency_key.as_str())
+            .collect();
+        match self.inner.store.idempotency_keys_used(&keys) {
+            Ok(used) => Some(used),
+            Err(error) => {
+                tracing::debug!(%error, "looking an import's keys up together failed");
+                None
+            }
+        }
     }
 
     /// Waits until the projection has folded the log up to `position`.

@@ -216,6 +216,8 @@ pub(crate) struct PgShared {
     config: StoreConfig,
     /// Always "available": a failed connection is reported per request instead.
     status: watch::Sender<StorageStatus>,
+    /// Set by the writer when the database lacks what this process acknowledged.
+    poisoned: Arc<Mutex<Option<String>>>,
     /// Last, so the runtime stops after everything that uses it.
     runtime: Runtime,
 }
@@ -307,6 +309,7 @@ impl PgStore {
                 published: published.clone(),
             },
         );
+        let poisoned = writer.refusal();
         let task = runtime.handle().spawn(writer.run());
         let readers = Readers {
             pg,
@@ -326,6 +329,7 @@ impl PgStore {
                 head,
                 config,
                 status: watch::Sender::new(StorageStatus::default()),
+                poisoned,
                 runtime,
             }),
             writer: Arc::new(WriterHandle {
@@ -424,6 +428,22 @@ impl PgStore {
         Ok(rows.first().map(|row| row.get::<_, i64>(0) as u64))
     }
 
+    pub(crate) fn idempotency_keys_used(
+        &self,
+        keys: &[&str],
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Default::default());
+        }
+        let keys: Vec<String> = keys.iter().map(|key| (*key).to_owned()).collect();
+        let rows = self.shared.query(
+            "SELECT idempotency_key FROM kpi_events \
+             WHERE idempotency_key = ANY($1) AND position <= $2",
+            vec![Box::new(keys), Box::new(self.head().position as i64)],
+        )?;
+        Ok(rows.iter().map(|row| row.get::<_, String>(0)).collect())
+    }
+
     pub(crate) fn head(&self) -> Head {
         self.shared.head()
     }
@@ -462,6 +482,10 @@ impl PgStore {
 
     pub(crate) fn storage(&self) -> StorageStatus {
         self.shared.status.borrow().clone()
+    }
+
+    pub(crate) fn refusal(&self) -> Option<String> {
+        self.shared.poisoned.lock().clone()
     }
 
     pub(crate) fn storage_changes(&self) -> watch::Receiver<StorageStatus> {

@@ -16,6 +16,9 @@
 //! group reconnects if the connection is gone and finds the head as the database has it.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
@@ -142,7 +145,8 @@ pub(crate) struct PgWriter {
     state: State,
     publisher: Publisher,
     /// Set when the database's log lacks what this process acknowledged: appends refused.
-    poisoned: Option<String>,
+    /// Shared with the store's handle, which reports it ([`crate::EventStore::refusal`]).
+    poisoned: Arc<Mutex<Option<String>>>,
 }
 
 /// The committed log as looked up for one group.
@@ -191,8 +195,13 @@ impl PgWriter {
             config,
             state,
             publisher,
-            poisoned: None,
+            poisoned: Arc::new(Mutex::new(None)),
         }
+    }
+
+    /// Why the writer refuses every append, once it does; for the store's handle.
+    pub(crate) fn refusal(&self) -> Arc<Mutex<Option<String>>> {
+        self.poisoned.clone()
     }
 
     pub(crate) async fn run(mut self) {
@@ -228,7 +237,7 @@ impl PgWriter {
     /// Another process committed (its notification woke us): its events are read up to the
     /// head row and announced, as a commit group would before its own.
     async fn follow(&mut self) {
-        if self.poisoned.is_some() {
+        if self.poisoned.lock().is_some() {
             return;
         }
         let (client, statements) = match self.connection().await {
@@ -250,7 +259,7 @@ impl PgWriter {
         if let Err(error) = followed {
             if let StoreError::Poisoned { reason } = &error {
                 tracing::error!(%reason, "the PostgreSQL log lost acknowledged events");
-                self.poisoned = Some(reason.clone());
+                *self.poisoned.lock() = Some(reason.clone());
             } else {
                 tracing::warn!(%error, "following the PostgreSQL log failed");
             }
@@ -274,7 +283,8 @@ impl PgWriter {
     }
 
     async fn commit_group(&mut self, group: Vec<AppendRequest>) {
-        if let Some(reason) = &self.poisoned {
+        let poisoned = self.poisoned.lock().clone();
+        if let Some(reason) = poisoned {
             fail_all(group, || StoreError::Poisoned {
                 reason: reason.clone(),
             });
@@ -321,7 +331,11 @@ impl PgWriter {
                 let _ = client.batch_execute("ROLLBACK").await;
                 if let StoreError::Poisoned { reason } = &error {
                     tracing::error!(%reason, "the PostgreSQL log lost acknowledged events");
-                    self.poisoned = Some(reason.clone());
+                    *self.poisoned.lock() = Some(reason.clone());
+                    // Refused for good from this group on, not a failure to retry.
+                    return fail_all(group, || StoreError::Poisoned {
+                        reason: reason.clone(),
+                    });
                 }
                 return fail_all(group, failed(&error));
             }

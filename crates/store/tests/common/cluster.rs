@@ -33,6 +33,20 @@ impl Cluster {
             .all(|program| Path::new(PG_BIN).join(program).exists())
     }
 
+    /// Whether a test may run on PostgreSQL: the binaries are there; when they are not, says
+    /// so and answers `false`, or fails when `KPI_POSTGRES_REQUIRED=1`.
+    pub fn usable() -> bool {
+        if Self::available() {
+            return true;
+        }
+        let message = format!(
+            "PostgreSQL 15 binaries not found under {PG_BIN} (apt-get install -y postgresql-15)"
+        );
+        assert!(!Self::required(), "KPI_POSTGRES_REQUIRED=1 but {message}");
+        eprintln!("skipping the PostgreSQL run of this test: {message}");
+        false
+    }
+
     /// Whether the environment demands PostgreSQL tests run (CI).
     pub fn required() -> bool {
         std::env::var("KPI_POSTGRES_REQUIRED").is_ok_and(|value| value == "1")
@@ -45,13 +59,7 @@ impl Cluster {
         if let Some(cluster) = shared.upgrade() {
             return Some(cluster);
         }
-        if !Self::available() {
-            let message = format!(
-                "PostgreSQL 15 binaries not found under {PG_BIN} (apt-get install -y \
-                 postgresql-15)"
-            );
-            assert!(!Self::required(), "KPI_POSTGRES_REQUIRED=1 but {message}");
-            eprintln!("skipping the PostgreSQL run of this test: {message}");
+        if !Self::usable() {
             return None;
         }
         let cluster = Arc::new(Self::start().expect("the test PostgreSQL cluster starts"));
@@ -77,20 +85,7 @@ impl Cluster {
             databases: AtomicU32::new(0),
         };
         cluster.init()?;
-        let options = format!(
-            "-p {port} -k {socket} -c listen_addresses=127.0.0.1 -c synchronous_commit=on \
-             -c fsync=on -c max_connections=200",
-            socket = cluster.dir.path().display()
-        );
-        run(cluster
-            .pg_command("pg_ctl")
-            .arg("-D")
-            .arg(&cluster.data)
-            .arg("-o")
-            .arg(options)
-            .arg("-l")
-            .arg(cluster.dir.path().join("server.log"))
-            .args(["-w", "start"]))?;
+        start_server(as_postgres_user, &cluster.data, port, cluster.dir.path())?;
         Ok(cluster)
     }
 
@@ -98,11 +93,7 @@ impl Cluster {
     /// process of this user (`initdb` costs seconds, a copy a fraction of one), or a fresh
     /// `initdb` when the template cannot be had.
     fn init(&self) -> Result<(), String> {
-        match template(self.as_postgres_user) {
-            Some(template) => run(Command::new("cp").arg("-a").arg(&template).arg(&self.data))
-                .and_then(|()| own(self.as_postgres_user, &self.data)),
-            None => initdb(self.as_postgres_user, &self.data),
-        }
+        fresh_data(self.as_postgres_user, &self.data)
     }
 
     pub fn pg_command(&self, program: &str) -> Command {
@@ -137,30 +128,71 @@ impl Cluster {
 
     /// Runs `sql` in database `url` with `psql` (for tests that damage a log on purpose).
     pub fn psql(&self, url: &str, sql: &str) -> String {
-        let output = Command::new(Path::new(PG_BIN).join("psql"))
-            .args(["-v", "ON_ERROR_STOP=1", "-qAt", "-d", url, "-c", sql])
-            .output()
-            .expect("psql runs");
-        assert!(
-            output.status.success(),
+        psql(url, sql).unwrap_or_else(|error| panic!("{error}"))
+    }
+}
+
+/// Runs `sql` in database `url` with `psql`; what it printed (unaligned, tuples only).
+pub fn psql(url: &str, sql: &str) -> Result<String, String> {
+    let output = Command::new(Path::new(PG_BIN).join("psql"))
+        .args(["-v", "ON_ERROR_STOP=1", "-qAt", "-d", url, "-c", sql])
+        .output()
+        .map_err(|error| format!("psql does not run: {error}"))?;
+    if !output.status.success() {
+        return Err(format!(
             "psql {sql}: {}",
             String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+        ));
     }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
 }
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        let stopped = run(self
-            .pg_command("pg_ctl")
-            .arg("-D")
-            .arg(&self.data)
-            // Nothing of a throwaway cluster needs a shutdown checkpoint.
-            .args(["-m", "immediate", "-w", "stop"]));
-        if let Err(error) = stopped {
-            eprintln!("stopping the test PostgreSQL failed: {error}");
-        }
+        stop_server(self.as_postgres_user, &self.data);
+    }
+}
+
+/// Starts the server of data directory `data` on `127.0.0.1:port`, its socket and log in
+/// `dir`, and waits until it accepts connections.
+pub fn start_server(
+    as_postgres_user: bool,
+    data: &Path,
+    port: u16,
+    dir: &Path,
+) -> Result<(), String> {
+    let options = format!(
+        "-p {port} -k {socket} -c listen_addresses=127.0.0.1 -c synchronous_commit=on \
+         -c fsync=on -c max_connections=200",
+        socket = dir.display()
+    );
+    run(pg_command(as_postgres_user, "pg_ctl")
+        .arg("-D")
+        .arg(data)
+        .arg("-o")
+        .arg(options)
+        .arg("-l")
+        .arg(dir.join(format!("server-{port}.log")))
+        .args(["-w", "start"]))
+}
+
+pub fn stop_server(as_postgres_user: bool, data: &Path) {
+    let stopped = run(pg_command(as_postgres_user, "pg_ctl")
+        .arg("-D")
+        .arg(data)
+        // Nothing of a throwaway cluster needs a shutdown checkpoint.
+        .args(["-m", "immediate", "-w", "stop"]));
+    if let Err(error) = stopped {
+        eprintln!("stopping the test PostgreSQL failed: {error}");
+    }
+}
+
+/// A new data directory at `data`: a copy of the template, or made by `initdb`.
+pub fn fresh_data(as_postgres_user: bool, data: &Path) -> Result<(), String> {
+    match template(as_postgres_user) {
+        Some(template) => run(Command::new("cp").arg("-a").arg(&template).arg(data))
+            .and_then(|()| own(as_postgres_user, data)),
+        None => initdb(as_postgres_user, data),
     }
 }
 
@@ -200,7 +232,7 @@ fn template(as_postgres_user: bool) -> Option<PathBuf> {
     }
 }
 
-fn pg_command(as_postgres_user: bool, program: &str) -> Command {
+pub fn pg_command(as_postgres_user: bool, program: &str) -> Command {
     let path = Path::new(PG_BIN).join(program);
     if as_postgres_user {
         let mut command = Command::new("runuser");
@@ -221,7 +253,7 @@ fn initdb(as_postgres_user: bool, data: &Path) -> Result<(), String> {
         .arg("--no-sync"))
 }
 
-fn own(as_postgres_user: bool, path: &Path) -> Result<(), String> {
+pub fn own(as_postgres_user: bool, path: &Path) -> Result<(), String> {
     if as_postgres_user {
         run(Command::new("chown")
             .arg("-R")
@@ -231,7 +263,7 @@ fn own(as_postgres_user: bool, path: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn is_root() -> bool {
+pub fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()
@@ -239,12 +271,12 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-fn free_port() -> Result<u16, String> {
+pub fn free_port() -> Result<u16, String> {
     let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     Ok(listener.local_addr().map_err(|e| e.to_string())?.port())
 }
 
-fn run(command: &mut Command) -> Result<(), String> {
+pub fn run(command: &mut Command) -> Result<(), String> {
     let output = command.output().map_err(|e| format!("{command:?}: {e}"))?;
     if output.status.success() {
         Ok(())
