@@ -93,40 +93,10 @@ pub(crate) fn from_serde_path(
         parent
     };
     let error = ValidationError::new(field, message.to_owned());
-    match japanese_of_value_message(message) {
+    match crate::values::japanese_of_refusal(message) {
         Some(japanese) => error.ja(japanese),
         None => error,
     }
-}
-
-/// The Japanese of a value type's own refusal (`values`: counts, texts), the ones a clerk's
-/// form can meet; `None` for any other message.
-fn japanese_of_value_message(message: &str) -> Option<String> {
-    let number_after = |prefix: &str| -> Option<String> {
-        let rest = message.strip_prefix(prefix)?;
-        (!rest.is_empty() && rest.chars().all(|c| c.is_ascii_digit())).then(|| rest.to_owned())
-    };
-    if let Some(rest) = message.strip_prefix("must be at most ") {
-        if let Some(count) = rest.strip_suffix(" characters") {
-            return Some(format!("{count}文字以内にしてください"));
-        }
-    }
-    if let Some(most) = number_after("must be at most ") {
-        return Some(format!("{most}以下にしてください"));
-    }
-    if let Some(least) = number_after("must be at least ") {
-        return Some(format!("{least}以上にしてください"));
-    }
-    Some(
-        match message {
-            "must not be negative" => "0以上にしてください",
-            "must be a whole number" => "整数にしてください",
-            "must not be empty" => "入力してください（空にはできません）",
-            "must not contain control characters" => "制御文字は使えません",
-            _ => return None,
-        }
-        .to_owned(),
-    )
 }
 
 fn join(parent: &str, name: &str) -> String {

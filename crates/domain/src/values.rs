@@ -450,9 +450,68 @@ pub(crate) mod iso_date {
     }
 }
 
+/// The Japanese of a refusal above (counts, texts), for a clerk's form; `None` for a message
+/// that is not one of them. Kept beside the messages so that one changes with the other.
+pub(crate) fn japanese_of_refusal(message: &str) -> Option<String> {
+    let number_after = |prefix: &str| -> Option<String> {
+        let rest = message.strip_prefix(prefix)?;
+        (!rest.is_empty() && rest.chars().all(|c| c.is_ascii_digit())).then(|| rest.to_owned())
+    };
+    if let Some(rest) = message.strip_prefix("must be at most ") {
+        if let Some(count) = rest.strip_suffix(" characters") {
+            return Some(format!("{count}文字以内にしてください"));
+        }
+    }
+    if let Some(most) = number_after("must be at most ") {
+        return Some(format!("{most}以下にしてください"));
+    }
+    if let Some(least) = number_after("must be at least ") {
+        return Some(format!("{least}以上にしてください"));
+    }
+    Some(
+        match message {
+            "must not be negative" => "0以上にしてください",
+            "must be a whole number" => "整数にしてください",
+            "must be a number, not text" => "数で入力してください",
+            "must not be empty" => "入力してください（空にはできません）",
+            "must not contain control characters" => "制御文字は使えません",
+            _ => return None,
+        }
+        .to_owned(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_refusal_of_a_count_or_a_text_has_its_japanese() {
+        let count = |json: &str| serde_json::from_str::<Count>(json).unwrap_err();
+        let messages = [
+            count("-1").to_string(),
+            count("1.5").to_string(),
+            count("\"3\"").to_string(),
+            count("4294967296").to_string(),
+            serde_json::from_str::<PositiveCount>("0")
+                .unwrap_err()
+                .to_string(),
+            Text::parse("   ").unwrap_err(),
+            Text::parse("a\u{7}b").unwrap_err(),
+            Text::parse(&"あ".repeat(Text::MAX_CHARS + 1)).unwrap_err(),
+        ];
+        for message in messages {
+            // serde_json adds " at line 1 column N"; the error boundary strips it.
+            let message = message.split(" at line ").next().unwrap();
+            assert!(japanese_of_refusal(message).is_some(), "{message}");
+        }
+        assert_eq!(
+            japanese_of_refusal("must be at least 1").as_deref(),
+            Some("1以上にしてください")
+        );
+        assert_eq!(japanese_of_refusal("must be at least "), None);
+        assert_eq!(japanese_of_refusal("is not a plan"), None);
+    }
 
     #[test]
     fn counts_refuse_negatives_fractions_and_text_in_words() {

@@ -127,32 +127,13 @@ impl Ledger {
         first: usize,
         budget: usize,
     ) -> Result<EventPage, LedgerError> {
-        let mut events = Vec::new();
-        let mut has_next_page = false;
-        let mut resume_at = after;
-        for (read, envelope) in self.store().iter_from(after + 1).enumerate() {
-            let envelope = envelope?;
-            if read == budget {
-                has_next_page = true;
-                break;
-            }
-            let recorded = recorded_event(&envelope)?;
-            if !filter.matches(&envelope, &recorded) {
-                resume_at = envelope.position;
-                continue;
-            }
-            if events.len() == first {
-                has_next_page = true;
-                break;
-            }
-            resume_at = envelope.position;
-            events.push((envelope, recorded));
-        }
-        Ok(EventPage {
-            events,
-            has_next_page,
-            resume_at,
-        })
+        page_of(
+            self.store().iter_from(after + 1),
+            after,
+            filter,
+            first,
+            budget,
+        )
     }
 
     /// Up to `first` events matching `filter` with a position before `before` (`None`: from
@@ -167,39 +148,23 @@ impl Ledger {
         budget: usize,
     ) -> Result<EventPage, LedgerError> {
         let head = self.store().head().position;
-        let mut end = before.map_or(head + 1, |before| before.min(head + 1));
-        let mut events = Vec::new();
-        let mut read = 0;
-        let mut resume_at = end;
-        let mut has_next_page = false;
-        'windows: while end > 1 {
-            let start = end.saturating_sub(BACKWARD_WINDOW).max(1);
-            let window = self.store().read_from(start, (end - start) as usize)?;
-            for envelope in window.into_iter().rev() {
-                if read == budget {
-                    has_next_page = true;
-                    break 'windows;
-                }
-                read += 1;
-                let recorded = recorded_event(&envelope)?;
-                if !filter.matches(&envelope, &recorded) {
-                    resume_at = envelope.position;
-                    continue;
-                }
-                if events.len() == first {
-                    has_next_page = true;
-                    break 'windows;
-                }
-                resume_at = envelope.position;
-                events.push((envelope, recorded));
+        let end = before.map_or(head + 1, |before| before.min(head + 1));
+        let store = self.store().clone();
+        let mut window_end = end;
+        let windows = std::iter::from_fn(move || {
+            if window_end <= 1 {
+                return None;
             }
-            end = start;
-        }
-        Ok(EventPage {
-            events,
-            has_next_page,
-            resume_at,
-        })
+            let start = window_end.saturating_sub(BACKWARD_WINDOW).max(1);
+            let window = store.read_from(start, (window_end - start) as usize);
+            window_end = start;
+            Some(window)
+        });
+        let newest_first = windows.flat_map(|window| match window {
+            Ok(events) => events.into_iter().rev().map(Ok).collect::<Vec<_>>(),
+            Err(error) => vec![Err(error)],
+        });
+        page_of(newest_first, end, filter, first, budget)
     }
 
     /// The ids of the corrections and retractions recorded against `target`, in log order, as
@@ -222,4 +187,41 @@ impl Ledger {
             })
             .collect()
     }
+}
+
+/// One page from `events` (in the page's order) that the page starts from `start`: up to
+/// `first` matching `filter`, reading at most `budget` of them.
+fn page_of(
+    events: impl Iterator<Item = Result<Envelope, kpi_store::StoreError>>,
+    start: u64,
+    filter: &EventFilter,
+    first: usize,
+    budget: usize,
+) -> Result<EventPage, LedgerError> {
+    let mut page = Vec::new();
+    let mut has_next_page = false;
+    let mut resume_at = start;
+    for (read, envelope) in events.enumerate() {
+        let envelope = envelope?;
+        if read == budget {
+            has_next_page = true;
+            break;
+        }
+        let recorded = recorded_event(&envelope)?;
+        if !filter.matches(&envelope, &recorded) {
+            resume_at = envelope.position;
+            continue;
+        }
+        if page.len() == first {
+            has_next_page = true;
+            break;
+        }
+        resume_at = envelope.position;
+        page.push((envelope, recorded));
+    }
+    Ok(EventPage {
+        events: page,
+        has_next_page,
+        resume_at,
+    })
 }

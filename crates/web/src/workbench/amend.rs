@@ -199,9 +199,14 @@ fn refused(
     attempt
 }
 
-fn validation(posted: Posted, key: String, form: &str, error: ValidationError) -> Attempt {
-    let japanese = posted.lang().is_ok_and(|lang| lang == Lang::Ja);
-    let reason = error.reason_for(japanese).to_owned();
+fn validation(
+    posted: Posted,
+    key: String,
+    form: &str,
+    error: ValidationError,
+    lang: Lang,
+) -> Attempt {
+    let reason = error.reason_for(lang == Lang::Ja).to_owned();
     refused(posted, key, form, Some(&error.field), reason)
 }
 
@@ -262,7 +267,7 @@ pub async fn correct(
         .filter_map(|(name, text)| Some((name.strip_prefix(FIELD_PREFIX)?, text.as_str())))
         .collect();
     let attempt = match LedgerEvent::payload_from_fields(kind, typed) {
-        Err(error) => Some(validation(posted, key, "correct", error)),
+        Err(error) => Some(validation(posted, key, "correct", error, lang)),
         Ok(replacement) => {
             let command = CorrectEvent {
                 target: id.to_string(),
@@ -275,7 +280,7 @@ pub async fn correct(
                 .filter(|text| !text.is_empty())
                 .map(str::to_owned);
             match command.parse() {
-                Err(error) => Some(validation(posted, key, "correct", error)),
+                Err(error) => Some(validation(posted, key, "correct", error, lang)),
                 Ok(event) => {
                     let options = RecordOptions {
                         idempotency_key: Some(key.clone()),
@@ -317,7 +322,7 @@ pub async fn retract(
         decided_on: posted.decided_on("retract"),
     };
     let attempt = match command.parse() {
-        Err(error) => validation(posted, key, "retract", error),
+        Err(error) => validation(posted, key, "retract", error, lang),
         Ok(event) => {
             let options = RecordOptions {
                 idempotency_key: Some(key.clone()),
