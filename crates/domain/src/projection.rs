@@ -50,6 +50,7 @@ use crate::event::DeclaredTotal;
 use crate::plan::{Aggregation, PlanDefinition};
 use crate::values::Unit;
 
+mod arena;
 mod cells;
 mod fold;
 mod notes;
@@ -60,7 +61,8 @@ mod summaries;
 mod table;
 mod transfer;
 
-use cells::{CellAcc, Contribution};
+use arena::Contributions;
+use cells::CellAcc;
 use fold::EventIndex;
 use notes::{IgnoredAmendment, Notes, ScheduledActivity};
 use routes::Route;
@@ -81,7 +83,7 @@ pub struct Projection {
     pub(crate) cells: Vec<CellAcc>,
     routes: Vec<Vec<Route>>,
     events: EventIndex,
-    contributions: Vec<Contribution>,
+    contributions: Contributions,
     stat_index: HashMap<(StatFamily, FiscalYear), HashMap<String, u32, RandomState>, RandomState>,
     pub(crate) stats: Vec<StatSlot>,
     pub(crate) scheduled: HashMap<Uuid, ScheduledActivity>,

@@ -31,7 +31,7 @@ use crate::error::LedgerError;
 const MAGIC: &[u8; 8] = b"kpickpt\n";
 /// Bumped whenever the header or the snapshot's encoding changes: an older file is then
 /// discarded instead of misread.
-pub(crate) const FORMAT_VERSION: u32 = 4;
+pub(crate) const FORMAT_VERSION: u32 = 5;
 const DIRECTORY: &str = "checkpoints";
 const FILE_NAME: &str = "projection.ckpt";
 const TEMP_NAME: &str = "projection.ckpt.tmp";

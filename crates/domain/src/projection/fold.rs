@@ -28,7 +28,8 @@ pub(crate) struct EventState {
     #[serde(with = "snapshot::kind_by_name")]
     pub(crate) kind: EventKind,
     pub(crate) retracted: bool,
-    pub(super) start: u32,
+    /// Byte range in the arena ([`super::arena::Contributions`]).
+    pub(super) start: u64,
     pub(super) len: u32,
 }
 
@@ -73,7 +74,8 @@ impl Projection {
     /// pay for growing its maps and lists (the store knows its last position).
     pub fn reserve(&mut self, additional: usize) {
         self.events.reserve(additional);
-        self.contributions.reserve(additional.saturating_mul(2));
+        // About 16 bytes of contributions an event (a seminar's three).
+        self.contributions.reserve(additional.saturating_mul(16));
     }
 
     /// Folds a whole log.
@@ -166,9 +168,9 @@ impl Projection {
             // them and counts activities only.
             event if event.kind().is_lifecycle() => {}
             event => {
-                let start = self.contributions.len() as u32;
+                let start = self.contributions.end();
                 self.contribute(recorded.id, event, None, recorded.position);
-                let len = self.contributions.len() as u32 - start;
+                let len = self.contributed_since(start);
                 self.events.insert(
                     recorded.id,
                     EventState {
@@ -184,6 +186,13 @@ impl Projection {
 
     fn record_amendment(&mut self, target: Uuid, amendment: Uuid) {
         self.amendments.entry(target).or_default().push(amendment);
+    }
+
+    /// Bytes of contributions written since `start`: one event's, bounded by its routes (an
+    /// event is at most `max_event_bytes`, and a route writes a few dozen bytes at most).
+    fn contributed_since(&self, start: u64) -> u32 {
+        u32::try_from(self.contributions.end() - start)
+            .expect("one event's contributions take less than 4 GiB")
     }
 
     fn register_amendment(&mut self, id: Uuid, kind: EventKind) {
@@ -235,10 +244,12 @@ impl Projection {
                 return;
             }
         }
-        let range = state.start as usize..(state.start + state.len) as usize;
+        let contributions = self
+            .contributions
+            .range(state.start, state.len)
+            .expect("an event's contributions are the ones the fold wrote for it");
         let mut listed = cells::Listed::default();
-        for index in range {
-            let contribution = self.contributions[index];
+        for contribution in contributions {
             self.take_back(contribution, target, amendment, &mut listed);
         }
         self.scheduled.remove(&target);
@@ -248,11 +259,11 @@ impl Projection {
         self.notes.outside.remove(&target);
         let new_state = match replacement {
             Some(replacement) => {
-                let start = self.contributions.len() as u32;
+                let start = self.contributions.end();
                 self.contribute(target, replacement, Some(amendment), position);
                 EventState {
                     start,
-                    len: self.contributions.len() as u32 - start,
+                    len: self.contributed_since(start),
                     ..state
                 }
             }

@@ -236,7 +236,7 @@ impl Projection {
             cells: vec![CellAcc::default(); cell_count],
             routes,
             events: EventIndex::default(),
-            contributions: Vec::new(),
+            contributions: Default::default(),
             stat_index: HashMap::default(),
             stats: Vec::new(),
             scheduled: HashMap::new(),

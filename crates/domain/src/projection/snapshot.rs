@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use chrono::NaiveDate;
 
+use super::arena::Contributions;
 use super::cells::{CellAcc, Contribution};
 use super::fold::EventIndex;
 use super::notes::{IgnoredAmendment, Notes, ScheduledActivity};
@@ -30,7 +31,7 @@ pub struct ProjectionSnapshot {
     shape: Vec<PlanShape>,
     cells: Vec<CellAcc>,
     events: EventIndex,
-    contributions: Vec<Contribution>,
+    contributions: Contributions,
     stats: Vec<StatSlot>,
     scheduled: HashMap<Uuid, ScheduledActivity>,
     // Event payload types read leniently (`deserialize_any`), which compact binary formats
@@ -228,25 +229,31 @@ impl Projection {
 /// here instead of panicking on some later event.
 fn check_references(snapshot: &ProjectionSnapshot) -> Result<(), SnapshotMismatch> {
     let inconsistent = |what: String| Err(SnapshotMismatch::Inconsistent(what));
-    for (index, contribution) in snapshot.contributions.iter().enumerate() {
-        let (cell, group) = match *contribution {
+    let mut index = 0;
+    let checked = snapshot.contributions.try_for_each(|contribution| {
+        index += 1;
+        let (cell, group) = match contribution {
             Contribution::Sum { cell, .. } => (cell, None),
             Contribution::Share { cell, group, .. } | Contribution::Direct { cell, group, .. } => {
                 (cell, Some(group))
             }
             Contribution::Stat { slot, .. } => {
                 if slot as usize >= snapshot.stats.len() {
-                    return inconsistent(format!("contribution {index} names stat slot {slot}"));
+                    return Err(format!("contribution {index} names stat slot {slot}"));
                 }
-                continue;
+                return Ok(());
             }
         };
         let Some(acc) = snapshot.cells.get(cell as usize) else {
-            return inconsistent(format!("contribution {index} names cell {cell}"));
+            return Err(format!("contribution {index} names cell {cell}"));
         };
         if group.is_some_and(|group| group as usize >= acc.figures.groups.len()) {
-            return inconsistent(format!("contribution {index} names a missing rate group"));
+            return Err(format!("contribution {index} names a missing rate group"));
         }
+        Ok(())
+    });
+    if let Err(reason) = checked {
+        return inconsistent(reason);
     }
     if snapshot.notes.decided.len() != snapshot.shape.len()
         || snapshot.notes.decided.iter().flatten().any(|decided| {
@@ -256,7 +263,6 @@ fn check_references(snapshot: &ProjectionSnapshot) -> Result<(), SnapshotMismatc
     {
         return inconsistent("the decided baselines do not fit the cells".to_owned());
     }
-    let contributions = snapshot.contributions.len() as u64;
     let states = snapshot
         .events
         .sorted
@@ -264,8 +270,13 @@ fn check_references(snapshot: &ProjectionSnapshot) -> Result<(), SnapshotMismatc
         .map(|(id, state)| (id, state))
         .chain(&snapshot.events.unordered);
     for (id, state) in states {
-        if u64::from(state.start) + u64::from(state.len) > contributions {
-            return inconsistent(format!("event {id} names contributions beyond the list"));
+        let each = snapshot
+            .contributions
+            .try_for_each_in(state.start, state.len, |_| Ok(()));
+        if let Err(reason) = each {
+            return inconsistent(format!(
+                "event {id} names contributions that are not: {reason}"
+            ));
         }
     }
     if !snapshot
