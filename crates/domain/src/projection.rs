@@ -5,7 +5,7 @@
 //! accessors resolved to function pointers), so applying an event touches only the rows
 //! that select its kind, and nothing is re-read from JSON.
 //!
-//! Every contribution an event makes is remembered (a compact record in one arena), so a
+//! Every contribution an event makes is remembered (a few packed bytes in one arena), so a
 //! later correction or retraction can take it back exactly and put the replacement's in:
 //! both events stay in history, cells list the events behind them and the amendments that
 //! changed them.
@@ -32,6 +32,7 @@
 //!   [`SurveyWaveSummary`]).
 //! - `routes`: plans compiled into rows and routes ([`Projection::new`]).
 //! - `fold`: [`Projection::apply`], the ways into it, and amendments taken back.
+//! - `arena`: every event's contributions packed as bytes, found again by byte range.
 //! - `cells`: what one cell accumulates, and its figure read from that.
 //! - `table`: tables read out of the fold state.
 //! - `summaries`: activity and survey statistics.
