@@ -84,7 +84,7 @@ pub fn run(args: ImportArgs, dir: &Path, loaded: &Loaded) -> anyhow::Result<Exit
             Some(tempfile::tempdir().context("cannot create a scratch directory")?)
         };
         let judge_dir = scratch.as_ref().map_or(dir, |scratch| scratch.path());
-        let ledger = crate::ledger::open(judge_dir, loaded).await?;
+        let ledger = crate::ledger::open_for_import(judge_dir, loaded).await?;
         let ledger = if args.dry_run || scratch.is_some() {
             let judgement = judge_file(&ledger, format, &open, &source, options, args.dry_run)
                 .await
@@ -112,7 +112,7 @@ pub fn run(args: ImportArgs, dir: &Path, loaded: &Loaded) -> anyhow::Result<Exit
                 );
                 return Ok(ExitCode::FAILURE);
             }
-            crate::ledger::open(dir, loaded).await?
+            crate::ledger::open_for_import(dir, loaded).await?
         } else {
             ledger
         };

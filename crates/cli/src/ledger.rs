@@ -34,11 +34,29 @@ pub fn read_seed(path: &Path) -> anyhow::Result<Vec<ImportRecord>> {
 }
 
 pub async fn open(dir: &Path, loaded: &Loaded) -> anyhow::Result<Ledger> {
+    open_with(dir, loaded, loaded.config.ledger.clone()).await
+}
+
+async fn open_with(
+    dir: &Path,
+    loaded: &Loaded,
+    ledger_config: kpi_service::LedgerConfig,
+) -> anyhow::Result<Ledger> {
     let plans = read_plans(loaded)?;
-    let config = &loaded.config;
-    Ledger::open_with_config(dir, config.store.clone(), config.ledger.clone(), plans)
+    Ledger::open_with_config(dir, loaded.config.store.clone(), ledger_config, plans)
         .await
         .with_context(|| format!("cannot open the ledger at {}", dir.display()))
+}
+
+/// [`open`] for a bulk import: no checkpoint in the background while it runs (each is built
+/// from a copy of the projection beside the live one, which made most of an import's peak
+/// memory), only the one at close, so the next start-up still begins at the head.
+pub async fn open_for_import(dir: &Path, loaded: &Loaded) -> anyhow::Result<Ledger> {
+    let ledger_config = kpi_service::LedgerConfig {
+        checkpoint_every_events: 0,
+        ..loaded.config.ledger.clone()
+    };
+    open_with(dir, loaded, ledger_config).await
 }
 
 pub fn default_plan(ledger: &Ledger) -> anyhow::Result<String> {

@@ -144,6 +144,9 @@ enum Command {
 fn main() -> ExitCode {
     kpi_alloc::configure();
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Import(_)) {
+        kpi_alloc::purge_at_once();
+    }
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
