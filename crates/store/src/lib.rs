@@ -94,6 +94,7 @@
 
 mod archive;
 mod canonical;
+mod chunk;
 mod codec;
 mod config;
 mod error;
@@ -137,4 +138,18 @@ pub use types::{
 #[doc(hidden)]
 pub mod raw {
     pub use crate::codec::event_key;
+
+    /// The plain bytes of a chunk value written by a store of the current format: per
+    /// record, its length (u32 BE) then `prev_hash ‖ hash ‖ body`. Panics on a bad value.
+    pub fn chunk_records(value: &[u8]) -> Vec<u8> {
+        let format = crate::chunk::Format::CURRENT;
+        crate::chunk::decode_chunk(format, value.into())
+            .expect("a chunk of the current format")
+            .to_vec()
+    }
+
+    /// The value a store of the current format stores for a chunk of these plain bytes.
+    pub fn chunk_value(records: Vec<u8>) -> Vec<u8> {
+        crate::chunk::encode_chunk(crate::chunk::Format::CURRENT, records)
+    }
 }
