@@ -148,6 +148,11 @@ pub mod raw {
             .to_vec()
     }
 
+    /// The idempotency index key a store of the current format files `key` under.
+    pub fn idempotency_index_key(key: &str) -> Vec<u8> {
+        crate::chunk::idempotency_index_key(crate::chunk::Format::CURRENT, key)
+    }
+
     /// The value a store of the current format stores for a chunk of these plain bytes.
     pub fn chunk_value(records: Vec<u8>) -> Vec<u8> {
         crate::chunk::encode_chunk(crate::chunk::Format::CURRENT, records)
