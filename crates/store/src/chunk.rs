@@ -274,6 +274,41 @@ mod tests {
         assert_ne!(v2, idempotency_index_key(Format::V2, "import:other"));
     }
 
+    fn record_with_key(key: Option<&str>) -> Vec<u8> {
+        let body = codec::Body {
+            event_id: [7; 16],
+            stream_id: "seminar:1".into(),
+            stream_version: 1,
+            event_type: "SeminarHeld".into(),
+            schema_version: 1,
+            occurred: codec::StoredOccurred::Date(738_000),
+            recorded_at_secs: 1_715_000_000,
+            recorded_at_nanos: 0,
+            actor: "clerk".into(),
+            provenance: None,
+            idempotency_key: key.map(Into::into),
+            payload: codec::RawBytes(b"{}".as_slice().into()),
+        };
+        let bytes = codec::encode_body(&body);
+        let hash = codec::chain_hash(&crate::types::Hash::genesis(), 1, &bytes);
+        codec::encode_record(&crate::types::Hash::genesis(), &hash, &bytes)
+    }
+
+    #[test]
+    fn only_the_event_itself_confirms_the_key_an_entry_was_found_under() {
+        let record = record_with_key(Some("import:a"));
+        assert_eq!(record_has_key(&record, "import:a"), Ok(true));
+        // Another key, as if it shared the entry's 16-byte hash.
+        assert_eq!(record_has_key(&record, "import:b"), Ok(false));
+        assert_eq!(record_has_key(&record, "import:"), Ok(false));
+        assert_eq!(
+            record_has_key(&record_with_key(None), "import:a"),
+            Ok(false)
+        );
+        assert!(record_has_key(&record[..40], "import:a").is_err());
+        assert!(record_has_key(&record[..record.len() - 1], "import:a").is_err());
+    }
+
     #[test]
     fn versions_map_to_formats_and_back() {
         for format in [Format::V1, Format::V2] {

@@ -77,6 +77,25 @@ pub(crate) fn keyed_record(
     Ok(Some((position, record)))
 }
 
+/// The position, at most `head`, of the event that used the idempotency key `key`.
+pub(crate) fn key_position(
+    db: &sled::Db,
+    format: Format,
+    head: u64,
+    key: &str,
+) -> Result<Option<u64>, StoreError> {
+    let Some((position, record)) = keyed_record(db, format, key)? else {
+        return Ok(None);
+    };
+    if position > head {
+        return Ok(None);
+    }
+    // A format 2 entry is keyed by a hash of the key: only the event says it used `key`.
+    let used = chunk::record_has_key(&record, key)
+        .map_err(|reason| corrupt(format!("event at position {position}"), reason))?;
+    Ok(used.then_some(position))
+}
+
 pub(crate) fn decode_at(position: u64, record: &[u8]) -> Result<Envelope, StoreError> {
     codec::decode_envelope(position, record)
         .map_err(|reason| corrupt(format!("event at position {position}"), reason))

@@ -347,22 +347,9 @@ impl SledStore {
     /// state that may have moved on since the original: the append then answers the retry
     /// with the original, or refuses it as a conflict.
     pub fn idempotency_key_position(&self, key: &str) -> Result<Option<u64>, StoreError> {
-        let format = self.shared.format;
-        let Some((position, record)) = self
-            .shared
-            .read(|db, _| read::keyed_record(db, format, key))?
-        else {
-            return Ok(None);
-        };
-        if position > self.shared.head().position {
-            return Ok(None);
-        }
-        // A format 2 entry is keyed by a hash of the key: only the event says it used `key`.
-        let used = chunk::record_has_key(&record, key).map_err(|reason| StoreError::Corrupt {
-            what: format!("event at position {position}"),
-            reason,
-        })?;
-        Ok(used.then_some(position))
+        let (format, head) = (self.shared.format, self.shared.head().position);
+        self.shared
+            .read(|db, _| read::key_position(db, format, head, key))
     }
 
     /// The last acknowledged position and hash (position 0 and the genesis hash when empty).

@@ -20,14 +20,14 @@ fn sled_of(dir: &std::path::Path) -> sled::Db {
 /// The chunk values of a closed store, by first position.
 fn chunk_values(dir: &std::path::Path) -> Vec<(u64, Vec<u8>)> {
     let db = sled_of(dir);
-    let chunks = db
-        .range(kpi_store::raw::event_key(0)..=kpi_store::raw::event_key(u64::MAX))
-        .map(|entry| {
-            let (key, value) = entry.unwrap();
-            let first = u64::from_be_bytes(key[1..].try_into().unwrap());
-            (first, value.to_vec())
-        })
-        .collect();
+    let mut chunks = Vec::new();
+    for entry in db.range(kpi_store::raw::event_key(0)..=kpi_store::raw::event_key(u64::MAX)) {
+        let (key, value) = entry.unwrap();
+        chunks.push((
+            u64::from_be_bytes(key[1..].try_into().unwrap()),
+            value.to_vec(),
+        ));
+    }
     chunks
 }
 
