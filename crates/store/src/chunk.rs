@@ -46,8 +46,10 @@ impl Format {
     }
 }
 
-/// The zstd level of format 2 chunks: level 1 compressed seminar chunks 4.3x at a small
-/// share of an append's cost; higher levels gained little on such short JSON.
+/// The zstd level of format 2 chunks. On 3,000 chunks of a 1M-event seminar import (60.4 MB
+/// plain) level 1 gave 13.79 MB (4.38x) and levels 2, 3, 4, 5, 6 and 9 gave 13.84 to 14.19
+/// MB: a chunk is too short for the larger windows to find more, and its two hashes and
+/// random ids per event do not compress at all.
 const ZSTD_LEVEL: i32 = 1;
 
 /// A decoded chunk is never larger than this; a frame header claiming more is corrupt (a
