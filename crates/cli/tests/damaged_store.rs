@@ -34,15 +34,16 @@ fn flip_a_byte_of_the_event_with(data: &str, needle: &[u8]) -> u64 {
         .map(Result::unwrap);
     for (key, chunk) in chunks {
         let first = u64::from_be_bytes(key[key.len() - 8..].try_into().unwrap());
-        let mut chunk = chunk.to_vec();
-        // Per event: record length (u32, big-endian), then the record.
+        // The chunk's plain bytes (stored compressed): per event, record length (u32,
+        // big-endian), then the record.
+        let mut chunk = kpi_store::raw::chunk_records(&chunk);
         let (mut offset, mut position) = (0, first);
         while offset < chunk.len() {
             let length = u32::from_be_bytes(chunk[offset..offset + 4].try_into().unwrap());
             let record = &mut chunk[offset + 4..offset + 4 + length as usize];
             if let Some(at) = record.windows(needle.len()).position(|w| w == needle) {
                 record[at + needle.len() - 1] ^= 0x01;
-                db.insert(key, chunk).unwrap();
+                db.insert(key, kpi_store::raw::chunk_value(chunk)).unwrap();
                 db.flush().unwrap();
                 return position;
             }

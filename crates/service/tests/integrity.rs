@@ -82,8 +82,9 @@ async fn flip_a_byte(log: &TestLog, position: u64) {
             .unwrap()
             .unwrap();
         let first = u64::from_be_bytes(key[key.len() - 8..].try_into().unwrap());
-        let mut chunk = chunk.to_vec();
-        // Per event: record length (u32, big-endian), then the record.
+        // The chunk's plain bytes (stored compressed): per event, record length (u32,
+        // big-endian), then the record.
+        let mut chunk = kpi_store::raw::chunk_records(&chunk);
         let mut offset = 0;
         for _ in first..position {
             let length = u32::from_be_bytes(chunk[offset..offset + 4].try_into().unwrap());
@@ -97,7 +98,7 @@ async fn flip_a_byte(log: &TestLog, position: u64) {
             .position(|window| window == needle)
             .expect("the payload is stored as JSON text");
         record[at + needle.len() - 1] ^= 0x01;
-        db.insert(key, chunk).unwrap();
+        db.insert(key, kpi_store::raw::chunk_value(chunk)).unwrap();
         db.flush().unwrap();
     })
     .await

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
 
+use crate::chunk::{self, Format};
 use crate::types::{Envelope, Hash, Occurred, RawEnvelope, StreamId};
 
 /// Key of the format version (u32 big-endian) inside the sled tree.
@@ -17,7 +18,7 @@ pub(crate) const META_HEAD_KEY: &[u8] = b"m:head";
 
 const EVENT: u8 = b'e';
 const STREAM_INDEX: u8 = b's';
-const IDEMPOTENCY: u8 = b'i';
+pub(crate) const IDEMPOTENCY: u8 = b'i';
 const TYPE_INDEX: u8 = b't';
 const EVENT_ID: u8 = b'u';
 /// Ends a variable-length name inside a key; below every byte a stream id or event type may
@@ -45,45 +46,6 @@ pub(crate) fn position_of_event_key(key: &[u8]) -> Option<u64> {
         [EVENT, rest @ ..] => Some(u64::from_be_bytes(rest.try_into().ok()?)),
         _ => None,
     }
-}
-
-/// Appends one record to a chunk: length (u32 BE) then the record.
-pub(crate) fn push_chunk_record(chunk: &mut Vec<u8>, record: &[u8]) {
-    let len = u32::try_from(record.len()).expect("records are far below 4 GiB");
-    chunk.extend_from_slice(&len.to_be_bytes());
-    chunk.extend_from_slice(record);
-}
-
-/// Splits the next record off the front of `chunk`: the record and the bytes it took.
-pub(crate) fn next_chunk_record(chunk: &[u8]) -> Result<(&[u8], usize), String> {
-    let len: [u8; 4] = chunk
-        .get(..4)
-        .and_then(|b| b.try_into().ok())
-        .ok_or("chunk ends inside a record length")?;
-    let len = u32::from_be_bytes(len) as usize;
-    let record = chunk.get(4..4 + len).ok_or("chunk ends inside a record")?;
-    Ok((record, 4 + len))
-}
-
-/// The record of `position` inside the chunk whose first position is `first`.
-pub(crate) fn record_in_chunk(
-    chunk: &[u8],
-    first: u64,
-    position: u64,
-) -> Result<Option<&[u8]>, String> {
-    let Some(mut skip) = position.checked_sub(first) else {
-        return Ok(None);
-    };
-    let mut rest = chunk;
-    while !rest.is_empty() {
-        let (record, used) = next_chunk_record(rest)?;
-        if skip == 0 {
-            return Ok(Some(record));
-        }
-        skip -= 1;
-        rest = &rest[used..];
-    }
-    Ok(None)
 }
 
 /// `s` + stream + 0 + first stream version (u64 BE) -> first position (u64 BE) ‖ count
@@ -131,14 +93,6 @@ impl StreamRun {
         };
         (run.count > 0 && run.first_version > 0).then_some(run)
     }
-}
-
-/// `i` + idempotency key -> position (u64 BE) of the event that used it.
-pub(crate) fn idempotency_key(key: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(key.len() + 1);
-    out.push(IDEMPOTENCY);
-    out.extend_from_slice(key.as_bytes());
-    out
 }
 
 /// `t` + event type + 0 + chunk's first position (u64 BE) -> the positions (u64 BE each) of
@@ -196,7 +150,7 @@ pub(crate) struct IndexEntry {
 
 /// Every index entry implied by one chunk's events (in position order). Both the writer and
 /// `verify` use this, so what is checked is exactly what was written.
-pub(crate) fn chunk_index_entries(events: &[IndexedEvent<'_>]) -> Vec<IndexEntry> {
+pub(crate) fn chunk_index_entries(format: Format, events: &[IndexedEvent<'_>]) -> Vec<IndexEntry> {
     let Some(first) = events.first() else {
         return Vec::new();
     };
@@ -251,7 +205,7 @@ pub(crate) fn chunk_index_entries(events: &[IndexedEvent<'_>]) -> Vec<IndexEntry
     for event in events {
         if let Some(key) = event.idempotency_key {
             entries.push(IndexEntry {
-                key: idempotency_key(key),
+                key: chunk::idempotency_index_key(format, key),
                 value: encode_u64(event.position).to_vec(),
                 position: event.position,
                 index: "idempotency",
@@ -579,26 +533,6 @@ mod tests {
     }
 
     #[test]
-    fn chunk_records_split_back_out() {
-        let mut chunk = Vec::new();
-        for record in [&b"first"[..], b"", b"third record"] {
-            push_chunk_record(&mut chunk, record);
-        }
-        assert_eq!(
-            record_in_chunk(&chunk, 10, 10).unwrap(),
-            Some(&b"first"[..])
-        );
-        assert_eq!(record_in_chunk(&chunk, 10, 11).unwrap(), Some(&b""[..]));
-        assert_eq!(
-            record_in_chunk(&chunk, 10, 12).unwrap(),
-            Some(&b"third record"[..])
-        );
-        assert_eq!(record_in_chunk(&chunk, 10, 13).unwrap(), None);
-        assert_eq!(record_in_chunk(&chunk, 10, 9).unwrap(), None);
-        assert!(record_in_chunk(&chunk[..chunk.len() - 1], 10, 12).is_err());
-    }
-
-    #[test]
     fn event_ids_increase_even_when_the_clock_does_not() {
         let late = Uuid::from_u128((((1u128 << 48) - 1) << 80) | (0x7 << 76) | (0b10 << 62));
         let after = next_event_id(Some(late));
@@ -638,7 +572,7 @@ mod tests {
             event(9, "b", 4, "T", None),
             event(10, "a", 3, "T", Some("k10")),
         ];
-        let entries = chunk_index_entries(&events);
+        let entries = chunk_index_entries(Format::CURRENT, &events);
         let names: Vec<_> = entries.iter().map(|e| (e.index, e.position)).collect();
         assert_eq!(
             names,

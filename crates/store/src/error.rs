@@ -10,7 +10,7 @@ pub enum StoreError {
     NotAStore { dir: PathBuf, reason: String },
     #[error(
         "{dir} holds a kpi-ledger store of format version {found}; this build reads format \
-         version {supported} only{}",
+         versions 1 to {supported} only{}",
         newer_note(.found, .supported)
     )]
     UnsupportedFormat {

@@ -4,6 +4,7 @@
 //! here, so the log has one writer of its layout; `verify` checks it through
 //! [`codec::chunk_index_entries`].
 
+use crate::chunk::{self, Format};
 use crate::codec::{self, IndexedEvent};
 use crate::types::{Envelope, Head};
 
@@ -36,32 +37,50 @@ impl Chunker {
 }
 
 /// Adds `envelopes` (consecutive positions; `records[i]` is the stored record of
-/// `envelopes[i]`) to `batch`, cut into chunks by [`Chunker`] from the first one.
-pub(crate) fn add_events(batch: &mut sled::Batch, envelopes: &[Envelope], records: &[Vec<u8>]) {
+/// `envelopes[i]`) to `batch` in `format`, cut into chunks by [`Chunker`] from the first one.
+pub(crate) fn add_events(
+    batch: &mut sled::Batch,
+    format: Format,
+    envelopes: &[Envelope],
+    records: &[Vec<u8>],
+) {
     debug_assert_eq!(envelopes.len(), records.len());
     let mut chunker = Chunker::default();
     let mut start = 0;
     for (index, record) in records.iter().enumerate() {
         if chunker.opens_chunk(record.len()) && index > start {
-            add_chunk(batch, &envelopes[start..index], &records[start..index]);
+            add_chunk(
+                batch,
+                format,
+                &envelopes[start..index],
+                &records[start..index],
+            );
             start = index;
         }
     }
     if start < records.len() {
-        add_chunk(batch, &envelopes[start..], &records[start..]);
+        add_chunk(batch, format, &envelopes[start..], &records[start..]);
     }
 }
 
 /// Adds one chunk (non-empty, as [`Chunker`] cut it) to `batch`: its value under the first
-/// event's key and every index entry it implies.
-pub(crate) fn add_chunk(batch: &mut sled::Batch, envelopes: &[Envelope], records: &[Vec<u8>]) {
+/// event's key (encoded as `format` stores chunks) and every index entry it implies.
+pub(crate) fn add_chunk(
+    batch: &mut sled::Batch,
+    format: Format,
+    envelopes: &[Envelope],
+    records: &[Vec<u8>],
+) {
     debug_assert_eq!(envelopes.len(), records.len());
     let bytes = records.iter().map(|record| 4 + record.len()).sum();
     let mut value = Vec::with_capacity(bytes);
     for record in records {
-        codec::push_chunk_record(&mut value, record);
+        chunk::push_chunk_record(&mut value, record);
     }
-    batch.insert(&codec::event_key(envelopes[0].position)[..], value);
+    batch.insert(
+        &codec::event_key(envelopes[0].position)[..],
+        chunk::encode_chunk(format, value),
+    );
     let indexed: Vec<IndexedEvent<'_>> = envelopes
         .iter()
         .map(|envelope| IndexedEvent {
@@ -73,7 +92,7 @@ pub(crate) fn add_chunk(batch: &mut sled::Batch, envelopes: &[Envelope], records
             idempotency_key: envelope.idempotency_key.as_deref(),
         })
         .collect();
-    for entry in codec::chunk_index_entries(&indexed) {
+    for entry in codec::chunk_index_entries(format, &indexed) {
         batch.insert(entry.key, entry.value);
     }
 }

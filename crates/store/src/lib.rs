@@ -43,22 +43,45 @@
 //!
 //! # On-disk format (version [`FORMAT_VERSION`])
 //!
-//! A store directory holds a marker file [`MARKER_FILE`] (`format = 1`) and the sled database
+//! A store directory holds a marker file [`MARKER_FILE`] (`format = 2`) and the sled database
 //! in [`SLED_DIR`]`/`. The marker is read before sled opens anything, so a foreign directory
-//! or a store of another format is refused without being touched. All data lives in sled's
+//! or a store of an unknown format is refused without being touched. All data lives in sled's
 //! default tree under one-byte key prefixes (integers are big-endian so key order is numeric).
 //! A group's events are stored in *chunks* of up to 64 consecutive events, so that a commit
 //! writes a handful of keys rather than several per event:
 //!
 //! | key | value |
 //! |---|---|
-//! | `e` first position | chunk: per event, record length (u32) ‖ `prev_hash (32) ‖ hash (32) ‖ body` |
+//! | `e` first position | chunk: one zstd frame of, per event, record length (u32) ‖ `prev_hash (32) ‖ hash (32) ‖ body` |
 //! | `s` stream `\0` first stream version | first position ‖ count: a run of one stream's consecutive versions in one chunk |
 //! | `t` event_type `\0` chunk's first position | positions of that chunk's events of that type |
 //! | `u` chunk's first event_id (16 bytes) | chunk's first position (event ids increase with position) |
-//! | `i` idempotency_key | position |
+//! | `i` first 16 bytes of SHA-256(idempotency_key) | position |
 //! | `m:format` | format version (u32) |
 //! | `m:head` | last position ‖ its hash |
+//!
+//! Chunks are compressed with zstd level 1 (4.3x on seminar events) because sled writes
+//! every value at least twice (in its log, then in the page or blob file). An idempotency
+//! entry keyed by a 16-byte hash only names a candidate: a lookup reads the event at that
+//! position and takes it only if the event's own key is the one asked for, so a collision
+//! can never answer a retry with another key's event (an append whose key's entry points to
+//! another key's event is refused rather than take the entry over). `verify` checks every
+//! chunk decodes and every index entry its events imply, these among them.
+//!
+//! ## Format 1
+//!
+//! Stores made before format 2 are format 1: the same layout, except that a chunk value is
+//! the plain records (not compressed) and an idempotency entry is keyed by `i` ‖ the key's
+//! text. A store keeps the format it was made with, named by its marker file and by
+//! `m:format` (which must agree), and this build reads *and writes* format 1 stores in
+//! format 1, so an existing store opens and keeps taking appends unchanged, and an older
+//! build can still open it. There is no in-place migration (rewriting every chunk and
+//! idempotency entry in one atomic step would need the whole log in one sled batch); to
+//! move a store to format 2, export its archive and restore it into an empty directory
+//! (`restore` always makes a store of the current format, with the same bytes and digest).
+//! The module `chunk` is the one place that knows the two formats apart: every read of a
+//! chunk decodes through it, every write encodes through it, and every idempotency lookup
+//! makes its key there.
 //!
 //! # Canonical bytes and the hash chain
 //!
@@ -78,8 +101,9 @@
 //! The payload is the JSON text produced once at append by `serde_json::to_vec` (object keys
 //! sorted); the stored bytes are hashed as they are, never re-serialized. The stored body is
 //! exactly the hashed body, so [`EventStore::verify`] recomputes each hash from the stored
-//! bytes and any changed byte is found. Chunking is not part of the canonical form: the
-//! chain is the same however events are grouped.
+//! bytes and any changed byte is found. Chunking and the chunks' compression are not part
+//! of the canonical form: the chain is the same however events are grouped and encoded, in
+//! either format.
 //!
 //! Event ids are UUID v7 kept strictly increasing in position order (if the clock steps
 //! back, the random bits after the timestamp count up), which `verify` checks too.
@@ -94,6 +118,7 @@
 
 mod archive;
 mod canonical;
+mod chunk;
 mod codec;
 mod config;
 mod error;
@@ -137,4 +162,23 @@ pub use types::{
 #[doc(hidden)]
 pub mod raw {
     pub use crate::codec::event_key;
+
+    /// The plain bytes of a chunk value written by a store of the current format: per
+    /// record, its length (u32 BE) then `prev_hash ‖ hash ‖ body`. Panics on a bad value.
+    pub fn chunk_records(value: &[u8]) -> Vec<u8> {
+        let format = crate::chunk::Format::CURRENT;
+        crate::chunk::decode_chunk(format, value.into())
+            .expect("a chunk of the current format")
+            .to_vec()
+    }
+
+    /// The idempotency index key a store of the current format files `key` under.
+    pub fn idempotency_index_key(key: &str) -> Vec<u8> {
+        crate::chunk::idempotency_index_key(crate::chunk::Format::CURRENT, key)
+    }
+
+    /// The value a store of the current format stores for a chunk of these plain bytes.
+    pub fn chunk_value(records: Vec<u8>) -> Vec<u8> {
+        crate::chunk::encode_chunk(crate::chunk::Format::CURRENT, records)
+    }
 }

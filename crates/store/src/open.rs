@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::chunk::{self, Format};
 use crate::codec;
 use crate::config::StoreConfig;
 use crate::error::{StoreError, VerifyFailure, VerifyReason};
@@ -28,9 +29,10 @@ pub(crate) fn io_error(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_
     }
 }
 
-/// Makes sure `dir` is a store of our format, or an empty directory turned into one, before
-/// sled opens anything: sled writes to a directory as soon as it opens it.
-pub(crate) fn claim_directory(dir: &Path) -> Result<(), StoreError> {
+/// Makes sure `dir` is a store of a format this build reads, or an empty directory turned
+/// into one of the current format, before sled opens anything: sled writes to a directory as
+/// soon as it opens it. The store's format, which it is read and written in.
+pub(crate) fn claim_directory(dir: &Path) -> Result<Format, StoreError> {
     let not_a_store = |reason: String| StoreError::NotAStore {
         dir: dir.to_owned(),
         reason,
@@ -53,14 +55,11 @@ pub(crate) fn claim_directory(dir: &Path) -> Result<(), StoreError> {
                     "{MARKER_FILE} does not name a format version (expected a line `format = N`)"
                 ))
             })?;
-            if found != FORMAT_VERSION {
-                return Err(StoreError::UnsupportedFormat {
-                    dir: dir.to_owned(),
-                    found,
-                    supported: FORMAT_VERSION,
-                });
-            }
-            Ok(())
+            Format::from_version(found).ok_or_else(|| StoreError::UnsupportedFormat {
+                dir: dir.to_owned(),
+                found,
+                supported: FORMAT_VERSION,
+            })
         }
         Err(error) if error.kind() == io::ErrorKind::NotFound => {
             let mut others: Vec<String> = fs::read_dir(dir)
@@ -79,7 +78,8 @@ pub(crate) fn claim_directory(dir: &Path) -> Result<(), StoreError> {
                     others.join(", ")
                 )));
             }
-            write_marker(dir)
+            write_marker(dir)?;
+            Ok(Format::CURRENT)
         }
         Err(error) => Err(io_error(&marker)(error)),
     }
@@ -142,6 +142,7 @@ pub(crate) fn read_closed_head(dir: &Path) -> Result<Option<Head>, StoreError> {
 /// Whether the log still holds the head it had when it was last closed.
 pub(crate) fn check_closed_head(
     db: &sled::Db,
+    format: Format,
     closed: Head,
     position: u64,
 ) -> Option<VerifyFailure> {
@@ -156,7 +157,7 @@ pub(crate) fn check_closed_head(
     if closed.position == 0 {
         return None;
     }
-    let stored = read::record_at(db, closed.position)
+    let stored = read::record_at(db, format, closed.position)
         .map_err(|error| VerifyReason::Unreadable(error.to_string()))
         .and_then(|record| record.ok_or(VerifyReason::Missing))
         .and_then(|record| {
@@ -270,7 +271,13 @@ fn is_lock_conflict(error: &sled::Error) -> bool {
     matches!(error, sled::Error::Io(io) if io.to_string().contains("could not acquire lock"))
 }
 
-pub(crate) fn check_inner_format(dir: &Path, db: &sled::Db) -> Result<(), StoreError> {
+/// Checks that the log is of `format`, the format its marker file names (a new, empty log
+/// is stamped with it).
+pub(crate) fn check_inner_format(
+    dir: &Path,
+    db: &sled::Db,
+    format: Format,
+) -> Result<(), StoreError> {
     match db.get(codec::META_FORMAT_KEY)? {
         Some(value) => {
             let found = <[u8; 4]>::try_from(value.as_ref())
@@ -279,17 +286,26 @@ pub(crate) fn check_inner_format(dir: &Path, db: &sled::Db) -> Result<(), StoreE
                     what: "format version key".to_owned(),
                     reason: format!("{} bytes instead of 4", value.len()),
                 })?;
-            if found != FORMAT_VERSION {
+            if Format::from_version(found).is_none() {
                 return Err(StoreError::UnsupportedFormat {
                     dir: dir.to_owned(),
                     found,
                     supported: FORMAT_VERSION,
                 });
             }
+            if found != format.version() {
+                return Err(StoreError::Corrupt {
+                    what: "format version key".to_owned(),
+                    reason: format!(
+                        "the log is of format {found}, {MARKER_FILE} says {}",
+                        format.version()
+                    ),
+                });
+            }
             Ok(())
         }
         None if db.first()?.is_none() => {
-            db.insert(codec::META_FORMAT_KEY, &FORMAT_VERSION.to_be_bytes()[..])?;
+            db.insert(codec::META_FORMAT_KEY, &format.version().to_be_bytes()[..])?;
             db.flush()?;
             Ok(())
         }
@@ -305,7 +321,7 @@ pub(crate) struct Loaded {
     pub inconsistency: Option<VerifyFailure>,
 }
 
-pub(crate) fn load_state(db: &sled::Db) -> Result<Loaded, StoreError> {
+pub(crate) fn load_state(db: &sled::Db, format: Format) -> Result<Loaded, StoreError> {
     let mut inconsistency = None;
     let (position, hash) = match db.get(codec::META_HEAD_KEY)? {
         None => (0, Hash::genesis()),
@@ -322,9 +338,12 @@ pub(crate) fn load_state(db: &sled::Db) -> Result<Loaded, StoreError> {
         None => 0,
         Some((key, chunk)) => {
             let first = codec::position_of_event_key(key).unwrap_or(0);
+            // A chunk that does not decode counts as holding no event, like one whose first
+            // record does not split off: the head's event is then found unreadable below.
+            let chunk = chunk::decode_chunk(format, chunk.clone()).ok();
             let mut count = 0;
-            let mut rest = &chunk[..];
-            while let Ok((_, used)) = codec::next_chunk_record(rest) {
+            let mut rest = chunk.as_deref().unwrap_or_default();
+            while let Ok((_, used)) = chunk::next_chunk_record(rest) {
                 count += 1;
                 rest = &rest[used..];
             }
@@ -340,18 +359,25 @@ pub(crate) fn load_state(db: &sled::Db) -> Result<Loaded, StoreError> {
     let mut last_recorded_at = DateTime::<Utc>::MIN_UTC;
     let mut last_event_id = None;
     if position > 0 {
-        let last = read::record_at(db, position)?
-            .ok_or(VerifyReason::Missing)
-            .and_then(|record| {
-                let raw = codec::split_record(&record).map_err(VerifyReason::Undecodable)?;
-                let body = codec::decode_body(raw.body_bytes).map_err(VerifyReason::Undecodable)?;
-                let recorded_at =
-                    DateTime::<Utc>::from_timestamp(body.recorded_at_secs, body.recorded_at_nanos)
-                        .ok_or_else(|| {
-                            VerifyReason::Undecodable("recorded_at is out of range".into())
-                        })?;
-                Ok((recorded_at, Uuid::from_bytes(body.event_id)))
-            });
+        let stored = match read::record_at(db, format, position) {
+            Ok(stored) => stored.ok_or(VerifyReason::Missing),
+            // A damaged chunk makes the store inconsistent (appends refused, `verify` names
+            // it) rather than unopenable.
+            Err(StoreError::Corrupt { what, reason }) => {
+                Err(VerifyReason::Undecodable(format!("{what}: {reason}")))
+            }
+            Err(other) => return Err(other),
+        };
+        let last = stored.and_then(|record| {
+            let raw = codec::split_record(&record).map_err(VerifyReason::Undecodable)?;
+            let body = codec::decode_body(raw.body_bytes).map_err(VerifyReason::Undecodable)?;
+            let recorded_at =
+                DateTime::<Utc>::from_timestamp(body.recorded_at_secs, body.recorded_at_nanos)
+                    .ok_or_else(|| {
+                        VerifyReason::Undecodable("recorded_at is out of range".into())
+                    })?;
+            Ok((recorded_at, Uuid::from_bytes(body.event_id)))
+        });
         match last {
             Ok((recorded_at, event_id)) => {
                 last_recorded_at = recorded_at;

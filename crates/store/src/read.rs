@@ -2,6 +2,7 @@
 
 use sled::IVec;
 
+use crate::chunk::{self, ChunkBytes, Format};
 use crate::codec;
 use crate::error::StoreError;
 use crate::storage::Lease;
@@ -33,14 +34,66 @@ pub(crate) fn chunk_at_or_before(
         .transpose()
 }
 
+/// The plain bytes of the chunk stored as `value` under the key of position `first`.
+pub(crate) fn decode_chunk(
+    format: Format,
+    first: u64,
+    value: IVec,
+) -> Result<ChunkBytes, StoreError> {
+    chunk::decode_chunk(format, value)
+        .map_err(|reason| corrupt(format!("chunk at position {first}"), reason))
+}
+
 /// The record (`prev_hash ‖ hash ‖ body`) of `position`, if stored.
-pub(crate) fn record_at(db: &sled::Db, position: u64) -> Result<Option<Vec<u8>>, StoreError> {
+pub(crate) fn record_at(
+    db: &sled::Db,
+    format: Format,
+    position: u64,
+) -> Result<Option<Vec<u8>>, StoreError> {
     let Some((first, chunk)) = chunk_at_or_before(db, position)? else {
         return Ok(None);
     };
-    let record = codec::record_in_chunk(&chunk, first, position)
+    let chunk = decode_chunk(format, first, chunk)?;
+    let record = chunk::record_in_chunk(&chunk, first, position)
         .map_err(|reason| corrupt(format!("chunk at position {first}"), reason))?;
     Ok(record.map(<[u8]>::to_vec))
+}
+
+/// The position and record the idempotency index gives for `key`: in format 2 a candidate,
+/// which [`chunk::record_has_key`] confirms.
+pub(crate) fn keyed_record(
+    db: &sled::Db,
+    format: Format,
+    key: &str,
+) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+    let Some(value) = db.get(chunk::idempotency_index_key(format, key))? else {
+        return Ok(None);
+    };
+    let what = || format!("idempotency index entry for key {key:?}");
+    let position =
+        codec::decode_u64(&value).ok_or_else(|| corrupt(what(), "the position is not 8 bytes"))?;
+    let record = record_at(db, format, position)?
+        .ok_or_else(|| corrupt(what(), format!("position {position} does not exist")))?;
+    Ok(Some((position, record)))
+}
+
+/// The position, at most `head`, of the event that used the idempotency key `key`.
+pub(crate) fn key_position(
+    db: &sled::Db,
+    format: Format,
+    head: u64,
+    key: &str,
+) -> Result<Option<u64>, StoreError> {
+    let Some((position, record)) = keyed_record(db, format, key)? else {
+        return Ok(None);
+    };
+    if position > head {
+        return Ok(None);
+    }
+    // A format 2 entry is keyed by a hash of the key: only the event says it used `key`.
+    let used = chunk::record_has_key(&record, key)
+        .map_err(|reason| corrupt(format!("event at position {position}"), reason))?;
+    Ok(used.then_some(position))
 }
 
 pub(crate) fn decode_at(position: u64, record: &[u8]) -> Result<Envelope, StoreError> {
@@ -67,12 +120,13 @@ pub(crate) fn stream_version(db: &sled::Db, stream: &str) -> Result<u64, StoreEr
 /// Events of positions `from..end`, decoded one at a time from the chunks.
 pub(crate) struct EventIter<T = Envelope> {
     decode: fn(u64, &[u8]) -> Result<T, StoreError>,
+    format: Format,
     /// Checked before each chunk: when the storage fails, the iterator stops and lets go of
     /// the failed database. `None` for a database not handed to readers yet.
     lease: Option<Lease>,
     chunks: Option<sled::Iter>,
     /// The chunk being read, the position of its next record, and that record's offset.
-    current: Option<(IVec, u64, usize)>,
+    current: Option<(ChunkBytes, u64, usize)>,
     from: u64,
     end: u64,
     /// The position the next chunk must start at, once the first chunk was read.
@@ -88,21 +142,22 @@ pub(crate) type Source = Result<(sled::Db, Option<Lease>), StoreError>;
 impl EventIter<Envelope> {
     /// Iterates positions `from..end` (`from` 0 means 1) of `source`; when there is no
     /// database to read, yields its error and ends.
-    pub(crate) fn new(source: Source, from: u64, end: u64) -> Self {
-        Self::with_decoder(source, from, end, decode_at)
+    pub(crate) fn new(source: Source, format: Format, from: u64, end: u64) -> Self {
+        Self::with_decoder(source, format, from, end, decode_at)
     }
 }
 
 impl EventIter<RawEnvelope> {
     /// Like [`EventIter::new`], leaving payloads as JSON text.
-    pub(crate) fn raw(source: Source, from: u64, end: u64) -> Self {
-        Self::with_decoder(source, from, end, decode_raw_at)
+    pub(crate) fn raw(source: Source, format: Format, from: u64, end: u64) -> Self {
+        Self::with_decoder(source, format, from, end, decode_raw_at)
     }
 }
 
 impl<T> EventIter<T> {
     fn with_decoder(
         source: Source,
+        format: Format,
         from: u64,
         end: u64,
         decode: fn(u64, &[u8]) -> Result<T, StoreError>,
@@ -110,17 +165,18 @@ impl<T> EventIter<T> {
         let positioned = source.and_then(|(db, lease)| {
             Ok(Self {
                 lease,
-                ..Self::positioned(&db, from, end, decode)?
+                ..Self::positioned(&db, format, from, end, decode)?
             })
         });
         positioned.unwrap_or_else(|error| Self {
             pending: Some(error),
-            ..Self::empty(decode)
+            ..Self::empty(format, decode)
         })
     }
 
     fn positioned(
         db: &sled::Db,
+        format: Format,
         from: u64,
         end: u64,
         decode: fn(u64, &[u8]) -> Result<T, StoreError>,
@@ -134,6 +190,7 @@ impl<T> EventIter<T> {
         };
         Ok(Self {
             decode,
+            format,
             lease: None,
             chunks,
             current: None,
@@ -144,9 +201,10 @@ impl<T> EventIter<T> {
         })
     }
 
-    fn empty(decode: fn(u64, &[u8]) -> Result<T, StoreError>) -> Self {
+    fn empty(format: Format, decode: fn(u64, &[u8]) -> Result<T, StoreError>) -> Self {
         Self {
             decode,
+            format,
             lease: None,
             chunks: None,
             current: None,
@@ -180,7 +238,7 @@ impl<T> Iterator for EventIter<T> {
                     return None;
                 }
                 if *offset < chunk.len() {
-                    let step = codec::next_chunk_record(&chunk[*offset..]);
+                    let step = chunk::next_chunk_record(&chunk[*offset..]);
                     let (record, used) = match step {
                         Ok(step) => step,
                         Err(reason) => {
@@ -242,7 +300,10 @@ impl<T> Iterator for EventIter<T> {
                     "missing from the log (positions must be gapless)",
                 ));
             }
-            self.current = Some((chunk, first, 0));
+            match decode_chunk(self.format, first, chunk) {
+                Ok(chunk) => self.current = Some((chunk, first, 0)),
+                Err(error) => return self.fail(error),
+            }
         }
     }
 }

@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 
+use crate::chunk::Format;
 use crate::config::StoreConfig;
 use crate::error::{AppendError, StoreError, VerifyFailure, VerifyReason};
 use crate::open::{check_inner_format, io_error, load_state, open_sled};
@@ -155,7 +156,7 @@ impl Writer {
         let reopened = if self.storage.reopen_fault() {
             Err("injected failure".to_owned())
         } else {
-            reopen(&self.dir, &self.config, acknowledged)
+            reopen(&self.dir, &self.config, self.format, acknowledged)
         };
         let Some(clock) = self.outage.as_mut() else {
             return;
@@ -261,7 +262,12 @@ impl Writer {
 
 /// One attempt to reopen the database after a storage failure (see the module
 /// documentation). `Err` with the reason when the storage is still unusable.
-fn reopen(dir: &Path, config: &StoreConfig, acknowledged: Head) -> Result<Reopened, String> {
+fn reopen(
+    dir: &Path,
+    config: &StoreConfig,
+    format: Format,
+    acknowledged: Head,
+) -> Result<Reopened, String> {
     probe_space(dir).map_err(|error| crate::storage::describe_io(&error))?;
     let db = open_sled(dir, config).map_err(|error| match error {
         StoreError::Locked { .. } => "the failed database is still held by a read in this \
@@ -270,8 +276,8 @@ fn reopen(dir: &Path, config: &StoreConfig, acknowledged: Head) -> Result<Reopen
         StoreError::Sled(error) => describe(&error),
         other => other.to_string(),
     })?;
-    check_inner_format(dir, &db).map_err(|error| error.to_string())?;
-    let loaded = load_state(&db).map_err(|error| error.to_string())?;
+    check_inner_format(dir, &db, format).map_err(|error| error.to_string())?;
+    let loaded = load_state(&db, format).map_err(|error| error.to_string())?;
     let head = Head {
         position: loaded.state.position,
         hash: loaded.state.hash,
@@ -287,7 +293,7 @@ fn reopen(dir: &Path, config: &StoreConfig, acknowledged: Head) -> Result<Reopen
         None => {
             let anchor =
                 (acknowledged.position > 0).then_some((acknowledged.position, acknowledged.hash));
-            walk::walk(&db, head, anchor, None, &mut |_| true)
+            walk::walk(&db, format, head, anchor, None, &mut |_| true)
                 .expect("a walk that is never stopped ends")
                 .err()
         }
@@ -301,6 +307,7 @@ fn reopen(dir: &Path, config: &StoreConfig, acknowledged: Head) -> Result<Reopen
         .map_err(|error| io_error(&log_file)(error).to_string())?;
     let adopted = EventIter::new(
         Ok((db.clone(), None)),
+        format,
         acknowledged.position + 1,
         head.position + 1,
     )

@@ -9,6 +9,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
+use crate::chunk::Format;
 use crate::codec::{self, Body, RawBytes, StoredOccurred};
 use crate::config::Backend;
 use crate::config::StoreConfig;
@@ -311,7 +312,8 @@ fn directory_is_absent_or_empty(dir: &Path) -> Result<bool, StoreError> {
 }
 
 /// Second pass: checks each entry again (the archive is read anew) and commits the records
-/// cut into chunks as the writer cuts them, a batch of chunks per flush.
+/// cut into chunks as the writer cuts them, a batch of chunks per flush. The store was made
+/// empty for the restore, so it is of the current format.
 fn write_chunks<F, I, E>(db: &sled::Db, archive: F) -> Result<(), RestoreError>
 where
     F: Fn() -> I,
@@ -332,7 +334,7 @@ where
         })?;
         let record = chain.check(index, &envelope)?;
         if chunker.opens_chunk(record.len()) && !envelopes.is_empty() {
-            layout::add_chunk(&mut batch, &envelopes, &records);
+            layout::add_chunk(&mut batch, Format::CURRENT, &envelopes, &records);
             chunks_in_batch += 1;
             if chunks_in_batch == CHUNKS_PER_BATCH {
                 let last = &envelopes[envelopes.len() - 1];
@@ -350,7 +352,7 @@ where
         records.push(record);
     }
     if !envelopes.is_empty() {
-        layout::add_chunk(&mut batch, &envelopes, &records);
+        layout::add_chunk(&mut batch, Format::CURRENT, &envelopes, &records);
         commit(db, &mut batch, chain.head())?;
     }
     Ok(())

@@ -7,6 +7,7 @@ use futures::Stream;
 use tokio::sync::{broadcast, oneshot};
 use uuid::Uuid;
 
+use crate::chunk::{self, Format};
 use crate::codec;
 use crate::config::StoreConfig;
 use crate::error::{AppendError, StoreError, VerifyFailure, VerifyReason};
@@ -25,7 +26,7 @@ use crate::walk;
 use crate::writer::{AppendRequest, Writer};
 
 /// The on-disk format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// The file that marks a directory as a kpi-ledger store and names its format version.
 pub const MARKER_FILE: &str = "kpi-ledger-store.toml";
 /// The sled database inside a store directory.
@@ -53,6 +54,8 @@ pub(crate) struct Shared {
     dir: std::path::PathBuf,
     head: Arc<RwLock<Head>>,
     config: StoreConfig,
+    /// The store's on-disk format (see [`crate::chunk`]).
+    format: Format,
 }
 
 struct WriterHandle {
@@ -89,14 +92,14 @@ impl SledStore {
     /// before anything in it is opened or written.
     pub fn open(dir: &Path, config: StoreConfig) -> Result<SledStore, StoreError> {
         config.check()?;
-        claim_directory(dir)?;
+        let format = claim_directory(dir)?;
         let closed_head = read_closed_head(dir)?;
         let db = open_sled(dir, &config)?;
-        check_inner_format(dir, &db)?;
-        let mut loaded = load_state(&db)?;
+        check_inner_format(dir, &db, format)?;
+        let mut loaded = load_state(&db, format)?;
         if loaded.inconsistency.is_none() {
             loaded.inconsistency = closed_head
-                .and_then(|closed| check_closed_head(&db, closed, loaded.state.position));
+                .and_then(|closed| check_closed_head(&db, format, closed, loaded.state.position));
         }
         let head = Arc::new(RwLock::new(Head {
             position: loaded.state.position,
@@ -113,6 +116,7 @@ impl SledStore {
             db: Some(db),
             dir: dir.to_owned(),
             config: config.clone(),
+            format,
             state: loaded.state,
             head: head.clone(),
             published: published.clone(),
@@ -131,6 +135,7 @@ impl SledStore {
                 dir: dir.to_owned(),
                 head,
                 config,
+                format,
             }),
             writer: Arc::new(WriterHandle {
                 requests: Mutex::new(Some(requests)),
@@ -191,6 +196,7 @@ impl SledStore {
     ) -> impl Iterator<Item = Result<RawEnvelope, StoreError>> + Send + 'static {
         EventIter::raw(
             self.shared.source(),
+            self.shared.format,
             from_position,
             self.shared.head().position + 1,
         )
@@ -224,7 +230,7 @@ impl SledStore {
             }
             let end = (run.first_position + run.count).min(head + 1);
             let source = lease.check().map(|()| (db.clone(), None));
-            for envelope in EventIter::new(source, run.first_position, end) {
+            for envelope in EventIter::new(source, self.shared.format, run.first_position, end) {
                 envelopes.push(envelope?);
             }
         }
@@ -273,11 +279,12 @@ impl SledStore {
             let chunk = db
                 .get(codec::event_key(chunk_first))?
                 .ok_or_else(malformed)?;
+            let chunk = read::decode_chunk(self.shared.format, chunk_first, chunk)?;
             for position in positions.chunks_exact(8).filter_map(codec::decode_u64) {
                 if position < from || position > head {
                     continue;
                 }
-                let record = codec::record_in_chunk(&chunk, chunk_first, position)
+                let record = chunk::record_in_chunk(&chunk, chunk_first, position)
                     .map_err(|reason| StoreError::Corrupt {
                         what: format!("chunk at position {chunk_first}"),
                         reason,
@@ -321,10 +328,11 @@ impl SledStore {
         let chunk = db
             .get(codec::event_key(chunk_first))?
             .ok_or_else(|| corrupt("the event id index points to it but it is missing".into()))?;
+        let chunk = read::decode_chunk(self.shared.format, chunk_first, chunk)?;
         let mut rest = &chunk[..];
         let mut position = chunk_first;
         while !rest.is_empty() {
-            let (record, used) = codec::next_chunk_record(rest).map_err(corrupt)?;
+            let (record, used) = chunk::next_chunk_record(rest).map_err(corrupt)?;
             if codec::event_id_of_record(record) == Some(*event_id.as_bytes()) {
                 return read::decode_at(position, record).map(Some);
             }
@@ -339,17 +347,9 @@ impl SledStore {
     /// state that may have moved on since the original: the append then answers the retry
     /// with the original, or refuses it as a conflict.
     pub fn idempotency_key_position(&self, key: &str) -> Result<Option<u64>, StoreError> {
-        let value = self
-            .shared
-            .read(|db, _| Ok(db.get(codec::idempotency_key(key))?))?;
-        let Some(value) = value else {
-            return Ok(None);
-        };
-        let position = codec::decode_u64(&value).ok_or_else(|| StoreError::Corrupt {
-            what: format!("idempotency index entry for key {key:?}"),
-            reason: "the position is not 8 bytes".to_owned(),
-        })?;
-        Ok((position <= self.shared.head().position).then_some(position))
+        let (format, head) = (self.shared.format, self.shared.head().position);
+        self.shared
+            .read(|db, _| read::key_position(db, format, head, key))
     }
 
     /// The last acknowledged position and hash (position 0 and the genesis hash when empty).
@@ -524,7 +524,12 @@ impl Shared {
         &self,
         from_position: u64,
     ) -> impl Iterator<Item = Result<Envelope, StoreError>> + Send + 'static {
-        EventIter::new(self.source(), from_position, self.head().position + 1)
+        EventIter::new(
+            self.source(),
+            self.format,
+            from_position,
+            self.head().position + 1,
+        )
     }
 
     /// Runs a short read of the database. An error that the storage's failure caused (the
@@ -578,13 +583,20 @@ impl Shared {
         };
         let inconsistency = self.storage.inconsistency();
         let mut lost_at = None;
-        let walked = walk::walk(&db, head, anchor, inconsistency.as_ref(), &mut |position| {
-            if !lease.current() {
-                lost_at = Some(position);
-                return false;
-            }
-            proceed(position)
-        });
+        let walked = walk::walk(
+            &db,
+            self.format,
+            head,
+            anchor,
+            inconsistency.as_ref(),
+            &mut |position| {
+                if !lease.current() {
+                    lost_at = Some(position);
+                    return false;
+                }
+                proceed(position)
+            },
+        );
         // The failed database is let go of before anything else.
         drop(db);
         if let Some(position) = lost_at {

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
+use crate::chunk::{self, Format};
 use crate::codec::{self, Body, IndexedEvent};
 use crate::error::{VerifyFailure, VerifyReason};
 use crate::read;
@@ -16,6 +17,7 @@ use crate::types::{Hash, Head};
 /// finds nothing earlier.
 pub(crate) fn walk(
     db: &sled::Db,
+    format: Format,
     head: Head,
     anchor: Option<(u64, Hash)>,
     inconsistency: Option<&VerifyFailure>,
@@ -46,6 +48,7 @@ pub(crate) fn walk(
     };
     let mut walk = VerifyWalk {
         db,
+        format,
         check: ChainCheck::new(first, anchor),
     };
     let chunks =
@@ -58,7 +61,7 @@ pub(crate) fn walk(
             Ok(entry) => entry,
             Err(error) => return Some(Err(unreadable(walk.check.expected_position, &error))),
         };
-        if let Err(failure) = walk.chunk(&key, &chunk) {
+        if let Err(failure) = walk.chunk(&key, chunk) {
             return Some(Err(failure));
         }
     }
@@ -68,6 +71,7 @@ pub(crate) fn walk(
 /// The state of a verification walk between chunks.
 struct VerifyWalk<'a> {
     db: &'a sled::Db,
+    format: Format,
     check: ChainCheck,
 }
 
@@ -142,7 +146,7 @@ fn end_of_walk(
 }
 
 impl VerifyWalk<'_> {
-    fn chunk(&mut self, key: &[u8], chunk: &[u8]) -> Result<(), VerifyFailure> {
+    fn chunk(&mut self, key: &[u8], stored: sled::IVec) -> Result<(), VerifyFailure> {
         let fail = |position, reason| Err(VerifyFailure { position, reason });
         let Some(first) = codec::position_of_event_key(key) else {
             return fail(
@@ -153,12 +157,16 @@ impl VerifyWalk<'_> {
         if first != self.check.expected_position {
             return fail(self.check.expected_position, VerifyReason::Missing);
         }
+        let chunk = match chunk::decode_chunk(self.format, stored) {
+            Ok(chunk) => chunk,
+            Err(reason) => return fail(first, VerifyReason::Undecodable(reason)),
+        };
         // Bodies borrow from `chunk`; the index entries are checked once the chunk is read.
         let mut bodies = Vec::new();
-        let mut rest = chunk;
+        let mut rest = &chunk[..];
         while !rest.is_empty() {
             let position = self.check.expected_position;
-            let (record, used) = match codec::next_chunk_record(rest) {
+            let (record, used) = match chunk::next_chunk_record(rest) {
                 Ok(step) => step,
                 Err(reason) => return fail(position, VerifyReason::Undecodable(reason)),
             };
@@ -180,7 +188,7 @@ impl VerifyWalk<'_> {
                 idempotency_key: body.idempotency_key.as_deref(),
             })
             .collect();
-        for entry in codec::chunk_index_entries(&indexed) {
+        for entry in codec::chunk_index_entries(self.format, &indexed) {
             let stored = self.db.get(&entry.key).map_err(|e| VerifyFailure {
                 position: entry.position,
                 reason: VerifyReason::Unreadable(e.to_string()),

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
+use crate::chunk::{self, Format};
 use crate::config::StoreConfig;
 use crate::error::StoreError;
 use crate::layout;
@@ -41,6 +42,8 @@ pub(crate) struct Writer {
     /// The store directory, where the database is reopened after a storage failure.
     pub dir: PathBuf,
     pub config: StoreConfig,
+    /// The store's on-disk format, which every group is written in.
+    pub format: Format,
     pub state: WriterState,
     /// The last acknowledged position, which readers never go beyond.
     pub head: Arc<RwLock<Head>>,
@@ -64,6 +67,7 @@ pub(crate) struct AppliedGroup {
 /// database's indexes.
 struct SledCommitted<'a> {
     db: &'a sled::Db,
+    format: Format,
     stream_versions: &'a HashMap<StreamId, u64>,
 }
 
@@ -76,17 +80,24 @@ impl Committed for SledCommitted<'_> {
     }
 
     fn keyed(&mut self, key: &str) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
-        let Some(position) = self.db.get(crate::codec::idempotency_key(key))? else {
+        let Some((position, record)) = read::keyed_record(self.db, self.format, key)? else {
             return Ok(None);
         };
-        let corrupt = |reason: String| StoreError::Corrupt {
-            what: format!("idempotency index entry for key {key:?}"),
+        // In format 2 another key may share this entry's hash. Writing this key's event would
+        // then take the entry over, and the other key's retries would no longer find their
+        // event: refuse instead (SHA-256 makes this a damaged index rather than bad luck).
+        let used = chunk::record_has_key(&record, key).map_err(|reason| StoreError::Corrupt {
+            what: format!("event at position {position}"),
             reason,
-        };
-        let position = crate::codec::decode_u64(&position)
-            .ok_or_else(|| corrupt("the position is not 8 bytes".to_owned()))?;
-        let record = read::record_at(self.db, position)?
-            .ok_or_else(|| corrupt(format!("position {position} does not exist")))?;
+        })?;
+        if !used {
+            return Err(StoreError::Corrupt {
+                what: format!("idempotency index entry for key {key:?}"),
+                reason: format!(
+                    "it points to position {position}, whose event has another idempotency key"
+                ),
+            });
+        }
         Ok(Some((position, record)))
     }
 }
@@ -160,6 +171,7 @@ impl Writer {
         {
             let mut committed = SledCommitted {
                 db: self.db(),
+                format: self.format,
                 stream_versions: &self.state.stream_versions,
             };
             for request in group {
@@ -175,7 +187,7 @@ impl Writer {
         }
 
         if !staged.envelopes.is_empty() {
-            if let Err(error) = self.db().apply_batch(group_batch(&staged)) {
+            if let Err(error) = self.db().apply_batch(group_batch(&staged, self.format)) {
                 // Whether the batch is in the log is unknown: refuse everything until a
                 // reopen settles what is there.
                 let reason = self.fail_storage(&error);
@@ -206,9 +218,9 @@ impl Writer {
 
 /// The group's sled batch: its events cut into chunks with their index entries (the
 /// idempotency keys among them), and the new head.
-fn group_batch(staged: &Staged) -> sled::Batch {
+fn group_batch(staged: &Staged, format: Format) -> sled::Batch {
     let mut batch = sled::Batch::default();
-    layout::add_events(&mut batch, &staged.envelopes, &staged.records);
+    layout::add_events(&mut batch, format, &staged.envelopes, &staged.records);
     layout::set_head(&mut batch, staged.head());
     batch
 }

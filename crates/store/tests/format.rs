@@ -59,8 +59,8 @@ async fn a_store_of_a_newer_format_is_refused_untouched() {
     store.close().await;
     let marker = dir.path().join(MARKER_FILE);
     let text = std::fs::read_to_string(&marker).unwrap();
-    assert!(text.contains("format = 1"), "{text}");
-    std::fs::write(&marker, text.replace("format = 1", "format = 2")).unwrap();
+    assert!(text.contains("format = 2"), "{text}");
+    std::fs::write(&marker, text.replace("format = 2", "format = 3")).unwrap();
     let before = snapshot(dir.path());
 
     let err = EventStore::open(dir.path(), StoreConfig::default())
@@ -69,7 +69,7 @@ async fn a_store_of_a_newer_format_is_refused_untouched() {
     match &err {
         StoreError::UnsupportedFormat {
             found, supported, ..
-        } => assert_eq!((*found, *supported), (2, 1)),
+        } => assert_eq!((*found, *supported), (3, 2)),
         other => panic!("unexpected {other:?}"),
     }
     assert!(err.to_string().contains("newer kpi-ledger"), "{err}");
@@ -114,7 +114,7 @@ async fn store_with_five_events() -> tempfile::TempDir {
 fn rewrite_record(dir: &std::path::Path, position: u64, change: impl FnOnce(&mut Vec<u8>)) {
     let db = sled::open(dir.join(SLED_DIR)).unwrap();
     let key = kpi_store::raw::event_key(position);
-    let chunk = db.get(key).unwrap().unwrap().to_vec();
+    let chunk = kpi_store::raw::chunk_records(&db.get(key).unwrap().unwrap());
     let mut record = chunk[4..].to_vec();
     assert_eq!(
         u32::from_be_bytes(chunk[..4].try_into().unwrap()) as usize,
@@ -123,7 +123,8 @@ fn rewrite_record(dir: &std::path::Path, position: u64, change: impl FnOnce(&mut
     change(&mut record);
     let mut changed = (record.len() as u32).to_be_bytes().to_vec();
     changed.extend_from_slice(&record);
-    db.insert(key, changed).unwrap();
+    db.insert(key, kpi_store::raw::chunk_value(changed))
+        .unwrap();
     db.flush().unwrap();
 }
 
