@@ -190,6 +190,24 @@ async fn checkpoint_plus_tail_equals_full_replay(log) {
 }
 }
 
+on_both_backends! {
+#[tokio::test]
+async fn a_checkpoints_body_is_compressed(log) {
+    seeded_with_checkpoint(&log).await;
+    let ledger = open(&log, roadmap()).await;
+    let plain = postcard::to_allocvec(&full_replay(&ledger, roadmap()).snapshot())
+        .unwrap()
+        .len();
+    ledger.close().await;
+    let file = std::fs::metadata(checkpoint_file(log.dir.path())).unwrap().len() as usize;
+    // The seed's snapshot: ids, kind names and figures repeat; zstd takes most of it off.
+    assert!(
+        file * 2 < plain,
+        "the checkpoint file is {file} bytes for a snapshot of {plain}"
+    );
+}
+}
+
 /// A seeded store with its checkpoint at the head; returns the head position.
 async fn seeded_with_checkpoint(log: &TestLog) -> u64 {
     let ledger = open(log, roadmap()).await;
