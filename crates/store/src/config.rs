@@ -11,7 +11,9 @@ pub struct StoreConfig {
     pub backend: Backend,
     /// The PostgreSQL database, when `backend = "postgres"`.
     pub postgres: PostgresConfig,
-    /// sled's page cache size. Default 64 MiB.
+    /// sled's page cache size. Default 16 MiB: at 1,000,000 events the server idles at
+    /// 255 MiB after its start-up walk of the chain with it, 369 MiB with 64 MiB (sled holds
+    /// about twice what it counts); the projection, not sled, answers the tables.
     pub cache_capacity_bytes: u64,
     /// Whether a new sled store compresses what it writes (zstd, sled's own). Chosen once,
     /// when the store is created: sled cannot change it afterwards, so an existing store
@@ -121,7 +123,7 @@ impl Default for StoreConfig {
         Self {
             backend: Backend::Sled,
             postgres: PostgresConfig::unset(),
-            cache_capacity_bytes: 64 * MIB,
+            cache_capacity_bytes: 16 * MIB,
             compression: false,
             max_event_bytes: MIB as usize,
             max_group_events: 10_000,
@@ -197,7 +199,7 @@ mod tests {
     fn missing_fields_take_their_defaults() {
         let config: StoreConfig = serde_json::from_str(r#"{"max_event_bytes": 4096}"#).unwrap();
         assert_eq!(config.max_event_bytes, 4096);
-        assert_eq!(config.cache_capacity_bytes, 64 * MIB);
+        assert_eq!(config.cache_capacity_bytes, 16 * MIB);
         assert_eq!(config.max_group_events, 10_000);
     }
 
