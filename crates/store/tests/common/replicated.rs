@@ -50,7 +50,26 @@ impl Replicated {
             running: [false; 2],
         };
         fresh_data(as_postgres_user, &pair.data(0)).expect("the primary's data directory");
-        pair.start_node(0);
+        // A port found free may be taken before the server binds it (another test's cluster
+        // or client; one CI run lost the primary's start this way): the first start tries
+        // again on another port, which no URL has named yet.
+        for attempt in 1.. {
+            let started = start_server(
+                as_postgres_user,
+                &pair.data(0),
+                pair.ports[0],
+                pair.dir.path(),
+            );
+            match started {
+                Ok(()) => break,
+                Err(error) if attempt < 3 => {
+                    eprintln!("node 0 did not start on port {}: {error}", pair.ports[0]);
+                    pair.ports[0] = free_port().expect("a port");
+                }
+                Err(error) => panic!("node 0 starts: {error}"),
+            }
+        }
+        pair.running[0] = true;
         Some(pair)
     }
 
