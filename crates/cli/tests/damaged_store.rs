@@ -24,50 +24,61 @@ fn root() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// Calls `found` with each chunk of the store at `data` (the store, the chunk's key and its
+/// stored value), in log order, until it answers; panics naming `needle` if none does.
+fn find_chunk<T>(
+    data: &str,
+    needle: &[u8],
+    mut found: impl FnMut(&kpi_store::EventStore, &[u8], &[u8]) -> Option<T>,
+) -> T {
+    let store = kpi_store::EventStore::open(Path::new(data), Default::default()).unwrap();
+    let chunks = store
+        .__sled()
+        .range(kpi_store::raw::event_key(1)..=kpi_store::raw::event_key(u64::MAX))
+        .map(Result::unwrap);
+    for (key, stored) in chunks {
+        if let Some(answer) = found(&store, &key, &stored) {
+            return answer;
+        }
+    }
+    panic!("no event holds {}", String::from_utf8_lossy(needle));
+}
+
 /// Flips one byte inside the first stored event whose record contains `needle`, keeping its
 /// stored hash: the store still reads it, only the hash chain tells. Returns its position.
 fn flip_a_byte_of_the_event_with(data: &str, needle: &[u8]) -> u64 {
-    let store = kpi_store::EventStore::open(Path::new(data), Default::default()).unwrap();
-    let db = store.__sled();
-    let chunks = db
-        .range(kpi_store::raw::event_key(1)..=kpi_store::raw::event_key(u64::MAX))
-        .map(Result::unwrap);
-    for (key, chunk) in chunks {
+    find_chunk(data, needle, |store, key, stored| {
         let first = u64::from_be_bytes(key[key.len() - 8..].try_into().unwrap());
         // The chunk's plain bytes (stored compressed): per event, record length (u32,
         // big-endian), then the record.
-        let mut chunk = kpi_store::raw::chunk_records(&chunk);
+        let mut chunk = kpi_store::raw::chunk_records(stored);
         let (mut offset, mut position) = (0, first);
         while offset < chunk.len() {
             let length = u32::from_be_bytes(chunk[offset..offset + 4].try_into().unwrap());
             let record = &mut chunk[offset + 4..offset + 4 + length as usize];
             if let Some(at) = record.windows(needle.len()).position(|w| w == needle) {
                 record[at + needle.len() - 1] ^= 0x01;
+                let db = store.__sled();
                 db.insert(key, kpi_store::raw::chunk_value(chunk)).unwrap();
                 db.flush().unwrap();
-                return position;
+                return Some(position);
             }
             offset += 4 + length as usize;
             position += 1;
         }
-    }
-    panic!("no event holds {}", String::from_utf8_lossy(needle));
+        None
+    })
 }
 
 /// The stored (compressed) value of the chunk whose events hold `needle`.
 fn stored_chunk_with(data: &str, needle: &[u8]) -> Vec<u8> {
-    let store = kpi_store::EventStore::open(Path::new(data), Default::default()).unwrap();
-    let db = store.__sled();
-    let chunks = db
-        .range(kpi_store::raw::event_key(1)..=kpi_store::raw::event_key(u64::MAX))
-        .map(Result::unwrap);
-    for (_, stored) in chunks {
-        let plain = kpi_store::raw::chunk_records(&stored);
-        if plain.windows(needle.len()).any(|w| w == needle) {
-            return stored.to_vec();
-        }
-    }
-    panic!("no event holds {}", String::from_utf8_lossy(needle));
+    find_chunk(data, needle, |_, _, stored| {
+        let plain = kpi_store::raw::chunk_records(stored);
+        plain
+            .windows(needle.len())
+            .any(|w| w == needle)
+            .then(|| stored.to_vec())
+    })
 }
 
 /// `kpi-ledger serve` (not the demo: its seed import would retry the damaged event) on
